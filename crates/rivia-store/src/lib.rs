@@ -1,0 +1,80 @@
+//! Rivia's storage seam. [`Store`] is the only way the server reaches a database; every
+//! operation is one method, and every method that writes is one transaction. The same
+//! code runs on SQLite and PostgreSQL through [`db::Db`]; the few dialect differences
+//! (DDL, JSON expressions) branch on [`db::Dialect`].
+
+pub mod db;
+pub mod migrate;
+mod pg;
+mod sqlite;
+
+pub mod admins;
+pub mod api_keys;
+pub mod channels;
+pub mod classes;
+pub mod instances;
+pub mod invitations;
+pub mod objects;
+pub mod users;
+
+pub use db::{Db, Dialect, Row, StoreError, StoreResult, Tx, Val};
+use rivia_core::page::Keyset;
+
+/// The storage handle shared by the whole server.
+#[derive(Clone)]
+pub struct Store {
+    /// The database.
+    pub db: Db,
+}
+
+impl Store {
+    /// Wraps an opened database.
+    pub fn new(db: Db) -> Self {
+        Store { db }
+    }
+}
+
+/// Appends a keyset condition and `ORDER BY … LIMIT` on the integer column `col` to `sql`,
+/// binding the boundary after the existing `params`.
+pub fn push_keyset(sql: &mut String, params: &mut Vec<Val>, col: &str, keyset: &Keyset) {
+    if let Some((greater, pk)) = keyset.bound {
+        params.push(Val::Int(pk));
+        let op = if greater { ">" } else { "<" };
+        sql.push_str(&format!(" AND {col} {op} ${}", params.len()));
+    }
+    let dir = if keyset.sql_descending { "DESC" } else { "ASC" };
+    params.push(Val::Int(keyset.limit));
+    sql.push_str(&format!(" ORDER BY {col} {dir} LIMIT ${}", params.len()));
+}
+
+/// Reverses rows fetched backwards so the page reads in its normal order.
+pub fn finish_keyset<T>(mut rows: Vec<T>, keyset: &Keyset) -> Vec<T> {
+    if keyset.reverse_after {
+        rows.reverse();
+    }
+    rows
+}
+
+/// `$n, $n+1, …` placeholders for a list of values appended to `params`.
+pub fn push_in_list(params: &mut Vec<Val>, values: impl IntoIterator<Item = Val>) -> String {
+    let mut out = Vec::new();
+    for v in values {
+        params.push(v);
+        out.push(format!("${}", params.len()));
+    }
+    if out.is_empty() { "NULL".to_string() } else { out.join(", ") }
+}
+
+/// The next per-instance id of `kind` (users, groups, objects, changes): ids are small
+/// integers counted per instance, as Syncano's per-tenant schemas gave them.
+pub async fn next_instance_id(tx: &mut Tx, instance_id: i64, kind: &str) -> StoreResult<i64> {
+    let row = tx
+        .query_one(
+            "INSERT INTO instance_counters (instance_id, kind, value) VALUES ($1, $2, 1) \
+             ON CONFLICT (instance_id, kind) DO UPDATE SET value = instance_counters.value + 1 \
+             RETURNING value",
+            params![instance_id, kind],
+        )
+        .await?;
+    Ok(row.i64(0))
+}

@@ -1,0 +1,221 @@
+//! PostgreSQL executor: a deadpool pool of tokio-postgres clients, statements prepared and
+//! cached per connection, and transactions as explicit BEGIN/COMMIT on one pooled client.
+
+use crate::db::{Row, StoreError, StoreResult, Val};
+use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{NoTls, error::SqlState};
+
+/// The PostgreSQL side of the storage seam.
+pub struct PgDb {
+    pool: Pool,
+    url: String,
+}
+
+impl ToSql for Val {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Val::Null => Ok(IsNull::Yes),
+            Val::Int(v) => match *ty {
+                Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+                Type::FLOAT8 => (*v as f64).to_sql(ty, out),
+                Type::FLOAT4 => (*v as f32).to_sql(ty, out),
+                Type::BOOL => (*v != 0).to_sql(ty, out),
+                Type::TEXT | Type::VARCHAR => v.to_string().to_sql(ty, out),
+                Type::JSONB | Type::JSON => serde_json::Value::from(*v).to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+            Val::Float(v) => match *ty {
+                Type::FLOAT4 => (*v as f32).to_sql(ty, out),
+                Type::JSONB | Type::JSON => serde_json::Value::from(*v).to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+            Val::Bool(b) => match *ty {
+                Type::INT2 | Type::INT4 | Type::INT8 => (*b as i64).to_sql(&Type::INT8, out),
+                Type::JSONB | Type::JSON => serde_json::Value::from(*b).to_sql(ty, out),
+                _ => b.to_sql(ty, out),
+            },
+            Val::Text(s) | Val::Json(s) => match *ty {
+                Type::JSONB => {
+                    out.extend_from_slice(&[1]);
+                    out.extend_from_slice(s.as_bytes());
+                    Ok(IsNull::No)
+                }
+                Type::INT8 => s.parse::<i64>()?.to_sql(ty, out),
+                _ => {
+                    out.extend_from_slice(s.as_bytes());
+                    Ok(IsNull::No)
+                }
+            },
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// JSON/JSONB columns read as their text, without building a `serde_json::Value`.
+struct RawJson(String);
+
+impl<'a> FromSql<'a> for RawJson {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let body = if *ty == Type::JSONB { raw.get(1..).unwrap_or_default() } else { raw };
+        Ok(RawJson(std::str::from_utf8(body)?.to_string()))
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB || *ty == Type::JSON
+    }
+}
+
+fn map_err(e: tokio_postgres::Error) -> StoreError {
+    match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(
+            e.as_db_error().and_then(|d| d.constraint()).unwrap_or_default().to_string(),
+        ),
+        Some(c) if *c == SqlState::QUERY_CANCELED => StoreError::Timeout,
+        _ if e.is_closed() => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Internal(match e.as_db_error() {
+            Some(d) => format!("{}: {}", d.code().code(), d.message()),
+            None => e.to_string(),
+        }),
+    }
+}
+
+fn convert_row(row: &tokio_postgres::Row) -> StoreResult<Row> {
+    let mut vals = Vec::with_capacity(row.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let ty = col.type_();
+        let get_err = |e: tokio_postgres::Error| StoreError::Internal(e.to_string());
+        let v = match *ty {
+            Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(get_err)?.map(Val::Int),
+            Type::INT4 => row.try_get::<_, Option<i32>>(i).map_err(get_err)?.map(|v| Val::Int(v.into())),
+            Type::INT2 => row.try_get::<_, Option<i16>>(i).map_err(get_err)?.map(|v| Val::Int(v.into())),
+            Type::FLOAT8 => row.try_get::<_, Option<f64>>(i).map_err(get_err)?.map(Val::Float),
+            Type::FLOAT4 => row.try_get::<_, Option<f32>>(i).map_err(get_err)?.map(|v| Val::Float(v.into())),
+            Type::BOOL => row.try_get::<_, Option<bool>>(i).map_err(get_err)?.map(Val::Bool),
+            Type::JSONB | Type::JSON => row.try_get::<_, Option<RawJson>>(i).map_err(get_err)?.map(|j| Val::Text(j.0)),
+            _ => row.try_get::<_, Option<String>>(i).map_err(get_err)?.map(Val::Text),
+        };
+        vals.push(v.unwrap_or(Val::Null));
+    }
+    Ok(Row(vals))
+}
+
+fn refs(params: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+async fn client_query(client: &Object, sql: &str, params: &[Val]) -> StoreResult<Vec<Row>> {
+    let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+    let rows = client.query(&stmt, &refs(params)).await.map_err(map_err)?;
+    rows.iter().map(convert_row).collect()
+}
+
+async fn client_exec(client: &Object, sql: &str, params: &[Val]) -> StoreResult<u64> {
+    let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+    client.execute(&stmt, &refs(params)).await.map_err(map_err)
+}
+
+impl PgDb {
+    /// Builds the pool and checks that the server answers.
+    pub async fn connect(url: &str) -> StoreResult<PgDb> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| StoreError::Unavailable(e.to_string()))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let size = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 4).max(8);
+        let pool = Pool::builder(manager)
+            .max_size(size)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let db = PgDb { pool, url: url.to_string() };
+        let _probe = db.client().await?;
+        Ok(db)
+    }
+
+    /// The connection URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn client(&self) -> StoreResult<Object> {
+        self.pool.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// A read outside a transaction.
+    pub async fn query(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+        let client = self.client().await?;
+        client_query(&client, sql, &params).await
+    }
+
+    /// BEGIN on a pooled client.
+    pub async fn begin(&self) -> StoreResult<PgTx> {
+        let client = self.client().await?;
+        client.batch_execute("BEGIN").await.map_err(map_err)?;
+        Ok(PgTx { client: Some(client) })
+    }
+
+    /// Closes the pool.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// A transaction on one pooled PostgreSQL client.
+pub struct PgTx {
+    client: Option<Object>,
+}
+
+impl PgTx {
+    fn client(&self) -> StoreResult<&Object> {
+        self.client.as_ref().ok_or_else(|| StoreError::Internal("transaction already finished".into()))
+    }
+    /// Statement with rows.
+    pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+        client_query(self.client()?, sql, &params).await
+    }
+    /// Statement without rows.
+    pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
+        client_exec(self.client()?, sql, &params).await
+    }
+    /// Several parameterless statements.
+    pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
+        self.client()?.batch_execute(sql).await.map_err(map_err)
+    }
+    /// COMMIT.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        let client = self.client.take().ok_or_else(|| StoreError::Internal("no client".into()))?;
+        match client.batch_execute("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = Object::take(client);
+                Err(map_err(e))
+            }
+        }
+    }
+}
+
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            // Roll back before the client goes back to the pool; without a runtime the
+            // client is detached from the pool instead of being reused mid-transaction.
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn(async move {
+                        if client.batch_execute("ROLLBACK").await.is_err() {
+                            let _ = Object::take(client);
+                        }
+                    });
+                }
+                Err(_) => {
+                    let _ = Object::take(client);
+                }
+            }
+        }
+    }
+}

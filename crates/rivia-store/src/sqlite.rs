@@ -1,0 +1,211 @@
+//! SQLite executor: one writer thread owning the only read-write connection and a pool of
+//! reader threads with `query_only` connections, all fed closures over flume channels so no
+//! tokio worker ever blocks on SQLite. A write transaction holds an async lock for its whole
+//! life, so the writer connection runs one transaction at a time.
+
+use crate::db::{Row, StoreError, StoreResult, Val, sqlite_placeholders};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The SQLite side of the storage seam.
+pub struct SqliteDb {
+    writer: flume::Sender<Job>,
+    readers: flume::Sender<Job>,
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Val::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Val::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Val::Float(v) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
+            Val::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(*b as i64)),
+            Val::Text(s) | Val::Json(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict(msg.clone().unwrap_or_default())
+        }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted => {
+            StoreError::Timeout
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(())
+}
+
+/// Runs a statement on a connection and collects its rows.
+pub(crate) fn run_query(conn: &Connection, sql: &str, params: &[Val]) -> StoreResult<Vec<Row>> {
+    let sql = sqlite_placeholders(sql);
+    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    let columns = stmt.column_count();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(map_err)? {
+        let mut vals = Vec::with_capacity(columns);
+        for i in 0..columns {
+            vals.push(match r.get_ref(i).map_err(map_err)? {
+                ValueRef::Null => Val::Null,
+                ValueRef::Integer(v) => Val::Int(v),
+                ValueRef::Real(v) => Val::Float(v),
+                ValueRef::Text(t) | ValueRef::Blob(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+            });
+        }
+        out.push(Row(vals));
+    }
+    Ok(out)
+}
+
+fn run_exec(conn: &Connection, sql: &str, params: &[Val]) -> StoreResult<u64> {
+    let sql = sqlite_placeholders(sql);
+    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    stmt.execute(rusqlite::params_from_iter(params.iter()))
+        .map(|n| n as u64)
+        .map_err(map_err)
+}
+
+fn spawn_worker(name: String, conn: Connection, jobs: flume::Receiver<Job>) -> StoreResult<()> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let mut conn = conn;
+            while let Ok(job) = jobs.recv() {
+                job(&mut conn);
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+async fn submit<T: Send + 'static>(
+    queue: &flume::Sender<Job>,
+    f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    let (tx, rx) = oneshot::channel();
+    let job: Job = Box::new(move |conn| {
+        let _ = tx.send(f(conn));
+    });
+    queue
+        .send_async(job)
+        .await
+        .map_err(|_| StoreError::Unavailable("sqlite executor stopped".into()))?;
+    rx.await
+        .map_err(|_| StoreError::Unavailable("sqlite executor dropped a job".into()))?
+}
+
+impl SqliteDb {
+    /// Opens `<dir>/rivia.db` with one writer and `max(2, cores)` readers.
+    pub fn open(dir: &Path) -> StoreResult<SqliteDb> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        let path = dir.join("rivia.db");
+        let writer_conn = Connection::open(&path).map_err(map_err)?;
+        configure(&writer_conn, false).map_err(map_err)?;
+        let (writer, writer_rx) = flume::unbounded();
+        spawn_worker("rivia-sqlite-writer".into(), writer_conn, writer_rx)?;
+        let (readers, readers_rx) = flume::unbounded();
+        let count = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+        for i in 0..count {
+            let conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(map_err)?;
+            configure(&conn, true).map_err(map_err)?;
+            spawn_worker(format!("rivia-sqlite-reader-{i}"), conn, readers_rx.clone())?;
+        }
+        Ok(SqliteDb { writer, readers, write_lock: Arc::new(Mutex::new(())) })
+    }
+
+    /// A read on one of the reader threads.
+    pub async fn read(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+        let sql = sql.to_string();
+        submit(&self.readers, move |conn| run_query(conn, &sql, &params)).await
+    }
+
+    /// Starts `BEGIN IMMEDIATE` on the writer, holding the write lock until commit/drop.
+    pub async fn begin(&self) -> StoreResult<SqliteTx> {
+        let guard = self.write_lock.clone().lock_owned().await;
+        submit(&self.writer, |conn| conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)).await?;
+        Ok(SqliteTx { writer: self.writer.clone(), guard: Some(guard), open: true })
+    }
+
+    /// Checkpoints the WAL so the database file is complete on its own.
+    pub async fn close(&self) {
+        let _guard = self.write_lock.lock().await;
+        let _ = submit(&self.writer, |conn| {
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").map_err(map_err)
+        })
+        .await;
+    }
+}
+
+/// A write transaction on the SQLite writer thread.
+pub struct SqliteTx {
+    writer: flume::Sender<Job>,
+    guard: Option<OwnedMutexGuard<()>>,
+    open: bool,
+}
+
+impl SqliteTx {
+    /// Statement with rows.
+    pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+        let sql = sql.to_string();
+        submit(&self.writer, move |conn| run_query(conn, &sql, &params)).await
+    }
+    /// Statement without rows.
+    pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
+        let sql = sql.to_string();
+        submit(&self.writer, move |conn| run_exec(conn, &sql, &params)).await
+    }
+    /// Several parameterless statements.
+    pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
+        let sql = sql.to_string();
+        submit(&self.writer, move |conn| conn.execute_batch(&sql).map_err(map_err)).await
+    }
+    /// Commits and releases the writer.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        let result = submit(&self.writer, |conn| conn.execute_batch("COMMIT").map_err(map_err)).await;
+        if result.is_ok() {
+            self.open = false;
+        }
+        result
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if self.open {
+            // The channel is FIFO and the write lock is released only after this send, so
+            // the rollback runs before the next transaction's BEGIN.
+            let job: Job = Box::new(|conn| {
+                let _ = conn.execute_batch("ROLLBACK");
+            });
+            let _ = self.writer.send(job);
+        }
+        self.guard.take();
+    }
+}

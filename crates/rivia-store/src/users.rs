@@ -1,0 +1,429 @@
+//! App users (with their `user_profile` objects), groups and memberships.
+
+use crate::classes::table_name;
+use crate::db::{Row, StoreError, StoreResult};
+use crate::objects::{ObjectRow, ObjectValues, insert_object, update_object};
+use crate::{Store, Val, finish_keyset, next_instance_id, params, push_in_list, push_keyset};
+use rivia_core::page::Keyset;
+use rivia_core::time::now_micros;
+
+/// The most groups one user may belong to.
+pub const MAX_GROUPS_PER_USER: i64 = 32;
+
+/// An app user.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Id (per instance).
+    pub id: i64,
+    /// Lowercase username.
+    pub username: String,
+    /// PHC password hash.
+    pub password: String,
+    /// User key.
+    pub user_key: String,
+    /// Id of the profile object.
+    pub profile_id: i64,
+    /// Created, µs.
+    pub created_at: i64,
+    /// Updated, µs.
+    pub updated_at: i64,
+}
+
+const USER_COLUMNS: &str = "id, username, password, user_key, profile_id, created_at, updated_at";
+
+fn user_from(mut r: Row) -> User {
+    User {
+        id: r.i64(0),
+        username: r.take_string(1),
+        password: r.take_string(2),
+        user_key: r.take_string(3),
+        profile_id: r.i64(4),
+        created_at: r.i64(5),
+        updated_at: r.i64(6),
+    }
+}
+
+/// A group of users.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Id (per instance).
+    pub id: i64,
+    /// Optional slug name.
+    pub name: Option<String>,
+    /// Label.
+    pub label: String,
+    /// Description.
+    pub description: String,
+}
+
+const GROUP_COLUMNS: &str = "g.id, g.name, g.label, g.description";
+
+fn group_from(mut r: Row) -> Group {
+    Group { id: r.i64(0), name: r.take_opt_string(1), label: r.take_string(2), description: r.take_string(3) }
+}
+
+/// Fields of a new group (or the new state of one).
+pub struct GroupValues {
+    /// Optional slug name.
+    pub name: Option<String>,
+    /// Label.
+    pub label: String,
+    /// Description.
+    pub description: String,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+pub struct UserUpdate {
+    /// New lowercase username.
+    pub username: Option<String>,
+    /// New PHC hash.
+    pub password: Option<String>,
+    /// New full profile state and whether its revision bumps.
+    pub profile: Option<(ObjectValues, bool)>,
+}
+
+/// Why a membership could not be added.
+#[derive(Debug)]
+pub enum MembershipError {
+    /// Already a member.
+    AlreadyMember,
+    /// The user is in `MAX_GROUPS_PER_USER` groups already.
+    LimitExceeded,
+    /// Storage failure.
+    Store(StoreError),
+}
+
+impl From<StoreError> for MembershipError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => MembershipError::AlreadyMember,
+            other => MembershipError::Store(other),
+        }
+    }
+}
+
+impl Store {
+    /// Creates a user and its profile object (owned by the user) in one transaction.
+    /// `Conflict` when the username is taken.
+    pub async fn create_user(
+        &self,
+        instance_id: i64,
+        profile_class_id: i64,
+        username: &str,
+        password_hash: &str,
+        user_key: &str,
+        mut profile: ObjectValues,
+    ) -> StoreResult<(User, ObjectRow)> {
+        let mut tx = self.db.begin().await?;
+        let taken = tx
+            .query_opt("SELECT 1 FROM users WHERE instance_id = $1 AND username = $2", params![instance_id, username])
+            .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict("users.username".into()));
+        }
+        let id = next_instance_id(&mut tx, instance_id, "users").await?;
+        profile.owner = Some(id);
+        let profile_row = insert_object(&mut tx, instance_id, profile_class_id, &profile).await?;
+        let now = now_micros();
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO users (instance_id, id, username, password, user_key, profile_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {USER_COLUMNS}"
+                ),
+                params![instance_id, id, username, password_hash, user_key, profile_row.id, now],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok((user_from(row), profile_row))
+    }
+
+    /// A user by id.
+    pub async fn user(&self, instance_id: i64, id: i64) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE instance_id = $1 AND id = $2");
+        Ok(self.db.query_opt(&sql, params![instance_id, id]).await?.map(user_from))
+    }
+
+    /// A user by lowercase username.
+    pub async fn user_by_username(&self, instance_id: i64, username: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE instance_id = $1 AND username = $2");
+        Ok(self.db.query_opt(&sql, params![instance_id, username]).await?.map(user_from))
+    }
+
+    /// A user of the instance by user key.
+    pub async fn user_by_key(&self, instance_id: i64, key: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE user_key = $1 AND instance_id = $2");
+        Ok(self.db.query_opt(&sql, params![key, instance_id]).await?.map(user_from))
+    }
+
+    /// One page of users; `only` restricts the list to one user.
+    pub async fn list_users(
+        &self,
+        instance_id: i64,
+        username_prefix: Option<&str>,
+        only: Option<i64>,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<User>> {
+        let mut sql = format!("SELECT {USER_COLUMNS} FROM users WHERE instance_id = $1");
+        let mut p = params![instance_id];
+        if let Some(prefix) = username_prefix {
+            p.push(crate::instances::like_prefix(&prefix.to_lowercase()).into());
+            sql.push_str(&format!(" AND username LIKE ${} ESCAPE '\\'", p.len()));
+        }
+        if let Some(id) = only {
+            p.push(id.into());
+            sql.push_str(&format!(" AND id = ${}", p.len()));
+        }
+        push_keyset(&mut sql, &mut p, "id", keyset);
+        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(user_from).collect(), keyset))
+    }
+
+    /// The groups of several users, as `(user id, group)` pairs ordered by group id (one query).
+    pub async fn groups_of_users(&self, instance_id: i64, user_ids: &[i64]) -> StoreResult<Vec<(i64, Group)>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut p = params![instance_id];
+        let list = push_in_list(&mut p, user_ids.iter().map(|i| Val::Int(*i)));
+        let sql = format!(
+            "SELECT m.user_id, {GROUP_COLUMNS} FROM memberships m JOIN user_groups g ON g.instance_id = m.instance_id AND g.id = m.group_id \
+             WHERE m.instance_id = $1 AND m.user_id IN ({list}) ORDER BY g.id"
+        );
+        let rows = self.db.query(&sql, p).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let uid = r.i64(0);
+                let mut rest = r;
+                rest.0.remove(0);
+                (uid, group_from(rest))
+            })
+            .collect())
+    }
+
+    /// Applies a user update (username, password, profile) in one transaction.
+    /// `Conflict` when the new username is taken.
+    pub async fn update_user(
+        &self,
+        instance_id: i64,
+        profile_class_id: i64,
+        id: i64,
+        update: UserUpdate,
+    ) -> StoreResult<Option<(User, Option<ObjectRow>)>> {
+        let mut tx = self.db.begin().await?;
+        if let Some(username) = &update.username {
+            let taken = tx
+                .query_opt(
+                    "SELECT 1 FROM users WHERE instance_id = $1 AND username = $2 AND id <> $3",
+                    params![instance_id, username, id],
+                )
+                .await?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict("users.username".into()));
+            }
+        }
+        let row = tx
+            .query_opt(
+                &format!(
+                    "UPDATE users SET username = COALESCE($3, username), password = COALESCE($4, password), updated_at = $5 \
+                     WHERE instance_id = $1 AND id = $2 RETURNING {USER_COLUMNS}"
+                ),
+                params![instance_id, id, update.username.clone(), update.password.clone(), now_micros()],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let user = user_from(row);
+        let profile = match &update.profile {
+            Some((values, bump)) => update_object(&mut tx, profile_class_id, user.profile_id, values, *bump).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(Some((user, profile)))
+    }
+
+    /// Replaces a user's key.
+    pub async fn reset_user_key(&self, instance_id: i64, id: i64, key: &str) -> StoreResult<Option<User>> {
+        let mut tx = self.db.begin().await?;
+        let row = tx
+            .query_opt(
+                &format!("UPDATE users SET user_key = $3, updated_at = $4 WHERE instance_id = $1 AND id = $2 RETURNING {USER_COLUMNS}"),
+                params![instance_id, id, key, now_micros()],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(row.map(user_from))
+    }
+
+    /// Deletes a user with its profile and memberships.
+    pub async fn delete_user(&self, instance_id: i64, profile_class_id: i64, id: i64) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        let Some(row) = tx
+            .query_opt("DELETE FROM users WHERE instance_id = $1 AND id = $2 RETURNING profile_id", params![instance_id, id])
+            .await?
+        else {
+            return Ok(false);
+        };
+        crate::objects::delete_object(&mut tx, profile_class_id, row.i64(0)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Creates a group; `Conflict` when the name is taken.
+    pub async fn create_group(&self, instance_id: i64, g: &GroupValues) -> StoreResult<Group> {
+        let mut tx = self.db.begin().await?;
+        let id = next_instance_id(&mut tx, instance_id, "groups").await?;
+        let now = now_micros();
+        tx.exec(
+            "INSERT INTO user_groups (instance_id, id, name, label, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            params![instance_id, id, g.name.clone(), &g.label, &g.description, now],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Group { id, name: g.name.clone(), label: g.label.clone(), description: g.description.clone() })
+    }
+
+    /// A group by id.
+    pub async fn group(&self, instance_id: i64, id: i64) -> StoreResult<Option<Group>> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.instance_id = $1 AND g.id = $2");
+        Ok(self.db.query_opt(&sql, params![instance_id, id]).await?.map(group_from))
+    }
+
+    /// One page of groups.
+    pub async fn list_groups(&self, instance_id: i64, label_prefix: Option<&str>, keyset: &Keyset) -> StoreResult<Vec<Group>> {
+        let mut sql = format!("SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.instance_id = $1");
+        let mut p = params![instance_id];
+        if let Some(prefix) = label_prefix {
+            p.push(crate::instances::like_prefix(prefix).into());
+            sql.push_str(&format!(" AND g.label LIKE ${} ESCAPE '\\'", p.len()));
+        }
+        push_keyset(&mut sql, &mut p, "g.id", keyset);
+        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(group_from).collect(), keyset))
+    }
+
+    /// Saves a group; `Conflict` when the name is taken.
+    pub async fn update_group(&self, instance_id: i64, id: i64, g: &GroupValues) -> StoreResult<Option<Group>> {
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .exec(
+                "UPDATE user_groups SET name = $3, label = $4, description = $5, updated_at = $6 WHERE instance_id = $1 AND id = $2",
+                params![instance_id, id, g.name.clone(), &g.label, &g.description, now_micros()],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok((n > 0).then(|| Group { id, name: g.name.clone(), label: g.label.clone(), description: g.description.clone() }))
+    }
+
+    /// Deletes a group, its memberships, and its use as the group of classes and channels.
+    pub async fn delete_group(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        let n = tx.exec("DELETE FROM user_groups WHERE instance_id = $1 AND id = $2", params![instance_id, id]).await?;
+        tx.exec("UPDATE classes SET group_id = NULL WHERE instance_id = $1 AND group_id = $2", params![instance_id, id])
+            .await?;
+        tx.exec("UPDATE channels SET group_id = NULL WHERE instance_id = $1 AND group_id = $2", params![instance_id, id])
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Adds a user to a group, enforcing the per-user limit.
+    pub async fn add_membership(&self, instance_id: i64, user_id: i64, group_id: i64) -> Result<(), MembershipError> {
+        let mut tx = self.db.begin().await?;
+        let exists = tx
+            .query_opt(
+                "SELECT 1 FROM memberships WHERE instance_id = $1 AND user_id = $2 AND group_id = $3",
+                params![instance_id, user_id, group_id],
+            )
+            .await?;
+        if exists.is_some() {
+            return Err(MembershipError::AlreadyMember);
+        }
+        let count = tx
+            .query_one("SELECT COUNT(*) FROM memberships WHERE instance_id = $1 AND user_id = $2", params![instance_id, user_id])
+            .await?
+            .i64(0);
+        if count >= MAX_GROUPS_PER_USER {
+            return Err(MembershipError::LimitExceeded);
+        }
+        tx.exec(
+            "INSERT INTO memberships (instance_id, user_id, group_id, created_at) VALUES ($1, $2, $3, $4)",
+            params![instance_id, user_id, group_id, now_micros()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the user is in the group.
+    pub async fn is_member(&self, instance_id: i64, user_id: i64, group_id: i64) -> StoreResult<bool> {
+        Ok(self
+            .db
+            .query_opt(
+                "SELECT 1 FROM memberships WHERE instance_id = $1 AND user_id = $2 AND group_id = $3",
+                params![instance_id, user_id, group_id],
+            )
+            .await?
+            .is_some())
+    }
+
+    /// Removes a membership; false when there was none.
+    pub async fn remove_membership(&self, instance_id: i64, user_id: i64, group_id: i64) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .exec(
+                "DELETE FROM memberships WHERE instance_id = $1 AND user_id = $2 AND group_id = $3",
+                params![instance_id, user_id, group_id],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// One page of a user's groups (keyed by group id).
+    pub async fn list_user_groups(&self, instance_id: i64, user_id: i64, keyset: &Keyset) -> StoreResult<Vec<Group>> {
+        let mut sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM memberships m JOIN user_groups g ON g.instance_id = m.instance_id AND g.id = m.group_id \
+             WHERE m.instance_id = $1 AND m.user_id = $2"
+        );
+        let mut p = params![instance_id, user_id];
+        push_keyset(&mut sql, &mut p, "g.id", keyset);
+        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(group_from).collect(), keyset))
+    }
+
+    /// One page of a group's members (keyed by user id); `only` restricts to one user.
+    pub async fn list_group_users(&self, instance_id: i64, group_id: i64, only: Option<i64>, keyset: &Keyset) -> StoreResult<Vec<User>> {
+        let cols = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+        let mut sql = format!(
+            "SELECT {cols} FROM memberships m JOIN users u ON u.instance_id = m.instance_id AND u.id = m.user_id \
+             WHERE m.instance_id = $1 AND m.group_id = $2"
+        );
+        let mut p = params![instance_id, group_id];
+        if let Some(uid) = only {
+            p.push(uid.into());
+            sql.push_str(&format!(" AND u.id = ${}", p.len()));
+        }
+        push_keyset(&mut sql, &mut p, "u.id", keyset);
+        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(user_from).collect(), keyset))
+    }
+
+    /// Ids of the groups a user belongs to.
+    pub async fn user_group_ids(&self, instance_id: i64, user_id: i64) -> StoreResult<Vec<i64>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT group_id FROM memberships WHERE instance_id = $1 AND user_id = $2 ORDER BY group_id",
+                params![instance_id, user_id],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.i64(0)).collect())
+    }
+
+    /// The profile objects of several users (one query).
+    pub async fn profiles(&self, profile_class_id: i64, profile_ids: &[i64]) -> StoreResult<Vec<ObjectRow>> {
+        self.get_objects(profile_class_id, profile_ids).await
+    }
+}
+
+/// The object table of the `user_profile` class, for callers that join on it.
+pub fn profile_table(profile_class_id: i64) -> String {
+    table_name(profile_class_id)
+}
