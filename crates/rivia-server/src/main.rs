@@ -1,1 +1,123 @@
-fn main(){}
+//! The `rivia` binary.
+
+use anyhow::Context;
+use clap::Parser;
+use rivia_server::config::{AdminCommand, Cli, Command, ServeArgs, StoreArgs};
+use rivia_server::state::{AppState, Settings};
+use rivia_store::{Db, Store};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rivia_server=info,rivia_store=info,rivia=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
+    let db = match &args.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Db::open_postgres(url).await.context("connecting to PostgreSQL")?
+        }
+        Some(other) if !other.is_empty() => anyhow::bail!("RIVIA_DATABASE_URL must be a postgres:// URL, got {other:?}"),
+        _ => Db::open_sqlite(&args.data_dir).await.with_context(|| format!("opening SQLite in {}", args.data_dir.display()))?,
+    };
+    Ok(Store::new(db))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Admin { command: AdminCommand::Create { email, password, store } } => {
+            init_tracing("text");
+            let store = open_store(&store).await?;
+            let hash = match password {
+                Some(p) => Some(rivia_core::password::hash(&p).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
+            let key = rivia_core::keys::new_account_key();
+            let admin = store
+                .create_admin(rivia_store::admins::NewAdmin {
+                    email: &email,
+                    password: hash.as_deref(),
+                    first_name: "",
+                    last_name: "",
+                    account_key: &key,
+                    is_active: true,
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("could not create the account (is the email taken?): {e}"))?;
+            store.db.close().await;
+            println!("Created admin {} (id {}).\naccount_key: {}", admin.email, admin.id, admin.account_key);
+            Ok(())
+        }
+        Command::Openapi => {
+            let (_, docs) = rivia_server::api::all().into_parts();
+            println!("{}", serde_json::to_string_pretty(&rivia_server::openapi::document(&docs))?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing(&args.log_format);
+    let store = open_store(&args.store).await?;
+    let settings = Settings {
+        registration_open: args.registration_open(),
+        instance_limit: args.instance_limit,
+        class_limit: args.class_limit,
+        instance_rate: args.instance_rate,
+        admin_rate: args.admin_rate,
+        anon_rate: args.anon_rate,
+        poll_rate: args.poll_rate,
+        poll_timeout: Duration::from_secs(args.poll_timeout),
+        data_dir: args.store.data_dir.clone(),
+    };
+    let state = AppState::new(store.clone(), settings);
+    let app = rivia_server::app(state);
+    let listener = tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    let backend = if args.store.database_url.as_deref().is_some_and(|u| !u.is_empty()) { "PostgreSQL" } else { "SQLite" };
+    println!("Rivia listening on http://{addr}/ ({backend} store)");
+    println!("First steps:");
+    println!("  curl -X POST http://{addr}/v1.1/account/register/ -H 'Content-Type: application/json' \\");
+    println!("       -d '{{\"email\": \"you@example.com\", \"password\": \"secret\"}}'");
+    println!("  (or: rivia admin create --email you@example.com) then use the account_key:");
+    println!("  curl -X POST http://{addr}/v1.1/instances/ -H 'Authorization: token <account_key>' \\");
+    println!("       -H 'Content-Type: application/json' -d '{{\"name\": \"my-instance\"}}'");
+    tracing::info!(%addr, backend, "server ready");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shutting down: closing the store");
+    store.db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,384 @@
+//! The admin account: registration, login, profile, keys, passwords, activation and the
+//! invitations addressed to the account (spec-core §2.7).
+
+use super::{Api, list_response, path_id, stored_json};
+use crate::auth::{Principal, authenticate, throttle_account};
+use crate::error::{ApiError, ApiResult};
+use crate::fields::{Char, Fields};
+use crate::json::{no_content, ok};
+use crate::req::Req;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rivia_core::errors::msg;
+use rivia_store::admins::{Admin, AdminUpdate, NewAdmin};
+use rivia_store::invitations::Invitation;
+use serde_json::{Value, json};
+
+const ACTIVATION_TTL: i64 = 3 * 24 * 3600 * 1_000_000;
+const RESET_TTL: i64 = 24 * 3600 * 1_000_000;
+
+/// Registers the routes.
+pub fn routes(api: Api) -> Api {
+    api.post("/v1.1/account/register/", "Register an admin account", register)
+        .post("/v1.1/account/auth/", "Log in with email and password", login)
+        .post("/v1.1/account/auth/{backend}/", "Social login", social_login)
+        .get("/v1.1/account/", "The calling account", get_account)
+        .put("/v1.1/account/", "Update the account", update_account)
+        .patch("/v1.1/account/", "Partially update the account", update_account)
+        .post("/v1.1/account/reset_key/", "Replace the account key", reset_key)
+        .post("/v1.1/account/password/", "Change the password", change_password)
+        .post("/v1.1/account/password/set/", "Set a first password", set_password)
+        .post("/v1.1/account/password/reset/", "Mail a password reset link", password_reset)
+        .post("/v1.1/account/password/reset/confirm/", "Set a new password from a reset link", password_reset_confirm)
+        .post("/v1.1/account/activate/", "Confirm the account email", activate)
+        .post("/v1.1/account/resend_email/", "Resend the activation mail", resend_email)
+        .get("/v1.1/account/invitations/", "Invitations addressed to me", list_my_invitations)
+        .get("/v1.1/account/invitations/{id}/", "One invitation addressed to me", get_my_invitation)
+        .delete("/v1.1/account/invitations/{id}/", "Decline an invitation", decline_invitation)
+        .post("/v1.1/account/invitations/accept/", "Accept an invitation by key", accept_invitation)
+}
+
+/// AdminJSON without the key.
+pub fn admin_json(a: &Admin) -> Value {
+    json!({
+        "id": a.id,
+        "email": a.email,
+        "first_name": a.first_name,
+        "last_name": a.last_name,
+        "is_active": a.is_active,
+        "has_password": a.password.is_some(),
+        "metadata": stored_json(&a.metadata),
+    })
+}
+
+fn admin_with_key(a: &Admin) -> Value {
+    let mut v = admin_json(a);
+    v["account_key"] = Value::String(a.account_key.clone());
+    v
+}
+
+/// Authenticates an admin for account-level routes and throttles the request.
+pub async fn account_admin(app: &AppState, req: &Req) -> ApiResult<Admin> {
+    let principal = authenticate(app, req, None).await?;
+    let Principal::Admin(admin) = &principal else { return Err(ApiError::forbidden()) };
+    throttle_account(app, req, &principal)?;
+    Ok(admin.clone())
+}
+
+async fn anonymous(app: &AppState, req: &Req) -> ApiResult<()> {
+    throttle_account(app, req, &Principal::Anonymous)
+}
+
+fn uid_of(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(id.to_string())
+}
+
+fn id_of_uid(uid: &str) -> Option<i64> {
+    let bytes = URL_SAFE_NO_PAD.decode(uid.trim_end_matches('=')).ok()?;
+    std::str::from_utf8(&bytes).ok()?.parse().ok()
+}
+
+async fn send_activation(app: &AppState, admin: &Admin) -> ApiResult<()> {
+    let token = rivia_core::keys::new_token();
+    app.store.create_admin_token(admin.id, "activate", &token, ACTIVATION_TTL).await?;
+    app.mailer.send(&admin.email, "activation", json!({"uid": uid_of(admin.id), "token": token}));
+    Ok(())
+}
+
+async fn register(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    anonymous(&app, &req).await?;
+    if !app.settings.registration_open {
+        return Err(ApiError::bad_request("Registration disabled."));
+    }
+    let body = req.body_object()?;
+    let mut f = Fields::new(&body, false);
+    let email = f.string("email", Char::required(254), true);
+    if let Some(e) = &email {
+        if !rivia_core::names::valid_email(e) {
+            f.errors.add("email", msg::INVALID_EMAIL);
+        }
+    }
+    let password = f.string("password", Char { max: 128, allow_blank: false, allow_null: false, trim: false }, true);
+    let first_name = f.string("first_name", Char::text(64), false).unwrap_or_default();
+    let last_name = f.string("last_name", Char::text(64), false).unwrap_or_default();
+    let invitation_key = f.string("invitation_key", Char::text(40), false).filter(|k| !k.is_empty());
+    if let Some(e) = &email {
+        if !f.errors.has("email") && app.store.admin_by_email(e).await?.is_some() {
+            f.errors.add("email", msg::UNIQUE);
+        }
+    }
+    f.finish()?;
+    let (Some(email), Some(password)) = (email, password) else { return Err(ApiError::Internal("validated fields missing".into())) };
+    if let Some(key) = &invitation_key {
+        if !app.store.invitation_key_exists(key).await? {
+            return Err(ApiError::field_str("invitation_key", "Invitation not found."));
+        }
+    }
+    let hash = app.hash_password(&password).await?;
+    let account_key = rivia_core::keys::new_account_key();
+    let admin = app
+        .store
+        .create_admin(NewAdmin {
+            email: &email,
+            password: Some(&hash),
+            first_name: &first_name,
+            last_name: &last_name,
+            account_key: &account_key,
+            is_active: false,
+        })
+        .await
+        .map_err(|e| match e {
+            rivia_store::StoreError::Conflict(_) => ApiError::field("email", msg::UNIQUE),
+            other => other.into(),
+        })?;
+    if let Some(key) = &invitation_key {
+        app.store.accept_invitation(key, admin.id).await?;
+    }
+    send_activation(&app, &admin).await?;
+    tracing::info!(admin_id = admin.id, "admin registered");
+    Ok(crate::json::created(admin_with_key(&admin)))
+}
+
+async fn login(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    anonymous(&app, &req).await?;
+    let body = req.body_object()?;
+    let mut f = Fields::new(&body, false);
+    let email = f.string("email", Char::required(254), true);
+    if let Some(e) = &email {
+        if !rivia_core::names::valid_email(e) {
+            f.errors.add("email", msg::INVALID_EMAIL);
+        }
+    }
+    let password = f.string("password", Char { max: 128, allow_blank: false, allow_null: false, trim: false }, true);
+    f.finish()?;
+    let (Some(email), Some(password)) = (email, password) else { return Err(ApiError::Internal("validated fields missing".into())) };
+    let admin = app.store.admin_by_email(&email).await?;
+    let verified = app.verify_password(&password, admin.as_ref().and_then(|a| a.password.as_deref())).await;
+    match admin {
+        None => Err(ApiError::unauthorized("Invalid email.")),
+        Some(_) if !verified => Err(ApiError::unauthorized("Invalid password.")),
+        Some(a) => Ok(ok(admin_with_key(&a))),
+    }
+}
+
+async fn social_login(State(app): State<AppState>, Path(_backend): Path<String>, req: Req) -> ApiResult<Response> {
+    anonymous(&app, &req).await?;
+    // No social backend is configured in this build.
+    Err(ApiError::bad_request("Unsupported social backend."))
+}
+
+async fn get_account(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    let admin = account_admin(&app, &req).await?;
+    Ok(ok(admin_json(&admin)))
+}
+
+async fn update_account(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    let admin = account_admin(&app, &req).await?;
+    let body = req.body_object()?;
+    let partial = req.is_partial();
+    let mut f = Fields::new(&body, partial);
+    let email = f.string("email", Char::required(254), true);
+    if let Some(e) = &email {
+        if !rivia_core::names::valid_email(e) {
+            f.errors.add("email", msg::INVALID_EMAIL);
+        }
+    }
+    let first_name = f.string("first_name", Char::text(64), false);
+    let last_name = f.string("last_name", Char::text(64), false);
+    let metadata = f.metadata("metadata");
+    f.finish()?;
+    let new_email = email.unwrap_or_else(|| admin.email.clone());
+    let email_changed = !new_email.eq_ignore_ascii_case(&admin.email);
+    let update = AdminUpdate {
+        email: new_email,
+        first_name: first_name.unwrap_or_else(|| admin.first_name.clone()),
+        last_name: last_name.unwrap_or_else(|| admin.last_name.clone()),
+        metadata: metadata.unwrap_or_else(|| if partial { admin.metadata.clone() } else { "{}".into() }),
+        is_active: admin.is_active && !email_changed,
+    };
+    let saved = app
+        .store
+        .update_admin(admin.id, &update)
+        .await
+        .map_err(|e| match e {
+            rivia_store::StoreError::Conflict(_) => ApiError::field("email", msg::UNIQUE),
+            other => other.into(),
+        })?
+        .ok_or_else(ApiError::not_found)?;
+    if email_changed {
+        send_activation(&app, &saved).await?;
+    }
+    Ok(ok(admin_json(&saved)))
+}
+
+async fn reset_key(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    let admin = account_admin(&app, &req).await?;
+    let saved = app.store.set_admin_key(admin.id, &rivia_core::keys::new_account_key()).await?.ok_or_else(ApiError::not_found)?;
+    Ok(ok(admin_with_key(&saved)))
+}
+
+async fn change_password(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    let admin = account_admin(&app, &req).await?;
+    let body = req.body_object()?;
+    let mut f = Fields::new(&body, false);
+    let pw = Char { max: 128, allow_blank: false, allow_null: false, trim: false };
+    let current = f.string("current_password", pw, true);
+    let new = f.string("new_password", pw, true);
+    f.finish()?;
+    let (Some(current), Some(new)) = (current, new) else { return Err(ApiError::Internal("validated fields missing".into())) };
+    if !app.verify_password(&current, admin.password.as_deref()).await {
+        return Err(ApiError::field("current_password", "Invalid password."));
+    }
+    let hash = app.hash_password(&new).await?;
+    app.store.set_admin_password(admin.id, &hash).await?;
+    Ok(no_content())
+}
+
+async fn set_password(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    let admin = account_admin(&app, &req).await?;
+    let body = req.body_object()?;
+    let mut f = Fields::new(&body, false);
+    let password = f.string("password", Char { max: 128, allow_blank: false, allow_null: false, trim: false }, true);
+    f.finish()?;
+    let Some(password) = password else { return Err(ApiError::Internal("validated fields missing".into())) };
+    if admin.password.is_some() {
+        return Err(ApiError::field("password", "Admin already has password."));
+    }
+    let hash = app.hash_password(&password).await?;
+    app.store.set_admin_password(admin.id, &hash).await?;
+    Ok(no_content())
+}
+
+fn email_field(req: &Req) -> ApiResult<String> {
+    let body = req.body_object()?;
+    let mut f = Fields::new(&body, false);
+    let email = f.string("email", Char::required(254), true);
+    if let Some(e) = &email {
+        if !rivia_core::names::valid_email(e) {
+            f.errors.add("email", msg::INVALID_EMAIL);
+        }
+    }
+    f.finish()?;
+    email.ok_or_else(|| ApiError::Internal("validated fields missing".into()))
+}
+
+async fn password_reset(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    anonymous(&app, &req).await?;
+    let email = email_field(&req)?;
+    let admin = app.store.admin_by_email(&email).await?.ok_or_else(|| ApiError::field("email", "Email not found."))?;
+    let token = rivia_core::keys::new_token();
+    app.store.create_admin_token(admin.id, "reset", &token, RESET_TTL).await?;
+    app.mailer.send(&admin.email, "password_reset", json!({"uid": uid_of(admin.id), "token": token}));
+    Ok(no_content())
+}
+
+async fn password_reset_confirm(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    anonymous(&app, &req).await?;
+    let body = req.body_object()?;
+    let mut f = Fields::new(&body, false);
+    let uid = f.string("uid", Char::required(64), true);
+    let token = f.string("token", Char::required(64), true);
+    let new = f.string("new_password", Char { max: 128, allow_blank: false, allow_null: false, trim: false }, true);
+    f.finish()?;
+    let (Some(uid), Some(token), Some(new)) = (uid, token, new) else { return Err(ApiError::Internal("validated fields missing".into())) };
+    let admin = match id_of_uid(&uid) {
+        Some(id) => app.store.admin_by_id(id).await?,
+        None => None,
+    };
+    let admin = admin.ok_or_else(|| ApiError::field("uid", "Invalid token."))?;
+    if !app.store.admin_token_valid(admin.id, "reset", &token).await? {
+        return Err(ApiError::field("non_field_errors", "Invalid token."));
+    }
+    let hash = app.hash_password(&new).await?;
+    app.store.set_admin_password(admin.id, &hash).await?;
+    Ok(ok(admin_with_key(&admin)))
+}
+
+async fn activate(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    anonymous(&app, &req).await?;
+    let body = req.body_object()?;
+    let mut f = Fields::new(&body, false);
+    let uid = f.string("uid", Char::required(64), true);
+    let token = f.string("token", Char::required(64), true);
+    f.finish()?;
+    let (Some(uid), Some(token)) = (uid, token) else { return Err(ApiError::Internal("validated fields missing".into())) };
+    let admin = match id_of_uid(&uid) {
+        Some(id) => app.store.admin_by_id(id).await?,
+        None => None,
+    };
+    let admin = admin.ok_or_else(|| ApiError::bad_request("Invalid token."))?;
+    if admin.is_active || !app.store.admin_token_valid(admin.id, "activate", &token).await? {
+        return Err(ApiError::bad_request("Invalid token or account already activated."));
+    }
+    app.store.activate_admin(admin.id).await?;
+    let admin = app.store.admin_by_id(admin.id).await?.ok_or_else(ApiError::not_found)?;
+    Ok(ok(admin_with_key(&admin)))
+}
+
+async fn resend_email(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    anonymous(&app, &req).await?;
+    let email = email_field(&req)?;
+    let admin = app.store.admin_by_email(&email).await?.ok_or_else(|| ApiError::field("email", "Email not found."))?;
+    if admin.is_active {
+        return Err(ApiError::bad_request("Account has already been activated."));
+    }
+    send_activation(&app, &admin).await?;
+    Ok(no_content())
+}
+
+/// InvitationJSON as the invitee sees it.
+fn my_invitation_json(v: &Invitation) -> Value {
+    json!({
+        "id": v.id,
+        "email": v.email,
+        "role": v.role.name(),
+        "key": v.key,
+        "instance": v.instance_name,
+        "inviter": v.inviter,
+        "created_at": super::ts(v.created_at),
+        "updated_at": super::ts(v.updated_at),
+        "state": v.state.name(),
+        "links": {
+            "self": format!("/v1.1/account/invitations/{}/", v.id),
+            "instance": format!("/v1.1/instances/{}/", v.instance_name),
+        }
+    })
+}
+
+async fn list_my_invitations(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    let admin = account_admin(&app, &req).await?;
+    let page = req.page(false)?;
+    let list = app.store.list_invitations_for_email(&admin.email, &page.keyset()).await?;
+    Ok(list_response(&req, &page, list, |v| v.id, |v| my_invitation_json(&v)))
+}
+
+async fn get_my_invitation(State(app): State<AppState>, Path(id): Path<String>, req: Req) -> ApiResult<Response> {
+    let admin = account_admin(&app, &req).await?;
+    let id = path_id(&id)?;
+    let v = app.store.invitation_for_email(&admin.email, id).await?.ok_or_else(ApiError::not_found)?;
+    Ok(ok(my_invitation_json(&v)))
+}
+
+async fn decline_invitation(State(app): State<AppState>, Path(id): Path<String>, req: Req) -> ApiResult<Response> {
+    let admin = account_admin(&app, &req).await?;
+    let id = path_id(&id)?;
+    let v = app.store.invitation_for_email(&admin.email, id).await?.ok_or_else(ApiError::not_found)?;
+    app.store.decline_invitation(v.id).await?;
+    Ok(no_content())
+}
+
+async fn accept_invitation(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    let admin = account_admin(&app, &req).await?;
+    let body = req.body_object()?;
+    let mut f = Fields::new(&body, false);
+    let key = f.string("invitation_key", Char::required(40), true);
+    f.finish()?;
+    let key = key.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
+    if !app.store.accept_invitation(&key, admin.id).await? {
+        return Err(ApiError::field_str("invitation_key", "Invitation not found."));
+    }
+    Ok(no_content())
+}

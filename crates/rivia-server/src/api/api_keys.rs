@@ -1,0 +1,138 @@
+//! Instance API keys (spec-core §6).
+
+use super::{Api, list_response, path_id, ts};
+use crate::auth::{Ctx, instance_ctx};
+use crate::error::{ApiError, ApiResult};
+use crate::fields::{Char, Fields};
+use crate::json::{created, no_content, ok};
+use crate::req::Req;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use rivia_core::perms::{AdminTable, Op};
+use rivia_store::api_keys::{ApiKey, ApiKeyFlags};
+use serde_json::{Value, json};
+
+/// Registers the routes.
+pub fn routes(api: Api) -> Api {
+    api.get("/v1.1/instances/{instance}/api_keys/", "List API keys", list_keys)
+        .post("/v1.1/instances/{instance}/api_keys/", "Create an API key", create_key)
+        .get("/v1.1/instances/{instance}/api_keys/{id}/", "Get an API key", get_key)
+        .put("/v1.1/instances/{instance}/api_keys/{id}/", "Update an API key", update_key)
+        .patch("/v1.1/instances/{instance}/api_keys/{id}/", "Partially update an API key", update_key)
+        .delete("/v1.1/instances/{instance}/api_keys/{id}/", "Delete an API key", delete_key)
+        .post("/v1.1/instances/{instance}/api_keys/{id}/reset_key/", "Replace an API key's value", reset_key)
+}
+
+fn key_json(base: &str, k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "description": k.description,
+        "api_key": k.api_key,
+        "ignore_acl": k.flags.ignore_acl,
+        "allow_user_create": k.flags.allow_user_create,
+        "allow_group_create": k.flags.allow_group_create,
+        "allow_anonymous_read": k.flags.allow_anonymous_read,
+        "created_at": ts(k.created_at),
+        "links": {
+            "self": format!("{base}/api_keys/{}/", k.id),
+            "reset_key": format!("{base}/api_keys/{}/reset_key/", k.id),
+        }
+    })
+}
+
+/// Reads key fields; on a full update absent flags become false.
+fn read_key_fields(req: &Req, current: Option<&ApiKey>) -> ApiResult<(String, ApiKeyFlags)> {
+    let body = req.body_object()?;
+    let partial = req.is_partial();
+    let mut f = Fields::new(&body, partial);
+    let description = f.string("description", Char::text(256), false);
+    let base = match (current, partial) {
+        (Some(k), true) => k.flags,
+        _ => ApiKeyFlags::default(),
+    };
+    let flags = ApiKeyFlags {
+        ignore_acl: f.boolean("ignore_acl").unwrap_or(base.ignore_acl),
+        allow_user_create: f.boolean("allow_user_create").unwrap_or(base.allow_user_create),
+        allow_group_create: f.boolean("allow_group_create").unwrap_or(base.allow_group_create),
+        allow_anonymous_read: f.boolean("allow_anonymous_read").unwrap_or(base.allow_anonymous_read),
+    };
+    f.finish()?;
+    let description = description.unwrap_or_else(|| current.map(|k| k.description.clone()).unwrap_or_default());
+    Ok((description, flags))
+}
+
+async fn list_keys(State(app): State<AppState>, Path(instance): Path<String>, req: Req) -> ApiResult<Response> {
+    let ctx = instance_ctx(&app, &req, &instance).await?;
+    let only = match ctx.api_key() {
+        Some(k) => Some(k.id),
+        None => {
+            ctx.require_admin(AdminTable::ApiKeys, Op::Read)?;
+            None
+        }
+    };
+    ctx.throttle(&app)?;
+    let page = req.page(false)?;
+    let list = app.store.list_api_keys(ctx.instance.id, only, &page.keyset()).await?;
+    let base = ctx.base();
+    Ok(list_response(&req, &page, list, |k| k.id, |k| key_json(&base, &k)))
+}
+
+async fn create_key(State(app): State<AppState>, Path(instance): Path<String>, req: Req) -> ApiResult<Response> {
+    let ctx = instance_ctx(&app, &req, &instance).await?;
+    ctx.require_admin(AdminTable::ApiKeys, Op::Create)?;
+    ctx.throttle(&app)?;
+    let (description, flags) = read_key_fields(&req, None)?;
+    let key = app.store.create_api_key(ctx.instance.id, &rivia_core::keys::new_api_key(), &description, flags).await?;
+    Ok(created(key_json(&ctx.base(), &key)))
+}
+
+async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<ApiKey> {
+    app.store.api_key(ctx.instance.id, path_id(id)?).await?.ok_or_else(ApiError::not_found)
+}
+
+async fn get_key(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+    let ctx = instance_ctx(&app, &req, &instance).await?;
+    let own = ctx.api_key().map(|k| k.id);
+    if own.is_none() {
+        ctx.require_admin(AdminTable::ApiKeys, Op::Read)?;
+    }
+    ctx.throttle(&app)?;
+    let key = load(&app, &ctx, &id).await?;
+    if own.is_some_and(|own| own != key.id) {
+        return Err(ApiError::not_found());
+    }
+    Ok(ok(key_json(&ctx.base(), &key)))
+}
+
+async fn update_key(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+    let ctx = instance_ctx(&app, &req, &instance).await?;
+    ctx.require_admin(AdminTable::ApiKeys, Op::Update)?;
+    ctx.throttle(&app)?;
+    let key = load(&app, &ctx, &id).await?;
+    let (description, flags) = read_key_fields(&req, Some(&key))?;
+    let saved = app.store.update_api_key(ctx.instance.id, key.id, &description, flags).await?.ok_or_else(ApiError::not_found)?;
+    Ok(ok(key_json(&ctx.base(), &saved)))
+}
+
+async fn delete_key(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+    let ctx = instance_ctx(&app, &req, &instance).await?;
+    ctx.require_admin(AdminTable::ApiKeys, Op::Delete)?;
+    ctx.throttle(&app)?;
+    let key = load(&app, &ctx, &id).await?;
+    app.store.delete_api_key(ctx.instance.id, key.id).await?;
+    Ok(no_content())
+}
+
+async fn reset_key(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+    let ctx = instance_ctx(&app, &req, &instance).await?;
+    ctx.require_admin(AdminTable::ApiKeys, Op::Update)?;
+    ctx.throttle(&app)?;
+    let key = load(&app, &ctx, &id).await?;
+    let saved = app
+        .store
+        .reset_api_key(ctx.instance.id, key.id, &rivia_core::keys::new_api_key())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(ok(key_json(&ctx.base(), &saved)))
+}

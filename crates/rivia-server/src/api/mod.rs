@@ -1,0 +1,139 @@
+//! The API, one module per URL noun. Each module exposes `routes(api)` that registers its
+//! handlers with [`Api`], which builds the axum router and the OpenAPI document from the
+//! same table, so the two cannot drift.
+
+pub mod account;
+pub mod admins;
+pub mod api_keys;
+pub mod discovery;
+
+pub mod instances;
+pub mod invitations;
+
+
+use crate::req::Req;
+use crate::state::AppState;
+use axum::handler::Handler;
+use axum::response::Response;
+use axum::routing::{MethodFilter, MethodRouter, on};
+use rivia_core::page::PageRequest;
+use serde_json::{Map, Value, json};
+
+/// One documented operation.
+#[derive(Debug, Clone)]
+pub struct RouteDoc {
+    /// HTTP method, lowercase.
+    pub method: &'static str,
+    /// Path with `{param}` segments.
+    pub path: &'static str,
+    /// Tag (the URL noun).
+    pub tag: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+}
+
+/// Route table under construction.
+#[derive(Default)]
+pub struct Api {
+    routes: Vec<(&'static str, MethodRouter<AppState>)>,
+    docs: Vec<RouteDoc>,
+    tag: &'static str,
+}
+
+macro_rules! verb {
+    ($name:ident, $filter:expr, $method:literal) => {
+        /// Registers a handler for this method.
+        pub fn $name<H, T>(self, path: &'static str, summary: &'static str, handler: H) -> Self
+        where
+            H: Handler<T, AppState>,
+            T: 'static,
+        {
+            self.add($filter, $method, path, summary, handler)
+        }
+    };
+}
+
+impl Api {
+    /// Sets the tag for the following registrations.
+    pub fn tag(mut self, tag: &'static str) -> Self {
+        self.tag = tag;
+        self
+    }
+
+    fn add<H, T>(mut self, filter: MethodFilter, method: &'static str, path: &'static str, summary: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.docs.push(RouteDoc { method, path, tag: self.tag, summary });
+        match self.routes.iter().position(|(p, _)| *p == path) {
+            Some(i) => {
+                let (p, existing) = self.routes.remove(i);
+                self.routes.insert(i, (p, existing.on(filter, handler)));
+            }
+            None => self.routes.push((path, on(filter, handler))),
+        }
+        self
+    }
+
+    verb!(get, MethodFilter::GET, "get");
+    verb!(post, MethodFilter::POST, "post");
+    verb!(put, MethodFilter::PUT, "put");
+    verb!(patch, MethodFilter::PATCH, "patch");
+    verb!(delete, MethodFilter::DELETE, "delete");
+
+    /// The router and the documentation of every operation.
+    pub fn into_parts(self) -> (axum::Router<AppState>, Vec<RouteDoc>) {
+        let mut router = axum::Router::new();
+        for (path, mr) in self.routes {
+            router = router.route(path, mr);
+        }
+        (router, self.docs)
+    }
+}
+
+/// Every route of the API.
+pub fn all() -> Api {
+    let api = Api::default();
+    let api = discovery::routes(api.tag("discovery"));
+    let api = account::routes(api.tag("account"));
+    let api = instances::routes(api.tag("instances"));
+    let api = admins::routes(api.tag("admins"));
+    let api = api_keys::routes(api.tag("api_keys"));
+    invitations::routes(api.tag("invitations"))
+}
+
+/// Renders a page of a list as `{"next", "prev", "objects"}` with Syncano's cursor links.
+pub fn list_response<T>(req: &Req, page: &PageRequest, items: Vec<T>, pk: impl Fn(&T) -> i64, render: impl FnMut(T) -> Value) -> Response {
+    crate::json::ok(list_value(req, page, items, pk, render))
+}
+
+/// The list envelope as a value (for callers that add keys).
+pub fn list_value<T>(req: &Req, page: &PageRequest, items: Vec<T>, pk: impl Fn(&T) -> i64, render: impl FnMut(T) -> Value) -> Value {
+    let first_last = match (items.first(), items.last()) {
+        (Some(f), Some(l)) => Some((pk(f), pk(l))),
+        _ => None,
+    };
+    let (next, prev) = page.links(items.len(), first_last);
+    let objects: Vec<Value> = items.into_iter().map(render).collect();
+    json!({
+        "next": next.map(|c| page.link(&req.path, &c)),
+        "prev": prev.map(|c| page.link(&req.path, &c)),
+        "objects": objects,
+    })
+}
+
+/// Parses an integer id from the URL; anything else is 404 `Not found.`.
+pub fn path_id(raw: &str) -> Result<i64, crate::error::ApiError> {
+    rivia_core::page::parse_pk(raw).filter(|_| raw.bytes().all(|b| b.is_ascii_digit())).ok_or_else(crate::error::ApiError::not_found)
+}
+
+/// Parses a JSON text column back into a value (`{}` if it is somehow unreadable).
+pub fn stored_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::Object(Map::new()))
+}
+
+/// Renders stored microseconds.
+pub fn ts(micros: i64) -> Value {
+    Value::String(rivia_core::time::format_micros(micros))
+}

@@ -1,0 +1,214 @@
+//! Authentication (spec-core §2.2–§2.4): which key the request carries, whom it names, and
+//! the admin role or API key (plus user) acting inside an instance.
+
+use crate::error::{ApiError, ApiResult};
+use crate::req::Req;
+use crate::state::AppState;
+use rivia_core::keys::{KeyKind, classify, keys_equal};
+use rivia_core::perms::{AdminTable, Op, Role, admin_allows};
+use rivia_store::admins::Admin;
+use rivia_store::api_keys::ApiKey;
+use rivia_store::instances::Instance;
+use rivia_store::users::User;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// No credentials.
+    Anonymous,
+    /// An admin account key.
+    Admin(Admin),
+    /// An instance API key, with the user whose key came along.
+    ApiKey {
+        /// The key.
+        key: ApiKey,
+        /// The user, when a valid user key of the same instance was sent.
+        user: Option<User>,
+    },
+}
+
+/// The caller inside an instance.
+#[derive(Debug, Clone)]
+pub enum Who {
+    /// No credentials.
+    Anonymous,
+    /// An admin and the role held in this instance (none: no access).
+    Admin {
+        /// The admin.
+        admin: Admin,
+        /// Role in this instance.
+        role: Option<Role>,
+    },
+    /// An API key of this instance, with an optional user.
+    ApiKey {
+        /// The key.
+        key: ApiKey,
+        /// The user.
+        user: Option<User>,
+    },
+}
+
+/// A request resolved to an instance and a caller.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The instance of the URL.
+    pub instance: Instance,
+    /// The caller.
+    pub who: Who,
+}
+
+fn primary_key(req: &Req) -> Option<String> {
+    let from_header = req.header("x-api-key").filter(|s| !s.is_empty());
+    let from_query = req.param("api_key").filter(|s| !s.is_empty()).or_else(|| req.param("apikey").filter(|s| !s.is_empty()));
+    let from_auth = req.header("authorization").and_then(|h| {
+        let parts: Vec<&str> = h.split(' ').collect();
+        (parts.len() == 2 && !parts[1].is_empty()).then(|| parts[1])
+    });
+    from_header
+        .or(from_query)
+        .or(from_auth)
+        .or_else(|| req.body.api_key())
+        .map(|k| k.to_ascii_lowercase())
+}
+
+fn user_key(req: &Req) -> Option<String> {
+    req.header("x-user-key")
+        .filter(|s| !s.is_empty())
+        .or_else(|| req.param("user_key").filter(|s| !s.is_empty()))
+        .or_else(|| req.param("userkey").filter(|s| !s.is_empty()))
+        .or_else(|| req.body.user_key())
+        .map(|k| k.to_ascii_lowercase())
+}
+
+/// Resolves the caller (§2.3). `instance` restricts API keys to the URL's instance.
+pub async fn authenticate(app: &AppState, req: &Req, instance: Option<&Instance>) -> ApiResult<Principal> {
+    let Some(key) = primary_key(req) else { return Ok(Principal::Anonymous) };
+    match classify(&key) {
+        // Instance tokens (non-hex keys) are an internal mechanism Rivia does not issue.
+        None => Err(ApiError::no_such_key()),
+        Some(KeyKind::Account) => {
+            let admin = app.store.admin_by_key(&key).await?.filter(|a| keys_equal(&a.account_key, &key));
+            admin.map(Principal::Admin).ok_or_else(ApiError::no_such_key)
+        }
+        Some(KeyKind::ApiKey) => {
+            let api_key = app
+                .store
+                .api_key_by_key(&key)
+                .await?
+                .filter(|k| keys_equal(&k.api_key, &key))
+                .filter(|k| instance.is_none_or(|i| i.id == k.instance_id))
+                .ok_or_else(ApiError::no_such_key)?;
+            let user = match (instance, user_key(req)) {
+                (Some(inst), Some(uk)) => app.store.user_by_key(inst.id, &uk).await?.filter(|u| keys_equal(&u.user_key, &uk)),
+                _ => None,
+            };
+            Ok(Principal::ApiKey { key: api_key, user })
+        }
+    }
+}
+
+/// Looks up the URL's instance: unknown, malformed or deleted → 404 before authentication.
+pub async fn resolve_instance(app: &AppState, name: &str) -> ApiResult<Instance> {
+    let lower = name.to_lowercase();
+    if !rivia_core::names::plausible_instance_name(&lower) {
+        return Err(ApiError::model_not_found("Instance"));
+    }
+    app.store.instance_by_name(&lower).await?.ok_or_else(|| ApiError::model_not_found("Instance"))
+}
+
+/// Authenticates inside an already resolved instance.
+pub async fn caller_in(app: &AppState, req: &Req, instance: Instance) -> ApiResult<Ctx> {
+    let who = match authenticate(app, req, Some(&instance)).await? {
+        Principal::Anonymous => Who::Anonymous,
+        Principal::Admin(admin) => {
+            let role = if admin.is_staff { Some(Role::Owner) } else { app.store.admin_role(instance.id, admin.id).await? };
+            Who::Admin { admin, role }
+        }
+        Principal::ApiKey { key, user } => Who::ApiKey { key, user },
+    };
+    Ok(Ctx { instance, who })
+}
+
+/// Instance lookup then authentication, in the order of §1.7.
+pub async fn instance_ctx(app: &AppState, req: &Req, name: &str) -> ApiResult<Ctx> {
+    let instance = resolve_instance(app, name).await?;
+    caller_in(app, req, instance).await
+}
+
+impl Ctx {
+    /// The admin role, when an admin with a role calls.
+    pub fn admin_role(&self) -> Option<Role> {
+        match &self.who {
+            Who::Admin { role, .. } => *role,
+            _ => None,
+        }
+    }
+
+    /// The admin, when an admin calls.
+    pub fn admin(&self) -> Option<&Admin> {
+        match &self.who {
+            Who::Admin { admin, .. } => Some(admin),
+            _ => None,
+        }
+    }
+
+    /// The API key, when one is used.
+    pub fn api_key(&self) -> Option<&ApiKey> {
+        match &self.who {
+            Who::ApiKey { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The user, when an API key with a valid user key is used.
+    pub fn user(&self) -> Option<&User> {
+        match &self.who {
+            Who::ApiKey { user, .. } => user.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Requires an admin whose role allows `op` on `table`.
+    pub fn require_admin(&self, table: AdminTable, op: Op) -> ApiResult<()> {
+        match self.admin_role() {
+            Some(role) if admin_allows(role, table, op) => Ok(()),
+            _ => Err(ApiError::forbidden()),
+        }
+    }
+
+    /// Whether an admin role allows `op` on `table` (false for non-admins).
+    pub fn admin_can(&self, table: AdminTable, op: Op) -> bool {
+        self.admin_role().is_some_and(|r| admin_allows(r, table, op))
+    }
+
+    /// Counts this request against the instance's rate (after permission checks).
+    pub fn throttle(&self, app: &AppState) -> ApiResult<()> {
+        if self.admin().is_some_and(|a| a.is_staff) {
+            return Ok(());
+        }
+        if app.throttle.allow(&format!("i:{}", self.instance.id), app.settings.instance_rate) {
+            Ok(())
+        } else {
+            Err(ApiError::Throttled)
+        }
+    }
+
+    /// Relative URL prefix of this instance: `/v1.1/instances/<name>`.
+    pub fn base(&self) -> String {
+        format!("/v1.1/instances/{}", self.instance.name)
+    }
+}
+
+/// Throttles account-level requests: per admin, or per client IP when anonymous.
+pub fn throttle_account(app: &AppState, req: &Req, principal: &Principal) -> ApiResult<()> {
+    let allowed = match principal {
+        Principal::Admin(a) if a.is_staff => true,
+        Principal::Admin(a) => app.throttle.allow(&format!("a:{}", a.id), app.settings.admin_rate),
+        Principal::ApiKey { key, .. } => app.throttle.allow(&format!("i:{}", key.instance_id), app.settings.instance_rate),
+        Principal::Anonymous => {
+            let ip = req.peer.map(|p| p.to_string()).unwrap_or_else(|| "local".into());
+            app.throttle.allow(&format!("ip:{ip}"), app.settings.anon_rate)
+        }
+    };
+    if allowed { Ok(()) } else { Err(ApiError::Throttled) }
+}

@@ -1,0 +1,216 @@
+//! Request bodies, parsed once by a middleware before routing (spec-core §1.2): JSON,
+//! `text/plain` JSON (with the `_method` override), form-urlencoded and multipart. The
+//! parsed body and any `_api_key`/`_user_key` it carries travel as a request extension.
+
+use crate::error::ApiError;
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// Default limit for request bodies.
+pub const DEFAULT_LIMIT: usize = 1024 * 1024;
+/// Limit for multipart uploads (whole request).
+pub const UPLOAD_LIMIT: usize = 15 * 1024 * 1024;
+/// Limit for channel publish requests.
+pub const PUBLISH_LIMIT: usize = 65536;
+/// Limit for batch requests (50 sub-requests).
+pub const BATCH_LIMIT: usize = 4 * 1024 * 1024;
+
+/// An uploaded file of a multipart request.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Form field name.
+    pub field: String,
+    /// Client file name.
+    pub filename: String,
+    /// Declared content type.
+    pub content_type: Option<String>,
+    /// Contents.
+    pub bytes: Bytes,
+}
+
+/// The parsed request body.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedBody {
+    /// The data: any JSON for JSON bodies; an object of strings for forms.
+    pub value: Option<Value>,
+    /// Files of a multipart body.
+    pub files: Vec<Upload>,
+    /// Whether the body came from a form (values are strings to be coerced).
+    pub is_form: bool,
+}
+
+impl ParsedBody {
+    /// `_api_key` from a dict body.
+    pub fn api_key(&self) -> Option<&str> {
+        self.value.as_ref()?.get("_api_key")?.as_str().filter(|s| !s.is_empty())
+    }
+    /// `_user_key` from a dict body.
+    pub fn user_key(&self) -> Option<&str> {
+        self.value.as_ref()?.get("_user_key")?.as_str().filter(|s| !s.is_empty())
+    }
+}
+
+/// The request extension holding the parsed body.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed(pub Arc<ParsedBody>);
+
+fn limit_for(path: &str, content_type: &str) -> usize {
+    if content_type.starts_with("multipart/form-data") {
+        UPLOAD_LIMIT
+    } else if path.ends_with("/publish/") {
+        PUBLISH_LIMIT
+    } else if path.ends_with("/batch/") {
+        BATCH_LIMIT
+    } else {
+        DEFAULT_LIMIT
+    }
+}
+
+async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
+        Err(_) => Err(ApiError::bad_request("Malformed request body.")),
+    }
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("JSON parse error - {e}")))
+}
+
+fn parse_form(bytes: &[u8]) -> Value {
+    let mut map = Map::new();
+    for (k, v) in form_urlencoded_pairs(bytes) {
+        map.insert(k, Value::String(v));
+    }
+    Value::Object(map)
+}
+
+/// Decodes `a=1&b=2` pairs (`+` as space, percent escapes).
+pub fn form_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
+    bytes
+        .split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let mut it = pair.splitn(2, |b| *b == b'=');
+            let k = percent_decode(it.next().unwrap_or_default());
+            let v = percent_decode(it.next().unwrap_or_default());
+            (k, v)
+        })
+        .collect()
+}
+
+fn percent_decode(input: &[u8]) -> String {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < input.len() => {
+                let hex = std::str::from_utf8(&input[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn parse_multipart(bytes: Bytes, content_type: &str) -> Result<ParsedBody, ApiError> {
+    let boundary = multer::parse_boundary(content_type).map_err(|_| ApiError::bad_request("Multipart form parse error - Invalid boundary in multipart: None"))?;
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(bytes) });
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let mut map = Map::new();
+    let mut files = Vec::new();
+    loop {
+        let field = mp.next_field().await.map_err(|e| ApiError::bad_request(format!("Multipart form parse error - {e}")))?;
+        let Some(field) = field else { break };
+        let name = field.name().unwrap_or_default().to_string();
+        let filename = field.file_name().map(str::to_string);
+        let ct = field.content_type().map(|m| m.to_string());
+        let data = field.bytes().await.map_err(|e| ApiError::bad_request(format!("Multipart form parse error - {e}")))?;
+        match filename {
+            Some(filename) => files.push(Upload { field: name, filename, content_type: ct, bytes: data }),
+            None => {
+                map.insert(name, Value::String(String::from_utf8_lossy(&data).into_owned()));
+            }
+        }
+    }
+    Ok(ParsedBody { value: Some(Value::Object(map)), files, is_form: true })
+}
+
+
+/// Parses the body per its content type, applies `_method`, and stores [`Parsed`].
+pub async fn parse_body_middleware(req: Request, next: Next) -> Response {
+    match parse_request_body(req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn parse_request_body(req: Request) -> Result<Request, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let limit = limit_for(parts.uri.path(), &essence);
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(limit));
+    }
+    let bytes = if parts.method == Method::GET || parts.method == Method::HEAD || parts.method == Method::OPTIONS {
+        Bytes::new()
+    } else {
+        read_limited(body, limit).await?
+    };
+    let mut parsed = ParsedBody::default();
+    if !bytes.is_empty() {
+        parsed = match essence.as_str() {
+            "application/json" | "" => ParsedBody { value: Some(parse_json(&bytes)?), ..Default::default() },
+            "text/plain" => {
+                let value = parse_json(&bytes)?;
+                if parts.method == Method::POST {
+                    if let Some(m) = value.get("_method").and_then(Value::as_str) {
+                        let upper = m.to_ascii_uppercase();
+                        if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&upper.as_str()) {
+                            parts.method = Method::from_bytes(upper.as_bytes()).unwrap_or(Method::POST);
+                        }
+                    }
+                }
+                ParsedBody { value: Some(value), ..Default::default() }
+            }
+            "application/x-www-form-urlencoded" => ParsedBody { value: Some(parse_form(&bytes)), is_form: true, ..Default::default() },
+            "multipart/form-data" => parse_multipart(bytes, &content_type).await?,
+            other => {
+                return Err(ApiError::Detail(
+                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("Unsupported media type \"{other}\" in request."),
+                ));
+            }
+        };
+    }
+    parts.extensions.insert(Parsed(Arc::new(parsed)));
+    Ok(Request::from_parts(parts, Body::empty()))
+}

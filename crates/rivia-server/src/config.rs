@@ -1,0 +1,105 @@
+//! Command line and environment configuration: every option is a flag and a `RIVIA_*`
+//! variable, with defaults that work with zero setup.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Rivia: a Syncano platform API v1.1 server.
+#[derive(Debug, Parser)]
+#[command(name = "rivia", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Administrative tasks on the store.
+    Admin {
+        /// The task.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+/// `rivia admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an active admin account and print its account key.
+    Create {
+        /// Account email.
+        #[arg(long)]
+        email: String,
+        /// Password (omit to create an account that logs in by key only).
+        #[arg(long, env = "RIVIA_ADMIN_PASSWORD")]
+        password: Option<String>,
+        /// Where the data lives.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory of the embedded SQLite database and uploaded files.
+    #[arg(long, env = "RIVIA_DATA_DIR", default_value = "./rivia-data")]
+    pub data_dir: PathBuf,
+    /// `postgres://` URL; when set, PostgreSQL is the store instead of SQLite.
+    #[arg(long, env = "RIVIA_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// `rivia serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "RIVIA_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Where the data lives.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Close open registration (`/v1.1/account/register/` answers 400).
+    #[arg(long, default_value_t = false)]
+    pub no_registration: bool,
+    /// `open` or `closed`.
+    #[arg(long, env = "RIVIA_REGISTRATION", default_value = "open")]
+    pub registration: String,
+    /// Instances one admin may own.
+    #[arg(long, env = "RIVIA_INSTANCE_LIMIT", default_value_t = 16)]
+    pub instance_limit: i64,
+    /// Classes per instance.
+    #[arg(long, env = "RIVIA_CLASS_LIMIT", default_value_t = 100)]
+    pub class_limit: i64,
+    /// Requests per second per instance (0 = unlimited).
+    #[arg(long, env = "RIVIA_INSTANCE_RATE", default_value_t = 60)]
+    pub instance_rate: u32,
+    /// Requests per second per admin on account-level URLs (0 = unlimited).
+    #[arg(long, env = "RIVIA_ADMIN_RATE", default_value_t = 60)]
+    pub admin_rate: u32,
+    /// Anonymous requests per second per client IP (0 = unlimited).
+    #[arg(long, env = "RIVIA_ANON_RATE", default_value_t = 10)]
+    pub anon_rate: u32,
+    /// Channel polls per second per instance (0 = unlimited).
+    #[arg(long, env = "RIVIA_POLL_RATE", default_value_t = 240)]
+    pub poll_rate: u32,
+    /// Seconds a long poll is held before answering 204.
+    #[arg(long, env = "RIVIA_POLL_TIMEOUT", default_value_t = 300)]
+    pub poll_timeout: u64,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "RIVIA_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl ServeArgs {
+    /// Whether open registration is on.
+    pub fn registration_open(&self) -> bool {
+        !self.no_registration && !self.registration.eq_ignore_ascii_case("closed")
+    }
+}

@@ -1,0 +1,112 @@
+//! The request as handlers see it: method, path, last-wins query parameters, headers, the
+//! parsed body, and the client address.
+
+use crate::body::{Parsed, ParsedBody};
+use crate::error::ApiError;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use rivia_core::page::PageRequest;
+use serde_json::{Map, Value};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// What a handler needs of the request.
+pub struct Req {
+    /// Method (after a `_method` override).
+    pub method: Method,
+    /// URL path.
+    pub path: String,
+    /// Query parameters in order.
+    pub query: Vec<(String, String)>,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Parsed body.
+    pub body: Arc<ParsedBody>,
+    /// Client address, when served over a socket.
+    pub peer: Option<IpAddr>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Req {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts
+            .uri
+            .query()
+            .map(|q| crate::body::form_urlencoded_pairs(q.as_bytes()))
+            .unwrap_or_default();
+        let body = parts.extensions.get::<Parsed>().map(|p| p.0.clone()).unwrap_or_default();
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Ok(Req {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_string(),
+            query,
+            headers: parts.headers.clone(),
+            body,
+            peer,
+        })
+    }
+}
+
+impl Req {
+    /// The last value of a query parameter (Syncano clients re-send parameters; last wins).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a query parameter, in order.
+    pub fn params(&self, name: &str) -> Vec<&str> {
+        self.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as an object; an absent body is an empty object.
+    pub fn body_object(&self) -> Result<Map<String, Value>, ApiError> {
+        match &self.body.value {
+            None => Ok(Map::new()),
+            Some(Value::Object(m)) => Ok(m.clone()),
+            Some(other) => Err(ApiError::Body(
+                axum::http::StatusCode::BAD_REQUEST,
+                serde_json::json!({"non_field_errors": [format!(
+                    "Invalid data. Expected a dictionary, but got {}.",
+                    json_type_name(other)
+                )]}),
+            )),
+        }
+    }
+
+    /// The standard page parameters.
+    pub fn page(&self, default_descending: bool) -> Result<PageRequest, ApiError> {
+        PageRequest::parse(
+            self.param("page_size"),
+            self.param("ordering"),
+            self.param("direction"),
+            self.param("last_pk"),
+            default_descending,
+        )
+        .map_err(|_| ApiError::bad_page())
+    }
+
+    /// Whether this is a PATCH (partial update).
+    pub fn is_partial(&self) -> bool {
+        self.method == Method::PATCH
+    }
+}
+
+/// DRF's name for a JSON value's Python type, used in error messages.
+pub fn json_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}

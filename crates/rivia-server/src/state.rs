@@ -1,0 +1,105 @@
+//! Shared application state.
+
+use crate::mailer::Mailer;
+use crate::throttle::Throttle;
+use rivia_store::Store;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Tunables of a running server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Open registration.
+    pub registration_open: bool,
+    /// Instances per owner.
+    pub instance_limit: i64,
+    /// Classes per instance.
+    pub class_limit: i64,
+    /// Requests/s per instance (0 = unlimited).
+    pub instance_rate: u32,
+    /// Requests/s per admin on account URLs.
+    pub admin_rate: u32,
+    /// Anonymous requests/s per IP.
+    pub anon_rate: u32,
+    /// Polls/s per instance.
+    pub poll_rate: u32,
+    /// How long a poll is held.
+    pub poll_timeout: Duration,
+    /// Data directory (SQLite file, uploads, outbox).
+    pub data_dir: PathBuf,
+}
+
+impl Settings {
+    /// Settings for tests: no throttling, short polls.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Settings {
+            registration_open: true,
+            instance_limit: 16,
+            class_limit: 100,
+            instance_rate: 0,
+            admin_rate: 0,
+            anon_rate: 0,
+            poll_rate: 0,
+            poll_timeout: Duration::from_secs(300),
+            data_dir,
+        }
+    }
+}
+
+/// Everything a handler can reach.
+pub struct Inner {
+    /// The store.
+    pub store: Store,
+    /// Tunables.
+    pub settings: Settings,
+    /// Outgoing mail.
+    pub mailer: Mailer,
+    /// Rate limiting.
+    pub throttle: Throttle,
+    /// Bounds concurrent Argon2 work (each hash takes 19 MiB and a core for ~25 ms).
+    hash_permits: Semaphore,
+}
+
+/// Cheaply clonable handle to [`Inner`].
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(store: Store, settings: Settings) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let mailer = Mailer::new(settings.data_dir.clone());
+        AppState(Arc::new(Inner { store, settings, mailer, throttle: Throttle::default(), hash_permits: Semaphore::new(cores) }))
+    }
+
+    /// Hashes a password off the async workers.
+    pub async fn hash_password(&self, password: &str) -> Result<String, crate::error::ApiError> {
+        let _permit = self.hash_permits.acquire().await.map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+        let pw = password.to_string();
+        tokio::task::spawn_blocking(move || rivia_core::password::hash(&pw))
+            .await
+            .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?
+            .map_err(crate::error::ApiError::Internal)
+    }
+
+    /// Verifies a password off the async workers. `None` verifies against a dummy hash so
+    /// that unknown accounts cost the same time as known ones, and always fails.
+    pub async fn verify_password(&self, password: &str, hash: Option<&str>) -> bool {
+        let Ok(_permit) = self.hash_permits.acquire().await else { return false };
+        let pw = password.to_string();
+        let known = hash.is_some();
+        let phc = hash.map(str::to_string).unwrap_or_else(|| rivia_core::password::dummy_hash().to_string());
+        let ok = tokio::task::spawn_blocking(move || rivia_core::password::verify(&pw, &phc)).await.unwrap_or(false);
+        ok && known
+    }
+}
