@@ -20,7 +20,11 @@ fn random_hex40() -> String {
 
 fn with_parity(mut key: String, odd: bool) -> String {
     let last = key.pop().and_then(|c| c.to_digit(16)).unwrap_or(0);
-    let fixed = if (last % 2 == 1) == odd { last } else { last ^ 1 };
+    let fixed = if (last % 2 == 1) == odd {
+        last
+    } else {
+        last ^ 1
+    };
     key.push(char::from_digit(fixed, 16).unwrap_or('0'));
     key
 }
@@ -46,7 +50,11 @@ pub fn classify(key: &str) -> Option<KeyKind> {
         return None;
     }
     let last = key.chars().last()?.to_digit(16)?;
-    Some(if last % 2 == 0 { KeyKind::Account } else { KeyKind::ApiKey })
+    Some(if last % 2 == 0 {
+        KeyKind::Account
+    } else {
+        KeyKind::ApiKey
+    })
 }
 
 /// Compares two keys without leaking, through timing, how long their common prefix is.
@@ -65,7 +73,10 @@ mod tests {
             let k = new_api_key();
             assert_eq!(classify(&a), Some(KeyKind::Account));
             assert_eq!(classify(&k), Some(KeyKind::ApiKey));
-            assert!(a.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            assert!(
+                a.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            );
         }
         assert_ne!(new_account_key(), new_account_key());
     }

@@ -24,7 +24,9 @@ pub fn validate_metadata(value: &Value) -> Result<Map<String, Value>, String> {
             return Err("Too long key defined (exceeds 16).".into());
         }
         if v.to_string().len() > 4096 {
-            return Err(format!("Too long value defined for key {key} (exceeds 4096)."));
+            return Err(format!(
+                "Too long value defined for key {key} (exceeds 4096)."
+            ));
         }
     }
     Ok(object)
@@ -38,7 +40,10 @@ mod tests {
     #[test]
     fn accepts_objects_and_strings() {
         assert_eq!(validate_metadata(&json!(null)), Ok(Map::new()));
-        assert_eq!(validate_metadata(&json!("{\"a\":1}")).map(|m| m.len()), Ok(1));
+        assert_eq!(
+            validate_metadata(&json!("{\"a\":1}")).map(|m| m.len()),
+            Ok(1)
+        );
         assert!(validate_metadata(&json!([1])).is_err());
         let many: Map<String, Value> = (0..9).map(|i| (format!("k{i}"), json!(i))).collect();
         assert_eq!(

@@ -49,7 +49,9 @@ impl SlugFamily {
 
     fn charset_message(self) -> &'static str {
         match self {
-            SlugFamily::Instance => "Enter a valid value consisting of letters, numbers or hyphens.",
+            SlugFamily::Instance => {
+                "Enter a valid value consisting of letters, numbers or hyphens."
+            }
             SlugFamily::Class => {
                 "Enter a valid value consisting of letters, numbers or underscores."
             }
@@ -69,15 +71,23 @@ pub fn validate_slug(raw: &str, family: SlugFamily) -> Result<String, Vec<String
     }
     let count = name.chars().count();
     if count > 64 {
-        errors.push(format!("Ensure this value has at most 64 characters (it has {count})."));
+        errors.push(format!(
+            "Ensure this value has at most 64 characters (it has {count})."
+        ));
     }
     if family == SlugFamily::Instance && count < 5 {
-        errors.push(format!("Ensure this value has at least 5 characters (it has {count})."));
+        errors.push(format!(
+            "Ensure this value has at least 5 characters (it has {count})."
+        ));
     }
     if !name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
         errors.push("Value has to start with a letter.".to_string());
     }
-    if !name.chars().last().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+    if !name
+        .chars()
+        .last()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    {
         errors.push("Value has to end with a letter or a number.".to_string());
     }
     if !name.chars().all(|c| family.allows(c)) {
@@ -99,7 +109,11 @@ pub fn validate_slug(raw: &str, family: SlugFamily) -> Result<String, Vec<String
         }
         SlugFamily::Generic => {}
     }
-    if errors.is_empty() { Ok(name) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(name)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Whether a name taken from a URL could name an instance (`^[a-z0-9-_]{0,64}$` after
@@ -134,7 +148,9 @@ pub fn valid_email(email: &str) -> bool {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
     user_ok && domain_ok
 }
 
@@ -144,7 +160,10 @@ mod tests {
 
     #[test]
     fn instance_names() {
-        assert_eq!(validate_slug(" My-Inst ", SlugFamily::Instance), Ok("my-inst".into()));
+        assert_eq!(
+            validate_slug(" My-Inst ", SlugFamily::Instance),
+            Ok("my-inst".into())
+        );
         assert!(validate_slug("abc", SlugFamily::Instance).is_err());
         assert!(validate_slug("ab--cd", SlugFamily::Instance).is_err());
         assert!(validate_slug("admin", SlugFamily::Instance).is_err());
@@ -155,10 +174,16 @@ mod tests {
 
     #[test]
     fn class_and_generic_names() {
-        assert_eq!(validate_slug("Books_2", SlugFamily::Class), Ok("books_2".into()));
+        assert_eq!(
+            validate_slug("Books_2", SlugFamily::Class),
+            Ok("books_2".into())
+        );
         assert!(validate_slug("user", SlugFamily::Class).is_err());
         assert!(validate_slug("my-class", SlugFamily::Class).is_err());
-        assert_eq!(validate_slug("chat-room_1", SlugFamily::Generic), Ok("chat-room_1".into()));
+        assert_eq!(
+            validate_slug("chat-room_1", SlugFamily::Generic),
+            Ok("chat-room_1".into())
+        );
     }
 
     #[test]

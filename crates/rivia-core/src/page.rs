@@ -40,7 +40,10 @@ pub struct BadPageParam;
 
 /// Parses an id-like value in 0..=2147483647.
 pub fn parse_pk(raw: &str) -> Option<i64> {
-    raw.trim().parse::<i64>().ok().filter(|v| (0..=i32::MAX as i64).contains(v))
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|v| (0..=i32::MAX as i64).contains(v))
 }
 
 impl PageRequest {
@@ -91,26 +94,51 @@ impl PageRequest {
     pub fn keyset(&self) -> Keyset {
         let backwards = self.direction == Some(false);
         let sql_descending = self.descending != backwards;
-        let bound = self.last_pk.filter(|_| self.direction.is_some()).map(|pk| (!sql_descending, pk));
-        Keyset { sql_descending, bound, reverse_after: backwards, limit: self.page_size }
+        let bound = self
+            .last_pk
+            .filter(|_| self.direction.is_some())
+            .map(|pk| (!sql_descending, pk));
+        Keyset {
+            sql_descending,
+            bound,
+            reverse_after: backwards,
+            limit: self.page_size,
+        }
     }
 
     /// The cursor links for a fetched page, given the pks of its first and last rows.
-    pub fn links(&self, count: usize, first_last: Option<(i64, i64)>) -> (Option<Cursor>, Option<Cursor>) {
+    pub fn links(
+        &self,
+        count: usize,
+        first_last: Option<(i64, i64)>,
+    ) -> (Option<Cursor>, Option<Cursor>) {
         let has_more = self.page_size > 0 && count as i64 >= self.page_size;
         let next = match (has_more, first_last, self.direction) {
-            (true, Some((_, last)), _) => Some(Cursor { direction: Some(true), last_pk: Some(last) }),
-            (false, _, Some(false)) => Some(Cursor { direction: None, last_pk: None }),
+            (true, Some((_, last)), _) => Some(Cursor {
+                direction: Some(true),
+                last_pk: Some(last),
+            }),
+            (false, _, Some(false)) => Some(Cursor {
+                direction: None,
+                last_pk: None,
+            }),
             _ => None,
         };
         let prev = match (self.direction, first_last) {
             (None, _) => None,
-            (Some(false), Some((first, _))) if has_more => {
-                Some(Cursor { direction: Some(false), last_pk: Some(first) })
-            }
+            (Some(false), Some((first, _))) if has_more => Some(Cursor {
+                direction: Some(false),
+                last_pk: Some(first),
+            }),
             (Some(false), _) => None,
-            (Some(true), Some((first, _))) => Some(Cursor { direction: Some(false), last_pk: Some(first) }),
-            (Some(true), None) => Some(Cursor { direction: Some(false), last_pk: None }),
+            (Some(true), Some((first, _))) => Some(Cursor {
+                direction: Some(false),
+                last_pk: Some(first),
+            }),
+            (Some(true), None) => Some(Cursor {
+                direction: Some(false),
+                last_pk: None,
+            }),
         };
         (next, prev)
     }
@@ -152,7 +180,11 @@ impl Cursor {
 
 /// `path?a&b` or just `path`.
 pub fn join_link(path: &str, parts: &[String]) -> String {
-    if parts.is_empty() { path.to_string() } else { format!("{path}?{}", parts.join("&")) }
+    if parts.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", parts.join("&"))
+    }
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters pass through).
@@ -188,16 +220,35 @@ mod tests {
     #[test]
     fn keysets() {
         let k = req(Some("2"), Some("1"), Some("5")).keyset();
-        assert_eq!(k, Keyset { sql_descending: false, bound: Some((true, 5)), reverse_after: false, limit: 2 });
+        assert_eq!(
+            k,
+            Keyset {
+                sql_descending: false,
+                bound: Some((true, 5)),
+                reverse_after: false,
+                limit: 2
+            }
+        );
         let k = req(Some("2"), Some("0"), Some("5")).keyset();
-        assert_eq!(k, Keyset { sql_descending: true, bound: Some((false, 5)), reverse_after: true, limit: 2 });
+        assert_eq!(
+            k,
+            Keyset {
+                sql_descending: true,
+                bound: Some((false, 5)),
+                reverse_after: true,
+                limit: 2
+            }
+        );
     }
 
     #[test]
     fn links_follow_the_spec() {
         let first = req(Some("2"), None, None);
         let (next, prev) = first.links(2, Some((1, 2)));
-        assert_eq!(first.link("/p/", &next.expect("next")), "/p/?page_size=2&direction=1&last_pk=2");
+        assert_eq!(
+            first.link("/p/", &next.expect("next")),
+            "/p/?page_size=2&direction=1&last_pk=2"
+        );
         assert_eq!(prev, None);
         let (next, prev) = first.links(1, Some((1, 1)));
         assert_eq!((next, prev), (None, None));
@@ -205,7 +256,10 @@ mod tests {
         let second = req(Some("2"), Some("1"), Some("2"));
         let (next, prev) = second.links(0, None);
         assert_eq!(next, None);
-        assert_eq!(second.link("/p/", &prev.expect("prev")), "/p/?page_size=2&direction=0");
+        assert_eq!(
+            second.link("/p/", &prev.expect("prev")),
+            "/p/?page_size=2&direction=0"
+        );
 
         let back = req(Some("2"), Some("0"), Some("3"));
         let (next, prev) = back.links(1, Some((1, 1)));

@@ -43,12 +43,20 @@ pub fn parse_lenient(input: &str) -> Option<i64> {
         return Some(t.with_timezone(&Utc).timestamp_micros());
     }
     let naive = normalized.strip_suffix('Z').unwrap_or(&normalized);
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(naive, fmt) {
             return Some(t.and_utc().timestamp_micros());
         }
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M%:z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(&normalized, fmt) {
             return Some(t.with_timezone(&Utc).timestamp_micros());
         }
@@ -62,7 +70,10 @@ mod tests {
 
     #[test]
     fn formats_six_fraction_digits() {
-        assert_eq!(format_micros(1_432_050_756_183_576), "2015-05-19T15:52:36.183576Z");
+        assert_eq!(
+            format_micros(1_432_050_756_183_576),
+            "2015-05-19T15:52:36.183576Z"
+        );
         assert_eq!(format_micros(0), "1970-01-01T00:00:00.000000Z");
     }
 
@@ -70,7 +81,10 @@ mod tests {
     fn strict_parse_round_trips_and_rejects_other_forms() {
         let m = parse_strict("2015-05-19T15:52:36.183576Z");
         assert_eq!(m, Some(1_432_050_756_183_576));
-        assert_eq!(parse_strict("2015-05-19T15:52:36.1Z"), Some(1_432_050_756_100_000));
+        assert_eq!(
+            parse_strict("2015-05-19T15:52:36.1Z"),
+            Some(1_432_050_756_100_000)
+        );
         assert_eq!(parse_strict("2015-05-19T15:52:36Z"), None);
         assert_eq!(parse_strict("2015-05-19"), None);
         assert_eq!(parse_strict("2015-05-19T15:52:36.1234567Z"), None);

@@ -59,7 +59,10 @@ pub struct Ctx {
 
 fn primary_key(req: &Req) -> Option<String> {
     let from_header = req.header("x-api-key").filter(|s| !s.is_empty());
-    let from_query = req.param("api_key").filter(|s| !s.is_empty()).or_else(|| req.param("apikey").filter(|s| !s.is_empty()));
+    let from_query = req
+        .param("api_key")
+        .filter(|s| !s.is_empty())
+        .or_else(|| req.param("apikey").filter(|s| !s.is_empty()));
     let from_auth = req.header("authorization").and_then(|h| {
         let parts: Vec<&str> = h.split(' ').collect();
         (parts.len() == 2 && !parts[1].is_empty()).then(|| parts[1])
@@ -81,14 +84,26 @@ fn user_key(req: &Req) -> Option<String> {
 }
 
 /// Resolves the caller (§2.3). `instance` restricts API keys to the URL's instance.
-pub async fn authenticate(app: &AppState, req: &Req, instance: Option<&Instance>) -> ApiResult<Principal> {
-    let Some(key) = primary_key(req) else { return Ok(Principal::Anonymous) };
+pub async fn authenticate(
+    app: &AppState,
+    req: &Req,
+    instance: Option<&Instance>,
+) -> ApiResult<Principal> {
+    let Some(key) = primary_key(req) else {
+        return Ok(Principal::Anonymous);
+    };
     match classify(&key) {
         // Instance tokens (non-hex keys) are an internal mechanism Rivia does not issue.
         None => Err(ApiError::no_such_key()),
         Some(KeyKind::Account) => {
-            let admin = app.store.admin_by_key(&key).await?.filter(|a| keys_equal(&a.account_key, &key));
-            admin.map(Principal::Admin).ok_or_else(ApiError::no_such_key)
+            let admin = app
+                .store
+                .admin_by_key(&key)
+                .await?
+                .filter(|a| keys_equal(&a.account_key, &key));
+            admin
+                .map(Principal::Admin)
+                .ok_or_else(ApiError::no_such_key)
         }
         Some(KeyKind::ApiKey) => {
             let api_key = app
@@ -99,7 +114,11 @@ pub async fn authenticate(app: &AppState, req: &Req, instance: Option<&Instance>
                 .filter(|k| instance.is_none_or(|i| i.id == k.instance_id))
                 .ok_or_else(ApiError::no_such_key)?;
             let user = match (instance, user_key(req)) {
-                (Some(inst), Some(uk)) => app.store.user_by_key(inst.id, &uk).await?.filter(|u| keys_equal(&u.user_key, &uk)),
+                (Some(inst), Some(uk)) => app
+                    .store
+                    .user_by_key(inst.id, &uk)
+                    .await?
+                    .filter(|u| keys_equal(&u.user_key, &uk)),
                 _ => None,
             };
             Ok(Principal::ApiKey { key: api_key, user })
@@ -113,7 +132,10 @@ pub async fn resolve_instance(app: &AppState, name: &str) -> ApiResult<Instance>
     if !rivia_core::names::plausible_instance_name(&lower) {
         return Err(ApiError::model_not_found("Instance"));
     }
-    app.store.instance_by_name(&lower).await?.ok_or_else(|| ApiError::model_not_found("Instance"))
+    app.store
+        .instance_by_name(&lower)
+        .await?
+        .ok_or_else(|| ApiError::model_not_found("Instance"))
 }
 
 /// Authenticates inside an already resolved instance.
@@ -121,7 +143,11 @@ pub async fn caller_in(app: &AppState, req: &Req, instance: Instance) -> ApiResu
     let who = match authenticate(app, req, Some(&instance)).await? {
         Principal::Anonymous => Who::Anonymous,
         Principal::Admin(admin) => {
-            let role = if admin.is_staff { Some(Role::Owner) } else { app.store.admin_role(instance.id, admin.id).await? };
+            let role = if admin.is_staff {
+                Some(Role::Owner)
+            } else {
+                app.store.admin_role(instance.id, admin.id).await?
+            };
             Who::Admin { admin, role }
         }
         Principal::ApiKey { key, user } => Who::ApiKey { key, user },
@@ -178,7 +204,8 @@ impl Ctx {
 
     /// Whether an admin role allows `op` on `table` (false for non-admins).
     pub fn admin_can(&self, table: AdminTable, op: Op) -> bool {
-        self.admin_role().is_some_and(|r| admin_allows(r, table, op))
+        self.admin_role()
+            .is_some_and(|r| admin_allows(r, table, op))
     }
 
     /// Counts this request against the instance's rate (after permission checks).
@@ -186,7 +213,10 @@ impl Ctx {
         if self.admin().is_some_and(|a| a.is_staff) {
             return Ok(());
         }
-        if app.throttle.allow(&format!("i:{}", self.instance.id), app.settings.instance_rate) {
+        if app.throttle.allow(
+            &format!("i:{}", self.instance.id),
+            app.settings.instance_rate,
+        ) {
             Ok(())
         } else {
             Err(ApiError::Throttled)
@@ -203,12 +233,25 @@ impl Ctx {
 pub fn throttle_account(app: &AppState, req: &Req, principal: &Principal) -> ApiResult<()> {
     let allowed = match principal {
         Principal::Admin(a) if a.is_staff => true,
-        Principal::Admin(a) => app.throttle.allow(&format!("a:{}", a.id), app.settings.admin_rate),
-        Principal::ApiKey { key, .. } => app.throttle.allow(&format!("i:{}", key.instance_id), app.settings.instance_rate),
+        Principal::Admin(a) => app
+            .throttle
+            .allow(&format!("a:{}", a.id), app.settings.admin_rate),
+        Principal::ApiKey { key, .. } => app.throttle.allow(
+            &format!("i:{}", key.instance_id),
+            app.settings.instance_rate,
+        ),
         Principal::Anonymous => {
-            let ip = req.peer.map(|p| p.to_string()).unwrap_or_else(|| "local".into());
-            app.throttle.allow(&format!("ip:{ip}"), app.settings.anon_rate)
+            let ip = req
+                .peer
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "local".into());
+            app.throttle
+                .allow(&format!("ip:{ip}"), app.settings.anon_rate)
         }
     };
-    if allowed { Ok(()) } else { Err(ApiError::Throttled) }
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Throttled)
+    }
 }

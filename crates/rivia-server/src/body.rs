@@ -48,11 +48,19 @@ pub struct ParsedBody {
 impl ParsedBody {
     /// `_api_key` from a dict body.
     pub fn api_key(&self) -> Option<&str> {
-        self.value.as_ref()?.get("_api_key")?.as_str().filter(|s| !s.is_empty())
+        self.value
+            .as_ref()?
+            .get("_api_key")?
+            .as_str()
+            .filter(|s| !s.is_empty())
     }
     /// `_user_key` from a dict body.
     pub fn user_key(&self) -> Option<&str> {
-        self.value.as_ref()?.get("_user_key")?.as_str().filter(|s| !s.is_empty())
+        self.value
+            .as_ref()?
+            .get("_user_key")?
+            .as_str()
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -82,7 +90,8 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("JSON parse error - {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("JSON parse error - {e}")))
 }
 
 fn parse_form(bytes: &[u8]) -> Value {
@@ -114,7 +123,9 @@ fn percent_decode(input: &[u8]) -> String {
         match input[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < input.len() => {
-                let hex = std::str::from_utf8(&input[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&input[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -131,28 +142,47 @@ fn percent_decode(input: &[u8]) -> String {
 }
 
 async fn parse_multipart(bytes: Bytes, content_type: &str) -> Result<ParsedBody, ApiError> {
-    let boundary = multer::parse_boundary(content_type).map_err(|_| ApiError::bad_request("Multipart form parse error - Invalid boundary in multipart: None"))?;
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::bad_request("Multipart form parse error - Invalid boundary in multipart: None")
+    })?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(bytes) });
     let mut mp = multer::Multipart::new(stream, boundary);
     let mut map = Map::new();
     let mut files = Vec::new();
     loop {
-        let field = mp.next_field().await.map_err(|e| ApiError::bad_request(format!("Multipart form parse error - {e}")))?;
+        let field = mp
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("Multipart form parse error - {e}")))?;
         let Some(field) = field else { break };
         let name = field.name().unwrap_or_default().to_string();
         let filename = field.file_name().map(str::to_string);
         let ct = field.content_type().map(|m| m.to_string());
-        let data = field.bytes().await.map_err(|e| ApiError::bad_request(format!("Multipart form parse error - {e}")))?;
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("Multipart form parse error - {e}")))?;
         match filename {
-            Some(filename) => files.push(Upload { field: name, filename, content_type: ct, bytes: data }),
+            Some(filename) => files.push(Upload {
+                field: name,
+                filename,
+                content_type: ct,
+                bytes: data,
+            }),
             None => {
-                map.insert(name, Value::String(String::from_utf8_lossy(&data).into_owned()));
+                map.insert(
+                    name,
+                    Value::String(String::from_utf8_lossy(&data).into_owned()),
+                );
             }
         }
     }
-    Ok(ParsedBody { value: Some(Value::Object(map)), files, is_form: true })
+    Ok(ParsedBody {
+        value: Some(Value::Object(map)),
+        files,
+        is_form: true,
+    })
 }
-
 
 /// Parses the body per its content type, applies `_method`, and stores [`Parsed`].
 pub async fn parse_body_middleware(req: Request, next: Next) -> Response {
@@ -170,7 +200,12 @@ async fn parse_request_body(req: Request) -> Result<Request, ApiError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     let limit = limit_for(parts.uri.path(), &essence);
     let declared = parts
         .headers
@@ -180,7 +215,10 @@ async fn parse_request_body(req: Request) -> Result<Request, ApiError> {
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit));
     }
-    let bytes = if parts.method == Method::GET || parts.method == Method::HEAD || parts.method == Method::OPTIONS {
+    let bytes = if parts.method == Method::GET
+        || parts.method == Method::HEAD
+        || parts.method == Method::OPTIONS
+    {
         Bytes::new()
     } else {
         read_limited(body, limit).await?
@@ -188,20 +226,30 @@ async fn parse_request_body(req: Request) -> Result<Request, ApiError> {
     let mut parsed = ParsedBody::default();
     if !bytes.is_empty() {
         parsed = match essence.as_str() {
-            "application/json" | "" => ParsedBody { value: Some(parse_json(&bytes)?), ..Default::default() },
+            "application/json" | "" => ParsedBody {
+                value: Some(parse_json(&bytes)?),
+                ..Default::default()
+            },
             "text/plain" => {
                 let value = parse_json(&bytes)?;
-                if parts.method == Method::POST {
-                    if let Some(m) = value.get("_method").and_then(Value::as_str) {
-                        let upper = m.to_ascii_uppercase();
-                        if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&upper.as_str()) {
-                            parts.method = Method::from_bytes(upper.as_bytes()).unwrap_or(Method::POST);
-                        }
+                if parts.method == Method::POST
+                    && let Some(m) = value.get("_method").and_then(Value::as_str)
+                {
+                    let upper = m.to_ascii_uppercase();
+                    if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&upper.as_str()) {
+                        parts.method = Method::from_bytes(upper.as_bytes()).unwrap_or(Method::POST);
                     }
                 }
-                ParsedBody { value: Some(value), ..Default::default() }
+                ParsedBody {
+                    value: Some(value),
+                    ..Default::default()
+                }
             }
-            "application/x-www-form-urlencoded" => ParsedBody { value: Some(parse_form(&bytes)), is_form: true, ..Default::default() },
+            "application/x-www-form-urlencoded" => ParsedBody {
+                value: Some(parse_form(&bytes)),
+                is_form: true,
+                ..Default::default()
+            },
             "multipart/form-data" => parse_multipart(bytes, &content_type).await?,
             other => {
                 return Err(ApiError::Detail(

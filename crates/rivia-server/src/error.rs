@@ -34,7 +34,10 @@ impl ApiError {
     }
     /// 403 `You do not have permission to perform this action.`
     pub fn forbidden() -> Self {
-        ApiError::Detail(StatusCode::FORBIDDEN, "You do not have permission to perform this action.".into())
+        ApiError::Detail(
+            StatusCode::FORBIDDEN,
+            "You do not have permission to perform this action.".into(),
+        )
     }
     /// 403 `No such API Key.`
     pub fn no_such_key() -> Self {
@@ -62,11 +65,17 @@ impl ApiError {
     }
     /// 413 `Request size limit exceeded (<n>).`
     pub fn too_large(limit: usize) -> Self {
-        ApiError::Detail(StatusCode::PAYLOAD_TOO_LARGE, format!("Request size limit exceeded ({limit})."))
+        ApiError::Detail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request size limit exceeded ({limit})."),
+        )
     }
     /// 405 `Method "<M>" not allowed.`
     pub fn method_not_allowed(method: &str) -> Self {
-        ApiError::Detail(StatusCode::METHOD_NOT_ALLOWED, format!("Method \"{method}\" not allowed."))
+        ApiError::Detail(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Method \"{method}\" not allowed."),
+        )
     }
     /// 401 with a detail.
     pub fn unauthorized(msg: &str) -> Self {
@@ -92,7 +101,10 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Unavailable(m) => {
                 tracing::error!(error = %m, "database unavailable");
-                ApiError::Detail(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable.".into())
+                ApiError::Detail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service temporarily unavailable.".into(),
+                )
             }
             other => ApiError::Internal(other.to_string()),
         }
@@ -105,7 +117,9 @@ impl IntoResponse for ApiError {
         let body = match self {
             ApiError::Detail(_, msg) => json!({ "detail": msg }),
             ApiError::Body(_, v) => v,
-            ApiError::Throttled => json!({"detail": "Request was throttled. Expected available in 1 second."}),
+            ApiError::Throttled => {
+                json!({"detail": "Request was throttled. Expected available in 1 second."})
+            }
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 json!({"detail": "Internal server error."})
@@ -113,7 +127,8 @@ impl IntoResponse for ApiError {
         };
         let mut resp = crate::json::json_response(status, &body);
         if status == StatusCode::TOO_MANY_REQUESTS {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }

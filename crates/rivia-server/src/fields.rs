@@ -29,18 +29,32 @@ pub struct Char {
 impl Char {
     /// A blank-allowing, trimmed field of `max` characters.
     pub const fn text(max: usize) -> Char {
-        Char { max, allow_blank: true, allow_null: false, trim: true }
+        Char {
+            max,
+            allow_blank: true,
+            allow_null: false,
+            trim: true,
+        }
     }
     /// A non-blank, trimmed field of `max` characters.
     pub const fn required(max: usize) -> Char {
-        Char { max, allow_blank: false, allow_null: false, trim: true }
+        Char {
+            max,
+            allow_blank: false,
+            allow_null: false,
+            trim: true,
+        }
     }
 }
 
 impl<'a> Fields<'a> {
     /// Starts reading `body`; `partial` (PATCH) disables "required" errors.
     pub fn new(body: &'a Map<String, Value>, partial: bool) -> Self {
-        Fields { body, errors: FieldErrors::new(), partial }
+        Fields {
+            body,
+            errors: FieldErrors::new(),
+            partial,
+        }
     }
 
     /// Whether the key is present.
@@ -99,6 +113,17 @@ impl<'a> Fields<'a> {
     /// A non-null char field; absent → `None`.
     pub fn string(&mut self, name: &str, opts: Char, required: bool) -> Option<String> {
         self.char(name, opts, required).flatten()
+    }
+
+    /// An email field (required unless partial).
+    pub fn email(&mut self, name: &str) -> Option<String> {
+        let email = self.string(name, Char::required(254), true)?;
+        if rivia_core::names::valid_email(&email) {
+            Some(email)
+        } else {
+            self.errors.add(name, msg::INVALID_EMAIL);
+            None
+        }
     }
 
     /// A boolean field.
@@ -170,7 +195,8 @@ impl<'a> Fields<'a> {
                 }
             }
             other => {
-                self.errors.add(name, msg::pk_type(crate::req::json_type_name(other)));
+                self.errors
+                    .add(name, msg::pk_type(crate::req::json_type_name(other)));
                 None
             }
         }
@@ -190,7 +216,11 @@ impl<'a> Fields<'a> {
 
     /// Finishes: `Err` with the collected errors, if any.
     pub fn finish(self) -> Result<(), crate::error::ApiError> {
-        if self.errors.is_empty() { Ok(()) } else { Err(crate::error::ApiError::fields(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::error::ApiError::fields(self.errors))
+        }
     }
 }
 
@@ -201,10 +231,10 @@ pub fn parse_bool(v: &Value) -> Option<bool> {
         Value::Number(n) if n.as_i64() == Some(1) => Some(true),
         Value::Number(n) if n.as_i64() == Some(0) => Some(false),
         Value::String(s) => match s.as_str() {
-            "true" | "True" | "TRUE" | "t" | "T" | "yes" | "Yes" | "YES" | "y" | "Y" | "on" | "On" | "ON" | "1" => Some(true),
-            "false" | "False" | "FALSE" | "f" | "F" | "no" | "No" | "NO" | "n" | "N" | "off" | "Off" | "OFF" | "0" => {
-                Some(false)
-            }
+            "true" | "True" | "TRUE" | "t" | "T" | "yes" | "Yes" | "YES" | "y" | "Y" | "on"
+            | "On" | "ON" | "1" => Some(true),
+            "false" | "False" | "FALSE" | "f" | "F" | "no" | "No" | "NO" | "n" | "N" | "off"
+            | "Off" | "OFF" | "0" => Some(false),
             _ => None,
         },
         _ => None,

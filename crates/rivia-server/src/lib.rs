@@ -31,18 +31,27 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 pub fn app(state: AppState) -> Router {
     let (router, docs) = api::all().into_parts();
     let openapi = Arc::new(openapi::document(&docs));
-    router
-        .route("/openapi.json", axum::routing::get(move || {
-            let doc = openapi.clone();
-            async move { json::ok((*doc).clone()) }
-        }))
+    let routed = router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi.clone();
+                async move { json::ok((*doc).clone()) }
+            }),
+        )
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    // The middlewares wrap the routed app from outside so that they run before routing:
+    // the body parser may change the method (`_method`), which must pick the route.
+    Router::new()
+        .fallback_service(routed)
         .layer(middleware::from_fn(body::parse_body_middleware))
         .layer(middleware::from_fn(field_selection))
         .layer(cors())
         .layer(middleware::from_fn(conventions))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response()
+        }))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             HeaderName::from_static("x-api-key"),
@@ -82,26 +91,45 @@ async fn not_found() -> Response {
 
 fn accepts_json(accept: &str) -> bool {
     accept.split(',').any(|part| {
-        let media = part.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        media.is_empty() || media == "*/*" || media == "application/*" || media == "application/json"
+        let media = part
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        media.is_empty()
+            || media == "*/*"
+            || media == "application/*"
+            || media == "application/json"
     })
 }
 
 /// Accept negotiation (406), and JSON bodies for 405 and plain `OPTIONS` (DRF metadata).
 async fn conventions(req: Request, next: Next) -> Response {
-    if let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
-        if !accepts_json(accept) {
-            return ApiError::Detail(StatusCode::NOT_ACCEPTABLE, "Could not satisfy the request Accept header.".into())
-                .into_response();
-        }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    if accept.is_some_and(|a| !accepts_json(a)) {
+        return ApiError::Detail(
+            StatusCode::NOT_ACCEPTABLE,
+            "Could not satisfy the request Accept header.".into(),
+        )
+        .into_response();
     }
     let method = req.method().clone();
     // A plain OPTIONS (not a CORS preflight) answers DRF-style metadata.
-    if method == Method::OPTIONS && !req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+    if method == Method::OPTIONS
+        && !req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
         return options_metadata();
     }
     let resp = next.run(req).await;
-    if resp.status() != StatusCode::METHOD_NOT_ALLOWED || resp.headers().contains_key(header::CONTENT_TYPE) {
+    if resp.status() != StatusCode::METHOD_NOT_ALLOWED
+        || resp.headers().contains_key(header::CONTENT_TYPE)
+    {
         return resp;
     }
     ApiError::method_not_allowed(method.as_str()).into_response()
@@ -118,7 +146,11 @@ fn options_metadata() -> Response {
 
 /// Applies `fields` / `excluded_fields` (spec-core §1.5) to successful GET responses.
 async fn field_selection(req: Request, next: Next) -> Response {
-    let wanted = if req.method() == Method::GET { FieldFilter::from_query(req.uri().query()) } else { None };
+    let wanted = if req.method() == Method::GET {
+        FieldFilter::from_query(req.uri().query())
+    } else {
+        None
+    };
     let resp = next.run(req).await;
     let Some(filter) = wanted else { return resp };
     if resp.status() != StatusCode::OK {
@@ -146,7 +178,9 @@ async fn field_selection(req: Request, next: Next) -> Response {
 }
 
 fn value_is_list(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(bytes).ok().is_some_and(|v| v.get("next").is_some() && v.get("objects").is_some())
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .is_some_and(|v| v.get("next").is_some() && v.get("objects").is_some())
 }
 
 struct FieldFilter {
@@ -157,8 +191,20 @@ struct FieldFilter {
 impl FieldFilter {
     fn from_query(query: Option<&str>) -> Option<Self> {
         let pairs = body::form_urlencoded_pairs(query?.as_bytes());
-        let last = |name: &str| pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let split = |s: String| s.split(',').take(65).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect::<Vec<_>>();
+        let last = |name: &str| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let split = |s: String| {
+            s.split(',')
+                .take(65)
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+        };
         let fields = last("fields").map(split);
         let excluded = last("excluded_fields").map(split).unwrap_or_default();
         (fields.is_some() || !excluded.is_empty()).then_some(FieldFilter { fields, excluded })

@@ -14,7 +14,10 @@ pub struct Mailer {
 impl Mailer {
     /// A mailer writing to `<dir>/outbox.jsonl`.
     pub fn new(dir: PathBuf) -> Self {
-        Mailer { outbox: dir.join("outbox.jsonl"), lock: parking_lot::Mutex::new(()) }
+        Mailer {
+            outbox: dir.join("outbox.jsonl"),
+            lock: parking_lot::Mutex::new(()),
+        }
     }
 
     /// Sends (records) one mail. Failures are logged; they never fail the request.

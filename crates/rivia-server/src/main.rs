@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rivia_server=info,rivia_store=info,rivia=info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,rivia_server=info,rivia_store=info,rivia=info")
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
         builder.json().init();
@@ -22,10 +23,16 @@ fn init_tracing(format: &str) {
 async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     let db = match &args.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Db::open_postgres(url).await.context("connecting to PostgreSQL")?
+            Db::open_postgres(url)
+                .await
+                .context("connecting to PostgreSQL")?
         }
-        Some(other) if !other.is_empty() => anyhow::bail!("RIVIA_DATABASE_URL must be a postgres:// URL, got {other:?}"),
-        _ => Db::open_sqlite(&args.data_dir).await.with_context(|| format!("opening SQLite in {}", args.data_dir.display()))?,
+        Some(other) if !other.is_empty() => {
+            anyhow::bail!("RIVIA_DATABASE_URL must be a postgres:// URL, got {other:?}")
+        }
+        _ => Db::open_sqlite(&args.data_dir)
+            .await
+            .with_context(|| format!("opening SQLite in {}", args.data_dir.display()))?,
     };
     Ok(Store::new(db))
 }
@@ -35,7 +42,14 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args).await,
-        Command::Admin { command: AdminCommand::Create { email, password, store } } => {
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    password,
+                    store,
+                },
+        } => {
             init_tracing("text");
             let store = open_store(&store).await?;
             let hash = match password {
@@ -53,14 +67,22 @@ async fn main() -> anyhow::Result<()> {
                     is_active: true,
                 })
                 .await
-                .map_err(|e| anyhow::anyhow!("could not create the account (is the email taken?): {e}"))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("could not create the account (is the email taken?): {e}")
+                })?;
             store.db.close().await;
-            println!("Created admin {} (id {}).\naccount_key: {}", admin.email, admin.id, admin.account_key);
+            println!(
+                "Created admin {} (id {}).\naccount_key: {}",
+                admin.email, admin.id, admin.account_key
+            );
             Ok(())
         }
         Command::Openapi => {
             let (_, docs) = rivia_server::api::all().into_parts();
-            println!("{}", serde_json::to_string_pretty(&rivia_server::openapi::document(&docs))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rivia_server::openapi::document(&docs))?
+            );
             Ok(())
         }
     }
@@ -82,20 +104,38 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let state = AppState::new(store.clone(), settings);
     let app = rivia_server::app(state);
-    let listener = tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
-    let backend = if args.store.database_url.as_deref().is_some_and(|u| !u.is_empty()) { "PostgreSQL" } else { "SQLite" };
+    let backend = if args
+        .store
+        .database_url
+        .as_deref()
+        .is_some_and(|u| !u.is_empty())
+    {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     println!("Rivia listening on http://{addr}/ ({backend} store)");
     println!("First steps:");
-    println!("  curl -X POST http://{addr}/v1.1/account/register/ -H 'Content-Type: application/json' \\");
+    println!(
+        "  curl -X POST http://{addr}/v1.1/account/register/ -H 'Content-Type: application/json' \\"
+    );
     println!("       -d '{{\"email\": \"you@example.com\", \"password\": \"secret\"}}'");
     println!("  (or: rivia admin create --email you@example.com) then use the account_key:");
-    println!("  curl -X POST http://{addr}/v1.1/instances/ -H 'Authorization: token <account_key>' \\");
+    println!(
+        "  curl -X POST http://{addr}/v1.1/instances/ -H 'Authorization: token <account_key>' \\"
+    );
     println!("       -H 'Content-Type: application/json' -d '{{\"name\": \"my-instance\"}}'");
     tracing::info!(%addr, backend, "server ready");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("shutting down: closing the store");
     store.db.close().await;
     Ok(())

@@ -31,7 +31,9 @@ pub fn document(docs: &[RouteDoc]) -> Value {
                 "content": {"application/json": {"schema": {"type": "object", "additionalProperties": true}}}
             });
         }
-        let entry = paths.entry(d.path.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let entry = paths
+            .entry(d.path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(m) = entry {
             m.insert(d.method.to_string(), op);
         }

@@ -36,8 +36,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
             .query()
             .map(|q| crate::body::form_urlencoded_pairs(q.as_bytes()))
             .unwrap_or_default();
-        let body = parts.extensions.get::<Parsed>().map(|p| p.0.clone()).unwrap_or_default();
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let body = parts
+            .extensions
+            .get::<Parsed>()
+            .map(|p| p.0.clone())
+            .unwrap_or_default();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
         Ok(Req {
             method: parts.method.clone(),
             path: parts.uri.path().to_string(),
@@ -52,12 +59,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
 impl Req {
     /// The last value of a query parameter (Syncano clients re-send parameters; last wins).
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a query parameter, in order.
     pub fn params(&self, name: &str) -> Vec<&str> {
-        self.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+        self.query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// A header as text.

@@ -77,14 +77,26 @@ impl Deref for AppState {
 impl AppState {
     /// Builds the state.
     pub fn new(store: Store, settings: Settings) -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let mailer = Mailer::new(settings.data_dir.clone());
-        AppState(Arc::new(Inner { store, settings, mailer, throttle: Throttle::default(), hash_permits: Semaphore::new(cores) }))
+        AppState(Arc::new(Inner {
+            store,
+            settings,
+            mailer,
+            throttle: Throttle::default(),
+            hash_permits: Semaphore::new(cores),
+        }))
     }
 
     /// Hashes a password off the async workers.
     pub async fn hash_password(&self, password: &str) -> Result<String, crate::error::ApiError> {
-        let _permit = self.hash_permits.acquire().await.map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+        let _permit = self
+            .hash_permits
+            .acquire()
+            .await
+            .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
         let pw = password.to_string();
         tokio::task::spawn_blocking(move || rivia_core::password::hash(&pw))
             .await
@@ -95,11 +107,17 @@ impl AppState {
     /// Verifies a password off the async workers. `None` verifies against a dummy hash so
     /// that unknown accounts cost the same time as known ones, and always fails.
     pub async fn verify_password(&self, password: &str, hash: Option<&str>) -> bool {
-        let Ok(_permit) = self.hash_permits.acquire().await else { return false };
+        let Ok(_permit) = self.hash_permits.acquire().await else {
+            return false;
+        };
         let pw = password.to_string();
         let known = hash.is_some();
-        let phc = hash.map(str::to_string).unwrap_or_else(|| rivia_core::password::dummy_hash().to_string());
-        let ok = tokio::task::spawn_blocking(move || rivia_core::password::verify(&pw, &phc)).await.unwrap_or(false);
+        let phc = hash
+            .map(str::to_string)
+            .unwrap_or_else(|| rivia_core::password::dummy_hash().to_string());
+        let ok = tokio::task::spawn_blocking(move || rivia_core::password::verify(&pw, &phc))
+            .await
+            .unwrap_or(false);
         ok && known
     }
 }

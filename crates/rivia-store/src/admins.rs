@@ -103,7 +103,11 @@ impl Store {
     /// Looks an account up by email, case-insensitively.
     pub async fn admin_by_email(&self, email: &str) -> StoreResult<Option<Admin>> {
         let sql = format!("SELECT {COLUMNS} FROM admins WHERE email_lower = $1");
-        Ok(self.db.query_opt(&sql, params![email.to_lowercase()]).await?.map(admin_from))
+        Ok(self
+            .db
+            .query_opt(&sql, params![email.to_lowercase()])
+            .await?
+            .map(admin_from))
     }
 
     /// Looks an account up by its key (exact match on a unique index; the caller compares
@@ -139,7 +143,10 @@ impl Store {
     pub async fn set_admin_key(&self, id: i64, key: &str) -> StoreResult<Option<Admin>> {
         let mut tx = self.db.begin().await?;
         let row = tx
-            .query_opt(&format!("UPDATE admins SET account_key = $2 WHERE id = $1 RETURNING {COLUMNS}"), params![id, key])
+            .query_opt(
+                &format!("UPDATE admins SET account_key = $2 WHERE id = $1 RETURNING {COLUMNS}"),
+                params![id, key],
+            )
             .await?;
         tx.commit().await?;
         Ok(row.map(admin_from))
@@ -148,21 +155,43 @@ impl Store {
     /// Replaces the password hash and drops outstanding reset tokens.
     pub async fn set_admin_password(&self, id: i64, hash: &str) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        tx.exec("UPDATE admins SET password = $2 WHERE id = $1", params![id, hash]).await?;
-        tx.exec("DELETE FROM admin_tokens WHERE admin_id = $1 AND purpose = 'reset'", params![id]).await?;
+        tx.exec(
+            "UPDATE admins SET password = $2 WHERE id = $1",
+            params![id, hash],
+        )
+        .await?;
+        tx.exec(
+            "DELETE FROM admin_tokens WHERE admin_id = $1 AND purpose = 'reset'",
+            params![id],
+        )
+        .await?;
         tx.commit().await
     }
 
     /// Marks the account active.
     pub async fn activate_admin(&self, id: i64) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        tx.exec("UPDATE admins SET is_active = $2 WHERE id = $1", params![id, true]).await?;
-        tx.exec("DELETE FROM admin_tokens WHERE admin_id = $1 AND purpose = 'activate'", params![id]).await?;
+        tx.exec(
+            "UPDATE admins SET is_active = $2 WHERE id = $1",
+            params![id, true],
+        )
+        .await?;
+        tx.exec(
+            "DELETE FROM admin_tokens WHERE admin_id = $1 AND purpose = 'activate'",
+            params![id],
+        )
+        .await?;
         tx.commit().await
     }
 
     /// Stores a one-time token for `purpose` (`activate` or `reset`).
-    pub async fn create_admin_token(&self, admin_id: i64, purpose: &str, token: &str, ttl_micros: i64) -> StoreResult<()> {
+    pub async fn create_admin_token(
+        &self,
+        admin_id: i64,
+        purpose: &str,
+        token: &str,
+        ttl_micros: i64,
+    ) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         tx.exec(
             "INSERT INTO admin_tokens (token, admin_id, purpose, expires_at) VALUES ($1, $2, $3, $4)",
@@ -173,7 +202,12 @@ impl Store {
     }
 
     /// Whether an unexpired token of `purpose` exists for the admin.
-    pub async fn admin_token_valid(&self, admin_id: i64, purpose: &str, token: &str) -> StoreResult<bool> {
+    pub async fn admin_token_valid(
+        &self,
+        admin_id: i64,
+        purpose: &str,
+        token: &str,
+    ) -> StoreResult<bool> {
         let row = self
             .db
             .query_opt(
@@ -194,6 +228,12 @@ impl Store {
                 params![instance_id, admin_id],
             )
             .await?;
-        Ok(row.map(|r| if r.i64(1) == admin_id { Role::Owner } else { Role::from_i64(r.i64(0)) }))
+        Ok(row.map(|r| {
+            if r.i64(1) == admin_id {
+                Role::Owner
+            } else {
+                Role::from_i64(r.i64(0))
+            }
+        }))
     }
 }

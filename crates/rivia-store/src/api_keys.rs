@@ -55,7 +55,13 @@ fn key_from(mut r: Row) -> ApiKey {
 
 impl Store {
     /// Creates a key.
-    pub async fn create_api_key(&self, instance_id: i64, key: &str, description: &str, f: ApiKeyFlags) -> StoreResult<ApiKey> {
+    pub async fn create_api_key(
+        &self,
+        instance_id: i64,
+        key: &str,
+        description: &str,
+        f: ApiKeyFlags,
+    ) -> StoreResult<ApiKey> {
         let mut tx = self.db.begin().await?;
         let row = tx
             .query_one(
@@ -88,11 +94,20 @@ impl Store {
     /// A key of the instance by id.
     pub async fn api_key(&self, instance_id: i64, id: i64) -> StoreResult<Option<ApiKey>> {
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE instance_id = $1 AND id = $2");
-        Ok(self.db.query_opt(&sql, params![instance_id, id]).await?.map(key_from))
+        Ok(self
+            .db
+            .query_opt(&sql, params![instance_id, id])
+            .await?
+            .map(key_from))
     }
 
     /// One page of the instance's keys; `only` restricts the list to one key id.
-    pub async fn list_api_keys(&self, instance_id: i64, only: Option<i64>, keyset: &Keyset) -> StoreResult<Vec<ApiKey>> {
+    pub async fn list_api_keys(
+        &self,
+        instance_id: i64,
+        only: Option<i64>,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<ApiKey>> {
         let mut sql = format!("SELECT {COLUMNS} FROM api_keys WHERE instance_id = $1");
         let mut p = params![instance_id];
         if let Some(id) = only {
@@ -100,11 +115,25 @@ impl Store {
             sql.push_str(&format!(" AND id = ${}", p.len()));
         }
         push_keyset(&mut sql, &mut p, "id", keyset);
-        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(key_from).collect(), keyset))
+        Ok(finish_keyset(
+            self.db
+                .query(&sql, p)
+                .await?
+                .into_iter()
+                .map(key_from)
+                .collect(),
+            keyset,
+        ))
     }
 
     /// Saves description and flags.
-    pub async fn update_api_key(&self, instance_id: i64, id: i64, description: &str, f: ApiKeyFlags) -> StoreResult<Option<ApiKey>> {
+    pub async fn update_api_key(
+        &self,
+        instance_id: i64,
+        id: i64,
+        description: &str,
+        f: ApiKeyFlags,
+    ) -> StoreResult<Option<ApiKey>> {
         let mut tx = self.db.begin().await?;
         let row = tx
             .query_opt(
@@ -128,7 +157,12 @@ impl Store {
     }
 
     /// Replaces the key value.
-    pub async fn reset_api_key(&self, instance_id: i64, id: i64, key: &str) -> StoreResult<Option<ApiKey>> {
+    pub async fn reset_api_key(
+        &self,
+        instance_id: i64,
+        id: i64,
+        key: &str,
+    ) -> StoreResult<Option<ApiKey>> {
         let mut tx = self.db.begin().await?;
         let row = tx
             .query_opt(
@@ -143,7 +177,12 @@ impl Store {
     /// Deletes a key; false when it did not exist.
     pub async fn delete_api_key(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
-        let n = tx.exec("DELETE FROM api_keys WHERE instance_id = $1 AND id = $2", params![instance_id, id]).await?;
+        let n = tx
+            .exec(
+                "DELETE FROM api_keys WHERE instance_id = $1 AND id = $2",
+                params![instance_id, id],
+            )
+            .await?;
         tx.commit().await?;
         Ok(n > 0)
     }

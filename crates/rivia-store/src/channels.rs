@@ -31,8 +31,7 @@ pub struct Channel {
 }
 
 /// Column list matching [`channel_from`].
-pub const CHANNEL_COLUMNS: &str =
-    "id, instance_id, name, description, type, group_id, group_permissions, other_permissions, custom_publish, created_at, updated_at";
+pub const CHANNEL_COLUMNS: &str = "id, instance_id, name, description, type, group_id, group_permissions, other_permissions, custom_publish, created_at, updated_at";
 
 /// Builds a [`Channel`] from a row selected with [`CHANNEL_COLUMNS`].
 pub fn channel_from(mut r: Row) -> Channel {
@@ -53,8 +52,17 @@ pub fn channel_from(mut r: Row) -> Channel {
 
 impl Store {
     /// A channel by (lowercase) name.
-    pub async fn channel_by_name(&self, instance_id: i64, name: &str) -> StoreResult<Option<Channel>> {
-        let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE instance_id = $1 AND name = $2");
-        Ok(self.db.query_opt(&sql, params![instance_id, name]).await?.map(channel_from))
+    pub async fn channel_by_name(
+        &self,
+        instance_id: i64,
+        name: &str,
+    ) -> StoreResult<Option<Channel>> {
+        let sql =
+            format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE instance_id = $1 AND name = $2");
+        Ok(self
+            .db
+            .query_opt(&sql, params![instance_id, name])
+            .await?
+            .map(channel_from))
     }
 }

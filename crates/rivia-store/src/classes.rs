@@ -85,7 +85,10 @@ pub fn table_name(class_id: i64) -> String {
 pub fn create_table_ddl(dialect: Dialect, class_id: i64) -> String {
     let t = table_name(class_id);
     let (int, data) = match dialect {
-        Dialect::Sqlite => ("INTEGER", "TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(data))"),
+        Dialect::Sqlite => (
+            "INTEGER",
+            "TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(data))",
+        ),
         Dialect::Postgres => ("BIGINT", "JSONB NOT NULL DEFAULT '{}'"),
     };
     format!(
@@ -132,7 +135,12 @@ pub async fn insert_class(tx: &mut Tx, instance_id: i64, new: &NewClass) -> Stor
 impl Store {
     /// A class of the instance by (lowercase) name.
     pub async fn class_by_name(&self, instance_id: i64, name: &str) -> StoreResult<Option<Class>> {
-        let sql = format!("SELECT {CLASS_COLUMNS} FROM classes WHERE instance_id = $1 AND name = $2");
-        Ok(self.db.query_opt(&sql, params![instance_id, name]).await?.map(class_from))
+        let sql =
+            format!("SELECT {CLASS_COLUMNS} FROM classes WHERE instance_id = $1 AND name = $2");
+        Ok(self
+            .db
+            .query_opt(&sql, params![instance_id, name])
+            .await?
+            .map(class_from))
     }
 }

@@ -173,7 +173,9 @@ impl Db {
     /// Opens (creating if needed) `<dir>/rivia.db` and applies migrations.
     pub async fn open_sqlite(dir: &Path) -> StoreResult<Db> {
         let sqlite = SqliteDb::open(dir)?;
-        let db = Db { backend: Backend::Sqlite(Arc::new(sqlite)) };
+        let db = Db {
+            backend: Backend::Sqlite(Arc::new(sqlite)),
+        };
         crate::migrate::run(&db).await?;
         Ok(db)
     }
@@ -181,7 +183,9 @@ impl Db {
     /// Connects to PostgreSQL and applies migrations.
     pub async fn open_postgres(url: &str) -> StoreResult<Db> {
         let pg = PgDb::connect(url).await?;
-        let db = Db { backend: Backend::Postgres(Arc::new(pg)) };
+        let db = Db {
+            backend: Backend::Postgres(Arc::new(pg)),
+        };
         crate::migrate::run(&db).await?;
         Ok(db)
     }
@@ -219,9 +223,12 @@ impl Db {
     pub async fn begin(&self) -> StoreResult<Tx> {
         let inner = match &self.backend {
             Backend::Sqlite(s) => TxInner::Sqlite(s.begin().await?),
-            Backend::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            Backend::Postgres(p) => TxInner::Postgres(Box::new(p.begin().await?)),
         };
-        Ok(Tx { inner, dialect: self.dialect() })
+        Ok(Tx {
+            inner,
+            dialect: self.dialect(),
+        })
     }
 
     /// Closes the database cleanly (checkpoints the SQLite WAL).
@@ -235,7 +242,7 @@ impl Db {
 
 enum TxInner {
     Sqlite(crate::sqlite::SqliteTx),
-    Postgres(crate::pg::PgTx),
+    Postgres(Box<crate::pg::PgTx>),
 }
 
 /// A write transaction.

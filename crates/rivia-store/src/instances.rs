@@ -26,7 +26,8 @@ pub struct Instance {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "i.id, i.name, i.description, i.owner_id, i.metadata, i.created_at, i.updated_at";
+const COLUMNS: &str =
+    "i.id, i.name, i.description, i.owner_id, i.metadata, i.created_at, i.updated_at";
 
 fn instance_from(mut r: Row) -> Instance {
     Instance {
@@ -128,7 +129,13 @@ impl Store {
         limit: i64,
     ) -> Result<Instance, CreateInstanceError> {
         let mut tx = self.db.begin().await?;
-        let owned = tx.query_one("SELECT COUNT(*) FROM instances WHERE owner_id = $1", params![owner_id]).await?.i64(0);
+        let owned = tx
+            .query_one(
+                "SELECT COUNT(*) FROM instances WHERE owner_id = $1",
+                params![owner_id],
+            )
+            .await?
+            .i64(0);
         if owned >= limit {
             return Err(CreateInstanceError::CountExceeded(limit));
         }
@@ -154,13 +161,21 @@ impl Store {
     /// A live instance by (lowercase) name.
     pub async fn instance_by_name(&self, name: &str) -> StoreResult<Option<Instance>> {
         let sql = format!("SELECT {COLUMNS} FROM instances i WHERE i.name = $1");
-        Ok(self.db.query_opt(&sql, params![name]).await?.map(instance_from))
+        Ok(self
+            .db
+            .query_opt(&sql, params![name])
+            .await?
+            .map(instance_from))
     }
 
     /// A live instance by id.
     pub async fn instance_by_id(&self, id: i64) -> StoreResult<Option<Instance>> {
         let sql = format!("SELECT {COLUMNS} FROM instances i WHERE i.id = $1");
-        Ok(self.db.query_opt(&sql, params![id]).await?.map(instance_from))
+        Ok(self
+            .db
+            .query_opt(&sql, params![id])
+            .await?
+            .map(instance_from))
     }
 
     /// Instances where the admin has any role, with that role, one page.
@@ -191,7 +206,12 @@ impl Store {
     }
 
     /// Saves description and metadata.
-    pub async fn update_instance(&self, id: i64, description: &str, metadata: &str) -> StoreResult<Option<Instance>> {
+    pub async fn update_instance(
+        &self,
+        id: i64,
+        description: &str,
+        metadata: &str,
+    ) -> StoreResult<Option<Instance>> {
         let mut tx = self.db.begin().await?;
         let row = tx
             .query_opt(
@@ -221,27 +241,43 @@ impl Store {
     /// Deletes an instance with everything in it, including its object tables.
     pub async fn delete_instance(&self, id: i64) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        let classes = tx.query("SELECT id FROM classes WHERE instance_id = $1", params![id]).await?;
+        let classes = tx
+            .query("SELECT id FROM classes WHERE instance_id = $1", params![id])
+            .await?;
         for c in classes {
             tx.batch(&crate::classes::drop_table_ddl(c.i64(0))).await?;
         }
-        tx.exec("DELETE FROM instances WHERE id = $1", params![id]).await?;
+        tx.exec("DELETE FROM instances WHERE id = $1", params![id])
+            .await?;
         tx.commit().await
     }
 
     /// One page of the instance's admins.
-    pub async fn list_instance_admins(&self, instance: &Instance, keyset: &Keyset) -> StoreResult<Vec<InstanceAdmin>> {
+    pub async fn list_instance_admins(
+        &self,
+        instance: &Instance,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<InstanceAdmin>> {
         let mut sql = "SELECT a.id, r.role, a.email, a.first_name, a.last_name FROM admin_roles r \
                        JOIN admins a ON a.id = r.admin_id WHERE r.instance_id = $1"
             .to_string();
         let mut p = params![instance.id];
         push_keyset(&mut sql, &mut p, "a.id", keyset);
         let rows = self.db.query(&sql, p).await?;
-        Ok(finish_keyset(rows.into_iter().map(|r| instance_admin_from(r, instance.owner_id)).collect(), keyset))
+        Ok(finish_keyset(
+            rows.into_iter()
+                .map(|r| instance_admin_from(r, instance.owner_id))
+                .collect(),
+            keyset,
+        ))
     }
 
     /// One admin of the instance.
-    pub async fn instance_admin(&self, instance: &Instance, admin_id: i64) -> StoreResult<Option<InstanceAdmin>> {
+    pub async fn instance_admin(
+        &self,
+        instance: &Instance,
+        admin_id: i64,
+    ) -> StoreResult<Option<InstanceAdmin>> {
         let row = self
             .db
             .query_opt(
@@ -254,7 +290,12 @@ impl Store {
     }
 
     /// Changes an admin's role.
-    pub async fn set_admin_role(&self, instance_id: i64, admin_id: i64, role: Role) -> StoreResult<()> {
+    pub async fn set_admin_role(
+        &self,
+        instance_id: i64,
+        admin_id: i64,
+        role: Role,
+    ) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         tx.exec(
             "UPDATE admin_roles SET role = $3 WHERE instance_id = $1 AND admin_id = $2",
@@ -267,8 +308,11 @@ impl Store {
     /// Removes an admin from the instance.
     pub async fn remove_admin_role(&self, instance_id: i64, admin_id: i64) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        tx.exec("DELETE FROM admin_roles WHERE instance_id = $1 AND admin_id = $2", params![instance_id, admin_id])
-            .await?;
+        tx.exec(
+            "DELETE FROM admin_roles WHERE instance_id = $1 AND admin_id = $2",
+            params![instance_id, admin_id],
+        )
+        .await?;
         tx.commit().await
     }
 }
@@ -286,7 +330,12 @@ fn instance_admin_from(mut r: Row, owner_id: i64) -> InstanceAdmin {
 }
 
 /// Grants `role` unless the admin already holds a higher one (invitations never downgrade).
-pub(crate) async fn grant_role(tx: &mut Tx, instance_id: i64, admin_id: i64, role: Role) -> StoreResult<()> {
+pub(crate) async fn grant_role(
+    tx: &mut Tx,
+    instance_id: i64,
+    admin_id: i64,
+    role: Role,
+) -> StoreResult<()> {
     let sql = match tx.dialect() {
         Dialect::Sqlite | Dialect::Postgres => {
             "INSERT INTO admin_roles (instance_id, admin_id, role) VALUES ($1, $2, $3) \
@@ -294,6 +343,7 @@ pub(crate) async fn grant_role(tx: &mut Tx, instance_id: i64, admin_id: i64, rol
              THEN admin_roles.role ELSE excluded.role END"
         }
     };
-    tx.exec(sql, params![instance_id, admin_id, role as i64]).await?;
+    tx.exec(sql, params![instance_id, admin_id, role as i64])
+        .await?;
     Ok(())
 }

@@ -134,34 +134,62 @@ impl Store {
             )
             .await?
             .i64(0);
-        let row = tx.query_one(&format!("{SELECT} WHERE v.id = $1"), params![id]).await?;
+        let row = tx
+            .query_one(&format!("{SELECT} WHERE v.id = $1"), params![id])
+            .await?;
         tx.commit().await?;
         Ok(invitation_from(row))
     }
 
     /// One page of an instance's invitations.
-    pub async fn list_invitations(&self, instance_id: i64, keyset: &Keyset) -> StoreResult<Vec<Invitation>> {
+    pub async fn list_invitations(
+        &self,
+        instance_id: i64,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<Invitation>> {
         let mut sql = format!("{SELECT} WHERE v.instance_id = $1");
         let mut p = params![instance_id];
         push_keyset(&mut sql, &mut p, "v.id", keyset);
-        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(invitation_from).collect(), keyset))
+        Ok(finish_keyset(
+            self.db
+                .query(&sql, p)
+                .await?
+                .into_iter()
+                .map(invitation_from)
+                .collect(),
+            keyset,
+        ))
     }
 
     /// One invitation of an instance.
     pub async fn invitation(&self, instance_id: i64, id: i64) -> StoreResult<Option<Invitation>> {
         let sql = format!("{SELECT} WHERE v.instance_id = $1 AND v.id = $2");
-        Ok(self.db.query_opt(&sql, params![instance_id, id]).await?.map(invitation_from))
+        Ok(self
+            .db
+            .query_opt(&sql, params![instance_id, id])
+            .await?
+            .map(invitation_from))
     }
 
     /// Changes the offered role.
-    pub async fn update_invitation_role(&self, instance_id: i64, id: i64, role: Role) -> StoreResult<Option<Invitation>> {
+    pub async fn update_invitation_role(
+        &self,
+        instance_id: i64,
+        id: i64,
+        role: Role,
+    ) -> StoreResult<Option<Invitation>> {
         let mut tx = self.db.begin().await?;
         tx.exec(
             "UPDATE invitations SET role = $3, updated_at = $4 WHERE instance_id = $1 AND id = $2",
             params![instance_id, id, role as i64, now_micros()],
         )
         .await?;
-        let row = tx.query_opt(&format!("{SELECT} WHERE v.instance_id = $1 AND v.id = $2"), params![instance_id, id]).await?;
+        let row = tx
+            .query_opt(
+                &format!("{SELECT} WHERE v.instance_id = $1 AND v.id = $2"),
+                params![instance_id, id],
+            )
+            .await?;
         tx.commit().await?;
         Ok(row.map(invitation_from))
     }
@@ -169,29 +197,58 @@ impl Store {
     /// Deletes an invitation.
     pub async fn delete_invitation(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
-        let n = tx.exec("DELETE FROM invitations WHERE instance_id = $1 AND id = $2", params![instance_id, id]).await?;
+        let n = tx
+            .exec(
+                "DELETE FROM invitations WHERE instance_id = $1 AND id = $2",
+                params![instance_id, id],
+            )
+            .await?;
         tx.commit().await?;
         Ok(n > 0)
     }
 
     /// Pending invitations addressed to an email, one page.
-    pub async fn list_invitations_for_email(&self, email: &str, keyset: &Keyset) -> StoreResult<Vec<Invitation>> {
+    pub async fn list_invitations_for_email(
+        &self,
+        email: &str,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<Invitation>> {
         let mut sql = format!("{SELECT} WHERE v.email_lower = $1 AND v.state = 0");
         let mut p = params![email.to_lowercase()];
         push_keyset(&mut sql, &mut p, "v.id", keyset);
-        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(invitation_from).collect(), keyset))
+        Ok(finish_keyset(
+            self.db
+                .query(&sql, p)
+                .await?
+                .into_iter()
+                .map(invitation_from)
+                .collect(),
+            keyset,
+        ))
     }
 
     /// A pending invitation addressed to an email, by id.
-    pub async fn invitation_for_email(&self, email: &str, id: i64) -> StoreResult<Option<Invitation>> {
+    pub async fn invitation_for_email(
+        &self,
+        email: &str,
+        id: i64,
+    ) -> StoreResult<Option<Invitation>> {
         let sql = format!("{SELECT} WHERE v.email_lower = $1 AND v.state = 0 AND v.id = $2");
-        Ok(self.db.query_opt(&sql, params![email.to_lowercase(), id]).await?.map(invitation_from))
+        Ok(self
+            .db
+            .query_opt(&sql, params![email.to_lowercase(), id])
+            .await?
+            .map(invitation_from))
     }
 
     /// Declines an invitation.
     pub async fn decline_invitation(&self, id: i64) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
-        tx.exec("UPDATE invitations SET state = 1, updated_at = $2 WHERE id = $1", params![id, now_micros()]).await?;
+        tx.exec(
+            "UPDATE invitations SET state = 1, updated_at = $2 WHERE id = $1",
+            params![id, now_micros()],
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -199,20 +256,34 @@ impl Store {
     pub async fn accept_invitation(&self, key: &str, admin_id: i64) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
         let Some(row) = tx
-            .query_opt("SELECT id, instance_id, role FROM invitations WHERE key = $1 AND state = 0", params![key])
+            .query_opt(
+                "SELECT id, instance_id, role FROM invitations WHERE key = $1 AND state = 0",
+                params![key],
+            )
             .await?
         else {
             return Ok(false);
         };
-        crate::instances::grant_role(&mut tx, row.i64(1), admin_id, Role::from_i64(row.i64(2))).await?;
-        tx.exec("UPDATE invitations SET state = 2, updated_at = $2 WHERE id = $1", params![row.i64(0), now_micros()])
+        crate::instances::grant_role(&mut tx, row.i64(1), admin_id, Role::from_i64(row.i64(2)))
             .await?;
+        tx.exec(
+            "UPDATE invitations SET state = 2, updated_at = $2 WHERE id = $1",
+            params![row.i64(0), now_micros()],
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Whether a pending invitation with this key exists.
     pub async fn invitation_key_exists(&self, key: &str) -> StoreResult<bool> {
-        Ok(self.db.query_opt("SELECT 1 FROM invitations WHERE key = $1 AND state = 0", params![key]).await?.is_some())
+        Ok(self
+            .db
+            .query_opt(
+                "SELECT 1 FROM invitations WHERE key = $1 AND state = 0",
+                params![key],
+            )
+            .await?
+            .is_some())
     }
 }

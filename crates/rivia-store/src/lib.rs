@@ -62,7 +62,11 @@ pub fn push_in_list(params: &mut Vec<Val>, values: impl IntoIterator<Item = Val>
         params.push(v);
         out.push(format!("${}", params.len()));
     }
-    if out.is_empty() { "NULL".to_string() } else { out.join(", ") }
+    if out.is_empty() {
+        "NULL".to_string()
+    } else {
+        out.join(", ")
+    }
 }
 
 /// The next per-instance id of `kind` (users, groups, objects, changes): ids are small

@@ -17,12 +17,16 @@ pub async fn run(db: &Db) -> StoreResult<()> {
     for (version, sql) in list {
         let mut tx = db.begin().await?;
         if db.dialect() == Dialect::Postgres {
-            tx.exec("SELECT pg_advisory_xact_lock(7243001)", vec![]).await?;
+            tx.exec("SELECT pg_advisory_xact_lock(7243001)", vec![])
+                .await?;
         }
         tx.batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
             .await?;
         let done = tx
-            .query_opt("SELECT version FROM schema_migrations WHERE version = $1", params![*version])
+            .query_opt(
+                "SELECT version FROM schema_migrations WHERE version = $1",
+                params![*version],
+            )
             .await?;
         if done.is_none() {
             tracing::info!(version, "applying migration");

@@ -93,7 +93,12 @@ impl ObjectValues {
 }
 
 /// Inserts an object into a class table, inside `tx`, and counts it on the class.
-pub async fn insert_object(tx: &mut Tx, instance_id: i64, class_id: i64, v: &ObjectValues) -> StoreResult<ObjectRow> {
+pub async fn insert_object(
+    tx: &mut Tx,
+    instance_id: i64,
+    class_id: i64,
+    v: &ObjectValues,
+) -> StoreResult<ObjectRow> {
     let id = next_instance_id(tx, instance_id, "objects").await?;
     let now = now_micros();
     let sql = format!(
@@ -118,12 +123,22 @@ pub async fn insert_object(tx: &mut Tx, instance_id: i64, class_id: i64, v: &Obj
             ],
         )
         .await?;
-    tx.exec("UPDATE classes SET objects_count = objects_count + 1 WHERE id = $1", params![class_id]).await?;
+    tx.exec(
+        "UPDATE classes SET objects_count = objects_count + 1 WHERE id = $1",
+        params![class_id],
+    )
+    .await?;
     Ok(object_from(row))
 }
 
 /// Writes the full new state of an object, bumping the revision when `bump` is set.
-pub async fn update_object(tx: &mut Tx, class_id: i64, id: i64, v: &ObjectValues, bump: bool) -> StoreResult<Option<ObjectRow>> {
+pub async fn update_object(
+    tx: &mut Tx,
+    class_id: i64,
+    id: i64,
+    v: &ObjectValues,
+    bump: bool,
+) -> StoreResult<Option<ObjectRow>> {
     let sql = format!(
         "UPDATE {} SET updated_at = $2, revision = revision + $3, owner = $4, owner_permissions = $5, group_id = $6, \
          group_permissions = $7, other_permissions = $8, data = $9 WHERE id = $1 RETURNING {OBJECT_COLUMNS}",
@@ -150,23 +165,38 @@ pub async fn update_object(tx: &mut Tx, class_id: i64, id: i64, v: &ObjectValues
 
 /// Deletes an object, inside `tx`; false when it did not exist.
 pub async fn delete_object(tx: &mut Tx, class_id: i64, id: i64) -> StoreResult<bool> {
-    let n = tx.exec(&format!("DELETE FROM {} WHERE id = $1", table_name(class_id)), params![id]).await?;
+    let n = tx
+        .exec(
+            &format!("DELETE FROM {} WHERE id = $1", table_name(class_id)),
+            params![id],
+        )
+        .await?;
     if n > 0 {
-        tx.exec("UPDATE classes SET objects_count = objects_count - 1 WHERE id = $1", params![class_id]).await?;
+        tx.exec(
+            "UPDATE classes SET objects_count = objects_count - 1 WHERE id = $1",
+            params![class_id],
+        )
+        .await?;
     }
     Ok(n > 0)
 }
 
 /// Reads one object inside `tx`.
 pub async fn get_object_tx(tx: &mut Tx, class_id: i64, id: i64) -> StoreResult<Option<ObjectRow>> {
-    let sql = format!("SELECT {OBJECT_COLUMNS} FROM {} WHERE id = $1", table_name(class_id));
+    let sql = format!(
+        "SELECT {OBJECT_COLUMNS} FROM {} WHERE id = $1",
+        table_name(class_id)
+    );
     Ok(tx.query_opt(&sql, params![id]).await?.map(object_from))
 }
 
 impl crate::Store {
     /// Reads one object.
     pub async fn get_object(&self, class_id: i64, id: i64) -> StoreResult<Option<ObjectRow>> {
-        let sql = format!("SELECT {OBJECT_COLUMNS} FROM {} WHERE id = $1", table_name(class_id));
+        let sql = format!(
+            "SELECT {OBJECT_COLUMNS} FROM {} WHERE id = $1",
+            table_name(class_id)
+        );
         Ok(self.db.query_opt(&sql, params![id]).await?.map(object_from))
     }
 
@@ -177,7 +207,16 @@ impl crate::Store {
         }
         let mut p = Vec::new();
         let list = crate::push_in_list(&mut p, ids.iter().map(|i| crate::Val::Int(*i)));
-        let sql = format!("SELECT {OBJECT_COLUMNS} FROM {} WHERE id IN ({list})", table_name(class_id));
-        Ok(self.db.query(&sql, p).await?.into_iter().map(object_from).collect())
+        let sql = format!(
+            "SELECT {OBJECT_COLUMNS} FROM {} WHERE id IN ({list})",
+            table_name(class_id)
+        );
+        Ok(self
+            .db
+            .query(&sql, p)
+            .await?
+            .into_iter()
+            .map(object_from)
+            .collect())
     }
 }

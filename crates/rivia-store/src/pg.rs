@@ -14,7 +14,11 @@ pub struct PgDb {
 }
 
 impl ToSql for Val {
-    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Val::Null => Ok(IsNull::Yes),
             Val::Int(v) => match *ty {
@@ -63,8 +67,15 @@ impl ToSql for Val {
 struct RawJson(String);
 
 impl<'a> FromSql<'a> for RawJson {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        let body = if *ty == Type::JSONB { raw.get(1..).unwrap_or_default() } else { raw };
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let body = if *ty == Type::JSONB {
+            raw.get(1..).unwrap_or_default()
+        } else {
+            raw
+        };
         Ok(RawJson(std::str::from_utf8(body)?.to_string()))
     }
     fn accepts(ty: &Type) -> bool {
@@ -75,7 +86,10 @@ impl<'a> FromSql<'a> for RawJson {
 fn map_err(e: tokio_postgres::Error) -> StoreError {
     match e.code() {
         Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(
-            e.as_db_error().and_then(|d| d.constraint()).unwrap_or_default().to_string(),
+            e.as_db_error()
+                .and_then(|d| d.constraint())
+                .unwrap_or_default()
+                .to_string(),
         ),
         Some(c) if *c == SqlState::QUERY_CANCELED => StoreError::Timeout,
         _ if e.is_closed() => StoreError::Unavailable(e.to_string()),
@@ -92,14 +106,38 @@ fn convert_row(row: &tokio_postgres::Row) -> StoreResult<Row> {
         let ty = col.type_();
         let get_err = |e: tokio_postgres::Error| StoreError::Internal(e.to_string());
         let v = match *ty {
-            Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(get_err)?.map(Val::Int),
-            Type::INT4 => row.try_get::<_, Option<i32>>(i).map_err(get_err)?.map(|v| Val::Int(v.into())),
-            Type::INT2 => row.try_get::<_, Option<i16>>(i).map_err(get_err)?.map(|v| Val::Int(v.into())),
-            Type::FLOAT8 => row.try_get::<_, Option<f64>>(i).map_err(get_err)?.map(Val::Float),
-            Type::FLOAT4 => row.try_get::<_, Option<f32>>(i).map_err(get_err)?.map(|v| Val::Float(v.into())),
-            Type::BOOL => row.try_get::<_, Option<bool>>(i).map_err(get_err)?.map(Val::Bool),
-            Type::JSONB | Type::JSON => row.try_get::<_, Option<RawJson>>(i).map_err(get_err)?.map(|j| Val::Text(j.0)),
-            _ => row.try_get::<_, Option<String>>(i).map_err(get_err)?.map(Val::Text),
+            Type::INT8 => row
+                .try_get::<_, Option<i64>>(i)
+                .map_err(get_err)?
+                .map(Val::Int),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(i)
+                .map_err(get_err)?
+                .map(|v| Val::Int(v.into())),
+            Type::INT2 => row
+                .try_get::<_, Option<i16>>(i)
+                .map_err(get_err)?
+                .map(|v| Val::Int(v.into())),
+            Type::FLOAT8 => row
+                .try_get::<_, Option<f64>>(i)
+                .map_err(get_err)?
+                .map(Val::Float),
+            Type::FLOAT4 => row
+                .try_get::<_, Option<f32>>(i)
+                .map_err(get_err)?
+                .map(|v| Val::Float(v.into())),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(i)
+                .map_err(get_err)?
+                .map(Val::Bool),
+            Type::JSONB | Type::JSON => row
+                .try_get::<_, Option<RawJson>>(i)
+                .map_err(get_err)?
+                .map(|j| Val::Text(j.0)),
+            _ => row
+                .try_get::<_, Option<String>>(i)
+                .map_err(get_err)?
+                .map(Val::Text),
         };
         vals.push(v.unwrap_or(Val::Null));
     }
@@ -124,15 +162,29 @@ async fn client_exec(client: &Object, sql: &str, params: &[Val]) -> StoreResult<
 impl PgDb {
     /// Builds the pool and checks that the server answers.
     pub async fn connect(url: &str) -> StoreResult<PgDb> {
-        let config: tokio_postgres::Config =
-            url.parse().map_err(|e: tokio_postgres::Error| StoreError::Unavailable(e.to_string()))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let size = (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 4).max(8);
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StoreError::Unavailable(e.to_string()))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let size = (std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            * 4)
+        .max(8);
         let pool = Pool::builder(manager)
             .max_size(size)
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let db = PgDb { pool, url: url.to_string() };
+        let db = PgDb {
+            pool,
+            url: url.to_string(),
+        };
         let _probe = db.client().await?;
         Ok(db)
     }
@@ -143,7 +195,10 @@ impl PgDb {
     }
 
     async fn client(&self) -> StoreResult<Object> {
-        self.pool.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// A read outside a transaction.
@@ -156,7 +211,9 @@ impl PgDb {
     pub async fn begin(&self) -> StoreResult<PgTx> {
         let client = self.client().await?;
         client.batch_execute("BEGIN").await.map_err(map_err)?;
-        Ok(PgTx { client: Some(client) })
+        Ok(PgTx {
+            client: Some(client),
+        })
     }
 
     /// Closes the pool.
@@ -172,7 +229,9 @@ pub struct PgTx {
 
 impl PgTx {
     fn client(&self) -> StoreResult<&Object> {
-        self.client.as_ref().ok_or_else(|| StoreError::Internal("transaction already finished".into()))
+        self.client
+            .as_ref()
+            .ok_or_else(|| StoreError::Internal("transaction already finished".into()))
     }
     /// Statement with rows.
     pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
@@ -188,7 +247,10 @@ impl PgTx {
     }
     /// COMMIT.
     pub async fn commit(mut self) -> StoreResult<()> {
-        let client = self.client.take().ok_or_else(|| StoreError::Internal("no client".into()))?;
+        let client = self
+            .client
+            .take()
+            .ok_or_else(|| StoreError::Internal("no client".into()))?;
         match client.batch_execute("COMMIT").await {
             Ok(()) => Ok(()),
             Err(e) => {

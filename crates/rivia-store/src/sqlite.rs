@@ -39,7 +39,9 @@ fn map_err(e: rusqlite::Error) -> StoreError {
         {
             StoreError::Conflict(msg.clone().unwrap_or_default())
         }
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted => {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::OperationInterrupted =>
+        {
             StoreError::Timeout
         }
         _ => StoreError::Internal(e.to_string()),
@@ -63,7 +65,9 @@ pub(crate) fn run_query(conn: &Connection, sql: &str, params: &[Val]) -> StoreRe
     let sql = sqlite_placeholders(sql);
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let columns = stmt.column_count();
-    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(map_err)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(map_err)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(map_err)? {
         let mut vals = Vec::with_capacity(columns);
@@ -72,7 +76,9 @@ pub(crate) fn run_query(conn: &Connection, sql: &str, params: &[Val]) -> StoreRe
                 ValueRef::Null => Val::Null,
                 ValueRef::Integer(v) => Val::Int(v),
                 ValueRef::Real(v) => Val::Float(v),
-                ValueRef::Text(t) | ValueRef::Blob(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Val::Text(String::from_utf8_lossy(t).into_owned())
+                }
             });
         }
         out.push(Row(vals));
@@ -120,24 +126,34 @@ async fn submit<T: Send + 'static>(
 impl SqliteDb {
     /// Opens `<dir>/rivia.db` with one writer and `max(2, cores)` readers.
     pub fn open(dir: &Path) -> StoreResult<SqliteDb> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
         let path = dir.join("rivia.db");
         let writer_conn = Connection::open(&path).map_err(map_err)?;
         configure(&writer_conn, false).map_err(map_err)?;
         let (writer, writer_rx) = flume::unbounded();
         spawn_worker("rivia-sqlite-writer".into(), writer_conn, writer_rx)?;
         let (readers, readers_rx) = flume::unbounded();
-        let count = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+        let count = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(2);
         for i in 0..count {
             let conn = Connection::open_with_flags(
                 &path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
             )
             .map_err(map_err)?;
             configure(&conn, true).map_err(map_err)?;
             spawn_worker(format!("rivia-sqlite-reader-{i}"), conn, readers_rx.clone())?;
         }
-        Ok(SqliteDb { writer, readers, write_lock: Arc::new(Mutex::new(())) })
+        Ok(SqliteDb {
+            writer,
+            readers,
+            write_lock: Arc::new(Mutex::new(())),
+        })
     }
 
     /// A read on one of the reader threads.
@@ -149,15 +165,23 @@ impl SqliteDb {
     /// Starts `BEGIN IMMEDIATE` on the writer, holding the write lock until commit/drop.
     pub async fn begin(&self) -> StoreResult<SqliteTx> {
         let guard = self.write_lock.clone().lock_owned().await;
-        submit(&self.writer, |conn| conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)).await?;
-        Ok(SqliteTx { writer: self.writer.clone(), guard: Some(guard), open: true })
+        submit(&self.writer, |conn| {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)
+        })
+        .await?;
+        Ok(SqliteTx {
+            writer: self.writer.clone(),
+            guard: Some(guard),
+            open: true,
+        })
     }
 
     /// Checkpoints the WAL so the database file is complete on its own.
     pub async fn close(&self) {
         let _guard = self.write_lock.lock().await;
         let _ = submit(&self.writer, |conn| {
-            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").map_err(map_err)
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+                .map_err(map_err)
         })
         .await;
     }
@@ -184,11 +208,17 @@ impl SqliteTx {
     /// Several parameterless statements.
     pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
         let sql = sql.to_string();
-        submit(&self.writer, move |conn| conn.execute_batch(&sql).map_err(map_err)).await
+        submit(&self.writer, move |conn| {
+            conn.execute_batch(&sql).map_err(map_err)
+        })
+        .await
     }
     /// Commits and releases the writer.
     pub async fn commit(mut self) -> StoreResult<()> {
-        let result = submit(&self.writer, |conn| conn.execute_batch("COMMIT").map_err(map_err)).await;
+        let result = submit(&self.writer, |conn| {
+            conn.execute_batch("COMMIT").map_err(map_err)
+        })
+        .await;
         if result.is_ok() {
             self.open = false;
         }

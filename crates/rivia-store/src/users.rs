@@ -59,7 +59,12 @@ pub struct Group {
 const GROUP_COLUMNS: &str = "g.id, g.name, g.label, g.description";
 
 fn group_from(mut r: Row) -> Group {
-    Group { id: r.i64(0), name: r.take_opt_string(1), label: r.take_string(2), description: r.take_string(3) }
+    Group {
+        id: r.i64(0),
+        name: r.take_opt_string(1),
+        label: r.take_string(2),
+        description: r.take_string(3),
+    }
 }
 
 /// Fields of a new group (or the new state of one).
@@ -116,7 +121,10 @@ impl Store {
     ) -> StoreResult<(User, ObjectRow)> {
         let mut tx = self.db.begin().await?;
         let taken = tx
-            .query_opt("SELECT 1 FROM users WHERE instance_id = $1 AND username = $2", params![instance_id, username])
+            .query_opt(
+                "SELECT 1 FROM users WHERE instance_id = $1 AND username = $2",
+                params![instance_id, username],
+            )
             .await?;
         if taken.is_some() {
             return Err(StoreError::Conflict("users.username".into()));
@@ -141,19 +149,37 @@ impl Store {
     /// A user by id.
     pub async fn user(&self, instance_id: i64, id: i64) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE instance_id = $1 AND id = $2");
-        Ok(self.db.query_opt(&sql, params![instance_id, id]).await?.map(user_from))
+        Ok(self
+            .db
+            .query_opt(&sql, params![instance_id, id])
+            .await?
+            .map(user_from))
     }
 
     /// A user by lowercase username.
-    pub async fn user_by_username(&self, instance_id: i64, username: &str) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE instance_id = $1 AND username = $2");
-        Ok(self.db.query_opt(&sql, params![instance_id, username]).await?.map(user_from))
+    pub async fn user_by_username(
+        &self,
+        instance_id: i64,
+        username: &str,
+    ) -> StoreResult<Option<User>> {
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE instance_id = $1 AND username = $2");
+        Ok(self
+            .db
+            .query_opt(&sql, params![instance_id, username])
+            .await?
+            .map(user_from))
     }
 
     /// A user of the instance by user key.
     pub async fn user_by_key(&self, instance_id: i64, key: &str) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE user_key = $1 AND instance_id = $2");
-        Ok(self.db.query_opt(&sql, params![key, instance_id]).await?.map(user_from))
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE user_key = $1 AND instance_id = $2");
+        Ok(self
+            .db
+            .query_opt(&sql, params![key, instance_id])
+            .await?
+            .map(user_from))
     }
 
     /// One page of users; `only` restricts the list to one user.
@@ -175,11 +201,23 @@ impl Store {
             sql.push_str(&format!(" AND id = ${}", p.len()));
         }
         push_keyset(&mut sql, &mut p, "id", keyset);
-        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(user_from).collect(), keyset))
+        Ok(finish_keyset(
+            self.db
+                .query(&sql, p)
+                .await?
+                .into_iter()
+                .map(user_from)
+                .collect(),
+            keyset,
+        ))
     }
 
     /// The groups of several users, as `(user id, group)` pairs ordered by group id (one query).
-    pub async fn groups_of_users(&self, instance_id: i64, user_ids: &[i64]) -> StoreResult<Vec<(i64, Group)>> {
+    pub async fn groups_of_users(
+        &self,
+        instance_id: i64,
+        user_ids: &[i64],
+    ) -> StoreResult<Vec<(i64, Group)>> {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -234,7 +272,9 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let user = user_from(row);
         let profile = match &update.profile {
-            Some((values, bump)) => update_object(&mut tx, profile_class_id, user.profile_id, values, *bump).await?,
+            Some((values, bump)) => {
+                update_object(&mut tx, profile_class_id, user.profile_id, values, *bump).await?
+            }
             None => None,
         };
         tx.commit().await?;
@@ -242,7 +282,12 @@ impl Store {
     }
 
     /// Replaces a user's key.
-    pub async fn reset_user_key(&self, instance_id: i64, id: i64, key: &str) -> StoreResult<Option<User>> {
+    pub async fn reset_user_key(
+        &self,
+        instance_id: i64,
+        id: i64,
+        key: &str,
+    ) -> StoreResult<Option<User>> {
         let mut tx = self.db.begin().await?;
         let row = tx
             .query_opt(
@@ -255,10 +300,18 @@ impl Store {
     }
 
     /// Deletes a user with its profile and memberships.
-    pub async fn delete_user(&self, instance_id: i64, profile_class_id: i64, id: i64) -> StoreResult<bool> {
+    pub async fn delete_user(
+        &self,
+        instance_id: i64,
+        profile_class_id: i64,
+        id: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
         let Some(row) = tx
-            .query_opt("DELETE FROM users WHERE instance_id = $1 AND id = $2 RETURNING profile_id", params![instance_id, id])
+            .query_opt(
+                "DELETE FROM users WHERE instance_id = $1 AND id = $2 RETURNING profile_id",
+                params![instance_id, id],
+            )
             .await?
         else {
             return Ok(false);
@@ -279,17 +332,33 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(Group { id, name: g.name.clone(), label: g.label.clone(), description: g.description.clone() })
+        Ok(Group {
+            id,
+            name: g.name.clone(),
+            label: g.label.clone(),
+            description: g.description.clone(),
+        })
     }
 
     /// A group by id.
     pub async fn group(&self, instance_id: i64, id: i64) -> StoreResult<Option<Group>> {
-        let sql = format!("SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.instance_id = $1 AND g.id = $2");
-        Ok(self.db.query_opt(&sql, params![instance_id, id]).await?.map(group_from))
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.instance_id = $1 AND g.id = $2"
+        );
+        Ok(self
+            .db
+            .query_opt(&sql, params![instance_id, id])
+            .await?
+            .map(group_from))
     }
 
     /// One page of groups.
-    pub async fn list_groups(&self, instance_id: i64, label_prefix: Option<&str>, keyset: &Keyset) -> StoreResult<Vec<Group>> {
+    pub async fn list_groups(
+        &self,
+        instance_id: i64,
+        label_prefix: Option<&str>,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<Group>> {
         let mut sql = format!("SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.instance_id = $1");
         let mut p = params![instance_id];
         if let Some(prefix) = label_prefix {
@@ -297,11 +366,24 @@ impl Store {
             sql.push_str(&format!(" AND g.label LIKE ${} ESCAPE '\\'", p.len()));
         }
         push_keyset(&mut sql, &mut p, "g.id", keyset);
-        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(group_from).collect(), keyset))
+        Ok(finish_keyset(
+            self.db
+                .query(&sql, p)
+                .await?
+                .into_iter()
+                .map(group_from)
+                .collect(),
+            keyset,
+        ))
     }
 
     /// Saves a group; `Conflict` when the name is taken.
-    pub async fn update_group(&self, instance_id: i64, id: i64, g: &GroupValues) -> StoreResult<Option<Group>> {
+    pub async fn update_group(
+        &self,
+        instance_id: i64,
+        id: i64,
+        g: &GroupValues,
+    ) -> StoreResult<Option<Group>> {
         let mut tx = self.db.begin().await?;
         let n = tx
             .exec(
@@ -310,23 +392,44 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
-        Ok((n > 0).then(|| Group { id, name: g.name.clone(), label: g.label.clone(), description: g.description.clone() }))
+        Ok((n > 0).then(|| Group {
+            id,
+            name: g.name.clone(),
+            label: g.label.clone(),
+            description: g.description.clone(),
+        }))
     }
 
     /// Deletes a group, its memberships, and its use as the group of classes and channels.
     pub async fn delete_group(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
-        let n = tx.exec("DELETE FROM user_groups WHERE instance_id = $1 AND id = $2", params![instance_id, id]).await?;
-        tx.exec("UPDATE classes SET group_id = NULL WHERE instance_id = $1 AND group_id = $2", params![instance_id, id])
+        let n = tx
+            .exec(
+                "DELETE FROM user_groups WHERE instance_id = $1 AND id = $2",
+                params![instance_id, id],
+            )
             .await?;
-        tx.exec("UPDATE channels SET group_id = NULL WHERE instance_id = $1 AND group_id = $2", params![instance_id, id])
-            .await?;
+        tx.exec(
+            "UPDATE classes SET group_id = NULL WHERE instance_id = $1 AND group_id = $2",
+            params![instance_id, id],
+        )
+        .await?;
+        tx.exec(
+            "UPDATE channels SET group_id = NULL WHERE instance_id = $1 AND group_id = $2",
+            params![instance_id, id],
+        )
+        .await?;
         tx.commit().await?;
         Ok(n > 0)
     }
 
     /// Adds a user to a group, enforcing the per-user limit.
-    pub async fn add_membership(&self, instance_id: i64, user_id: i64, group_id: i64) -> Result<(), MembershipError> {
+    pub async fn add_membership(
+        &self,
+        instance_id: i64,
+        user_id: i64,
+        group_id: i64,
+    ) -> Result<(), MembershipError> {
         let mut tx = self.db.begin().await?;
         let exists = tx
             .query_opt(
@@ -338,7 +441,10 @@ impl Store {
             return Err(MembershipError::AlreadyMember);
         }
         let count = tx
-            .query_one("SELECT COUNT(*) FROM memberships WHERE instance_id = $1 AND user_id = $2", params![instance_id, user_id])
+            .query_one(
+                "SELECT COUNT(*) FROM memberships WHERE instance_id = $1 AND user_id = $2",
+                params![instance_id, user_id],
+            )
             .await?
             .i64(0);
         if count >= MAX_GROUPS_PER_USER {
@@ -354,7 +460,12 @@ impl Store {
     }
 
     /// Whether the user is in the group.
-    pub async fn is_member(&self, instance_id: i64, user_id: i64, group_id: i64) -> StoreResult<bool> {
+    pub async fn is_member(
+        &self,
+        instance_id: i64,
+        user_id: i64,
+        group_id: i64,
+    ) -> StoreResult<bool> {
         Ok(self
             .db
             .query_opt(
@@ -366,7 +477,12 @@ impl Store {
     }
 
     /// Removes a membership; false when there was none.
-    pub async fn remove_membership(&self, instance_id: i64, user_id: i64, group_id: i64) -> StoreResult<bool> {
+    pub async fn remove_membership(
+        &self,
+        instance_id: i64,
+        user_id: i64,
+        group_id: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
         let n = tx
             .exec(
@@ -379,19 +495,42 @@ impl Store {
     }
 
     /// One page of a user's groups (keyed by group id).
-    pub async fn list_user_groups(&self, instance_id: i64, user_id: i64, keyset: &Keyset) -> StoreResult<Vec<Group>> {
+    pub async fn list_user_groups(
+        &self,
+        instance_id: i64,
+        user_id: i64,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<Group>> {
         let mut sql = format!(
             "SELECT {GROUP_COLUMNS} FROM memberships m JOIN user_groups g ON g.instance_id = m.instance_id AND g.id = m.group_id \
              WHERE m.instance_id = $1 AND m.user_id = $2"
         );
         let mut p = params![instance_id, user_id];
         push_keyset(&mut sql, &mut p, "g.id", keyset);
-        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(group_from).collect(), keyset))
+        Ok(finish_keyset(
+            self.db
+                .query(&sql, p)
+                .await?
+                .into_iter()
+                .map(group_from)
+                .collect(),
+            keyset,
+        ))
     }
 
     /// One page of a group's members (keyed by user id); `only` restricts to one user.
-    pub async fn list_group_users(&self, instance_id: i64, group_id: i64, only: Option<i64>, keyset: &Keyset) -> StoreResult<Vec<User>> {
-        let cols = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+    pub async fn list_group_users(
+        &self,
+        instance_id: i64,
+        group_id: i64,
+        only: Option<i64>,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<User>> {
+        let cols = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut sql = format!(
             "SELECT {cols} FROM memberships m JOIN users u ON u.instance_id = m.instance_id AND u.id = m.user_id \
              WHERE m.instance_id = $1 AND m.group_id = $2"
@@ -402,7 +541,15 @@ impl Store {
             sql.push_str(&format!(" AND u.id = ${}", p.len()));
         }
         push_keyset(&mut sql, &mut p, "u.id", keyset);
-        Ok(finish_keyset(self.db.query(&sql, p).await?.into_iter().map(user_from).collect(), keyset))
+        Ok(finish_keyset(
+            self.db
+                .query(&sql, p)
+                .await?
+                .into_iter()
+                .map(user_from)
+                .collect(),
+            keyset,
+        ))
     }
 
     /// Ids of the groups a user belongs to.
@@ -418,7 +565,11 @@ impl Store {
     }
 
     /// The profile objects of several users (one query).
-    pub async fn profiles(&self, profile_class_id: i64, profile_ids: &[i64]) -> StoreResult<Vec<ObjectRow>> {
+    pub async fn profiles(
+        &self,
+        profile_class_id: i64,
+        profile_ids: &[i64],
+    ) -> StoreResult<Vec<ObjectRow>> {
         self.get_objects(profile_class_id, profile_ids).await
     }
 }

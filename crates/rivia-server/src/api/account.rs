@@ -22,23 +22,83 @@ const RESET_TTL: i64 = 24 * 3600 * 1_000_000;
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
-    api.post("/v1.1/account/register/", "Register an admin account", register)
-        .post("/v1.1/account/auth/", "Log in with email and password", login)
-        .post("/v1.1/account/auth/{backend}/", "Social login", social_login)
-        .get("/v1.1/account/", "The calling account", get_account)
-        .put("/v1.1/account/", "Update the account", update_account)
-        .patch("/v1.1/account/", "Partially update the account", update_account)
-        .post("/v1.1/account/reset_key/", "Replace the account key", reset_key)
-        .post("/v1.1/account/password/", "Change the password", change_password)
-        .post("/v1.1/account/password/set/", "Set a first password", set_password)
-        .post("/v1.1/account/password/reset/", "Mail a password reset link", password_reset)
-        .post("/v1.1/account/password/reset/confirm/", "Set a new password from a reset link", password_reset_confirm)
-        .post("/v1.1/account/activate/", "Confirm the account email", activate)
-        .post("/v1.1/account/resend_email/", "Resend the activation mail", resend_email)
-        .get("/v1.1/account/invitations/", "Invitations addressed to me", list_my_invitations)
-        .get("/v1.1/account/invitations/{id}/", "One invitation addressed to me", get_my_invitation)
-        .delete("/v1.1/account/invitations/{id}/", "Decline an invitation", decline_invitation)
-        .post("/v1.1/account/invitations/accept/", "Accept an invitation by key", accept_invitation)
+    api.post(
+        "/v1.1/account/register/",
+        "Register an admin account",
+        register,
+    )
+    .post(
+        "/v1.1/account/auth/",
+        "Log in with email and password",
+        login,
+    )
+    .post(
+        "/v1.1/account/auth/{backend}/",
+        "Social login",
+        social_login,
+    )
+    .get("/v1.1/account/", "The calling account", get_account)
+    .put("/v1.1/account/", "Update the account", update_account)
+    .patch(
+        "/v1.1/account/",
+        "Partially update the account",
+        update_account,
+    )
+    .post(
+        "/v1.1/account/reset_key/",
+        "Replace the account key",
+        reset_key,
+    )
+    .post(
+        "/v1.1/account/password/",
+        "Change the password",
+        change_password,
+    )
+    .post(
+        "/v1.1/account/password/set/",
+        "Set a first password",
+        set_password,
+    )
+    .post(
+        "/v1.1/account/password/reset/",
+        "Mail a password reset link",
+        password_reset,
+    )
+    .post(
+        "/v1.1/account/password/reset/confirm/",
+        "Set a new password from a reset link",
+        password_reset_confirm,
+    )
+    .post(
+        "/v1.1/account/activate/",
+        "Confirm the account email",
+        activate,
+    )
+    .post(
+        "/v1.1/account/resend_email/",
+        "Resend the activation mail",
+        resend_email,
+    )
+    .get(
+        "/v1.1/account/invitations/",
+        "Invitations addressed to me",
+        list_my_invitations,
+    )
+    .get(
+        "/v1.1/account/invitations/{id}/",
+        "One invitation addressed to me",
+        get_my_invitation,
+    )
+    .delete(
+        "/v1.1/account/invitations/{id}/",
+        "Decline an invitation",
+        decline_invitation,
+    )
+    .post(
+        "/v1.1/account/invitations/accept/",
+        "Accept an invitation by key",
+        accept_invitation,
+    )
 }
 
 /// AdminJSON without the key.
@@ -63,7 +123,9 @@ fn admin_with_key(a: &Admin) -> Value {
 /// Authenticates an admin for account-level routes and throttles the request.
 pub async fn account_admin(app: &AppState, req: &Req) -> ApiResult<Admin> {
     let principal = authenticate(app, req, None).await?;
-    let Principal::Admin(admin) = &principal else { return Err(ApiError::forbidden()) };
+    let Principal::Admin(admin) = &principal else {
+        return Err(ApiError::forbidden());
+    };
     throttle_account(app, req, &principal)?;
     Ok(admin.clone())
 }
@@ -83,8 +145,14 @@ fn id_of_uid(uid: &str) -> Option<i64> {
 
 async fn send_activation(app: &AppState, admin: &Admin) -> ApiResult<()> {
     let token = rivia_core::keys::new_token();
-    app.store.create_admin_token(admin.id, "activate", &token, ACTIVATION_TTL).await?;
-    app.mailer.send(&admin.email, "activation", json!({"uid": uid_of(admin.id), "token": token}));
+    app.store
+        .create_admin_token(admin.id, "activate", &token, ACTIVATION_TTL)
+        .await?;
+    app.mailer.send(
+        &admin.email,
+        "activation",
+        json!({"uid": uid_of(admin.id), "token": token}),
+    );
     Ok(())
 }
 
@@ -95,26 +163,43 @@ async fn register(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
     }
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.string("email", Char::required(254), true);
-    if let Some(e) = &email {
-        if !rivia_core::names::valid_email(e) {
-            f.errors.add("email", msg::INVALID_EMAIL);
-        }
-    }
-    let password = f.string("password", Char { max: 128, allow_blank: false, allow_null: false, trim: false }, true);
-    let first_name = f.string("first_name", Char::text(64), false).unwrap_or_default();
-    let last_name = f.string("last_name", Char::text(64), false).unwrap_or_default();
-    let invitation_key = f.string("invitation_key", Char::text(40), false).filter(|k| !k.is_empty());
-    if let Some(e) = &email {
-        if !f.errors.has("email") && app.store.admin_by_email(e).await?.is_some() {
-            f.errors.add("email", msg::UNIQUE);
-        }
+    let email = f.email("email");
+    let password = f.string(
+        "password",
+        Char {
+            max: 128,
+            allow_blank: false,
+            allow_null: false,
+            trim: false,
+        },
+        true,
+    );
+    let first_name = f
+        .string("first_name", Char::text(64), false)
+        .unwrap_or_default();
+    let last_name = f
+        .string("last_name", Char::text(64), false)
+        .unwrap_or_default();
+    let invitation_key = f
+        .string("invitation_key", Char::text(40), false)
+        .filter(|k| !k.is_empty());
+    if let Some(e) = &email
+        && app.store.admin_by_email(e).await?.is_some()
+    {
+        f.errors.add("email", msg::UNIQUE);
     }
     f.finish()?;
-    let (Some(email), Some(password)) = (email, password) else { return Err(ApiError::Internal("validated fields missing".into())) };
-    if let Some(key) = &invitation_key {
-        if !app.store.invitation_key_exists(key).await? {
-            return Err(ApiError::field_str("invitation_key", "Invitation not found."));
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Internal("validated fields missing".into()));
+    };
+    if let Some(key) = &invitation_key
+        && !app.store.invitation_key_exists(key).await?
+    {
+        {
+            return Err(ApiError::field_str(
+                "invitation_key",
+                "Invitation not found.",
+            ));
         }
     }
     let hash = app.hash_password(&password).await?;
@@ -146,17 +231,28 @@ async fn login(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     anonymous(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.string("email", Char::required(254), true);
-    if let Some(e) = &email {
-        if !rivia_core::names::valid_email(e) {
-            f.errors.add("email", msg::INVALID_EMAIL);
-        }
-    }
-    let password = f.string("password", Char { max: 128, allow_blank: false, allow_null: false, trim: false }, true);
+    let email = f.email("email");
+    let password = f.string(
+        "password",
+        Char {
+            max: 128,
+            allow_blank: false,
+            allow_null: false,
+            trim: false,
+        },
+        true,
+    );
     f.finish()?;
-    let (Some(email), Some(password)) = (email, password) else { return Err(ApiError::Internal("validated fields missing".into())) };
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Internal("validated fields missing".into()));
+    };
     let admin = app.store.admin_by_email(&email).await?;
-    let verified = app.verify_password(&password, admin.as_ref().and_then(|a| a.password.as_deref())).await;
+    let verified = app
+        .verify_password(
+            &password,
+            admin.as_ref().and_then(|a| a.password.as_deref()),
+        )
+        .await;
     match admin {
         None => Err(ApiError::unauthorized("Invalid email.")),
         Some(_) if !verified => Err(ApiError::unauthorized("Invalid password.")),
@@ -164,7 +260,11 @@ async fn login(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     }
 }
 
-async fn social_login(State(app): State<AppState>, Path(_backend): Path<String>, req: Req) -> ApiResult<Response> {
+async fn social_login(
+    State(app): State<AppState>,
+    Path(_backend): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     anonymous(&app, &req).await?;
     // No social backend is configured in this build.
     Err(ApiError::bad_request("Unsupported social backend."))
@@ -180,12 +280,7 @@ async fn update_account(State(app): State<AppState>, req: Req) -> ApiResult<Resp
     let body = req.body_object()?;
     let partial = req.is_partial();
     let mut f = Fields::new(&body, partial);
-    let email = f.string("email", Char::required(254), true);
-    if let Some(e) = &email {
-        if !rivia_core::names::valid_email(e) {
-            f.errors.add("email", msg::INVALID_EMAIL);
-        }
-    }
+    let email = f.email("email");
     let first_name = f.string("first_name", Char::text(64), false);
     let last_name = f.string("last_name", Char::text(64), false);
     let metadata = f.metadata("metadata");
@@ -196,7 +291,13 @@ async fn update_account(State(app): State<AppState>, req: Req) -> ApiResult<Resp
         email: new_email,
         first_name: first_name.unwrap_or_else(|| admin.first_name.clone()),
         last_name: last_name.unwrap_or_else(|| admin.last_name.clone()),
-        metadata: metadata.unwrap_or_else(|| if partial { admin.metadata.clone() } else { "{}".into() }),
+        metadata: metadata.unwrap_or_else(|| {
+            if partial {
+                admin.metadata.clone()
+            } else {
+                "{}".into()
+            }
+        }),
         is_active: admin.is_active && !email_changed,
     };
     let saved = app
@@ -216,7 +317,11 @@ async fn update_account(State(app): State<AppState>, req: Req) -> ApiResult<Resp
 
 async fn reset_key(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     let admin = account_admin(&app, &req).await?;
-    let saved = app.store.set_admin_key(admin.id, &rivia_core::keys::new_account_key()).await?.ok_or_else(ApiError::not_found)?;
+    let saved = app
+        .store
+        .set_admin_key(admin.id, &rivia_core::keys::new_account_key())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(ok(admin_with_key(&saved)))
 }
 
@@ -224,12 +329,22 @@ async fn change_password(State(app): State<AppState>, req: Req) -> ApiResult<Res
     let admin = account_admin(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let pw = Char { max: 128, allow_blank: false, allow_null: false, trim: false };
+    let pw = Char {
+        max: 128,
+        allow_blank: false,
+        allow_null: false,
+        trim: false,
+    };
     let current = f.string("current_password", pw, true);
     let new = f.string("new_password", pw, true);
     f.finish()?;
-    let (Some(current), Some(new)) = (current, new) else { return Err(ApiError::Internal("validated fields missing".into())) };
-    if !app.verify_password(&current, admin.password.as_deref()).await {
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(ApiError::Internal("validated fields missing".into()));
+    };
+    if !app
+        .verify_password(&current, admin.password.as_deref())
+        .await
+    {
         return Err(ApiError::field("current_password", "Invalid password."));
     }
     let hash = app.hash_password(&new).await?;
@@ -241,9 +356,20 @@ async fn set_password(State(app): State<AppState>, req: Req) -> ApiResult<Respon
     let admin = account_admin(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let password = f.string("password", Char { max: 128, allow_blank: false, allow_null: false, trim: false }, true);
+    let password = f.string(
+        "password",
+        Char {
+            max: 128,
+            allow_blank: false,
+            allow_null: false,
+            trim: false,
+        },
+        true,
+    );
     f.finish()?;
-    let Some(password) = password else { return Err(ApiError::Internal("validated fields missing".into())) };
+    let Some(password) = password else {
+        return Err(ApiError::Internal("validated fields missing".into()));
+    };
     if admin.password.is_some() {
         return Err(ApiError::field("password", "Admin already has password."));
     }
@@ -255,12 +381,7 @@ async fn set_password(State(app): State<AppState>, req: Req) -> ApiResult<Respon
 fn email_field(req: &Req) -> ApiResult<String> {
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.string("email", Char::required(254), true);
-    if let Some(e) = &email {
-        if !rivia_core::names::valid_email(e) {
-            f.errors.add("email", msg::INVALID_EMAIL);
-        }
-    }
+    let email = f.email("email");
     f.finish()?;
     email.ok_or_else(|| ApiError::Internal("validated fields missing".into()))
 }
@@ -268,10 +389,20 @@ fn email_field(req: &Req) -> ApiResult<String> {
 async fn password_reset(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     anonymous(&app, &req).await?;
     let email = email_field(&req)?;
-    let admin = app.store.admin_by_email(&email).await?.ok_or_else(|| ApiError::field("email", "Email not found."))?;
+    let admin = app
+        .store
+        .admin_by_email(&email)
+        .await?
+        .ok_or_else(|| ApiError::field("email", "Email not found."))?;
     let token = rivia_core::keys::new_token();
-    app.store.create_admin_token(admin.id, "reset", &token, RESET_TTL).await?;
-    app.mailer.send(&admin.email, "password_reset", json!({"uid": uid_of(admin.id), "token": token}));
+    app.store
+        .create_admin_token(admin.id, "reset", &token, RESET_TTL)
+        .await?;
+    app.mailer.send(
+        &admin.email,
+        "password_reset",
+        json!({"uid": uid_of(admin.id), "token": token}),
+    );
     Ok(no_content())
 }
 
@@ -281,15 +412,30 @@ async fn password_reset_confirm(State(app): State<AppState>, req: Req) -> ApiRes
     let mut f = Fields::new(&body, false);
     let uid = f.string("uid", Char::required(64), true);
     let token = f.string("token", Char::required(64), true);
-    let new = f.string("new_password", Char { max: 128, allow_blank: false, allow_null: false, trim: false }, true);
+    let new = f.string(
+        "new_password",
+        Char {
+            max: 128,
+            allow_blank: false,
+            allow_null: false,
+            trim: false,
+        },
+        true,
+    );
     f.finish()?;
-    let (Some(uid), Some(token), Some(new)) = (uid, token, new) else { return Err(ApiError::Internal("validated fields missing".into())) };
+    let (Some(uid), Some(token), Some(new)) = (uid, token, new) else {
+        return Err(ApiError::Internal("validated fields missing".into()));
+    };
     let admin = match id_of_uid(&uid) {
         Some(id) => app.store.admin_by_id(id).await?,
         None => None,
     };
     let admin = admin.ok_or_else(|| ApiError::field("uid", "Invalid token."))?;
-    if !app.store.admin_token_valid(admin.id, "reset", &token).await? {
+    if !app
+        .store
+        .admin_token_valid(admin.id, "reset", &token)
+        .await?
+    {
         return Err(ApiError::field("non_field_errors", "Invalid token."));
     }
     let hash = app.hash_password(&new).await?;
@@ -304,24 +450,41 @@ async fn activate(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
     let uid = f.string("uid", Char::required(64), true);
     let token = f.string("token", Char::required(64), true);
     f.finish()?;
-    let (Some(uid), Some(token)) = (uid, token) else { return Err(ApiError::Internal("validated fields missing".into())) };
+    let (Some(uid), Some(token)) = (uid, token) else {
+        return Err(ApiError::Internal("validated fields missing".into()));
+    };
     let admin = match id_of_uid(&uid) {
         Some(id) => app.store.admin_by_id(id).await?,
         None => None,
     };
     let admin = admin.ok_or_else(|| ApiError::bad_request("Invalid token."))?;
-    if admin.is_active || !app.store.admin_token_valid(admin.id, "activate", &token).await? {
-        return Err(ApiError::bad_request("Invalid token or account already activated."));
+    if admin.is_active
+        || !app
+            .store
+            .admin_token_valid(admin.id, "activate", &token)
+            .await?
+    {
+        return Err(ApiError::bad_request(
+            "Invalid token or account already activated.",
+        ));
     }
     app.store.activate_admin(admin.id).await?;
-    let admin = app.store.admin_by_id(admin.id).await?.ok_or_else(ApiError::not_found)?;
+    let admin = app
+        .store
+        .admin_by_id(admin.id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(ok(admin_with_key(&admin)))
 }
 
 async fn resend_email(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     anonymous(&app, &req).await?;
     let email = email_field(&req)?;
-    let admin = app.store.admin_by_email(&email).await?.ok_or_else(|| ApiError::field("email", "Email not found."))?;
+    let admin = app
+        .store
+        .admin_by_email(&email)
+        .await?
+        .ok_or_else(|| ApiError::field("email", "Email not found."))?;
     if admin.is_active {
         return Err(ApiError::bad_request("Account has already been activated."));
     }
@@ -351,21 +514,46 @@ fn my_invitation_json(v: &Invitation) -> Value {
 async fn list_my_invitations(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     let admin = account_admin(&app, &req).await?;
     let page = req.page(false)?;
-    let list = app.store.list_invitations_for_email(&admin.email, &page.keyset()).await?;
-    Ok(list_response(&req, &page, list, |v| v.id, |v| my_invitation_json(&v)))
+    let list = app
+        .store
+        .list_invitations_for_email(&admin.email, &page.keyset())
+        .await?;
+    Ok(list_response(
+        &req,
+        &page,
+        list,
+        |v| v.id,
+        |v| my_invitation_json(&v),
+    ))
 }
 
-async fn get_my_invitation(State(app): State<AppState>, Path(id): Path<String>, req: Req) -> ApiResult<Response> {
+async fn get_my_invitation(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let admin = account_admin(&app, &req).await?;
     let id = path_id(&id)?;
-    let v = app.store.invitation_for_email(&admin.email, id).await?.ok_or_else(ApiError::not_found)?;
+    let v = app
+        .store
+        .invitation_for_email(&admin.email, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(ok(my_invitation_json(&v)))
 }
 
-async fn decline_invitation(State(app): State<AppState>, Path(id): Path<String>, req: Req) -> ApiResult<Response> {
+async fn decline_invitation(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let admin = account_admin(&app, &req).await?;
     let id = path_id(&id)?;
-    let v = app.store.invitation_for_email(&admin.email, id).await?.ok_or_else(ApiError::not_found)?;
+    let v = app
+        .store
+        .invitation_for_email(&admin.email, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     app.store.decline_invitation(v.id).await?;
     Ok(no_content())
 }
@@ -378,7 +566,10 @@ async fn accept_invitation(State(app): State<AppState>, req: Req) -> ApiResult<R
     f.finish()?;
     let key = key.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
     if !app.store.accept_invitation(&key, admin.id).await? {
-        return Err(ApiError::field_str("invitation_key", "Invitation not found."));
+        return Err(ApiError::field_str(
+            "invitation_key",
+            "Invitation not found.",
+        ));
     }
     Ok(no_content())
 }

@@ -15,11 +15,31 @@ use serde_json::{Value, json};
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
-    api.get("/v1.1/instances/{instance}/admins/", "List the instance's admins", list_admins)
-        .get("/v1.1/instances/{instance}/admins/{id}/", "Get an admin's role", get_admin)
-        .put("/v1.1/instances/{instance}/admins/{id}/", "Change an admin's role", update_admin)
-        .patch("/v1.1/instances/{instance}/admins/{id}/", "Change an admin's role", update_admin)
-        .delete("/v1.1/instances/{instance}/admins/{id}/", "Remove an admin from the instance", delete_admin)
+    api.get(
+        "/v1.1/instances/{instance}/admins/",
+        "List the instance's admins",
+        list_admins,
+    )
+    .get(
+        "/v1.1/instances/{instance}/admins/{id}/",
+        "Get an admin's role",
+        get_admin,
+    )
+    .put(
+        "/v1.1/instances/{instance}/admins/{id}/",
+        "Change an admin's role",
+        update_admin,
+    )
+    .patch(
+        "/v1.1/instances/{instance}/admins/{id}/",
+        "Change an admin's role",
+        update_admin,
+    )
+    .delete(
+        "/v1.1/instances/{instance}/admins/{id}/",
+        "Remove an admin from the instance",
+        delete_admin,
+    )
 }
 
 fn admin_role_json(base: &str, a: &InstanceAdmin) -> Value {
@@ -33,29 +53,58 @@ fn admin_role_json(base: &str, a: &InstanceAdmin) -> Value {
     })
 }
 
-async fn list_admins(State(app): State<AppState>, Path(instance): Path<String>, req: Req) -> ApiResult<Response> {
+async fn list_admins(
+    State(app): State<AppState>,
+    Path(instance): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::Admins, Op::Read)?;
     ctx.throttle(&app)?;
     let page = req.page(false)?;
-    let list = app.store.list_instance_admins(&ctx.instance, &page.keyset()).await?;
+    let list = app
+        .store
+        .list_instance_admins(&ctx.instance, &page.keyset())
+        .await?;
     let base = ctx.base();
-    Ok(list_response(&req, &page, list, |a| a.admin_id, |a| admin_role_json(&base, &a)))
+    Ok(list_response(
+        &req,
+        &page,
+        list,
+        |a| a.admin_id,
+        |a| admin_role_json(&base, &a),
+    ))
 }
 
-async fn get_admin(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn get_admin(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::Admins, Op::Read)?;
     ctx.throttle(&app)?;
-    let a = app.store.instance_admin(&ctx.instance, path_id(&id)?).await?.ok_or_else(ApiError::not_found)?;
+    let a = app
+        .store
+        .instance_admin(&ctx.instance, path_id(&id)?)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(ok(admin_role_json(&ctx.base(), &a)))
 }
 
-async fn update_admin(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn update_admin(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::Admins, Op::Update)?;
     ctx.throttle(&app)?;
-    let a = app.store.instance_admin(&ctx.instance, path_id(&id)?).await?.ok_or_else(ApiError::not_found)?;
+    let a = app
+        .store
+        .instance_admin(&ctx.instance, path_id(&id)?)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     if a.is_owner {
         return Err(ApiError::forbidden());
     }
@@ -64,12 +113,22 @@ async fn update_admin(State(app): State<AppState>, Path((instance, id)): Path<(S
     let role = f.choice("role", &["full", "write", "read"], true);
     f.finish()?;
     let role = role.and_then(|r| Role::parse(&r)).unwrap_or(a.role);
-    app.store.set_admin_role(ctx.instance.id, a.admin_id, role).await?;
-    let a = app.store.instance_admin(&ctx.instance, a.admin_id).await?.ok_or_else(ApiError::not_found)?;
+    app.store
+        .set_admin_role(ctx.instance.id, a.admin_id, role)
+        .await?;
+    let a = app
+        .store
+        .instance_admin(&ctx.instance, a.admin_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(ok(admin_role_json(&ctx.base(), &a)))
 }
 
-async fn delete_admin(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn delete_admin(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     let id = path_id(&id)?;
     // Any admin may leave an instance; removing others needs owner/full.
@@ -78,10 +137,16 @@ async fn delete_admin(State(app): State<AppState>, Path((instance, id)): Path<(S
         ctx.require_admin(AdminTable::Admins, Op::Delete)?;
     }
     ctx.throttle(&app)?;
-    let a = app.store.instance_admin(&ctx.instance, id).await?.ok_or_else(ApiError::not_found)?;
+    let a = app
+        .store
+        .instance_admin(&ctx.instance, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     if a.is_owner {
         return Err(ApiError::forbidden());
     }
-    app.store.remove_admin_role(ctx.instance.id, a.admin_id).await?;
+    app.store
+        .remove_admin_role(ctx.instance.id, a.admin_id)
+        .await?;
     Ok(no_content())
 }

@@ -15,13 +15,41 @@ use serde_json::{Value, json};
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
-    api.get("/v1.1/instances/{instance}/api_keys/", "List API keys", list_keys)
-        .post("/v1.1/instances/{instance}/api_keys/", "Create an API key", create_key)
-        .get("/v1.1/instances/{instance}/api_keys/{id}/", "Get an API key", get_key)
-        .put("/v1.1/instances/{instance}/api_keys/{id}/", "Update an API key", update_key)
-        .patch("/v1.1/instances/{instance}/api_keys/{id}/", "Partially update an API key", update_key)
-        .delete("/v1.1/instances/{instance}/api_keys/{id}/", "Delete an API key", delete_key)
-        .post("/v1.1/instances/{instance}/api_keys/{id}/reset_key/", "Replace an API key's value", reset_key)
+    api.get(
+        "/v1.1/instances/{instance}/api_keys/",
+        "List API keys",
+        list_keys,
+    )
+    .post(
+        "/v1.1/instances/{instance}/api_keys/",
+        "Create an API key",
+        create_key,
+    )
+    .get(
+        "/v1.1/instances/{instance}/api_keys/{id}/",
+        "Get an API key",
+        get_key,
+    )
+    .put(
+        "/v1.1/instances/{instance}/api_keys/{id}/",
+        "Update an API key",
+        update_key,
+    )
+    .patch(
+        "/v1.1/instances/{instance}/api_keys/{id}/",
+        "Partially update an API key",
+        update_key,
+    )
+    .delete(
+        "/v1.1/instances/{instance}/api_keys/{id}/",
+        "Delete an API key",
+        delete_key,
+    )
+    .post(
+        "/v1.1/instances/{instance}/api_keys/{id}/reset_key/",
+        "Replace an API key's value",
+        reset_key,
+    )
 }
 
 fn key_json(base: &str, k: &ApiKey) -> Value {
@@ -53,16 +81,27 @@ fn read_key_fields(req: &Req, current: Option<&ApiKey>) -> ApiResult<(String, Ap
     };
     let flags = ApiKeyFlags {
         ignore_acl: f.boolean("ignore_acl").unwrap_or(base.ignore_acl),
-        allow_user_create: f.boolean("allow_user_create").unwrap_or(base.allow_user_create),
-        allow_group_create: f.boolean("allow_group_create").unwrap_or(base.allow_group_create),
-        allow_anonymous_read: f.boolean("allow_anonymous_read").unwrap_or(base.allow_anonymous_read),
+        allow_user_create: f
+            .boolean("allow_user_create")
+            .unwrap_or(base.allow_user_create),
+        allow_group_create: f
+            .boolean("allow_group_create")
+            .unwrap_or(base.allow_group_create),
+        allow_anonymous_read: f
+            .boolean("allow_anonymous_read")
+            .unwrap_or(base.allow_anonymous_read),
     };
     f.finish()?;
-    let description = description.unwrap_or_else(|| current.map(|k| k.description.clone()).unwrap_or_default());
+    let description =
+        description.unwrap_or_else(|| current.map(|k| k.description.clone()).unwrap_or_default());
     Ok((description, flags))
 }
 
-async fn list_keys(State(app): State<AppState>, Path(instance): Path<String>, req: Req) -> ApiResult<Response> {
+async fn list_keys(
+    State(app): State<AppState>,
+    Path(instance): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     let only = match ctx.api_key() {
         Some(k) => Some(k.id),
@@ -73,25 +112,53 @@ async fn list_keys(State(app): State<AppState>, Path(instance): Path<String>, re
     };
     ctx.throttle(&app)?;
     let page = req.page(false)?;
-    let list = app.store.list_api_keys(ctx.instance.id, only, &page.keyset()).await?;
+    let list = app
+        .store
+        .list_api_keys(ctx.instance.id, only, &page.keyset())
+        .await?;
     let base = ctx.base();
-    Ok(list_response(&req, &page, list, |k| k.id, |k| key_json(&base, &k)))
+    Ok(list_response(
+        &req,
+        &page,
+        list,
+        |k| k.id,
+        |k| key_json(&base, &k),
+    ))
 }
 
-async fn create_key(State(app): State<AppState>, Path(instance): Path<String>, req: Req) -> ApiResult<Response> {
+async fn create_key(
+    State(app): State<AppState>,
+    Path(instance): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::ApiKeys, Op::Create)?;
     ctx.throttle(&app)?;
     let (description, flags) = read_key_fields(&req, None)?;
-    let key = app.store.create_api_key(ctx.instance.id, &rivia_core::keys::new_api_key(), &description, flags).await?;
+    let key = app
+        .store
+        .create_api_key(
+            ctx.instance.id,
+            &rivia_core::keys::new_api_key(),
+            &description,
+            flags,
+        )
+        .await?;
     Ok(created(key_json(&ctx.base(), &key)))
 }
 
 async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<ApiKey> {
-    app.store.api_key(ctx.instance.id, path_id(id)?).await?.ok_or_else(ApiError::not_found)
+    app.store
+        .api_key(ctx.instance.id, path_id(id)?)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
-async fn get_key(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn get_key(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     let own = ctx.api_key().map(|k| k.id);
     if own.is_none() {
@@ -105,17 +172,29 @@ async fn get_key(State(app): State<AppState>, Path((instance, id)): Path<(String
     Ok(ok(key_json(&ctx.base(), &key)))
 }
 
-async fn update_key(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn update_key(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::ApiKeys, Op::Update)?;
     ctx.throttle(&app)?;
     let key = load(&app, &ctx, &id).await?;
     let (description, flags) = read_key_fields(&req, Some(&key))?;
-    let saved = app.store.update_api_key(ctx.instance.id, key.id, &description, flags).await?.ok_or_else(ApiError::not_found)?;
+    let saved = app
+        .store
+        .update_api_key(ctx.instance.id, key.id, &description, flags)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(ok(key_json(&ctx.base(), &saved)))
 }
 
-async fn delete_key(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn delete_key(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::ApiKeys, Op::Delete)?;
     ctx.throttle(&app)?;
@@ -124,7 +203,11 @@ async fn delete_key(State(app): State<AppState>, Path((instance, id)): Path<(Str
     Ok(no_content())
 }
 
-async fn reset_key(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn reset_key(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::ApiKeys, Op::Update)?;
     ctx.throttle(&app)?;

@@ -7,7 +7,8 @@ use serde_json::json;
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
-    api.get("/", "API versions", root).get("/v1.1/", "Top-level links of API v1.1", v1_1)
+    api.get("/", "API versions", root)
+        .get("/v1.1/", "Top-level links of API v1.1", v1_1)
 }
 
 async fn root() -> Response {

@@ -20,11 +20,31 @@ use serde_json::{Map, Value, json};
 pub fn routes(api: Api) -> Api {
     api.get("/v1.1/instances/", "List instances", list_instances)
         .post("/v1.1/instances/", "Create an instance", create_instance)
-        .get("/v1.1/instances/{instance}/", "Get an instance", get_instance)
-        .put("/v1.1/instances/{instance}/", "Update an instance", update_instance)
-        .patch("/v1.1/instances/{instance}/", "Partially update an instance", update_instance)
-        .delete("/v1.1/instances/{instance}/", "Delete an instance", delete_instance)
-        .post("/v1.1/instances/{instance}/rename/", "Rename an instance", rename_instance)
+        .get(
+            "/v1.1/instances/{instance}/",
+            "Get an instance",
+            get_instance,
+        )
+        .put(
+            "/v1.1/instances/{instance}/",
+            "Update an instance",
+            update_instance,
+        )
+        .patch(
+            "/v1.1/instances/{instance}/",
+            "Partially update an instance",
+            update_instance,
+        )
+        .delete(
+            "/v1.1/instances/{instance}/",
+            "Delete an instance",
+            delete_instance,
+        )
+        .post(
+            "/v1.1/instances/{instance}/rename/",
+            "Rename an instance",
+            rename_instance,
+        )
 }
 
 const LINKS: &[(&str, &str)] = &[
@@ -84,24 +104,35 @@ async fn list_instances(State(app): State<AppState>, req: Req) -> ApiResult<Resp
     let prefix = req.param("name__startswith");
     match &principal {
         Principal::Admin(admin) => {
-            let list = app.store.list_instances_for_admin(admin.id, prefix, &page.keyset()).await?;
+            let list = app
+                .store
+                .list_instances_for_admin(admin.id, prefix, &page.keyset())
+                .await?;
             let mut owners = std::collections::HashMap::new();
             for (i, _) in &list {
-                if !owners.contains_key(&i.owner_id) {
-                    owners.insert(i.owner_id, owner_json(&app, i).await?);
+                if let std::collections::hash_map::Entry::Vacant(e) = owners.entry(i.owner_id) {
+                    e.insert(owner_json(&app, i).await?);
                 }
             }
-            Ok(list_response(&req, &page, list, |(i, _)| i.id, |(i, role)| {
-                let owner = owners.get(&i.owner_id).cloned().unwrap_or(Value::Null);
-                instance_json(&i, &owner, role.name())
-            }))
+            Ok(list_response(
+                &req,
+                &page,
+                list,
+                |(i, _)| i.id,
+                |(i, role)| {
+                    let owner = owners.get(&i.owner_id).cloned().unwrap_or(Value::Null);
+                    instance_json(&i, &owner, role.name())
+                },
+            ))
         }
         Principal::ApiKey { key, .. } => {
             let own = app.store.instance_by_id(key.instance_id).await?;
             let keyset = page.keyset();
             let matches = own.filter(|i| {
                 prefix.is_none_or(|p| i.name.starts_with(&p.to_lowercase()))
-                    && keyset.bound.is_none_or(|(greater, pk)| if greater { i.id > pk } else { i.id < pk })
+                    && keyset
+                        .bound
+                        .is_none_or(|(greater, pk)| if greater { i.id > pk } else { i.id < pk })
                     && keyset.limit > 0
             });
             let mut list = Vec::new();
@@ -109,7 +140,13 @@ async fn list_instances(State(app): State<AppState>, req: Req) -> ApiResult<Resp
                 let owner = owner_json(&app, &i).await?;
                 list.push((i, owner));
             }
-            Ok(list_response(&req, &page, list, |(i, _)| i.id, |(i, owner)| instance_json(&i, &owner, "api_key")))
+            Ok(list_response(
+                &req,
+                &page,
+                list,
+                |(i, _)| i.id,
+                |(i, owner)| instance_json(&i, &owner, "api_key"),
+            ))
         }
         Principal::Anonymous => Err(ApiError::forbidden()),
     }
@@ -117,7 +154,9 @@ async fn list_instances(State(app): State<AppState>, req: Req) -> ApiResult<Resp
 
 async fn create_instance(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     let principal = authenticate(&app, &req, None).await?;
-    let Principal::Admin(admin) = &principal else { return Err(ApiError::forbidden()) };
+    let Principal::Admin(admin) = &principal else {
+        return Err(ApiError::forbidden());
+    };
     throttle_account(&app, &req, &principal)?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
@@ -131,34 +170,61 @@ async fn create_instance(State(app): State<AppState>, req: Req) -> ApiResult<Res
         },
         None => None,
     };
-    let description = f.string("description", Char::text(256), false).unwrap_or_default();
+    let description = f
+        .string("description", Char::text(256), false)
+        .unwrap_or_default();
     let metadata = f.metadata("metadata").unwrap_or_else(|| "{}".into());
     f.finish()?;
     let name = name.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
     let instance = app
         .store
-        .create_instance(admin.id, &name, &description, &metadata, app.settings.instance_limit)
+        .create_instance(
+            admin.id,
+            &name,
+            &description,
+            &metadata,
+            app.settings.instance_limit,
+        )
         .await
         .map_err(|e| match e {
-            CreateInstanceError::CountExceeded(n) => ApiError::bad_request(format!("Instance count exceeded ({n}).")),
+            CreateInstanceError::CountExceeded(n) => {
+                ApiError::bad_request(format!("Instance count exceeded ({n})."))
+            }
             CreateInstanceError::NameTaken => ApiError::field("name", msg::UNIQUE),
             CreateInstanceError::Store(e) => e.into(),
         })?;
     tracing::info!(instance = %instance.name, admin_id = admin.id, "instance created");
-    Ok(created(instance_json(&instance, &admin_json(admin), Role::Full.name())))
+    Ok(created(instance_json(
+        &instance,
+        &admin_json(admin),
+        Role::Full.name(),
+    )))
 }
 
 /// Looks up `/v1.1/instances/{name}/` for the caller: admins need a role, API keys must
 /// belong to it; anything else is 404 `Not found.` (this route is not instance-scoped).
-async fn visible_instance(app: &AppState, req: &Req, name: &str) -> ApiResult<(Instance, Principal, Option<Role>)> {
+async fn visible_instance(
+    app: &AppState,
+    req: &Req,
+    name: &str,
+) -> ApiResult<(Instance, Principal, Option<Role>)> {
     let principal = authenticate(app, req, None).await?;
     throttle_account(app, req, &principal)?;
     let lower = name.to_lowercase();
-    let instance = if rivia_core::names::plausible_instance_name(&lower) { app.store.instance_by_name(&lower).await? } else { None };
+    let instance = if rivia_core::names::plausible_instance_name(&lower) {
+        app.store.instance_by_name(&lower).await?
+    } else {
+        None
+    };
     let instance = instance.ok_or_else(ApiError::not_found)?;
     let role = match &principal {
         Principal::Admin(a) if a.is_staff => Some(Role::Owner),
-        Principal::Admin(a) => Some(app.store.admin_role(instance.id, a.id).await?.ok_or_else(ApiError::not_found)?),
+        Principal::Admin(a) => Some(
+            app.store
+                .admin_role(instance.id, a.id)
+                .await?
+                .ok_or_else(ApiError::not_found)?,
+        ),
         Principal::ApiKey { key, .. } if key.instance_id == instance.id => None,
         Principal::ApiKey { .. } => return Err(ApiError::not_found()),
         Principal::Anonymous => return Err(ApiError::forbidden()),
@@ -170,14 +236,22 @@ fn role_name(role: Option<Role>) -> &'static str {
     role.map_or("api_key", Role::name)
 }
 
-async fn get_instance(State(app): State<AppState>, Path(name): Path<String>, req: Req) -> ApiResult<Response> {
+async fn get_instance(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let (instance, _, role) = visible_instance(&app, &req, &name).await?;
     Ok(ok(render(&app, &instance, role_name(role)).await?))
 }
 
-async fn update_instance(State(app): State<AppState>, Path(name): Path<String>, req: Req) -> ApiResult<Response> {
+async fn update_instance(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let (instance, _, role) = visible_instance(&app, &req, &name).await?;
-    if !role.is_some_and(|r| r >= Role::Full) {
+    if role.is_none_or(|r| r < Role::Full) {
         return Err(ApiError::forbidden());
     }
     let body = req.body_object()?;
@@ -191,14 +265,24 @@ async fn update_instance(State(app): State<AppState>, Path(name): Path<String>, 
         .update_instance(
             instance.id,
             &description.unwrap_or_else(|| instance.description.clone()),
-            &metadata.unwrap_or_else(|| if partial { instance.metadata.clone() } else { "{}".into() }),
+            &metadata.unwrap_or_else(|| {
+                if partial {
+                    instance.metadata.clone()
+                } else {
+                    "{}".into()
+                }
+            }),
         )
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(ok(render(&app, &saved, role_name(role)).await?))
 }
 
-async fn delete_instance(State(app): State<AppState>, Path(name): Path<String>, req: Req) -> ApiResult<Response> {
+async fn delete_instance(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let (instance, _, role) = visible_instance(&app, &req, &name).await?;
     if role != Some(Role::Owner) && !is_owner(&instance, &req, &app).await? {
         return Err(ApiError::forbidden());
@@ -209,10 +293,16 @@ async fn delete_instance(State(app): State<AppState>, Path(name): Path<String>, 
 }
 
 async fn is_owner(instance: &Instance, req: &Req, app: &AppState) -> ApiResult<bool> {
-    Ok(matches!(authenticate(app, req, None).await?, Principal::Admin(a) if a.id == instance.owner_id || a.is_staff))
+    Ok(
+        matches!(authenticate(app, req, None).await?, Principal::Admin(a) if a.id == instance.owner_id || a.is_staff),
+    )
 }
 
-async fn rename_instance(State(app): State<AppState>, Path(name): Path<String>, req: Req) -> ApiResult<Response> {
+async fn rename_instance(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let (instance, _, role) = visible_instance(&app, &req, &name).await?;
     if role != Some(Role::Owner) && !is_owner(&instance, &req, &app).await? {
         return Err(ApiError::forbidden());
@@ -224,13 +314,15 @@ async fn rename_instance(State(app): State<AppState>, Path(name): Path<String>, 
             f.errors.add("new_name", msg::NULL);
             None
         }
-        Some(_) => f.string("new_name", Char::required(1000), true).and_then(|raw| match validate_slug(&raw, SlugFamily::Instance) {
-            Ok(n) => Some(n),
-            Err(errs) => {
-                errs.into_iter().for_each(|e| f.errors.add("new_name", e));
-                None
-            }
-        }),
+        Some(_) => f
+            .string("new_name", Char::required(1000), true)
+            .and_then(|raw| match validate_slug(&raw, SlugFamily::Instance) {
+                Ok(n) => Some(n),
+                Err(errs) => {
+                    errs.into_iter().for_each(|e| f.errors.add("new_name", e));
+                    None
+                }
+            }),
     };
     f.finish()?;
     let new_name = new_name.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;

@@ -3,26 +3,53 @@
 use super::{Api, list_response, path_id, ts};
 use crate::auth::{Ctx, instance_ctx};
 use crate::error::{ApiError, ApiResult};
-use crate::fields::{Char, Fields};
+use crate::fields::Fields;
 use crate::json::{created, no_content, ok};
 use crate::req::Req;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use rivia_core::errors::msg;
 use rivia_core::perms::{AdminTable, Op, Role};
 use rivia_store::invitations::{Invitation, InviteError};
 use serde_json::{Value, json};
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
-    api.get("/v1.1/instances/{instance}/invitations/", "List invitations", list_invitations)
-        .post("/v1.1/instances/{instance}/invitations/", "Invite an admin", create_invitation)
-        .get("/v1.1/instances/{instance}/invitations/{id}/", "Get an invitation", get_invitation)
-        .put("/v1.1/instances/{instance}/invitations/{id}/", "Update an invitation", update_invitation)
-        .patch("/v1.1/instances/{instance}/invitations/{id}/", "Partially update an invitation", update_invitation)
-        .delete("/v1.1/instances/{instance}/invitations/{id}/", "Delete an invitation", delete_invitation)
-        .post("/v1.1/instances/{instance}/invitations/{id}/resend/", "Mail an invitation again", resend_invitation)
+    api.get(
+        "/v1.1/instances/{instance}/invitations/",
+        "List invitations",
+        list_invitations,
+    )
+    .post(
+        "/v1.1/instances/{instance}/invitations/",
+        "Invite an admin",
+        create_invitation,
+    )
+    .get(
+        "/v1.1/instances/{instance}/invitations/{id}/",
+        "Get an invitation",
+        get_invitation,
+    )
+    .put(
+        "/v1.1/instances/{instance}/invitations/{id}/",
+        "Update an invitation",
+        update_invitation,
+    )
+    .patch(
+        "/v1.1/instances/{instance}/invitations/{id}/",
+        "Partially update an invitation",
+        update_invitation,
+    )
+    .delete(
+        "/v1.1/instances/{instance}/invitations/{id}/",
+        "Delete an invitation",
+        delete_invitation,
+    )
+    .post(
+        "/v1.1/instances/{instance}/invitations/{id}/resend/",
+        "Mail an invitation again",
+        resend_invitation,
+    )
 }
 
 fn invitation_json(base: &str, v: &Invitation) -> Value {
@@ -46,39 +73,65 @@ fn mail_invitation(app: &AppState, v: &Invitation) {
     app.mailer.send(&v.email, "invitation", json!({"instance": v.instance_name, "role": v.role.name(), "key": v.key, "inviter": v.inviter}));
 }
 
-async fn list_invitations(State(app): State<AppState>, Path(instance): Path<String>, req: Req) -> ApiResult<Response> {
+async fn list_invitations(
+    State(app): State<AppState>,
+    Path(instance): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::FullWrites, Op::Read)?;
     ctx.throttle(&app)?;
     let page = req.page(false)?;
-    let list = app.store.list_invitations(ctx.instance.id, &page.keyset()).await?;
+    let list = app
+        .store
+        .list_invitations(ctx.instance.id, &page.keyset())
+        .await?;
     let base = ctx.base();
-    Ok(list_response(&req, &page, list, |v| v.id, |v| invitation_json(&base, &v)))
+    Ok(list_response(
+        &req,
+        &page,
+        list,
+        |v| v.id,
+        |v| invitation_json(&base, &v),
+    ))
 }
 
-async fn create_invitation(State(app): State<AppState>, Path(instance): Path<String>, req: Req) -> ApiResult<Response> {
+async fn create_invitation(
+    State(app): State<AppState>,
+    Path(instance): Path<String>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::FullWrites, Op::Create)?;
     ctx.throttle(&app)?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.string("email", Char::required(254), true);
-    if let Some(e) = &email {
-        if !rivia_core::names::valid_email(e) {
-            f.errors.add("email", msg::INVALID_EMAIL);
-        }
-    }
-    let role = f.choice("role", &["full", "write", "read"], false).and_then(|r| Role::parse(&r)).unwrap_or(Role::Full);
+    let email = f.email("email");
+    let role = f
+        .choice("role", &["full", "write", "read"], false)
+        .and_then(|r| Role::parse(&r))
+        .unwrap_or(Role::Full);
     f.finish()?;
     let email = email.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
     let inviter = ctx.admin().map(|a| a.id).unwrap_or_default();
     let v = app
         .store
-        .create_invitation(ctx.instance.id, &email, role, &rivia_core::keys::new_token(), inviter)
+        .create_invitation(
+            ctx.instance.id,
+            &email,
+            role,
+            &rivia_core::keys::new_token(),
+            inviter,
+        )
         .await
         .map_err(|e| match e {
-            InviteError::AlreadyMember => ApiError::field_str("email", "Admin with specified Email is already a part of this Instance."),
-            InviteError::AlreadyInvited => ApiError::bad_request("Admin with specified Email already has an invitation created."),
+            InviteError::AlreadyMember => ApiError::field_str(
+                "email",
+                "Admin with specified Email is already a part of this Instance.",
+            ),
+            InviteError::AlreadyInvited => ApiError::bad_request(
+                "Admin with specified Email already has an invitation created.",
+            ),
             InviteError::Store(e) => e.into(),
         })?;
     mail_invitation(&app, &v);
@@ -86,32 +139,56 @@ async fn create_invitation(State(app): State<AppState>, Path(instance): Path<Str
 }
 
 async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Invitation> {
-    app.store.invitation(ctx.instance.id, path_id(id)?).await?.ok_or_else(ApiError::not_found)
+    app.store
+        .invitation(ctx.instance.id, path_id(id)?)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
-async fn get_invitation(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn get_invitation(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::FullWrites, Op::Read)?;
     ctx.throttle(&app)?;
-    Ok(ok(invitation_json(&ctx.base(), &load(&app, &ctx, &id).await?)))
+    Ok(ok(invitation_json(
+        &ctx.base(),
+        &load(&app, &ctx, &id).await?,
+    )))
 }
 
-async fn update_invitation(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn update_invitation(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::FullWrites, Op::Update)?;
     ctx.throttle(&app)?;
     let v = load(&app, &ctx, &id).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, true);
-    let role = f.choice("role", &["full", "write", "read"], false).and_then(|r| Role::parse(&r));
+    let role = f
+        .choice("role", &["full", "write", "read"], false)
+        .and_then(|r| Role::parse(&r));
     f.finish()?;
     // A full update without `role` resets it to its default, `full`.
     let role = role.unwrap_or(if req.is_partial() { v.role } else { Role::Full });
-    let saved = app.store.update_invitation_role(ctx.instance.id, v.id, role).await?.ok_or_else(ApiError::not_found)?;
+    let saved = app
+        .store
+        .update_invitation_role(ctx.instance.id, v.id, role)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(ok(invitation_json(&ctx.base(), &saved)))
 }
 
-async fn delete_invitation(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn delete_invitation(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::FullWrites, Op::Delete)?;
     ctx.throttle(&app)?;
@@ -120,7 +197,11 @@ async fn delete_invitation(State(app): State<AppState>, Path((instance, id)): Pa
     Ok(no_content())
 }
 
-async fn resend_invitation(State(app): State<AppState>, Path((instance, id)): Path<(String, String)>, req: Req) -> ApiResult<Response> {
+async fn resend_invitation(
+    State(app): State<AppState>,
+    Path((instance, id)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::FullWrites, Op::Update)?;
     ctx.throttle(&app)?;

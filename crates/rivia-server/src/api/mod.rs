@@ -10,7 +10,6 @@ pub mod discovery;
 pub mod instances;
 pub mod invitations;
 
-
 use crate::req::Req;
 use crate::state::AppState;
 use axum::handler::Handler;
@@ -60,12 +59,24 @@ impl Api {
         self
     }
 
-    fn add<H, T>(mut self, filter: MethodFilter, method: &'static str, path: &'static str, summary: &'static str, handler: H) -> Self
+    fn add<H, T>(
+        mut self,
+        filter: MethodFilter,
+        method: &'static str,
+        path: &'static str,
+        summary: &'static str,
+        handler: H,
+    ) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
-        self.docs.push(RouteDoc { method, path, tag: self.tag, summary });
+        self.docs.push(RouteDoc {
+            method,
+            path,
+            tag: self.tag,
+            summary,
+        });
         match self.routes.iter().position(|(p, _)| *p == path) {
             Some(i) => {
                 let (p, existing) = self.routes.remove(i);
@@ -104,12 +115,24 @@ pub fn all() -> Api {
 }
 
 /// Renders a page of a list as `{"next", "prev", "objects"}` with Syncano's cursor links.
-pub fn list_response<T>(req: &Req, page: &PageRequest, items: Vec<T>, pk: impl Fn(&T) -> i64, render: impl FnMut(T) -> Value) -> Response {
+pub fn list_response<T>(
+    req: &Req,
+    page: &PageRequest,
+    items: Vec<T>,
+    pk: impl Fn(&T) -> i64,
+    render: impl FnMut(T) -> Value,
+) -> Response {
     crate::json::ok(list_value(req, page, items, pk, render))
 }
 
 /// The list envelope as a value (for callers that add keys).
-pub fn list_value<T>(req: &Req, page: &PageRequest, items: Vec<T>, pk: impl Fn(&T) -> i64, render: impl FnMut(T) -> Value) -> Value {
+pub fn list_value<T>(
+    req: &Req,
+    page: &PageRequest,
+    items: Vec<T>,
+    pk: impl Fn(&T) -> i64,
+    render: impl FnMut(T) -> Value,
+) -> Value {
     let first_last = match (items.first(), items.last()) {
         (Some(f), Some(l)) => Some((pk(f), pk(l))),
         _ => None,
@@ -125,7 +148,9 @@ pub fn list_value<T>(req: &Req, page: &PageRequest, items: Vec<T>, pk: impl Fn(&
 
 /// Parses an integer id from the URL; anything else is 404 `Not found.`.
 pub fn path_id(raw: &str) -> Result<i64, crate::error::ApiError> {
-    rivia_core::page::parse_pk(raw).filter(|_| raw.bytes().all(|b| b.is_ascii_digit())).ok_or_else(crate::error::ApiError::not_found)
+    rivia_core::page::parse_pk(raw)
+        .filter(|_| raw.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(crate::error::ApiError::not_found)
 }
 
 /// Parses a JSON text column back into a value (`{}` if it is somehow unreadable).
