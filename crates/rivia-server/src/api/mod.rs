@@ -6,9 +6,11 @@ pub mod account;
 pub mod admins;
 pub mod api_keys;
 pub mod discovery;
+pub mod groups;
 
 pub mod instances;
 pub mod invitations;
+pub mod users;
 
 use crate::req::Req;
 use crate::state::AppState;
@@ -111,7 +113,9 @@ pub fn all() -> Api {
     let api = instances::routes(api.tag("instances"));
     let api = admins::routes(api.tag("admins"));
     let api = api_keys::routes(api.tag("api_keys"));
-    invitations::routes(api.tag("invitations"))
+    let api = invitations::routes(api.tag("invitations"));
+    let api = users::routes(api.tag("users"));
+    groups::routes(api.tag("groups"))
 }
 
 /// Renders a page of a list as `{"next", "prev", "objects"}` with Syncano's cursor links.
