@@ -57,7 +57,8 @@ pub struct Ctx {
     pub who: Who,
 }
 
-fn primary_key(req: &Req) -> Option<String> {
+/// The primary key (account key or API key) the request carries, by the precedence of §2.2.
+pub fn primary_key(req: &Req) -> Option<String> {
     let from_header = req.header("x-api-key").filter(|s| !s.is_empty());
     let from_query = req
         .param("api_key")
@@ -74,7 +75,8 @@ fn primary_key(req: &Req) -> Option<String> {
         .map(|k| k.to_ascii_lowercase())
 }
 
-fn user_key(req: &Req) -> Option<String> {
+/// The user key the request carries.
+pub fn user_key(req: &Req) -> Option<String> {
     req.header("x-user-key")
         .filter(|s| !s.is_empty())
         .or_else(|| req.param("user_key").filter(|s| !s.is_empty()))

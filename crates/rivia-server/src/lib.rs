@@ -86,7 +86,9 @@ fn cors() -> CorsLayer {
 }
 
 async fn not_found() -> Response {
-    ApiError::not_found().into_response()
+    let mut resp = ApiError::not_found().into_response();
+    resp.extensions_mut().insert(api::batch::Unrouted);
+    resp
 }
 
 fn accepts_json(accept: &str) -> bool {

@@ -5,9 +5,9 @@
 pub mod account;
 pub mod admins;
 pub mod api_keys;
+pub mod batch;
 pub mod discovery;
 pub mod groups;
-
 pub mod instances;
 pub mod invitations;
 pub mod users;
@@ -115,6 +115,7 @@ pub fn all() -> Api {
     let api = api_keys::routes(api.tag("api_keys"));
     let api = invitations::routes(api.tag("invitations"));
     let api = users::routes(api.tag("users"));
+    let api = batch::routes(api.tag("batch"));
     groups::routes(api.tag("groups"))
 }
 

@@ -3,6 +3,7 @@
 pub mod helpers;
 
 mod account;
+mod batch;
 mod conventions;
 mod instances;
 mod users;
