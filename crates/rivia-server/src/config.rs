@@ -92,6 +92,14 @@ pub struct ServeArgs {
     /// Seconds a long poll is held before answering 204.
     #[arg(long, env = "RIVIA_POLL_TIMEOUT", default_value_t = 300)]
     pub poll_timeout: u64,
+    /// Serve `/_bench/fixed/{bytes}/` (a fixed JSON body), the baseline of `bench/`.
+    #[arg(
+        long,
+        env = "RIVIA_BENCH_BASELINE",
+        default_value_t = false,
+        hide = true
+    )]
+    pub bench_baseline: bool,
     /// Log format: `text` or `json`.
     #[arg(long, env = "RIVIA_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod fields;
@@ -29,7 +30,10 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 /// Builds the full application router.
 pub fn app(state: AppState) -> Router {
-    let (router, docs) = api::all().into_parts();
+    let (mut router, docs) = api::all().into_parts();
+    if state.settings.bench_baseline {
+        router = router.route("/_bench/fixed/{bytes}/", axum::routing::get(bench_fixed));
+    }
     let openapi = Arc::new(openapi::document(&docs));
     let routed = router
         .route(
@@ -83,6 +87,26 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("x-user-key"),
         ]))
         .expose_headers([HeaderName::from_static("x-last-id")])
+}
+
+/// The benchmarks' baseline: a fixed JSON body of the requested size, built once per size.
+async fn bench_fixed(axum::extract::Path(bytes): axum::extract::Path<usize>) -> Response {
+    static BODIES: std::sync::OnceLock<
+        parking_lot::Mutex<std::collections::HashMap<usize, bytes::Bytes>>,
+    > = std::sync::OnceLock::new();
+    let size = bytes.clamp(16, 4 * 1024 * 1024);
+    let body = BODIES
+        .get_or_init(Default::default)
+        .lock()
+        .entry(size)
+        .or_insert_with(|| bytes::Bytes::from(format!("{{\"pad\":\"{}\"}}", "x".repeat(size - 10))))
+        .clone();
+    let mut resp = Response::new(axum::body::Body::from(body));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 async fn not_found() -> Response {

@@ -101,6 +101,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         poll_rate: args.poll_rate,
         poll_timeout: Duration::from_secs(args.poll_timeout),
         data_dir: args.store.data_dir.clone(),
+        bench_baseline: args.bench_baseline,
     };
     let state = AppState::new(store.clone(), settings);
     let app = rivia_server::app(state);

@@ -30,6 +30,8 @@ pub struct Settings {
     pub poll_timeout: Duration,
     /// Data directory (SQLite file, uploads, outbox).
     pub data_dir: PathBuf,
+    /// Serve `/_bench/fixed/{bytes}/`, the fixed-JSON baseline of the benchmarks.
+    pub bench_baseline: bool,
 }
 
 impl Settings {
@@ -45,6 +47,7 @@ impl Settings {
             poll_rate: 0,
             poll_timeout: Duration::from_secs(300),
             data_dir,
+            bench_baseline: false,
         }
     }
 }
@@ -59,6 +62,8 @@ pub struct Inner {
     pub mailer: Mailer,
     /// Rate limiting.
     pub throttle: Throttle,
+    /// Caches of the authentication lookups.
+    pub cache: crate::cache::AuthCache,
     /// Bounds concurrent Argon2 work (each hash takes 19 MiB and a core for ~25 ms).
     hash_permits: Semaphore,
 }
@@ -86,6 +91,7 @@ impl AppState {
             settings,
             mailer,
             throttle: Throttle::default(),
+            cache: Default::default(),
             hash_permits: Semaphore::new(cores),
         }))
     }

@@ -136,6 +136,7 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(row.map(admin_from))
     }
 
@@ -149,6 +150,7 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(row.map(admin_from))
     }
 
@@ -165,7 +167,9 @@ impl Store {
             params![id],
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.auth_changed();
+        Ok(())
     }
 
     /// Marks the account active.
@@ -181,7 +185,9 @@ impl Store {
             params![id],
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.auth_changed();
+        Ok(())
     }
 
     /// Stores a one-time token for `purpose` (`activate` or `reset`).

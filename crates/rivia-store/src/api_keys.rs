@@ -153,6 +153,7 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(row.map(key_from))
     }
 
@@ -171,6 +172,7 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(row.map(key_from))
     }
 
@@ -184,6 +186,7 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(n > 0)
     }
 }

@@ -219,6 +219,15 @@ impl Db {
         Ok(self.query(sql, params).await?.into_iter().next())
     }
 
+    /// Runs several read-only queries in one round trip: on one SQLite reader job, or
+    /// pipelined on one PostgreSQL connection.
+    pub async fn query_many(&self, queries: Vec<(String, Vec<Val>)>) -> StoreResult<Vec<Vec<Row>>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.read_many(queries).await,
+            Backend::Postgres(p) => p.query_many(queries).await,
+        }
+    }
+
     /// Starts a write transaction. It rolls back unless [`Tx::commit`] is called.
     pub async fn begin(&self) -> StoreResult<Tx> {
         let inner = match &self.backend {

@@ -221,6 +221,7 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(row.map(instance_from))
     }
 
@@ -235,6 +236,7 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(row.map(instance_from))
     }
 
@@ -249,7 +251,9 @@ impl Store {
         }
         tx.exec("DELETE FROM instances WHERE id = $1", params![id])
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.auth_changed();
+        Ok(())
     }
 
     /// One page of the instance's admins.
@@ -302,7 +306,9 @@ impl Store {
             params![instance_id, admin_id, role as i64],
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.auth_changed();
+        Ok(())
     }
 
     /// Removes an admin from the instance.
@@ -313,7 +319,9 @@ impl Store {
             params![instance_id, admin_id],
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.auth_changed();
+        Ok(())
     }
 }
 

@@ -272,6 +272,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(true)
     }
 

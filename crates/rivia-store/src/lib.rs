@@ -19,18 +19,37 @@ pub mod users;
 
 pub use db::{Db, Dialect, Row, StoreError, StoreResult, Tx, Val};
 use rivia_core::page::Keyset;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The storage handle shared by the whole server.
 #[derive(Clone)]
 pub struct Store {
     /// The database.
     pub db: Db,
+    /// Bumped after every committed change to what authentication reads (instances, admins,
+    /// roles, API keys, users, the profile class), so caches of those lookups can tell a
+    /// stale entry: an entry remembers the generation read before its database lookup.
+    auth_generation: Arc<AtomicU64>,
 }
 
 impl Store {
     /// Wraps an opened database.
     pub fn new(db: Db) -> Self {
-        Store { db }
+        Store {
+            db,
+            auth_generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The current generation of authentication data (see [`Store`]).
+    pub fn auth_generation(&self) -> u64 {
+        self.auth_generation.load(Ordering::Acquire)
+    }
+
+    /// Records a committed change to authentication data.
+    pub fn auth_changed(&self) {
+        self.auth_generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 

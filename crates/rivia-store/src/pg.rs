@@ -207,6 +207,15 @@ impl PgDb {
         client_query(&client, sql, &params).await
     }
 
+    /// Several reads pipelined on one pooled client.
+    pub async fn query_many(&self, queries: Vec<(String, Vec<Val>)>) -> StoreResult<Vec<Vec<Row>>> {
+        let client = self.client().await?;
+        let futures = queries
+            .iter()
+            .map(|(sql, params)| client_query(&client, sql, params));
+        futures_util::future::try_join_all(futures).await
+    }
+
     /// BEGIN on a pooled client.
     pub async fn begin(&self) -> StoreResult<PgTx> {
         let client = self.client().await?;

@@ -162,6 +162,17 @@ impl SqliteDb {
         submit(&self.readers, move |conn| run_query(conn, &sql, &params)).await
     }
 
+    /// Several reads in one job on one reader thread.
+    pub async fn read_many(&self, queries: Vec<(String, Vec<Val>)>) -> StoreResult<Vec<Vec<Row>>> {
+        submit(&self.readers, move |conn| {
+            queries
+                .iter()
+                .map(|(sql, params)| run_query(conn, sql, params))
+                .collect()
+        })
+        .await
+    }
+
     /// Starts `BEGIN IMMEDIATE` on the writer, holding the write lock until commit/drop.
     pub async fn begin(&self) -> StoreResult<SqliteTx> {
         let guard = self.write_lock.clone().lock_owned().await;

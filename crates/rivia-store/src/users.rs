@@ -212,6 +212,74 @@ impl Store {
         ))
     }
 
+    /// One page of users with their profile objects and groups, in one round trip (two
+    /// statements: users joined with their profiles, and the groups of that same page).
+    pub async fn list_users_full(
+        &self,
+        instance_id: i64,
+        profile_class_id: i64,
+        username_prefix: Option<&str>,
+        only: Option<i64>,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<(User, Option<ObjectRow>, Vec<Group>)>> {
+        let mut filter = "u.instance_id = $1".to_string();
+        let mut p = params![instance_id];
+        if let Some(prefix) = username_prefix {
+            p.push(crate::instances::like_prefix(&prefix.to_lowercase()).into());
+            filter.push_str(&format!(" AND u.username LIKE ${} ESCAPE '\\'", p.len()));
+        }
+        if let Some(id) = only {
+            p.push(id.into());
+            filter.push_str(&format!(" AND u.id = ${}", p.len()));
+        }
+        let mut page = String::new();
+        push_keyset(&mut page, &mut p, "u.id", keyset);
+        let user_cols = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let object_cols = crate::objects::OBJECT_COLUMNS
+            .split(", ")
+            .map(|c| format!("p.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let users_sql = format!(
+            "SELECT {user_cols}, {object_cols} FROM users u LEFT JOIN {} p ON p.id = u.profile_id WHERE {filter}{page}",
+            table_name(profile_class_id)
+        );
+        let groups_sql = format!(
+            "SELECT m.user_id, {GROUP_COLUMNS} FROM memberships m JOIN user_groups g ON g.instance_id = m.instance_id AND g.id = m.group_id \
+             WHERE m.instance_id = $1 AND m.user_id IN (SELECT u.id FROM users u WHERE {filter}{page}) ORDER BY g.id"
+        );
+        let mut results = self
+            .db
+            .query_many(vec![(users_sql, p.clone()), (groups_sql, p)])
+            .await?;
+        let group_rows = results.pop().unwrap_or_default();
+        let user_rows = results.pop().unwrap_or_default();
+        let mut groups: std::collections::HashMap<i64, Vec<Group>> =
+            std::collections::HashMap::new();
+        for mut r in group_rows {
+            let uid = r.i64(0);
+            r.0.remove(0);
+            groups.entry(uid).or_default().push(group_from(r));
+        }
+        let list = user_rows
+            .into_iter()
+            .map(|mut r| {
+                let profile_part = Row(r.0.split_off(7));
+                let profile = profile_part
+                    .opt_i64(0)
+                    .map(|_| crate::objects::object_from(profile_part));
+                let user = user_from(r);
+                let g = groups.remove(&user.id).unwrap_or_default();
+                (user, profile, g)
+            })
+            .collect();
+        Ok(finish_keyset(list, keyset))
+    }
+
     /// The groups of several users, as `(user id, group)` pairs ordered by group id (one query).
     pub async fn groups_of_users(
         &self,
@@ -278,6 +346,7 @@ impl Store {
             None => None,
         };
         tx.commit().await?;
+        self.auth_changed();
         Ok(Some((user, profile)))
     }
 
@@ -296,6 +365,7 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(row.map(user_from))
     }
 
@@ -318,6 +388,7 @@ impl Store {
         };
         crate::objects::delete_object(&mut tx, profile_class_id, row.i64(0)).await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(true)
     }
 

@@ -139,8 +139,19 @@ pub async fn profile_class(app: &AppState, ctx: &Ctx) -> ApiResult<Class> {
         })
 }
 
+/// Names of the schema fields of a class, in schema order.
+pub fn schema_field_names(class: &Class) -> Vec<String> {
+    match stored_json(&class.schema) {
+        Value::Array(fields) => fields
+            .iter()
+            .filter_map(|f| f.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// ProfileJSON: the user's data object (§9.2 shape).
-pub fn profile_json(base: &str, class: &Class, row: &ObjectRow) -> Value {
+pub fn profile_json(base: &str, class: &Class, fields: &[String], row: &ObjectRow) -> Value {
     let mut v = Map::new();
     v.insert("id".into(), json!(row.id));
     v.insert("created_at".into(), ts(row.created_at));
@@ -162,15 +173,10 @@ pub fn profile_json(base: &str, class: &Class, row: &ObjectRow) -> Value {
     );
     v.insert("channel".into(), json!(row.channel));
     v.insert("channel_room".into(), json!(row.channel_room));
-    let data = stored_json(&row.data);
-    if let Value::Array(fields) = stored_json(&class.schema) {
-        for f in fields {
-            if let Some(name) = f.get("name").and_then(Value::as_str) {
-                v.insert(
-                    name.to_string(),
-                    data.get(name).cloned().unwrap_or(Value::Null),
-                );
-            }
+    if !fields.is_empty() {
+        let data = stored_json(&row.data);
+        for name in fields {
+            v.insert(name.clone(), data.get(name).cloned().unwrap_or(Value::Null));
         }
     }
     let mut links = Map::new();
@@ -212,6 +218,24 @@ pub fn user_json(
     })
 }
 
+/// Renders users that come with their profiles and groups.
+fn render_full(
+    ctx: &Ctx,
+    class: &Class,
+    rows: Vec<(User, Option<ObjectRow>, Vec<Group>)>,
+) -> Vec<(i64, Value)> {
+    let base = ctx.base();
+    let fields = schema_field_names(class);
+    rows.into_iter()
+        .map(|(u, profile, groups)| {
+            let profile = profile
+                .map(|p| profile_json(&base, class, &fields, &p))
+                .unwrap_or(Value::Null);
+            (u.id, user_json(&base, &u, &u.username, profile, &groups))
+        })
+        .collect()
+}
+
 /// Renders several users with one query for their profiles and one for their groups.
 pub async fn render_users(app: &AppState, ctx: &Ctx, users: Vec<User>) -> ApiResult<Vec<Value>> {
     let class = profile_class(app, ctx).await?;
@@ -221,23 +245,22 @@ pub async fn render_users(app: &AppState, ctx: &Ctx, users: Vec<User>) -> ApiRes
         app.store.profiles(class.id, &profile_ids),
         app.store.groups_of_users(ctx.instance.id, &user_ids)
     )?;
-    let profiles: HashMap<i64, ObjectRow> = profiles.into_iter().map(|p| (p.id, p)).collect();
+    let mut profiles: HashMap<i64, ObjectRow> = profiles.into_iter().map(|p| (p.id, p)).collect();
     let mut groups_by_user: HashMap<i64, Vec<Group>> = HashMap::new();
     for (uid, g) in groups {
         groups_by_user.entry(uid).or_default().push(g);
     }
-    let base = ctx.base();
-    Ok(users
+    let full = users
         .into_iter()
         .map(|u| {
-            let profile = profiles
-                .get(&u.profile_id)
-                .map(|p| profile_json(&base, &class, p))
-                .unwrap_or(Value::Null);
-            let groups = groups_by_user.remove(&u.id).unwrap_or_default();
-            let username = u.username.clone();
-            user_json(&base, &u, &username, profile, &groups)
+            let p = profiles.remove(&u.profile_id);
+            let g = groups_by_user.remove(&u.id).unwrap_or_default();
+            (u, p, g)
         })
+        .collect();
+    Ok(render_full(ctx, &class, full)
+        .into_iter()
+        .map(|(_, v)| v)
         .collect())
 }
 

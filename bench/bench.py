@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Rivia benchmarks: wrk on loopback against a release `rivia serve`, on SQLite and on
+PostgreSQL, each figure next to a baseline measured in the same run (a handler of the same
+binary returning a fixed JSON body of the same size).
+
+Usage: bench/bench.py SUITE [--binary target/release/rivia] [--duration 10] [--backends sqlite,postgres]
+Suites: users. Needs wrk (apt-get install wrk) and, for PostgreSQL, BENCH_DATABASE_URL
+(default postgres://postgres@127.0.0.1:5432/test; a fresh database is created per run).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+CONCURRENCY = (1, 16, 64)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, binary, backend, pg_base):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dir = tempfile.mkdtemp(prefix="rivia-bench-")
+        env = dict(os.environ, RIVIA_INSTANCE_RATE="0", RIVIA_ADMIN_RATE="0", RIVIA_ANON_RATE="0",
+                   RIVIA_POLL_RATE="0", RIVIA_BENCH_BASELINE="true", RUST_LOG="warn")
+        self.db = None
+        if backend == "postgres":
+            self.db = "rivia_bench_" + uuid.uuid4().hex[:8]
+            subprocess.run(["psql", pg_base, "-qc", f"CREATE DATABASE {self.db}"], check=True)
+            env["RIVIA_DATABASE_URL"] = pg_base.rsplit("/", 1)[0] + "/" + self.db
+        self.pg_base = pg_base
+        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        self.proc = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{self.port}", "--data-dir", self.dir],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/v1.1/", timeout=1).read()
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise SystemExit(f"server did not start; log in {self.dir}/server.log")
+
+    def rss_mib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        if self.db:
+            subprocess.run(["psql", self.pg_base, "-qc", f"DROP DATABASE IF EXISTS {self.db}"], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def call(server, method, path, key=None, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(server.url + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("X-API-KEY", key)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        raw = resp.read()
+        return json.loads(raw) if raw else None
+
+
+def wrk(url, concurrency, duration, headers):
+    cmd = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"wrk saw {errors.group(1)} error responses from {url}:\n{out}")
+    return rps, pct(50), pct(99)
+
+
+def seed_users(server):
+    """The reference example (instance rivia: geralt in witchers, ciri, triss) and an
+    instance of 1,000 users."""
+    reg = call(server, "POST", "/v1.1/account/register/", body={"email": "bench@example.com", "password": "bench"})
+    key = reg["account_key"]
+    call(server, "POST", "/v1.1/instances/", key, {"name": "rivia"})
+    for name in ("geralt", "ciri", "triss"):
+        call(server, "POST", "/v1.1/instances/rivia/users/", key, {"username": name, "password": "pw"})
+    call(server, "POST", "/v1.1/instances/rivia/groups/", key, {"label": "witchers"})
+    call(server, "POST", "/v1.1/instances/rivia/users/1/groups/", key, {"group": 1})
+    call(server, "POST", "/v1.1/instances/", key, {"name": "thousand"})
+    call(server, "POST", "/v1.1/instances/thousand/groups/", key, {"label": "everyone"})
+
+    def create(i):
+        user = call(server, "POST", "/v1.1/instances/thousand/users/", key, {"username": f"user{i:04}", "password": "pw"})
+        if i % 3 == 0:
+            call(server, "POST", f"/v1.1/instances/thousand/users/{user['id']}/groups/", key, {"group": 1})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, range(1000)))
+    return key, [
+        ("GET /users/ (3 users)", "/v1.1/instances/rivia/users/"),
+        ("GET /users/?page_size=100 (1,000 users)", "/v1.1/instances/thousand/users/?page_size=100"),
+    ]
+
+
+SUITES = {"users": seed_users}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("suite", choices=sorted(SUITES))
+    ap.add_argument("--binary", default="target/release/rivia")
+    ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")))
+    ap.add_argument("--backends", default="sqlite,postgres")
+    args = ap.parse_args()
+    pg_base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+    print(f"# bench {args.suite}: wrk -d{args.duration}s on loopback; server and wrk share {os.cpu_count()} cores")
+    print("| backend | request | c | req/s | p50 ms | p99 ms | baseline req/s | baseline p50 | baseline p99 | req/s ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for backend in args.backends.split(","):
+        server = Server(args.binary, backend, pg_base)
+        try:
+            key, cases = SUITES[args.suite](server)
+            headers = {"X-API-KEY": key}
+            for label, path in cases:
+                size = len(urllib.request.urlopen(urllib.request.Request(server.url + path, headers=headers)).read())
+                for c in CONCURRENCY:
+                    rps, p50, p99 = wrk(server.url + path, c, args.duration, headers)
+                    brps, b50, b99 = wrk(f"{server.url}/_bench/fixed/{size}/", c, args.duration, headers)
+                    print(f"| {backend} | {label} ({size} B) | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | "
+                          f"{brps:,.0f} | {b50:.2f} | {b99:.2f} | {rps / brps:.0%} |", flush=True)
+            print(f"<!-- {backend}: server RSS after the run {server.rss_mib():.0f} MiB -->", flush=True)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+//! Short-lived caches of the lookups every request makes before its real work (instance by
+//! name, key → account/API key/user, admin role, profile class). An entry is valid while
+//! the store's auth generation is unchanged (any local write to those rows invalidates all
+//! entries) and for at most [`TTL`], which bounds staleness when another node made the
+//! change.
+
+use parking_lot::Mutex;
+use rivia_core::perms::Role;
+use rivia_store::admins::Admin;
+use rivia_store::api_keys::ApiKey;
+use rivia_store::classes::Class;
+use rivia_store::instances::Instance;
+use rivia_store::users::User;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+/// How long an entry may serve without re-reading the database.
+pub const TTL: Duration = Duration::from_secs(2);
+const MAX_ENTRIES: usize = 10_000;
+
+struct Entry<V> {
+    value: V,
+    generation: u64,
+    at: Instant,
+}
+
+/// A map of entries tagged with the generation read before their lookup.
+pub struct TtlCache<K, V> {
+    map: Mutex<HashMap<K, Entry<V>>>,
+}
+
+impl<K, V> Default for TtlCache<K, V> {
+    fn default() -> Self {
+        TtlCache {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
+    /// A fresh entry for `key`, if any.
+    pub fn get(&self, key: &K, generation: u64) -> Option<V> {
+        let map = self.map.lock();
+        let e = map.get(key)?;
+        (e.generation == generation && e.at.elapsed() < TTL).then(|| e.value.clone())
+    }
+
+    /// Stores a value looked up at `generation`.
+    pub fn put(&self, key: K, value: V, generation: u64) {
+        let mut map = self.map.lock();
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(
+            key,
+            Entry {
+                value,
+                generation,
+                at: Instant::now(),
+            },
+        );
+    }
+}
+
+/// Every cache of the authentication path.
+#[derive(Default)]
+pub struct AuthCache {
+    /// Instance by lowercase name.
+    pub instances: TtlCache<String, Instance>,
+    /// Admin by account key.
+    pub admins: TtlCache<String, Admin>,
+    /// API key by value.
+    pub api_keys: TtlCache<String, ApiKey>,
+    /// Role of an admin in an instance (none cached too).
+    pub roles: TtlCache<(i64, i64), Option<Role>>,
+    /// User by (instance id, user key).
+    pub users: TtlCache<(i64, String), User>,
+    /// The `user_profile` class of an instance.
+    pub profile_classes: TtlCache<i64, Class>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_with_the_generation() {
+        let c: TtlCache<&str, i32> = TtlCache::default();
+        c.put("a", 1, 7);
+        assert_eq!(c.get(&"a", 7), Some(1));
+        assert_eq!(c.get(&"a", 8), None);
+        assert_eq!(c.get(&"b", 7), None);
+    }
+}
