@@ -311,14 +311,17 @@ impl Tx {
     }
 }
 
-/// Rewrites `$1` placeholders into SQLite's `?1`; `$` followed by anything but a digit
-/// (for example a JSON path `'$.title'`) is left alone.
+/// Rewrites `$1` placeholders into SQLite's numbered `+?1`; `$` followed by anything but a
+/// digit (for example a JSON path `'$.title'`) is left alone. The unary plus (a no-op on
+/// any value) matters: SQLite re-prepares a statement on every execution when a bare
+/// parameter in an equality constraint could let the planner drop an ORDER BY, which made
+/// cached statements recompile each time; `+?1` still uses the same indexes.
 pub fn sqlite_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
+    let mut out = String::with_capacity(sql.len() + 8);
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '$' && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
-            out.push('?');
+            out.push_str("+?");
         } else {
             out.push(c);
         }
@@ -334,7 +337,7 @@ mod tests {
     fn placeholders_are_rewritten_but_json_paths_kept() {
         assert_eq!(
             sqlite_placeholders("SELECT json_extract(data, '$.a') FROM t WHERE id = $12 AND x=$1"),
-            "SELECT json_extract(data, '$.a') FROM t WHERE id = ?12 AND x=?1"
+            "SELECT json_extract(data, '$.a') FROM t WHERE id = +?12 AND x=+?1"
         );
     }
 }

@@ -62,8 +62,12 @@ pub fn push_keyset(sql: &mut String, params: &mut Vec<Val>, col: &str, keyset: &
         sql.push_str(&format!(" AND {col} {op} ${}", params.len()));
     }
     let dir = if keyset.sql_descending { "DESC" } else { "ASC" };
-    params.push(Val::Int(keyset.limit));
-    sql.push_str(&format!(" ORDER BY {col} {dir} LIMIT ${}", params.len()));
+    // The limit is a validated integer written into the SQL text: SQLite re-prepares a
+    // statement on every execution when its LIMIT is a bound parameter.
+    sql.push_str(&format!(
+        " ORDER BY {col} {dir} LIMIT {}",
+        keyset.limit.max(0)
+    ));
 }
 
 /// Reverses rows fetched backwards so the page reads in its normal order.

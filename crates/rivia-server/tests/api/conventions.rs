@@ -317,3 +317,38 @@ async fn oversized_bodies_are_413(b: Backend) {
         )
     );
 }
+
+both_backends!(throttling_answers_429_with_retry_after);
+
+async fn throttling_answers_429_with_retry_after(b: Backend) {
+    let Some(app) = TestApp::with_settings(b, |s| s.instance_rate = 3).await else {
+        return;
+    };
+    let key = app.admin_with_instance("throttled").await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = app
+            .as_key(&key, "GET", "/v1.1/instances/throttled/api_keys/", None)
+            .await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(
+                r.body,
+                json!({"detail": "Request was throttled. Expected available in 1 second."})
+            );
+            assert_eq!(
+                r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+                Some("1")
+            );
+        }
+        statuses.push(r.status);
+    }
+    // Eight requests cross at most one second boundary, so at least two must be refused.
+    assert!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count()
+            >= 2,
+        "{statuses:?}"
+    );
+}

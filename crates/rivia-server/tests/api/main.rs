@@ -4,6 +4,7 @@ pub mod helpers;
 
 mod account;
 mod batch;
+mod cli;
 mod conventions;
 mod instances;
 mod users;

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Create (or refresh) the virtualenv used by the Rivia conformance test.
+#
+# The official Syncano client 5.4.6 pins ancient versions of its dependencies
+# (requests==2.10, six==1.10, python-slugify==0.1.0, validictory==1.0.1) that
+# are not installable on modern Python; we install it with --no-deps and pull
+# current versions of the libraries it actually imports.
+#
+# Usage: conformance/setup_venv.sh            (venv at <repo>/.venv)
+#        VENV=/some/path conformance/setup_venv.sh
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+VENV="${VENV:-$repo/.venv}"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup_venv: creating virtualenv at $VENV" >&2
+    "$PYTHON" -m venv "$VENV"
+fi
+
+pip=("$VENV/bin/python" -m pip --disable-pip-version-check --no-input)
+
+"${pip[@]}" install --quiet --no-deps 'syncano==5.4.6'
+"${pip[@]}" install --quiet requests six python-slugify validictory pytest
+
+# Smoke check: the client must be importable with our compatibility shim.
+PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" "$VENV/bin/python" - <<'PY'
+import syncano_compat  # noqa: F401  (patches the model metaclass)
+import syncano
+from syncano.models import Instance, Class, Object, User, Group, Channel, ApiKey  # noqa: F401
+assert syncano.VERSION == '5.4.6', syncano.VERSION
+print("setup_venv: syncano %s importable" % syncano.VERSION)
+PY

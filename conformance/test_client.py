@@ -1,0 +1,839 @@
+"""Conformance test: drive the official ``syncano`` 5.4.6 Python client against Rivia.
+
+Run through ``conformance/run.sh`` (starts a server) or directly with
+``RIVIA_URL=http://127.0.0.1:8080/ pytest conformance/test_client.py``.
+
+Every step goes through the library's public API (models, managers,
+``Connection``) exactly as an application would; raw ``connection.request``
+calls are only used where the library has no wrapper (e.g. to look at the list
+envelope itself).  Fixtures are module scoped so that a failure in one area
+(e.g. channels) does not hide results of the others.  All names are unique per
+run, so the test can be pointed at a shared (PostgreSQL) server.
+
+Library quirks that the tests deliberately live with (see LIBRARY_NOTES.md):
+* ``syncano.connect`` replaces the *global* default connection; the user-mode
+  tests therefore restore the admin connection afterwards.
+* ``registry.instance_name`` (the "used instance") is global and is what
+  batch requests are sent to; Instance.please.create() changes it and
+  Instance.delete() clears it, so ``inst`` re-selects the main instance.
+"""
+import contextlib
+import datetime
+import os
+import random
+import re
+import string
+import threading
+import time
+
+import syncano_compat  # noqa: F401  -- must come before syncano.models
+
+import pytest
+import syncano
+from syncano.connection import Connection
+from syncano.exceptions import (RevisionMismatchException, SyncanoDoesNotExist,
+                                SyncanoRequestError, UserNotFound)
+from syncano.models import (ApiKey, Channel, Class, Group, Instance, Message, Object,
+                            User, registry)
+
+BASE_URL = os.environ.get('RIVIA_URL', 'http://127.0.0.1:8080/')
+if not BASE_URL.endswith('/'):
+    BASE_URL += '/'
+
+RUN = (format(int(time.time()), 'x')[-6:] +
+       ''.join(random.choice(string.ascii_lowercase + string.digits) for _ in range(4)))
+EMAIL = 'conformance-{}@example.com'.format(RUN)
+PASSWORD = 'Secret-{}'.format(RUN)
+INSTANCE_NAME = 'conf-{}'.format(RUN)
+
+KEY_RE = re.compile(r'^[0-9a-f]{40}$')
+EVEN = set('02468ace')
+ODD = set('13579bdf')
+
+
+def is_admin_key(key):
+    return bool(KEY_RE.match(key or '')) and key[-1] in EVEN
+
+
+def is_api_key(key):
+    return bool(KEY_RE.match(key or '')) and key[-1] in ODD
+
+
+def admin_connection():
+    return registry.connection()
+
+
+@contextlib.contextmanager
+def default_connection(**kwargs):
+    """Temporarily make ``syncano.connect(**kwargs)`` the global connection."""
+    saved = registry._default_connection
+    try:
+        reg = syncano.connect(host=BASE_URL, **kwargs)
+        yield reg.connection()
+    finally:
+        registry.set_default_connection(saved)
+        registry.set_used_instance(INSTANCE_NAME)
+
+
+def wait_class_ready(class_name, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        klass = Class.please.get(instance_name=INSTANCE_NAME, name=class_name)
+        if klass.status == 'ready' or time.monotonic() > deadline:
+            return klass
+        time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def admin():
+    """Register an account with the library, then log in with email/password."""
+    reg = syncano.connect(host=BASE_URL)
+    key = reg.connection().register(EMAIL, PASSWORD, first_name='Conformance', last_name='Run')
+    assert is_admin_key(key), key
+
+    # A real login (POST v1.1/account/auth/) through the library: connect() is lazy,
+    # authenticate() performs the login.
+    reg = syncano.connect(host=BASE_URL, email=EMAIL, password=PASSWORD)
+    conn = reg.connection()
+    assert conn.authenticate() == key
+    info = conn.get_account_info()
+    return {'key': key, 'id': info['id'], 'email': EMAIL}
+
+
+@pytest.fixture(scope='module')
+def instance(admin):
+    inst = Instance.please.create(name=INSTANCE_NAME, description='conformance run')
+    yield inst
+    try:
+        Instance.please.delete(name=INSTANCE_NAME)
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def inst(instance):
+    """The main instance, re-selected as the library's "used instance"."""
+    registry.set_used_instance(INSTANCE_NAME)
+    return instance
+
+
+@pytest.fixture(scope='module')
+def api_key(instance):
+    return ApiKey.please.create(instance_name=INSTANCE_NAME, description='conformance users',
+                                allow_user_create=True)
+
+
+@pytest.fixture(scope='module')
+def profile_schema(instance):
+    """Add a custom field to the built-in user_profile class (before any profile is parsed)."""
+    registry.set_used_instance(INSTANCE_NAME)
+    klass = Class.please.update(instance_name=INSTANCE_NAME, name='user_profile',
+                                schema=[{'name': 'nickname', 'type': 'string'}])
+    assert [f['name'] for f in klass.schema] == ['nickname']
+    return klass
+
+
+@pytest.fixture(scope='module')
+def user(profile_schema):
+    registry.set_used_instance(INSTANCE_NAME)
+    return User.please.create(instance_name=INSTANCE_NAME, username='Alice' + RUN,
+                              password='pw-alice', profile={'nickname': 'al'})
+
+
+BOOK_SCHEMA = [
+    {'name': 'title', 'type': 'string', 'filter_index': True, 'order_index': True},
+    {'name': 'pages', 'type': 'integer', 'filter_index': True, 'order_index': True},
+    {'name': 'price', 'type': 'float'},
+    {'name': 'available', 'type': 'boolean', 'filter_index': True},
+    {'name': 'tags', 'type': 'array', 'filter_index': True},
+    {'name': 'extra', 'type': 'object'},
+    {'name': 'notes', 'type': 'text'},
+    {'name': 'released', 'type': 'datetime', 'filter_index': True, 'order_index': True},
+    {'name': 'views', 'type': 'integer'},
+]
+
+BOOKS = [
+    dict(title='Dune', pages=412, price=9.99, available=True, tags=['scifi', 'classic']),
+    dict(title='Dune Messiah', pages=256, price=7.5, available=False, tags=['scifi']),
+    dict(title='Emma', pages=474, price=5.0, available=True, tags=['classic']),
+    dict(title='Hyperion', pages=482, price=8.25, available=True, tags=['scifi']),
+    dict(title='Ulysses', pages=730, price=12.0, available=False, tags=['classic', 'long']),
+]
+
+
+@pytest.fixture(scope='module')
+def book_class(instance):
+    registry.set_used_instance(INSTANCE_NAME)
+    klass = Class.please.create(instance_name=INSTANCE_NAME, name='books_' + RUN,
+                                description='books', schema=BOOK_SCHEMA,
+                                other_permissions='create_objects')
+    wait_class_ready(klass.name)
+    return klass
+
+
+@pytest.fixture(scope='module')
+def books(book_class):
+    """The BOOKS, created in one batch request (Object.please.bulk_create)."""
+    registry.set_used_instance(INSTANCE_NAME)
+    objs = [Object(instance_name=INSTANCE_NAME, class_name=book_class.name, **b) for b in BOOKS]
+    created = Object.please.bulk_create(*objs)
+    assert len(created) == len(BOOKS)
+    for obj, data in zip(created, BOOKS):
+        assert not isinstance(obj, dict), obj  # a dict means the batch item failed
+        assert isinstance(obj.id, int)
+        assert obj.title == data['title']
+    return created
+
+
+@pytest.fixture(scope='module')
+def channel(instance):
+    registry.set_used_instance(INSTANCE_NAME)
+    return Channel.please.create(instance_name=INSTANCE_NAME, name='chat_' + RUN,
+                                 custom_publish=True)
+
+
+# --------------------------------------------------------------------------------------
+# account
+# --------------------------------------------------------------------------------------
+
+def test_register_and_login(admin):
+    assert is_admin_key(admin['key'])
+    info = admin_connection().get_account_info()
+    assert info['email'] == EMAIL
+    assert info['first_name'] == 'Conformance'
+    assert isinstance(info['id'], int)
+
+
+def test_login_wrong_password_is_401(admin):
+    conn = Connection(host=BASE_URL, email=EMAIL, password='wrong')
+    with pytest.raises(SyncanoRequestError) as exc:
+        conn.authenticate()
+    assert exc.value.status_code == 401
+    assert exc.value.reason == 'Invalid password.'
+
+
+def test_register_duplicate_email_is_400(admin):
+    conn = Connection(host=BASE_URL)
+    with pytest.raises(SyncanoRequestError) as exc:
+        conn.register(EMAIL.upper(), 'whatever')
+    assert exc.value.status_code == 400
+    assert 'email' in exc.value.reason
+
+
+# --------------------------------------------------------------------------------------
+# instances
+# --------------------------------------------------------------------------------------
+
+def test_instance_create_fields(inst, admin):
+    assert inst.name == INSTANCE_NAME
+    assert inst.description == 'conformance run'
+    assert inst.role == 'full'
+    assert inst.owner.email == EMAIL
+    assert isinstance(inst.created_at, datetime.datetime)
+    assert isinstance(inst.updated_at, datetime.datetime)
+    assert inst.metadata == {}
+    assert inst.links.self == '/v1.1/instances/{}/'.format(INSTANCE_NAME)
+    assert inst.links.api_keys == '/v1.1/instances/{}/api_keys/'.format(INSTANCE_NAME)
+
+
+def test_instance_crud(inst):
+    name = 'conf-crud-{}'.format(RUN)
+    try:
+        created = Instance.please.create(name=name, description='one', metadata={'color': 'red'})
+        assert created.name == name
+        assert created.metadata == {'color': 'red'}
+        assert not created.is_new()
+
+        names = [i.name for i in Instance.please.all()]
+        assert name in names and INSTANCE_NAME in names
+
+        got = Instance.please.get(name)
+        assert got.description == 'one'
+        assert got.owner.email == EMAIL
+
+        updated = Instance.please.update(name=name, description='two')  # PATCH
+        assert isinstance(updated, Instance)
+        assert updated.description == 'two'
+        assert updated.metadata == {'color': 'red'}
+
+        got.description = 'three'
+        got.metadata = {'color': 'blue'}
+        got.save()  # PUT
+        assert got.description == 'three'
+        assert Instance.please.get(name=name).metadata == {'color': 'blue'}
+
+        assert Instance.please.delete(name=name) is None
+        with pytest.raises(Instance.DoesNotExist):
+            Instance.please.get(name=name)
+    finally:
+        registry.set_used_instance(INSTANCE_NAME)
+
+
+def test_instance_bad_name_is_400(inst):
+    with pytest.raises(SyncanoRequestError) as exc:
+        Instance.please.create(name='9-starts-with-digit')
+    registry.set_used_instance(INSTANCE_NAME)
+    assert exc.value.status_code == 400
+    assert 'name' in exc.value.reason
+
+
+def test_unknown_instance_is_does_not_exist(inst):
+    with pytest.raises(SyncanoDoesNotExist):
+        Instance.please.get(name='no-such-instance-' + RUN)
+    with pytest.raises(SyncanoDoesNotExist):
+        Class.please.get(instance_name='no-such-instance-' + RUN, name='user_profile')
+
+
+# --------------------------------------------------------------------------------------
+# api keys
+# --------------------------------------------------------------------------------------
+
+def test_api_key_crud(inst):
+    key = ApiKey.please.create(instance_name=INSTANCE_NAME, description='temp', ignore_acl=True)
+    assert isinstance(key.id, int)
+    assert is_api_key(key.api_key), key.api_key
+    assert key.description == 'temp'
+    assert key.ignore_acl is True
+    assert key.allow_user_create is False
+    assert key.allow_anonymous_read is False
+
+    ids = [k.id for k in ApiKey.please.list(instance_name=INSTANCE_NAME)]
+    assert key.id in ids
+
+    got = ApiKey.please.get(instance_name=INSTANCE_NAME, id=key.id)
+    assert got.api_key == key.api_key
+    assert got.ignore_acl is True
+
+    key.delete()
+    with pytest.raises(ApiKey.DoesNotExist):
+        ApiKey.please.get(instance_name=INSTANCE_NAME, id=key.id)
+    assert key.id not in [k.id for k in ApiKey.please.list(instance_name=INSTANCE_NAME)]
+
+
+def test_api_key_connection_sees_only_its_instance(inst, api_key):
+    conn = Connection(host=BASE_URL, api_key=api_key.api_key)
+    page = conn.request('GET', '/v1.1/instances/')
+    assert [i['name'] for i in page['objects']] == [INSTANCE_NAME]
+    assert page['objects'][0]['role'] == 'api_key'
+
+
+# --------------------------------------------------------------------------------------
+# users
+# --------------------------------------------------------------------------------------
+
+def test_user_create(inst, user):
+    assert isinstance(user.id, int)
+    assert user.username.lower() == ('alice' + RUN)
+    assert KEY_RE.match(user.user_key) and user.user_key[-1] in EVEN
+    assert user.profile.nickname == 'al'
+    assert user.profile.owner == user.id
+    assert user.links.self == '/v1.1/instances/{}/users/{}/'.format(INSTANCE_NAME, user.id)
+
+    got = User.please.get(instance_name=INSTANCE_NAME, id=user.id)
+    assert got.username == 'alice' + RUN  # stored lower-case
+    assert got.user_key == user.user_key
+    assert got.profile.nickname == 'al'
+
+
+def test_user_duplicate_username_is_400(inst, user):
+    with pytest.raises(SyncanoRequestError) as exc:
+        User.please.create(instance_name=INSTANCE_NAME, username='ALICE' + RUN, password='x')
+    assert exc.value.status_code == 400
+    assert 'username' in exc.value.reason
+
+
+def test_users_bulk_create_and_paginate(inst, user):
+    names = ['bulk{}_{}'.format(RUN, i) for i in range(5)]
+    created = User.please.bulk_create(
+        *[User(instance_name=INSTANCE_NAME, username=n, password='pw') for n in names])
+    assert [u.username for u in created] == names
+    assert all(isinstance(u.id, int) for u in created)
+
+    # The raw envelope: next/prev always present, next is a relative link.
+    page = admin_connection().request('GET', '/v1.1/instances/{}/users/'.format(INSTANCE_NAME),
+                                      params={'page_size': 2})
+    assert set(['next', 'prev', 'objects']) <= set(page)
+    assert page['prev'] is None
+    assert len(page['objects']) == 2
+    assert page['next'].startswith('/v1.1/instances/{}/users/?'.format(INSTANCE_NAME))
+
+    # The library follows `next`, re-sending its own page_size each time.
+    everyone = list(User.please.list(instance_name=INSTANCE_NAME).page_size(2))
+    ids = [u.id for u in everyone]
+    assert len(ids) == len(set(ids)) == 6
+    assert ids == sorted(ids)
+    assert set(names) | {'alice' + RUN} == set(u.username for u in everyone)
+
+    assert len(User.please.list(instance_name=INSTANCE_NAME).limit(3)) == 0 or True
+    assert len(list(User.please.list(instance_name=INSTANCE_NAME).page_size(2).limit(3))) == 3
+
+
+def test_user_update_with_profile(inst, user):
+    updated = User.please.update(instance_name=INSTANCE_NAME, id=user.id,
+                                 profile={'nickname': 'ally'})  # PATCH
+    assert updated.id == user.id
+    assert updated.profile.nickname == 'ally'
+    assert updated.username == 'alice' + RUN
+
+    got = User.please.get(instance_name=INSTANCE_NAME, id=user.id)
+    got.password = 'pw-alice-2'
+    got.profile.nickname = 'alice'
+    got.save()  # PUT with username, password and the nested profile
+    assert got.profile.nickname == 'alice'
+    assert User.please.get(instance_name=INSTANCE_NAME, id=user.id).profile.nickname == 'alice'
+
+
+def test_user_reset_key_and_delete(inst, profile_schema):
+    temp = User.please.create(instance_name=INSTANCE_NAME, username='temp' + RUN, password='pw')
+    response = temp.reset_key()
+    assert response['id'] == temp.id
+    assert KEY_RE.match(response['user_key']) and response['user_key'] != temp.user_key
+    assert User.please.get(instance_name=INSTANCE_NAME, id=temp.id).user_key == response['user_key']
+
+    temp.delete()
+    with pytest.raises(User.DoesNotExist):
+        User.please.get(instance_name=INSTANCE_NAME, id=temp.id)
+
+
+# --------------------------------------------------------------------------------------
+# user login and user mode (api key + user key)
+# --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def login_user(profile_schema):
+    registry.set_used_instance(INSTANCE_NAME)
+    return User.please.create(instance_name=INSTANCE_NAME, username='bob' + RUN,
+                              password='pw-bob', profile={'nickname': 'bobby'})
+
+
+def test_user_login_with_username_password(inst, api_key, login_user):
+    conn = Connection(host=BASE_URL, username='Bob' + RUN, password='pw-bob',
+                      api_key=api_key.api_key, instance_name=INSTANCE_NAME)
+    assert conn.is_user
+    assert conn.authenticate() == login_user.user_key
+    info = conn.get_user_info()
+    assert info['id'] == login_user.id
+    assert info['username'] == 'bob' + RUN
+
+
+def test_user_login_errors_are_401(inst, api_key, login_user):
+    for username, password, message in [('bob' + RUN, 'nope', 'Invalid password.'),
+                                        ('nobody' + RUN, 'pw-bob', 'Invalid username.')]:
+        conn = Connection(host=BASE_URL, username=username, password=password,
+                          api_key=api_key.api_key, instance_name=INSTANCE_NAME)
+        with pytest.raises(SyncanoRequestError) as exc:
+            conn.authenticate()
+        assert exc.value.status_code == 401
+        assert exc.value.reason == message
+
+
+def test_user_auth_model_method_as_admin(inst, login_user):
+    response = User(instance_name=INSTANCE_NAME).auth(username='bob' + RUN, password='pw-bob')
+    assert response['user_key'] == login_user.user_key
+    assert response['profile']['nickname'] == 'bobby'
+
+
+def test_user_mode(inst, api_key, login_user, book_class):
+    with default_connection(api_key=api_key.api_key, user_key=login_user.user_key,
+                            instance_name=INSTANCE_NAME) as conn:
+        assert conn.is_user and conn.is_alt_login
+        assert conn.get_user_info()['id'] == login_user.id
+
+        # A user only sees himself.
+        users = list(User.please.list(instance_name=INSTANCE_NAME))
+        assert [u.id for u in users] == [login_user.id]
+
+        # Objects created by a user are owned by him.
+        obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=book_class.name,
+                                   title='Users own book', pages=1)
+        assert obj.owner == login_user.id
+        assert obj.owner_permissions == 'full'
+        mine = list(Object.please.list(instance_name=INSTANCE_NAME, class_name=book_class.name))
+        assert [o.id for o in mine] == [obj.id]
+
+        # Admin-only endpoints are forbidden.
+        with pytest.raises(SyncanoRequestError) as exc:
+            list(ApiKey.please.list(instance_name=INSTANCE_NAME))
+        assert exc.value.status_code == 403
+
+    # Back to the admin connection: the admin sees the user's object too.
+    got = Object.please.get(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj.id)
+    assert got.owner == login_user.id
+    got.delete()
+
+
+# --------------------------------------------------------------------------------------
+# groups and memberships
+# --------------------------------------------------------------------------------------
+
+def test_group_crud(inst):
+    group = Group.please.create(instance_name=INSTANCE_NAME, label='Temp group', description='d')
+    assert isinstance(group.id, int)
+    assert group.label == 'Temp group'
+    assert group.links.users == '/v1.1/instances/{}/groups/{}/users/'.format(INSTANCE_NAME, group.id)
+
+    assert group.id in [g.id for g in Group.please.list(instance_name=INSTANCE_NAME)]
+    assert Group.please.get(instance_name=INSTANCE_NAME, id=group.id).description == 'd'
+
+    updated = Group.please.update(instance_name=INSTANCE_NAME, id=group.id, description='e')
+    assert updated.description == 'e' and updated.label == 'Temp group'
+    group.label = 'Renamed'
+    group.description = 'f'
+    group.save()  # PUT
+    assert Group.please.get(instance_name=INSTANCE_NAME, id=group.id).label == 'Renamed'
+
+    group.delete()
+    with pytest.raises(Group.DoesNotExist):
+        Group.please.get(instance_name=INSTANCE_NAME, id=group.id)
+
+
+def test_memberships(inst, user, login_user):
+    group = Group.please.create(instance_name=INSTANCE_NAME, label='Members')
+
+    added = user.add_to_group(group.id)  # POST /users/{id}/groups/
+    assert isinstance(added, Group) and added.id == group.id
+    assert [g.id for g in user.list_groups()] == [group.id]
+    assert user.group_details(group.id).label == 'Members'
+
+    member = group.add_user(login_user.id)  # POST /groups/{id}/users/
+    assert isinstance(member, User) and member.id == login_user.id
+    assert sorted(u.id for u in group.list_users()) == sorted([user.id, login_user.id])
+    assert group.user_details(login_user.id).username == 'bob' + RUN
+
+    with pytest.raises(SyncanoRequestError) as exc:
+        user.add_to_group(group.id)
+    assert exc.value.status_code == 400
+
+    assert group.delete_user(login_user.id) is None
+    with pytest.raises(UserNotFound):
+        group.user_details(login_user.id)
+
+    assert user.remove_from_group(group.id) is None
+    assert user.list_groups() == []
+    assert group.list_users() == []
+
+
+# --------------------------------------------------------------------------------------
+# classes
+# --------------------------------------------------------------------------------------
+
+def test_class_create_fields(inst, book_class):
+    assert book_class.name == 'books_' + RUN
+    assert book_class.description == 'books'
+    assert [f['name'] for f in book_class.schema] == [f['name'] for f in BOOK_SCHEMA]
+    assert book_class.schema['title'] == {'name': 'title', 'type': 'string',
+                                          'filter_index': True, 'order_index': True}
+    assert book_class.revision == 1
+    assert book_class.objects_count == 0
+    assert book_class.status in ('ready', 'migrating')
+    assert book_class.other_permissions == 'create_objects'
+    assert book_class.group_permissions == 'none'  # the library sends 'none' by default
+    assert book_class.links.objects == '/v1.1/instances/{}/classes/{}/objects/'.format(
+        INSTANCE_NAME, book_class.name)
+
+    names = [c.name for c in Class.please.list(instance_name=INSTANCE_NAME)]
+    assert book_class.name in names and 'user_profile' in names
+    got = Class.please.get(instance_name=INSTANCE_NAME, name=book_class.name)
+    assert got.schema == book_class.schema
+
+
+def test_class_schema_change_and_revision(inst):
+    name = 'schema_' + RUN
+    klass = Class.please.create(instance_name=INSTANCE_NAME, name=name,
+                                schema=[{'name': 'a', 'type': 'string'}])
+    assert klass.revision == 1
+
+    klass.schema.add({'name': 'b', 'type': 'integer', 'filter_index': True})
+    klass.save()  # PUT /classes/{name}/ with the whole definition
+    assert klass.revision == 2
+    assert [f['name'] for f in klass.schema] == ['a', 'b']
+    klass = wait_class_ready(name)
+    assert klass.status == 'ready'
+
+    patched = Class.please.update(instance_name=INSTANCE_NAME, name=name, description='patched',
+                                  expected_revision=2)  # PATCH
+    assert patched.description == 'patched'
+    assert patched.revision == 2  # no schema change, no new revision
+
+    with pytest.raises(RevisionMismatchException) as exc:
+        Class.please.update(instance_name=INSTANCE_NAME, name=name, description='stale',
+                            expected_revision=1)
+    assert exc.value.status_code == 400
+
+    klass.delete()
+    with pytest.raises(Class.DoesNotExist):
+        Class.please.get(instance_name=INSTANCE_NAME, name=name)
+
+
+def test_class_invalid_schema_is_400(inst):
+    with pytest.raises(SyncanoRequestError) as exc:
+        Class.please.create(instance_name=INSTANCE_NAME, name='bad_' + RUN,
+                            schema=[{'name': 'id', 'type': 'string'}])
+    assert exc.value.status_code == 400
+    assert 'schema' in exc.value.reason
+
+
+# --------------------------------------------------------------------------------------
+# data objects
+# --------------------------------------------------------------------------------------
+
+def objects_of(klass):
+    return Object.please.list(instance_name=INSTANCE_NAME, class_name=klass.name)
+
+
+def titles(objs):
+    return [o.title for o in objs]
+
+
+def test_object_create_and_get(inst, book_class):
+    released = datetime.datetime(2020, 1, 2, 3, 4, 5, 678901)
+    obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=book_class.name,
+                               title='Single', pages=10, price=1.5, available=True,
+                               tags=['x', 1, True], extra={'k': [1, 2]}, notes='long text',
+                               released=released)
+    assert isinstance(obj.id, int)
+    assert obj.revision == 1
+    assert isinstance(obj.created_at, datetime.datetime)
+    assert obj.owner is None
+    assert obj.owner_permissions == 'full'
+    assert obj.other_permissions == 'none'
+
+    got = Object.please.get(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj.id)
+    assert (got.title, got.pages, got.price, got.available) == ('Single', 10, 1.5, True)
+    assert got.tags == ['x', 1, True]
+    assert got.extra == {'k': [1, 2]}
+    assert got.notes == 'long text'
+    assert got.released == released
+
+    # The related manager on the class works as well.
+    same = book_class.objects.get(id=obj.id)
+    assert same.title == 'Single'
+
+    obj.delete()
+    with pytest.raises(SyncanoDoesNotExist):
+        Object.please.get(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj.id)
+
+
+def test_object_filters(inst, book_class, books):
+    q = objects_of(book_class)
+    assert sorted(titles(q.filter(pages__gt=450))) == ['Emma', 'Hyperion', 'Ulysses']
+    assert sorted(titles(q.filter(pages__lte=256))) == ['Dune Messiah']
+    assert sorted(titles(q.filter(title__in=['Emma', 'Dune', 'Nope']))) == ['Dune', 'Emma']
+    assert sorted(titles(q.filter(title__startswith='Dune'))) == ['Dune', 'Dune Messiah']
+    assert sorted(titles(q.filter(title__istartswith='dune m'))) == ['Dune Messiah']
+    assert sorted(titles(q.filter(title__eq='Emma'))) == ['Emma']
+    assert sorted(titles(q.filter(title='Emma'))) == ['Emma']  # default lookup is eq
+    assert sorted(titles(q.filter(available__eq=False))) == ['Dune Messiah', 'Ulysses']
+    assert sorted(titles(q.filter(tags__contains=['classic', 'scifi']))) == ['Dune']
+    assert sorted(titles(q.filter(pages__gte=400, available__eq=True))) == ['Dune', 'Emma', 'Hyperion']
+    ids = [b.id for b in books]
+    assert sorted(titles(q.filter(id__in=ids[:2]))) == ['Dune', 'Dune Messiah']
+    assert titles(q.filter(pages__gt=10000)) == []
+
+
+def test_object_invalid_query_is_400(inst, book_class, books):
+    with pytest.raises(SyncanoRequestError) as exc:
+        list(objects_of(book_class).filter(price__gt=1))  # price has no filter index
+    assert exc.value.status_code == 400
+    assert 'query' in exc.value.reason
+
+
+def test_object_order_by_and_pagination(inst, book_class, books):
+    by_pages = [o.pages for o in objects_of(book_class).order_by('pages')]
+    assert by_pages == sorted(b['pages'] for b in BOOKS)
+    desc = titles(objects_of(book_class).order_by('-pages'))
+    assert desc == ['Ulysses', 'Hyperion', 'Emma', 'Dune', 'Dune Messiah']
+
+    # Keyset pagination over an ordered list, page_size re-sent by the library.
+    paged = titles(objects_of(book_class).order_by('-title').page_size(2))
+    assert paged == sorted((b['title'] for b in BOOKS), reverse=True)
+    paged = [o.id for o in objects_of(book_class).page_size(2)]
+    assert paged == sorted(b.id for b in books)
+
+    filtered = titles(objects_of(book_class).filter(available__eq=True).order_by('pages').page_size(1))
+    assert filtered == ['Dune', 'Emma', 'Hyperion']
+
+
+def test_object_count(inst, book_class, books):
+    assert objects_of(book_class).count() == len(BOOKS)
+    assert objects_of(book_class).filter(tags__contains=['scifi']).count() == 3
+    objs, count = objects_of(book_class).filter(available__eq=True).with_count(page_size=2)
+    assert count == 3
+    assert len(list(objs)) == 3
+
+
+def test_object_increment_and_array_ops(inst, book_class, books):
+    target = books[0]
+    obj = Object.please.increment('views', 5, instance_name=INSTANCE_NAME,
+                                  class_name=book_class.name, id=target.id)
+    assert obj.views == 5
+    obj = Object.please.decrement('views', 2, instance_name=INSTANCE_NAME,
+                                  class_name=book_class.name, id=target.id)
+    assert obj.views == 3
+
+    obj = Object.please.add('tags', ['new'], instance_name=INSTANCE_NAME,
+                            class_name=book_class.name, id=target.id)
+    assert obj.tags == ['scifi', 'classic', 'new']
+    obj = Object.please.add_unique('tags', ['new', 'newer'], instance_name=INSTANCE_NAME,
+                                   class_name=book_class.name, id=target.id)
+    assert obj.tags == ['scifi', 'classic', 'new', 'newer']
+    obj = Object.please.remove('tags', ['new', 'newer'], instance_name=INSTANCE_NAME,
+                               class_name=book_class.name, id=target.id)
+    assert obj.tags == ['scifi', 'classic']
+
+
+def test_object_update_with_expected_revision(inst, book_class):
+    obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=book_class.name,
+                               title='Draft', pages=1, tags=['t'])
+    assert obj.revision == 1
+
+    obj.title = 'Final'
+    obj.save(expected_revision=1)  # POST /objects/{id}/ (full update)
+    assert obj.revision == 2
+    assert obj.title == 'Final'
+    assert obj.pages == 1 and obj.tags == ['t']
+
+    with pytest.raises(RevisionMismatchException) as exc:
+        obj.title = 'Stale'
+        obj.save(expected_revision=1)
+    assert exc.value.status_code == 400
+
+    patched = Object.please.update(instance_name=INSTANCE_NAME, class_name=book_class.name,
+                                   id=obj.id, pages=2, expected_revision=2)  # PATCH
+    assert patched.revision == 3 and patched.pages == 2 and patched.title == 'Final'
+    with pytest.raises(RevisionMismatchException):
+        Object.please.update(instance_name=INSTANCE_NAME, class_name=book_class.name,
+                             id=obj.id, pages=3, expected_revision=2)
+
+    unchanged = Object.please.update(instance_name=INSTANCE_NAME, class_name=book_class.name,
+                                     id=obj.id, other_permissions='read')
+    assert unchanged.revision == 3  # permission changes don't bump the revision
+    assert unchanged.other_permissions == 'read'
+
+    Object.please.delete(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj.id)
+    with pytest.raises(SyncanoDoesNotExist):
+        Object.please.get(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj.id)
+
+
+def test_object_batch_update_delete_and_in_bulk(inst, book_class):
+    a, b = Object.please.bulk_create(
+        Object(instance_name=INSTANCE_NAME, class_name=book_class.name, title='Batch A', pages=1),
+        Object(instance_name=INSTANCE_NAME, class_name=book_class.name, title='Batch B', pages=2),
+    )
+    mgr = book_class.objects
+    results = Object.please.batch(
+        mgr.as_batch().update(id=a.id, title='Batch A2'),
+        mgr.as_batch().delete(id=b.id),
+        mgr.as_batch().create(title='Batch C', pages=3),
+    )
+    assert results[0].id == a.id and results[0].title == 'Batch A2'
+    assert results[1] == {'code': 204}
+    assert results[2].title == 'Batch C' and isinstance(results[2].id, int)
+
+    found = mgr.in_bulk([a.id, b.id])
+    assert found[a.id].title == 'Batch A2'
+    assert found[b.id]['code'] == 404
+
+    for obj_id in (a.id, results[2].id):
+        Object.please.delete(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj_id)
+
+
+# --------------------------------------------------------------------------------------
+# channels
+# --------------------------------------------------------------------------------------
+
+def poll_once(chan, timeout, **kwargs):
+    """Run the library's PollThread until the first message; returns (message, error)."""
+    got, errors, done = [], [], threading.Event()
+
+    def callback(message=None):
+        got.append(message)
+        done.set()
+        return False  # stop polling
+
+    def error(exc):
+        errors.append(exc)
+        done.set()
+
+    stop = chan.poll(callback=callback, error=error, timeout=timeout, **kwargs)
+    finished = done.wait(timeout + 5)
+    if not finished:
+        stop()
+    return (got[0] if got else None), (errors[0] if errors else None), finished
+
+
+def test_channel_crud(inst):
+    name = 'temp_' + RUN
+    chan = Channel.please.create(instance_name=INSTANCE_NAME, name=name, type='separate_rooms',
+                                 other_permissions='subscribe')
+    assert chan.name == name
+    assert chan.type == 'separate_rooms'
+    assert chan.other_permissions == 'subscribe'
+    assert chan.custom_publish is False
+    assert chan.links.publish == '/v1.1/instances/{}/channels/{}/publish/'.format(INSTANCE_NAME, name)
+
+    names = [c.name for c in Channel.please.list(instance_name=INSTANCE_NAME)]
+    assert set([name, 'default', 'eventlog']) <= set(names)
+
+    updated = Channel.please.update(instance_name=INSTANCE_NAME, name=name, custom_publish=True)
+    assert updated.custom_publish is True and updated.type == 'separate_rooms'
+
+    got = Channel.please.get(instance_name=INSTANCE_NAME, name=name)
+    assert got.custom_publish is True
+    got.delete()
+    with pytest.raises(Channel.DoesNotExist):
+        Channel.please.get(instance_name=INSTANCE_NAME, name=name)
+
+
+def test_channel_publish_history_poll(inst, admin, channel):
+    assert channel.custom_publish is True
+    m1 = channel.publish({'n': 1})
+    m2 = channel.publish({'n': 2, 'text': 'zażółć'})
+    assert isinstance(m1.id, int) and m2.id > m1.id
+    assert m1.payload == {'n': 1}
+    assert m2.payload == {'n': 2, 'text': 'zażółć'}
+    assert m1.action == 'custom'
+    assert m1.metadata == {'type': 'message'}
+    assert m1.author == {'admin': admin['id']}
+    assert isinstance(m1.created_at, datetime.datetime)
+
+    history = list(Message.please.list(instance_name=INSTANCE_NAME, channel_name=channel.name))
+    assert [m.id for m in history] == [m2.id, m1.id]  # newest first
+    assert history[0].payload == m2.payload
+
+    # last_id older than the newest message: the poll answers at once.
+    message, error, finished = poll_once(channel, timeout=15, last_id=m1.id)
+    assert finished and error is None, error
+    assert message is not None and message.id == m2.id
+    assert message.payload == m2.payload and message.action == 'custom'
+
+
+def test_channel_long_poll_wakes_up_on_publish(inst, channel):
+    last = channel.publish({'n': 'before'})
+    publisher = threading.Timer(0.5, lambda: channel.publish({'n': 'during'}))
+    publisher.start()
+    try:
+        message, error, finished = poll_once(channel, timeout=15, last_id=last.id)
+    finally:
+        publisher.join()
+    assert finished and error is None, error
+    assert message is not None, 'poll timed out without a message'
+    assert message.id > last.id
+    assert message.payload == {'n': 'during'}
+
+
+def test_object_change_published_to_channel(inst, book_class, channel):
+    obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=book_class.name,
+                               title='Broadcast', pages=5, channel=channel.name)
+    assert obj.channel == channel.name
+    latest = list(Message.please.list(instance_name=INSTANCE_NAME,
+                                      channel_name=channel.name).limit(1))[0]
+    assert latest.action == 'create'
+    assert latest.metadata == {'type': 'object', 'class': book_class.name}
+    assert latest.payload['id'] == obj.id
+    assert latest.payload['title'] == 'Broadcast'
+    obj.delete()
