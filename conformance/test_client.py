@@ -19,6 +19,7 @@ Library quirks that the tests deliberately live with (see LIBRARY_NOTES.md):
 """
 import contextlib
 import datetime
+import json
 import os
 import random
 import re
@@ -176,6 +177,16 @@ def book_class(instance):
 
 
 @pytest.fixture(scope='module')
+def scratch_class(instance):
+    """Same schema as books; for tests that create their own objects."""
+    registry.set_used_instance(INSTANCE_NAME)
+    klass = Class.please.create(instance_name=INSTANCE_NAME, name='scratch_' + RUN,
+                                schema=BOOK_SCHEMA, other_permissions='create_objects')
+    wait_class_ready(klass.name)
+    return klass
+
+
+@pytest.fixture(scope='module')
 def books(book_class):
     """The BOOKS, created in one batch request (Object.please.bulk_create)."""
     registry.set_used_instance(INSTANCE_NAME)
@@ -308,10 +319,11 @@ def test_api_key_crud(inst):
     assert got.api_key == key.api_key
     assert got.ignore_acl is True
 
-    key.delete()
+    key_id = key.id
+    key.delete()  # NB: the library wipes the model's data on delete()
     with pytest.raises(ApiKey.DoesNotExist):
-        ApiKey.please.get(instance_name=INSTANCE_NAME, id=key.id)
-    assert key.id not in [k.id for k in ApiKey.please.list(instance_name=INSTANCE_NAME)]
+        ApiKey.please.get(instance_name=INSTANCE_NAME, id=key_id)
+    assert key_id not in [k.id for k in ApiKey.please.list(instance_name=INSTANCE_NAME)]
 
 
 def test_api_key_connection_sees_only_its_instance(inst, api_key):
@@ -364,11 +376,10 @@ def test_users_bulk_create_and_paginate(inst, user):
     # The library follows `next`, re-sending its own page_size each time.
     everyone = list(User.please.list(instance_name=INSTANCE_NAME).page_size(2))
     ids = [u.id for u in everyone]
-    assert len(ids) == len(set(ids)) == 6
+    assert len(ids) == len(set(ids)) >= 6
     assert ids == sorted(ids)
-    assert set(names) | {'alice' + RUN} == set(u.username for u in everyone)
+    assert set(names) | {'alice' + RUN} <= set(u.username for u in everyone)
 
-    assert len(User.please.list(instance_name=INSTANCE_NAME).limit(3)) == 0 or True
     assert len(list(User.please.list(instance_name=INSTANCE_NAME).page_size(2).limit(3))) == 3
 
 
@@ -394,9 +405,10 @@ def test_user_reset_key_and_delete(inst, profile_schema):
     assert KEY_RE.match(response['user_key']) and response['user_key'] != temp.user_key
     assert User.please.get(instance_name=INSTANCE_NAME, id=temp.id).user_key == response['user_key']
 
+    temp_id = temp.id
     temp.delete()
     with pytest.raises(User.DoesNotExist):
-        User.please.get(instance_name=INSTANCE_NAME, id=temp.id)
+        User.please.get(instance_name=INSTANCE_NAME, id=temp_id)
 
 
 # --------------------------------------------------------------------------------------
@@ -437,7 +449,7 @@ def test_user_auth_model_method_as_admin(inst, login_user):
     assert response['profile']['nickname'] == 'bobby'
 
 
-def test_user_mode(inst, api_key, login_user, book_class):
+def test_user_mode(inst, api_key, login_user, scratch_class):
     with default_connection(api_key=api_key.api_key, user_key=login_user.user_key,
                             instance_name=INSTANCE_NAME) as conn:
         assert conn.is_user and conn.is_alt_login
@@ -446,22 +458,30 @@ def test_user_mode(inst, api_key, login_user, book_class):
         # A user only sees himself.
         users = list(User.please.list(instance_name=INSTANCE_NAME))
         assert [u.id for u in users] == [login_user.id]
+        me = User.please.get(instance_name=INSTANCE_NAME, id=login_user.id)
+        assert me.profile.nickname == 'bobby'
 
-        # Objects created by a user are owned by him.
-        obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=book_class.name,
+        # Objects created by a user are owned by him; he sees only what he may read.
+        obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=scratch_class.name,
                                    title='Users own book', pages=1)
         assert obj.owner == login_user.id
         assert obj.owner_permissions == 'full'
-        mine = list(Object.please.list(instance_name=INSTANCE_NAME, class_name=book_class.name))
-        assert [o.id for o in mine] == [obj.id]
+        visible = list(Object.please.list(instance_name=INSTANCE_NAME,
+                                          class_name=scratch_class.name))
+        assert obj.id in [o.id for o in visible]
+        assert all(o.owner == login_user.id or o.other_permissions != 'none' for o in visible)
+        updated = Object.please.update(instance_name=INSTANCE_NAME, class_name=scratch_class.name,
+                                       id=obj.id, title='Renamed by user')
+        assert updated.title == 'Renamed by user' and updated.revision == 2
 
-        # Admin-only endpoints are forbidden.
+        # An api key lists only itself; classes are read-only for api keys.
+        assert [k.id for k in ApiKey.please.list(instance_name=INSTANCE_NAME)] == [api_key.id]
         with pytest.raises(SyncanoRequestError) as exc:
-            list(ApiKey.please.list(instance_name=INSTANCE_NAME))
+            Class.please.create(instance_name=INSTANCE_NAME, name='forbidden_' + RUN, schema=[])
         assert exc.value.status_code == 403
 
     # Back to the admin connection: the admin sees the user's object too.
-    got = Object.please.get(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj.id)
+    got = Object.please.get(instance_name=INSTANCE_NAME, class_name=scratch_class.name, id=obj.id)
     assert got.owner == login_user.id
     got.delete()
 
@@ -486,9 +506,10 @@ def test_group_crud(inst):
     group.save()  # PUT
     assert Group.please.get(instance_name=INSTANCE_NAME, id=group.id).label == 'Renamed'
 
+    group_id = group.id
     group.delete()
     with pytest.raises(Group.DoesNotExist):
-        Group.please.get(instance_name=INSTANCE_NAME, id=group.id)
+        Group.please.get(instance_name=INSTANCE_NAME, id=group_id)
 
 
 def test_memberships(inst, user, login_user):
@@ -589,9 +610,9 @@ def titles(objs):
     return [o.title for o in objs]
 
 
-def test_object_create_and_get(inst, book_class):
+def test_object_create_and_get(inst, scratch_class):
     released = datetime.datetime(2020, 1, 2, 3, 4, 5, 678901)
-    obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=book_class.name,
+    obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=scratch_class.name,
                                title='Single', pages=10, price=1.5, available=True,
                                tags=['x', 1, True], extra={'k': [1, 2]}, notes='long text',
                                released=released)
@@ -602,7 +623,7 @@ def test_object_create_and_get(inst, book_class):
     assert obj.owner_permissions == 'full'
     assert obj.other_permissions == 'none'
 
-    got = Object.please.get(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj.id)
+    got = Object.please.get(instance_name=INSTANCE_NAME, class_name=scratch_class.name, id=obj.id)
     assert (got.title, got.pages, got.price, got.available) == ('Single', 10, 1.5, True)
     assert got.tags == ['x', 1, True]
     assert got.extra == {'k': [1, 2]}
@@ -610,12 +631,13 @@ def test_object_create_and_get(inst, book_class):
     assert got.released == released
 
     # The related manager on the class works as well.
-    same = book_class.objects.get(id=obj.id)
+    same = scratch_class.objects.get(id=obj.id)
     assert same.title == 'Single'
 
+    obj_id = obj.id
     obj.delete()
     with pytest.raises(SyncanoDoesNotExist):
-        Object.please.get(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj.id)
+        Object.please.get(instance_name=INSTANCE_NAME, class_name=scratch_class.name, id=obj_id)
 
 
 def test_object_filters(inst, book_class, books):
@@ -636,10 +658,12 @@ def test_object_filters(inst, book_class, books):
 
 
 def test_object_invalid_query_is_400(inst, book_class, books):
+    # The library refuses to build a query on a non-indexed field itself, so send it raw.
+    path = '/v1.1/instances/{}/classes/{}/objects/'.format(INSTANCE_NAME, book_class.name)
     with pytest.raises(SyncanoRequestError) as exc:
-        list(objects_of(book_class).filter(price__gt=1))  # price has no filter index
+        admin_connection().request('GET', path, params={'query': json.dumps({'price': {'_gt': 1}})})
     assert exc.value.status_code == 400
-    assert 'query' in exc.value.reason
+    assert exc.value.reason.startswith('query: ')
 
 
 def test_object_order_by_and_pagination(inst, book_class, books):
@@ -686,8 +710,8 @@ def test_object_increment_and_array_ops(inst, book_class, books):
     assert obj.tags == ['scifi', 'classic']
 
 
-def test_object_update_with_expected_revision(inst, book_class):
-    obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=book_class.name,
+def test_object_update_with_expected_revision(inst, scratch_class):
+    obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=scratch_class.name,
                                title='Draft', pages=1, tags=['t'])
     assert obj.revision == 1
 
@@ -702,29 +726,29 @@ def test_object_update_with_expected_revision(inst, book_class):
         obj.save(expected_revision=1)
     assert exc.value.status_code == 400
 
-    patched = Object.please.update(instance_name=INSTANCE_NAME, class_name=book_class.name,
+    patched = Object.please.update(instance_name=INSTANCE_NAME, class_name=scratch_class.name,
                                    id=obj.id, pages=2, expected_revision=2)  # PATCH
     assert patched.revision == 3 and patched.pages == 2 and patched.title == 'Final'
     with pytest.raises(RevisionMismatchException):
-        Object.please.update(instance_name=INSTANCE_NAME, class_name=book_class.name,
+        Object.please.update(instance_name=INSTANCE_NAME, class_name=scratch_class.name,
                              id=obj.id, pages=3, expected_revision=2)
 
-    unchanged = Object.please.update(instance_name=INSTANCE_NAME, class_name=book_class.name,
+    unchanged = Object.please.update(instance_name=INSTANCE_NAME, class_name=scratch_class.name,
                                      id=obj.id, other_permissions='read')
     assert unchanged.revision == 3  # permission changes don't bump the revision
     assert unchanged.other_permissions == 'read'
 
-    Object.please.delete(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj.id)
+    Object.please.delete(instance_name=INSTANCE_NAME, class_name=scratch_class.name, id=obj.id)
     with pytest.raises(SyncanoDoesNotExist):
-        Object.please.get(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj.id)
+        Object.please.get(instance_name=INSTANCE_NAME, class_name=scratch_class.name, id=obj.id)
 
 
-def test_object_batch_update_delete_and_in_bulk(inst, book_class):
+def test_object_batch_update_delete_and_in_bulk(inst, scratch_class):
     a, b = Object.please.bulk_create(
-        Object(instance_name=INSTANCE_NAME, class_name=book_class.name, title='Batch A', pages=1),
-        Object(instance_name=INSTANCE_NAME, class_name=book_class.name, title='Batch B', pages=2),
+        Object(instance_name=INSTANCE_NAME, class_name=scratch_class.name, title='Batch A', pages=1),
+        Object(instance_name=INSTANCE_NAME, class_name=scratch_class.name, title='Batch B', pages=2),
     )
-    mgr = book_class.objects
+    mgr = scratch_class.objects
     results = Object.please.batch(
         mgr.as_batch().update(id=a.id, title='Batch A2'),
         mgr.as_batch().delete(id=b.id),
@@ -739,7 +763,7 @@ def test_object_batch_update_delete_and_in_bulk(inst, book_class):
     assert found[b.id]['code'] == 404
 
     for obj_id in (a.id, results[2].id):
-        Object.please.delete(instance_name=INSTANCE_NAME, class_name=book_class.name, id=obj_id)
+        Object.please.delete(instance_name=INSTANCE_NAME, class_name=scratch_class.name, id=obj_id)
 
 
 # --------------------------------------------------------------------------------------
@@ -826,14 +850,14 @@ def test_channel_long_poll_wakes_up_on_publish(inst, channel):
     assert message.payload == {'n': 'during'}
 
 
-def test_object_change_published_to_channel(inst, book_class, channel):
-    obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=book_class.name,
+def test_object_change_published_to_channel(inst, scratch_class, channel):
+    obj = Object.please.create(instance_name=INSTANCE_NAME, class_name=scratch_class.name,
                                title='Broadcast', pages=5, channel=channel.name)
     assert obj.channel == channel.name
     latest = list(Message.please.list(instance_name=INSTANCE_NAME,
                                       channel_name=channel.name).limit(1))[0]
     assert latest.action == 'create'
-    assert latest.metadata == {'type': 'object', 'class': book_class.name}
+    assert latest.metadata == {'type': 'object', 'class': scratch_class.name}
     assert latest.payload['id'] == obj.id
     assert latest.payload['title'] == 'Broadcast'
     obj.delete()

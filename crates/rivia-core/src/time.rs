@@ -8,11 +8,40 @@ pub fn now_micros() -> i64 {
     Utc::now().timestamp_micros()
 }
 
-/// Renders stored microseconds as `2015-05-19T15:52:36.183576Z`.
+/// Renders stored microseconds as `2015-05-19T15:52:36.183576Z`. Every response carries
+/// several timestamps, so this writes digits directly instead of interpreting a format string.
 pub fn format_micros(micros: i64) -> String {
-    match DateTime::<Utc>::from_timestamp_micros(micros) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        None => "1970-01-01T00:00:00.000000Z".to_string(),
+    use chrono::{Datelike, Timelike};
+    let Some(t) = DateTime::<Utc>::from_timestamp_micros(micros) else {
+        return "1970-01-01T00:00:00.000000Z".to_string();
+    };
+    let mut out = String::with_capacity(27);
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    }
+    push_digits(&mut out, year as u32, 4);
+    out.push('-');
+    push_digits(&mut out, t.month(), 2);
+    out.push('-');
+    push_digits(&mut out, t.day(), 2);
+    out.push('T');
+    push_digits(&mut out, t.hour(), 2);
+    out.push(':');
+    push_digits(&mut out, t.minute(), 2);
+    out.push(':');
+    push_digits(&mut out, t.second(), 2);
+    out.push('.');
+    push_digits(&mut out, micros.rem_euclid(1_000_000) as u32, 6);
+    out.push('Z');
+    out
+}
+
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    let mut div = 10u32.pow(width - 1);
+    while div > 0 {
+        out.push(char::from(b'0' + ((value / div) % 10) as u8));
+        div /= 10;
     }
 }
 
@@ -75,6 +104,11 @@ mod tests {
             "2015-05-19T15:52:36.183576Z"
         );
         assert_eq!(format_micros(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(format_micros(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(
+            format_micros(253_402_300_799_999_999),
+            "9999-12-31T23:59:59.999999Z"
+        );
     }
 
     #[test]
