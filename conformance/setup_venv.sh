@@ -22,8 +22,10 @@ fi
 
 pip=("$VENV/bin/python" -m pip --disable-pip-version-check --no-input)
 
-"${pip[@]}" install --quiet --no-deps 'syncano==5.4.6'
+# Dependencies first, the client last with --no-deps: in this order pip does not
+# print its (expected, harmless) complaint about syncano's ancient pins.
 "${pip[@]}" install --quiet requests six python-slugify validictory pytest
+"${pip[@]}" install --quiet --no-deps 'syncano==5.4.6'
 
 # Smoke check: the client must be importable with our compatibility shim.
 PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" "$VENV/bin/python" - <<'PY'

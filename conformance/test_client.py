@@ -831,7 +831,8 @@ def test_channel_publish_history_poll(inst, admin, channel):
 
     # last_id older than the newest message: the poll answers at once.
     message, error, finished = poll_once(channel, timeout=15, last_id=m1.id)
-    assert finished and error is None, error
+    assert finished, 'poll thread died or hung (an empty/id-less 200 or 204 kills it)'
+    assert error is None, error
     assert message is not None and message.id == m2.id
     assert message.payload == m2.payload and message.action == 'custom'
 
@@ -844,7 +845,8 @@ def test_channel_long_poll_wakes_up_on_publish(inst, channel):
         message, error, finished = poll_once(channel, timeout=15, last_id=last.id)
     finally:
         publisher.join()
-    assert finished and error is None, error
+    assert finished, 'poll thread died or hung (an empty/id-less 200 or 204 kills it)'
+    assert error is None, error
     assert message is not None, 'poll timed out without a message'
     assert message.id > last.id
     assert message.payload == {'n': 'during'}
