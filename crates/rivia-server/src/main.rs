@@ -102,6 +102,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         poll_timeout: Duration::from_secs(args.poll_timeout),
         data_dir: args.store.data_dir.clone(),
     };
+    // Channel history retention, and on PostgreSQL the LISTEN connection for other nodes.
+    store.start_realtime();
     let state = AppState::new(store.clone(), settings);
     let app = rivia_server::app(state);
     let listener = tokio::net::TcpListener::bind(&args.bind)

@@ -10,6 +10,7 @@ mod sqlite;
 
 pub mod admins;
 pub mod api_keys;
+pub mod bus;
 pub mod channels;
 pub mod classes;
 pub mod instances;
@@ -25,12 +26,17 @@ use rivia_core::page::Keyset;
 pub struct Store {
     /// The database.
     pub db: Db,
+    /// Wakes channel pollers on this node when changes commit.
+    pub bus: bus::ChangeBus,
 }
 
 impl Store {
     /// Wraps an opened database.
     pub fn new(db: Db) -> Self {
-        Store { db }
+        Store {
+            db,
+            bus: bus::ChangeBus::default(),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod admins;
 pub mod api_keys;
+pub mod channels;
 pub mod discovery;
 
 pub mod instances;
@@ -111,6 +112,7 @@ pub fn all() -> Api {
     let api = instances::routes(api.tag("instances"));
     let api = admins::routes(api.tag("admins"));
     let api = api_keys::routes(api.tag("api_keys"));
+    let api = channels::routes(api.tag("channels"));
     invitations::routes(api.tag("invitations"))
 }
 
