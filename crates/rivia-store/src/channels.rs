@@ -7,6 +7,7 @@
 
 use crate::bus::NOTIFY_CHANNEL;
 use crate::db::{Dialect, Row, StoreResult, Tx, Val};
+use crate::instances::like_prefix;
 use crate::{Store, finish_keyset, next_instance_id, params, push_keyset};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
@@ -257,19 +258,6 @@ pub async fn append_change(tx: &mut Tx, change: &NewChange) -> StoreResult<Chang
         .await?;
     }
     Ok(change_from(row, prev_id))
-}
-
-/// Escapes `%`, `_` and `\` so a prefix is literal inside `LIKE … ESCAPE '\'`.
-fn like_prefix(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 impl Store {

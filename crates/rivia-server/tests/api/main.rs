@@ -3,5 +3,6 @@
 pub mod helpers;
 
 mod account;
+mod channels;
 mod conventions;
 mod instances;
