@@ -4,5 +4,6 @@ pub mod helpers;
 
 mod account;
 mod channels;
+mod channels_net;
 mod conventions;
 mod instances;
