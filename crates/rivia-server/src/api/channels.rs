@@ -176,6 +176,33 @@ async fn check_object(
     }
 }
 
+/// The §10.6 check for data-object writes attached to `channel`: a caller that used a user
+/// key without `ignore_acl` needs publish permission (custom_publish is not required),
+/// else the whole write fails with 403.
+pub async fn check_object_change_publish(
+    app: &AppState,
+    ctx: &Ctx,
+    channel: &Channel,
+) -> ApiResult<()> {
+    let denied = match &ctx.who {
+        Who::ApiKey {
+            key,
+            user: Some(user),
+        } if !key.flags.ignore_acl => {
+            !user_holds(app, channel, user.id, ChannelPerm::Publish).await?
+        }
+        _ => false,
+    };
+    if denied {
+        Err(ApiError::Detail(
+            StatusCode::FORBIDDEN,
+            "You do not have permission to publish data to specified channel.".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Channel polls count against the instance's poll rate instead of its request rate.
 fn throttle_poll(app: &AppState, ctx: &Ctx) -> ApiResult<()> {
     if ctx.admin().is_some_and(|a| a.is_staff) {
@@ -256,8 +283,9 @@ fn message_response(c: &Change) -> Response {
     resp
 }
 
-/// `{"admin": id}` or `{"api_key": id[, "user": id]}` (apps/channels/helpers.py).
-fn author_json(ctx: &Ctx) -> String {
+/// `{"admin": id}` or `{"api_key": id[, "user": id]}` (apps/channels/helpers.py): the
+/// `author` of a change made by this caller, as JSON text for [`NewChange::author`].
+pub fn author_json(ctx: &Ctx) -> String {
     let v = match &ctx.who {
         Who::Admin { admin, .. } => json!({"admin": admin.id}),
         Who::ApiKey { key, user } => match user {
