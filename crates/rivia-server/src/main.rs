@@ -111,6 +111,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.store.data_dir.clone(),
         bench_baseline: args.bench_baseline,
     };
+    // Channel history retention, and on PostgreSQL the LISTEN connection for other nodes.
+    store.start_realtime();
     let state = AppState::new(store.clone(), settings);
     let app = rivia_server::app(state);
     let listener = tokio::net::TcpListener::bind(&args.bind)

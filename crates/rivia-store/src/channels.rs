@@ -1,7 +1,32 @@
-//! Realtime channels and their change history.
+//! Realtime channels and their change history (spec-core §10).
+//!
+//! A change is one row of `changes`, numbered per instance. Writers append changes inside
+//! their own transaction with [`append_change`] (which also queues a PostgreSQL
+//! `NOTIFY` for the other nodes) and, after committing, hand the change to
+//! [`crate::bus::ChangeBus::committed`] so waiting pollers on this node wake at once.
 
-use crate::db::{Row, StoreResult};
-use crate::{Store, params};
+use crate::bus::NOTIFY_CHANNEL;
+use crate::db::{Dialect, Row, StoreResult, Tx, Val};
+use crate::instances::like_prefix;
+use crate::{Store, finish_keyset, next_instance_id, params, push_keyset};
+use rivia_core::page::Keyset;
+use rivia_core::time::now_micros;
+use std::sync::OnceLock;
+
+/// Channel type `default` (one stream, no rooms).
+pub const TYPE_DEFAULT: i64 = 0;
+/// Channel type `separate_rooms` (one stream per room).
+pub const TYPE_SEPARATE_ROOMS: i64 = 1;
+/// The builtin channel every instance gets; it cannot be deleted.
+pub const DEFAULT_CHANNEL: &str = "default";
+/// The builtin channel of script traces; it can be neither deleted nor published to.
+pub const EVENTLOG_CHANNEL: &str = "eventlog";
+/// Changes kept per channel/room (Syncano's `list_max_size`).
+pub const MAX_CHANGES: i64 = 1000;
+/// Changes kept per room of the `eventlog` channel.
+pub const MAX_EVENTLOG_CHANGES: i64 = 100;
+/// Changes older than this are gone (Syncano's 24 h `CHANGES_TTL`).
+pub const CHANGE_TTL_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// A channel.
 #[derive(Debug, Clone)]
@@ -30,6 +55,13 @@ pub struct Channel {
     pub updated_at: i64,
 }
 
+impl Channel {
+    /// Whether publish/poll/history need a room.
+    pub fn separate_rooms(&self) -> bool {
+        self.kind == TYPE_SEPARATE_ROOMS
+    }
+}
+
 /// Column list matching [`channel_from`].
 pub const CHANNEL_COLUMNS: &str = "id, instance_id, name, description, type, group_id, group_permissions, other_permissions, custom_publish, created_at, updated_at";
 
@@ -50,6 +82,184 @@ pub fn channel_from(mut r: Row) -> Channel {
     }
 }
 
+/// The writable fields of a channel (name and type are fixed at creation).
+#[derive(Debug, Clone, Default)]
+pub struct ChannelValues {
+    /// Description.
+    pub description: String,
+    /// Group id.
+    pub group_id: Option<i64>,
+    /// `ChannelPerm` as integer.
+    pub group_permissions: i64,
+    /// `ChannelPerm` as integer.
+    pub other_permissions: i64,
+    /// Whether `/publish/` is allowed.
+    pub custom_publish: bool,
+}
+
+/// Which channels a list shows (spec-core §10.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelVisibility {
+    /// Admins and `ignore_acl` keys: every channel.
+    All,
+    /// Anonymous-read keys: channels whose others may subscribe.
+    OthersSubscribe,
+    /// A user: others may subscribe, or the user's group may.
+    User(i64),
+}
+
+/// A change of a channel: a custom message or a data-object event.
+#[derive(Debug)]
+pub struct Change {
+    /// Id, per instance (shared by all channels of the instance).
+    pub id: i64,
+    /// Instance id.
+    pub instance_id: i64,
+    /// Channel id.
+    pub channel_id: i64,
+    /// Lowercase room, for separate-rooms channels.
+    pub room: Option<String>,
+    /// `custom`, `create`, `update` or `delete`.
+    pub action: String,
+    /// Author as JSON text (`{"admin": 1}`, `{"api_key": 2, "user": 3}`).
+    pub author: String,
+    /// Metadata as JSON text.
+    pub metadata: String,
+    /// Payload as JSON text.
+    pub payload: String,
+    /// Created, µs.
+    pub created_at: i64,
+    /// The id of the change before this one in the same channel/room (0: none). A poller
+    /// whose cursor is at least this id can take this change without reading the table.
+    pub prev_id: i64,
+    message: OnceLock<String>,
+}
+
+impl Change {
+    /// The message form delivered by poll and WebSocket: ChangeJSON without `links`,
+    /// rendered once however many pollers receive it.
+    pub fn message(&self) -> &str {
+        self.message.get_or_init(|| {
+            let created = serde_json::Value::String(rivia_core::time::format_micros(
+                self.created_at,
+            ));
+            let action = serde_json::Value::String(self.action.clone());
+            format!(
+                "{{\"id\":{},\"created_at\":{created},\"action\":{action},\"author\":{},\"metadata\":{},\"payload\":{}}}",
+                self.id, self.author, self.metadata, self.payload
+            )
+        })
+    }
+}
+
+/// A change to append (see [`append_change`]).
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    /// Instance id.
+    pub instance_id: i64,
+    /// Channel id.
+    pub channel_id: i64,
+    /// Room; lowercased on write. Ignored (stored as none) is the caller's business: pass
+    /// `None` for channels of type `default`.
+    pub room: Option<String>,
+    /// `custom`, `create`, `update` or `delete`.
+    pub action: String,
+    /// Author JSON text.
+    pub author: String,
+    /// Metadata JSON text.
+    pub metadata: String,
+    /// Payload JSON text.
+    pub payload: String,
+}
+
+const CHANGE_COLUMNS: &str =
+    "id, instance_id, channel_id, room, action, author, metadata, payload, created_at";
+
+fn change_from(mut r: Row, prev_id: i64) -> Change {
+    Change {
+        id: r.i64(0),
+        instance_id: r.i64(1),
+        channel_id: r.i64(2),
+        room: r.take_opt_string(3),
+        action: r.take_string(4),
+        author: r.take_string(5),
+        metadata: r.take_string(6),
+        payload: r.take_string(7),
+        created_at: r.i64(8),
+        prev_id,
+        message: OnceLock::new(),
+    }
+}
+
+/// `room IS NULL` or `room = $n` (binding the room after `params`).
+fn room_condition(params: &mut Vec<Val>, room: Option<&str>) -> String {
+    match room {
+        None => "room IS NULL".to_string(),
+        Some(r) => {
+            params.push(Val::Text(r.to_string()));
+            format!("room = ${}", params.len())
+        }
+    }
+}
+
+/// The newest change id of a channel/room at or below `below` (exclusive), 0 when none.
+async fn prev_change_id(
+    tx: &mut Tx,
+    channel_id: i64,
+    room: Option<&str>,
+    below: i64,
+) -> StoreResult<i64> {
+    let mut p = params![channel_id, below];
+    let cond = room_condition(&mut p, room);
+    let row = tx
+        .query_opt(
+            &format!("SELECT MAX(id) FROM changes WHERE channel_id = $1 AND id < $2 AND {cond}"),
+            p,
+        )
+        .await?;
+    Ok(row.and_then(|r| r.opt_i64(0)).unwrap_or(0))
+}
+
+/// Appends a change inside the caller's write transaction and, on PostgreSQL, queues
+/// `NOTIFY rivia_changes '<instance>:<channel>:<change>'`, delivered to every node only if
+/// the transaction commits. After a successful commit the caller must pass the returned
+/// change to [`crate::bus::ChangeBus::committed`] so local pollers wake without waiting
+/// for the notification (and, on SQLite, at all).
+pub async fn append_change(tx: &mut Tx, change: &NewChange) -> StoreResult<Change> {
+    let id = next_instance_id(tx, change.instance_id, "changes").await?;
+    let room = change.room.as_ref().map(|r| r.to_lowercase());
+    let prev_id = prev_change_id(tx, change.channel_id, room.as_deref(), id).await?;
+    let sql = format!(
+        "INSERT INTO changes ({CHANGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         RETURNING {CHANGE_COLUMNS}"
+    );
+    let row = tx
+        .query_one(
+            &sql,
+            params![
+                id,
+                change.instance_id,
+                change.channel_id,
+                room,
+                change.action.as_str(),
+                change.author.as_str(),
+                change.metadata.as_str(),
+                change.payload.as_str(),
+                now_micros()
+            ],
+        )
+        .await?;
+    if tx.dialect() == Dialect::Postgres {
+        let payload = format!("{}:{}:{}", change.instance_id, change.channel_id, id);
+        tx.exec(
+            &format!("SELECT pg_notify('{NOTIFY_CHANNEL}', $1)"),
+            params![payload],
+        )
+        .await?;
+    }
+    Ok(change_from(row, prev_id))
+}
+
 impl Store {
     /// A channel by (lowercase) name.
     pub async fn channel_by_name(
@@ -64,5 +274,290 @@ impl Store {
             .query_opt(&sql, params![instance_id, name])
             .await?
             .map(channel_from))
+    }
+
+    /// Creates a channel; `Conflict` when the name is taken.
+    pub async fn create_channel(
+        &self,
+        instance_id: i64,
+        name: &str,
+        kind: i64,
+        v: &ChannelValues,
+    ) -> StoreResult<Channel> {
+        let mut tx = self.db.begin().await?;
+        let now = now_micros();
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO channels (instance_id, name, description, type, group_id, group_permissions, other_permissions, custom_publish, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {CHANNEL_COLUMNS}"
+                ),
+                params![
+                    instance_id,
+                    name,
+                    v.description.as_str(),
+                    kind,
+                    v.group_id,
+                    v.group_permissions,
+                    v.other_permissions,
+                    v.custom_publish,
+                    now
+                ],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(channel_from(row))
+    }
+
+    /// One page of channels (keyed by id), filtered by visibility and a name prefix.
+    pub async fn list_channels(
+        &self,
+        instance_id: i64,
+        visibility: ChannelVisibility,
+        name_prefix: Option<&str>,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<Channel>> {
+        let mut sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE instance_id = $1");
+        let mut p = params![instance_id];
+        match visibility {
+            ChannelVisibility::All => {}
+            ChannelVisibility::OthersSubscribe => sql.push_str(" AND other_permissions >= 1"),
+            ChannelVisibility::User(user_id) => {
+                p.push(Val::Int(user_id));
+                sql.push_str(&format!(
+                    " AND (other_permissions >= 1 OR (group_id IS NOT NULL AND group_permissions >= 1 AND EXISTS (\
+                     SELECT 1 FROM memberships m WHERE m.instance_id = channels.instance_id \
+                     AND m.group_id = channels.group_id AND m.user_id = ${})))",
+                    p.len()
+                ));
+            }
+        }
+        if let Some(prefix) = name_prefix {
+            p.push(Val::Text(like_prefix(&prefix.to_lowercase())));
+            sql.push_str(&format!(" AND name LIKE ${} ESCAPE '\\'", p.len()));
+        }
+        push_keyset(&mut sql, &mut p, "id", keyset);
+        let rows = self.db.query(&sql, p).await?;
+        Ok(finish_keyset(
+            rows.into_iter().map(channel_from).collect(),
+            keyset,
+        ))
+    }
+
+    /// Saves the writable fields of a channel; `None` when it no longer exists.
+    pub async fn update_channel(
+        &self,
+        instance_id: i64,
+        id: i64,
+        v: &ChannelValues,
+    ) -> StoreResult<Option<Channel>> {
+        let mut tx = self.db.begin().await?;
+        let row = tx
+            .query_opt(
+                &format!(
+                    "UPDATE channels SET description = $3, group_id = $4, group_permissions = $5, \
+                     other_permissions = $6, custom_publish = $7, updated_at = $8 \
+                     WHERE instance_id = $1 AND id = $2 RETURNING {CHANNEL_COLUMNS}"
+                ),
+                params![
+                    instance_id,
+                    id,
+                    v.description.as_str(),
+                    v.group_id,
+                    v.group_permissions,
+                    v.other_permissions,
+                    v.custom_publish,
+                    now_micros()
+                ],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(row.map(channel_from))
+    }
+
+    /// Deletes a channel with its history and ends the polls waiting on it, on every node.
+    pub async fn delete_channel(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        tx.exec(
+            "DELETE FROM changes WHERE instance_id = $1 AND channel_id = $2",
+            params![instance_id, id],
+        )
+        .await?;
+        let n = tx
+            .exec(
+                "DELETE FROM channels WHERE instance_id = $1 AND id = $2",
+                params![instance_id, id],
+            )
+            .await?;
+        if n > 0 && tx.dialect() == Dialect::Postgres {
+            let payload = format!("{instance_id}:{id}:deleted");
+            tx.exec(
+                &format!("SELECT pg_notify('{NOTIFY_CHANNEL}', $1)"),
+                params![payload],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if n > 0 {
+            self.bus.channel_deleted(id);
+        }
+        Ok(n > 0)
+    }
+
+    /// Publishes a custom message: appends the change in its own transaction and wakes the
+    /// pollers.
+    pub async fn publish_change(&self, change: &NewChange) -> StoreResult<std::sync::Arc<Change>> {
+        let mut tx = self.db.begin().await?;
+        let saved = append_change(&mut tx, change).await?;
+        tx.commit().await?;
+        Ok(self.bus.committed(saved))
+    }
+
+    /// One page of a channel/room's history (keyed by id); `after` keeps ids > after only.
+    pub async fn list_changes(
+        &self,
+        channel_id: i64,
+        room: Option<&str>,
+        after: Option<i64>,
+        keyset: &Keyset,
+    ) -> StoreResult<Vec<Change>> {
+        let mut p = params![channel_id, now_micros() - CHANGE_TTL_MICROS];
+        let cond = room_condition(&mut p, room);
+        let mut sql = format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes WHERE channel_id = $1 AND created_at >= $2 AND {cond}"
+        );
+        if let Some(after) = after {
+            p.push(Val::Int(after));
+            sql.push_str(&format!(" AND id > ${}", p.len()));
+        }
+        push_keyset(&mut sql, &mut p, "id", keyset);
+        let rows = self.db.query(&sql, p).await?;
+        Ok(finish_keyset(
+            rows.into_iter().map(|r| change_from(r, 0)).collect(),
+            keyset,
+        ))
+    }
+
+    /// One change of a channel/room's history.
+    pub async fn change(
+        &self,
+        channel_id: i64,
+        room: Option<&str>,
+        id: i64,
+    ) -> StoreResult<Option<Change>> {
+        let mut p = params![channel_id, now_micros() - CHANGE_TTL_MICROS, id];
+        let cond = room_condition(&mut p, room);
+        let sql = format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes WHERE channel_id = $1 AND created_at >= $2 AND id = $3 AND {cond}"
+        );
+        Ok(self.db.query_opt(&sql, p).await?.map(|r| change_from(r, 0)))
+    }
+
+    /// The oldest changes of a channel/room with id > `after`, oldest first (for pollers).
+    pub async fn changes_after(
+        &self,
+        channel_id: i64,
+        room: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Change>> {
+        let mut p = params![channel_id, now_micros() - CHANGE_TTL_MICROS, after, limit];
+        let cond = room_condition(&mut p, room);
+        let sql = format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes WHERE channel_id = $1 AND created_at >= $2 \
+             AND id > $3 AND {cond} ORDER BY id ASC LIMIT $4"
+        );
+        let rows = self.db.query(&sql, p).await?;
+        let mut prev = after;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let c = change_from(r, prev);
+                prev = c.id;
+                c
+            })
+            .collect())
+    }
+
+    /// The newest change id of a channel/room (0 when it has none).
+    pub async fn last_change_id(&self, channel_id: i64, room: Option<&str>) -> StoreResult<i64> {
+        let mut p = params![channel_id];
+        let cond = room_condition(&mut p, room);
+        let row = self
+            .db
+            .query_opt(
+                &format!("SELECT MAX(id) FROM changes WHERE channel_id = $1 AND {cond}"),
+                p,
+            )
+            .await?;
+        Ok(row.and_then(|r| r.opt_i64(0)).unwrap_or(0))
+    }
+
+    /// A change by instance and id, with its predecessor in its channel/room (used when a
+    /// notification from another node arrives).
+    pub async fn change_by_id(&self, instance_id: i64, id: i64) -> StoreResult<Option<Change>> {
+        let sql = format!(
+            "SELECT {CHANGE_COLUMNS}, (SELECT MAX(p.id) FROM changes p WHERE p.channel_id = c.channel_id \
+             AND p.id < c.id AND (p.room = c.room OR (p.room IS NULL AND c.room IS NULL))) \
+             FROM changes c WHERE c.instance_id = $1 AND c.id = $2"
+        );
+        Ok(self
+            .db
+            .query_opt(&sql, params![instance_id, id])
+            .await?
+            .map(|r| {
+                let prev = r.opt_i64(9).unwrap_or(0);
+                change_from(r, prev)
+            }))
+    }
+
+    /// Enforces retention: drops changes older than 24 h, and trims each channel/room in
+    /// `touched` to its newest 1,000 changes (100 for `eventlog`). Returns rows deleted.
+    pub async fn prune_changes(&self, touched: &[(i64, Option<String>)]) -> StoreResult<u64> {
+        let mut tx = self.db.begin().await?;
+        let mut deleted = tx
+            .exec(
+                "DELETE FROM changes WHERE created_at < $1",
+                params![now_micros() - CHANGE_TTL_MICROS],
+            )
+            .await?;
+        for (channel_id, room) in touched {
+            let keep = match tx
+                .query_opt(
+                    "SELECT name FROM channels WHERE id = $1",
+                    params![*channel_id],
+                )
+                .await?
+            {
+                Some(r) if r.str(0) == EVENTLOG_CHANNEL => MAX_EVENTLOG_CHANGES,
+                Some(_) => MAX_CHANGES,
+                None => continue,
+            };
+            let mut p = params![*channel_id, keep];
+            let cond = room_condition(&mut p, room.as_deref());
+            let boundary = tx
+                .query_opt(
+                    &format!(
+                        "SELECT id FROM changes WHERE channel_id = $1 AND {cond} \
+                         ORDER BY id DESC LIMIT 1 OFFSET $2"
+                    ),
+                    p,
+                )
+                .await?;
+            if let Some(b) = boundary {
+                let mut p = params![*channel_id, b.i64(0)];
+                let cond = room_condition(&mut p, room.as_deref());
+                deleted += tx
+                    .exec(
+                        &format!(
+                            "DELETE FROM changes WHERE channel_id = $1 AND id <= $2 AND {cond}"
+                        ),
+                        p,
+                    )
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 }

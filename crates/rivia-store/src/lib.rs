@@ -10,6 +10,7 @@ mod sqlite;
 
 pub mod admins;
 pub mod api_keys;
+pub mod bus;
 pub mod channels;
 pub mod classes;
 pub mod instances;
@@ -31,6 +32,8 @@ pub struct Store {
     /// roles, API keys, users, the profile class), so caches of those lookups can tell a
     /// stale entry: an entry remembers the generation read before its database lookup.
     auth_generation: Arc<AtomicU64>,
+    /// Wakes channel pollers on this node when changes commit.
+    pub bus: bus::ChangeBus,
 }
 
 impl Store {
@@ -39,6 +42,7 @@ impl Store {
         Store {
             db,
             auth_generation: Arc::new(AtomicU64::new(0)),
+            bus: bus::ChangeBus::default(),
         }
     }
 

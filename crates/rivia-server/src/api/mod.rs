@@ -6,6 +6,7 @@ pub mod account;
 pub mod admins;
 pub mod api_keys;
 pub mod batch;
+pub mod channels;
 pub mod discovery;
 pub mod groups;
 pub mod instances;
@@ -113,6 +114,7 @@ pub fn all() -> Api {
     let api = instances::routes(api.tag("instances"));
     let api = admins::routes(api.tag("admins"));
     let api = api_keys::routes(api.tag("api_keys"));
+    let api = channels::routes(api.tag("channels"));
     let api = invitations::routes(api.tag("invitations"));
     let api = users::routes(api.tag("users"));
     let api = batch::routes(api.tag("batch"));

@@ -4,6 +4,8 @@ pub mod helpers;
 
 mod account;
 mod batch;
+mod channels;
+mod channels_net;
 mod cli;
 mod conventions;
 mod instances;
