@@ -5,10 +5,13 @@
 pub mod account;
 pub mod admins;
 pub mod api_keys;
+pub mod classes;
 pub mod discovery;
+pub mod files;
 
 pub mod instances;
 pub mod invitations;
+pub mod objects;
 
 use crate::req::Req;
 use crate::state::AppState;
@@ -111,7 +114,10 @@ pub fn all() -> Api {
     let api = instances::routes(api.tag("instances"));
     let api = admins::routes(api.tag("admins"));
     let api = api_keys::routes(api.tag("api_keys"));
-    invitations::routes(api.tag("invitations"))
+    let api = invitations::routes(api.tag("invitations"));
+    let api = classes::routes(api.tag("classes"));
+    let api = objects::routes(api.tag("objects"));
+    files::routes(api.tag("files"))
 }
 
 /// Renders a page of a list as `{"next", "prev", "objects"}` with Syncano's cursor links.

@@ -5,3 +5,4 @@ pub mod helpers;
 mod account;
 mod conventions;
 mod instances;
+mod objects;
