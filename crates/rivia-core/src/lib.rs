@@ -11,3 +11,6 @@ pub mod perms;
 pub mod time;
 
 pub use errors::FieldErrors;
+pub mod object;
+pub mod query;
+pub mod schema;

@@ -144,3 +144,251 @@ impl Store {
             .map(class_from))
     }
 }
+
+/// Which classes an API key sees (spec-core §8.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassVisibility {
+    /// Admins and `ignore_acl` keys: every class.
+    All,
+    /// API key without a user: classes with `other_permissions ≥ read`.
+    Others,
+    /// API key with a user: also classes of the user's groups with `group_permissions ≥ read`.
+    User(i64),
+}
+
+/// Appends the visibility condition for `classes c` (empty for [`ClassVisibility::All`]).
+pub fn push_class_visibility(
+    sql: &mut String,
+    p: &mut Vec<crate::Val>,
+    instance_id: i64,
+    v: ClassVisibility,
+) {
+    match v {
+        ClassVisibility::All => {}
+        ClassVisibility::Others => sql.push_str(" AND c.other_permissions >= 1"),
+        ClassVisibility::User(uid) => {
+            p.push(instance_id.into());
+            let i = p.len();
+            p.push(uid.into());
+            let u = p.len();
+            sql.push_str(&format!(
+                " AND (c.other_permissions >= 1 OR (c.group_id IS NOT NULL AND c.group_permissions >= 1 AND EXISTS \
+                 (SELECT 1 FROM memberships m WHERE m.instance_id = ${i} AND m.group_id = c.group_id AND m.user_id = ${u})))"
+            ));
+        }
+    }
+}
+
+/// Why a class could not be created.
+#[derive(Debug)]
+pub enum CreateClassError {
+    /// The instance already has this many classes.
+    CountExceeded(i64),
+    /// The name is taken.
+    NameTaken,
+    /// Storage failure.
+    Store(crate::StoreError),
+}
+
+impl From<crate::StoreError> for CreateClassError {
+    fn from(e: crate::StoreError) -> Self {
+        match e {
+            crate::StoreError::Conflict(_) => CreateClassError::NameTaken,
+            other => CreateClassError::Store(other),
+        }
+    }
+}
+
+/// New state of a class on update.
+pub struct ClassUpdate {
+    /// Description.
+    pub description: String,
+    /// Stored schema (with storage keys).
+    pub schema: rivia_core::schema::Schema,
+    /// Group id.
+    pub group_id: Option<i64>,
+    /// `ClassPerm` as integer.
+    pub group_permissions: i64,
+    /// `ClassPerm` as integer.
+    pub other_permissions: i64,
+    /// Metadata JSON text.
+    pub metadata: String,
+}
+
+/// Creates, drops or swaps the expression indexes that differ between two schemas.
+/// Indexes are built synchronously inside the caller's transaction, so a class is never
+/// observably `migrating`: its `status` is always `ready`.
+pub async fn sync_indexes(
+    tx: &mut Tx,
+    class_id: i64,
+    old: &rivia_core::schema::Schema,
+    new: &rivia_core::schema::Schema,
+) -> StoreResult<()> {
+    let dialect = tx.dialect();
+    let find = |s: &rivia_core::schema::Schema, key: &str| {
+        s.fields
+            .iter()
+            .find(|f| f.key == key)
+            .and_then(|f| f.index())
+    };
+    for f in &old.fields {
+        if f.index().is_some() && find(new, &f.key) != f.index() {
+            tx.batch(&crate::sql::drop_index_ddl(class_id, &f.key))
+                .await?;
+        }
+    }
+    for f in &new.fields {
+        if let Some(kind) = f.index()
+            && find(old, &f.key) != Some(kind)
+        {
+            tx.batch(&crate::sql::create_index_ddl(dialect, class_id, f, kind))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// One page of the instance's classes visible to the caller.
+    pub async fn list_classes(
+        &self,
+        instance_id: i64,
+        visibility: ClassVisibility,
+        name_prefix: Option<&str>,
+        keyset: &rivia_core::page::Keyset,
+    ) -> StoreResult<Vec<Class>> {
+        let cols = CLASS_COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut sql = format!("SELECT {cols} FROM classes c WHERE c.instance_id = $1");
+        let mut p = params![instance_id];
+        push_class_visibility(&mut sql, &mut p, instance_id, visibility);
+        if let Some(prefix) = name_prefix {
+            p.push(crate::instances::like_prefix(&prefix.to_lowercase()).into());
+            sql.push_str(&format!(" AND c.name LIKE ${} ESCAPE '\\'", p.len()));
+        }
+        crate::push_keyset(&mut sql, &mut p, "c.id", keyset);
+        let rows = self.db.query(&sql, p).await?;
+        Ok(crate::finish_keyset(
+            rows.into_iter().map(class_from).collect(),
+            keyset,
+        ))
+    }
+
+    /// Whether a class is visible to the caller.
+    pub async fn class_visible(
+        &self,
+        class: &Class,
+        visibility: ClassVisibility,
+    ) -> StoreResult<bool> {
+        let mut sql = "SELECT 1 FROM classes c WHERE c.id = $1".to_string();
+        let mut p = params![class.id];
+        push_class_visibility(&mut sql, &mut p, class.instance_id, visibility);
+        Ok(self.db.query_opt(&sql, p).await?.is_some())
+    }
+
+    /// Names of the instance's classes (for schema target validation).
+    pub async fn class_names(&self, instance_id: i64) -> StoreResult<Vec<String>> {
+        let rows = self
+            .db
+            .query(
+                "SELECT name FROM classes WHERE instance_id = $1",
+                params![instance_id],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.str(0).to_string()).collect())
+    }
+
+    /// Creates a class with its table and indexes, enforcing the per-instance `limit`.
+    pub async fn create_class(
+        &self,
+        instance_id: i64,
+        new: &NewClass,
+        schema: &rivia_core::schema::Schema,
+        limit: i64,
+    ) -> Result<Class, CreateClassError> {
+        let mut tx = self.db.begin().await?;
+        let count = tx
+            .query_one(
+                "SELECT COUNT(*) FROM classes WHERE instance_id = $1",
+                params![instance_id],
+            )
+            .await?
+            .i64(0);
+        if count >= limit {
+            return Err(CreateClassError::CountExceeded(limit));
+        }
+        let taken = tx
+            .query_opt(
+                "SELECT 1 FROM classes WHERE instance_id = $1 AND name = $2",
+                params![instance_id, &new.name],
+            )
+            .await?;
+        if taken.is_some() {
+            return Err(CreateClassError::NameTaken);
+        }
+        let class = insert_class(&mut tx, instance_id, new).await?;
+        sync_indexes(&mut tx, class.id, &Default::default(), schema).await?;
+        tx.commit().await?;
+        Ok(class)
+    }
+
+    /// Saves a class; a changed schema bumps the revision and syncs the indexes in the
+    /// same transaction. `None` when the class is gone.
+    pub async fn update_class(&self, old: &Class, upd: &ClassUpdate) -> StoreResult<Option<Class>> {
+        let old_schema = rivia_core::schema::Schema::from_stored(&old.schema);
+        let changed = old_schema.public() != upd.schema.public();
+        let mut tx = self.db.begin().await?;
+        let row = tx
+            .query_opt(
+                &format!(
+                    "UPDATE classes SET description = $2, schema = $3, revision = revision + $4, group_id = $5, \
+                     group_permissions = $6, other_permissions = $7, metadata = $8, updated_at = $9 \
+                     WHERE id = $1 RETURNING {CLASS_COLUMNS}"
+                ),
+                params![
+                    old.id,
+                    &upd.description,
+                    upd.schema.to_stored(),
+                    changed as i64,
+                    upd.group_id,
+                    upd.group_permissions,
+                    upd.other_permissions,
+                    &upd.metadata,
+                    now_micros()
+                ],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        if changed {
+            sync_indexes(&mut tx, old.id, &old_schema, &upd.schema).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(class_from(row)))
+    }
+
+    /// Deletes a class with its table (and so all its objects).
+    pub async fn delete_class(&self, class_id: i64) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .exec("DELETE FROM classes WHERE id = $1", params![class_id])
+            .await?;
+        tx.batch(&drop_table_ddl(class_id)).await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Whether a group exists in the instance.
+    pub async fn group_exists(&self, instance_id: i64, group_id: i64) -> StoreResult<bool> {
+        Ok(self
+            .db
+            .query_opt(
+                "SELECT 1 FROM user_groups WHERE instance_id = $1 AND id = $2",
+                params![instance_id, group_id],
+            )
+            .await?
+            .is_some())
+    }
+}

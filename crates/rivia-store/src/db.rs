@@ -214,6 +214,19 @@ impl Db {
         }
     }
 
+    /// Runs several read-only statements on one connection (one snapshot on PostgreSQL),
+    /// cancelling them when they run past `timeout` ([`StoreError::Timeout`]).
+    pub async fn read_with_timeout(
+        &self,
+        statements: Vec<(String, Vec<Val>)>,
+        timeout: std::time::Duration,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.read_many(statements, timeout).await,
+            Backend::Postgres(p) => p.read_many(statements, timeout).await,
+        }
+    }
+
     /// Runs a read-only query expected to return at most one row.
     pub async fn query_opt(&self, sql: &str, params: Vec<Val>) -> StoreResult<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())
@@ -223,7 +236,7 @@ impl Db {
     /// pipelined on one PostgreSQL connection.
     pub async fn query_many(&self, queries: Vec<(String, Vec<Val>)>) -> StoreResult<Vec<Vec<Row>>> {
         match &self.backend {
-            Backend::Sqlite(s) => s.read_many(queries).await,
+            Backend::Sqlite(s) => s.read_batch(queries).await,
             Backend::Postgres(p) => p.query_many(queries).await,
         }
     }

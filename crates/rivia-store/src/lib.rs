@@ -16,6 +16,7 @@ pub mod classes;
 pub mod instances;
 pub mod invitations;
 pub mod objects;
+pub mod sql;
 pub mod users;
 
 pub use db::{Db, Dialect, Row, StoreError, StoreResult, Tx, Val};

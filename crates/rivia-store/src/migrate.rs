@@ -7,10 +7,12 @@ use crate::params;
 
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_objects.sql")),
     (3, include_str!("../migrations/sqlite/0003_channels.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_objects.sql")),
     (3, include_str!("../migrations/postgres/0003_channels.sql")),
 ];
 

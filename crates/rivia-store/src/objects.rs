@@ -220,3 +220,257 @@ impl crate::Store {
             .collect())
     }
 }
+
+/// Which objects a caller may see (spec-core §9.9), compiled into every read's `WHERE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Admins and `ignore_acl` keys.
+    All,
+    /// `allow_anonymous_read` keys without a user: `other_permissions ≥ read`.
+    Others,
+    /// A user with the ids of their groups.
+    User {
+        /// User id.
+        id: i64,
+        /// Group ids.
+        groups: Vec<i64>,
+    },
+}
+
+/// Appends the visibility condition (nothing for [`Visibility::All`]).
+pub fn push_visibility(sql: &mut String, p: &mut Vec<crate::Val>, v: &Visibility) {
+    match v {
+        Visibility::All => {}
+        Visibility::Others => sql.push_str(" AND other_permissions >= 1"),
+        Visibility::User { id, groups } => {
+            p.push(crate::Val::Int(*id));
+            let u = p.len();
+            let group_cond = if groups.is_empty() {
+                String::new()
+            } else {
+                let list = crate::push_in_list(p, groups.iter().map(|g| crate::Val::Int(*g)));
+                format!(" OR (group_id IN ({list}) AND group_permissions >= 1)")
+            };
+            sql.push_str(&format!(
+                " AND ((owner = ${u} AND owner_permissions >= 1) OR other_permissions >= 1{group_cond})"
+            ));
+        }
+    }
+}
+
+/// The column (or schema field) a list is ordered by.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderField {
+    /// Primary key only.
+    Id,
+    /// `created_at` or `updated_at`.
+    Column(&'static str),
+    /// A schema field by storage key.
+    Schema(String),
+}
+
+/// One page request on a class table.
+#[derive(Debug, Clone)]
+pub struct ObjectListQuery<'a> {
+    /// Instance (for nested user queries).
+    pub instance_id: i64,
+    /// Class table.
+    pub class_id: i64,
+    /// Filters.
+    pub query: &'a rivia_core::query::Query,
+    /// Caller visibility.
+    pub visibility: &'a Visibility,
+    /// Order field; the pk breaks ties in the same direction.
+    pub order: OrderField,
+    /// SQL-level direction, boundary and limit.
+    pub keyset: rivia_core::page::Keyset,
+    /// Order-field value of the boundary object (`None`: null, or plain pk cursors).
+    pub boundary: Option<rivia_core::query::Scalar>,
+    /// Also count all matching objects.
+    pub count: bool,
+    /// Statement timeout.
+    pub timeout: std::time::Duration,
+}
+
+fn order_expr(dialect: crate::Dialect, order: &OrderField) -> (String, bool) {
+    match order {
+        OrderField::Id => ("id".into(), false),
+        OrderField::Column(c) => ((*c).into(), false),
+        OrderField::Schema(key) => (crate::sql::field_expr(dialect, "", key), true),
+    }
+}
+
+/// Appends the ordered keyset condition, `ORDER BY` and `LIMIT`. Nulls act as the
+/// greatest value, which gives Syncano's "nulls last ascending, first descending".
+fn push_ordered_keyset(
+    dialect: crate::Dialect,
+    sql: &mut String,
+    p: &mut Vec<crate::Val>,
+    q: &ObjectListQuery,
+) {
+    let (x, json) = order_expr(dialect, &q.order);
+    if q.order == OrderField::Id {
+        crate::push_keyset(sql, p, "id", &q.keyset);
+        return;
+    }
+    if let Some((greater, pk)) = q.keyset.bound {
+        p.push(crate::Val::Int(pk));
+        let pk = format!("${}", p.len());
+        let cond = match (&q.boundary, greater) {
+            (Some(v), true) => {
+                let b = crate::sql::bind_order_value(dialect, json, p, v);
+                format!("{x} > {b} OR ({x} = {b} AND id > {pk}) OR {x} IS NULL")
+            }
+            (Some(v), false) => {
+                let b = crate::sql::bind_order_value(dialect, json, p, v);
+                format!("{x} < {b} OR ({x} = {b} AND id < {pk})")
+            }
+            (None, true) => format!("{x} IS NULL AND id > {pk}"),
+            (None, false) => format!("{x} IS NOT NULL OR id < {pk}"),
+        };
+        sql.push_str(&format!(" AND ({cond})"));
+    }
+    let dir = if q.keyset.sql_descending {
+        "DESC NULLS FIRST"
+    } else {
+        "ASC NULLS LAST"
+    };
+    let id_dir = if q.keyset.sql_descending {
+        "DESC"
+    } else {
+        "ASC"
+    };
+    p.push(crate::Val::Int(q.keyset.limit));
+    sql.push_str(&format!(
+        " ORDER BY {x} {dir}, id {id_dir} LIMIT ${}",
+        p.len()
+    ));
+}
+
+impl crate::Store {
+    /// One page of a class's objects (and the total count when asked), with filters,
+    /// visibility and ordering compiled into the SQL, under a statement timeout.
+    pub async fn list_objects(
+        &self,
+        q: &ObjectListQuery<'_>,
+    ) -> StoreResult<(Vec<ObjectRow>, Option<i64>)> {
+        let dialect = self.db.dialect();
+        let table = table_name(q.class_id);
+        let mut p = Vec::new();
+        let scope = crate::sql::Scope {
+            prefix: "",
+            users: false,
+            instance_id: q.instance_id,
+        };
+        let filter = crate::sql::compile(dialect, q.query, scope, &mut p);
+        let mut where_sql = format!(" WHERE {filter}");
+        push_visibility(&mut where_sql, &mut p, q.visibility);
+        let mut statements = Vec::new();
+        if q.count {
+            statements.push((
+                format!("SELECT COUNT(*) FROM {table}{where_sql}"),
+                p.clone(),
+            ));
+        }
+        if q.keyset.limit > 0 {
+            let mut sql = format!("SELECT {OBJECT_COLUMNS} FROM {table}{where_sql}");
+            push_ordered_keyset(dialect, &mut sql, &mut p, q);
+            statements.push((sql, p));
+        }
+        let mut results = self
+            .db
+            .read_with_timeout(statements, q.timeout)
+            .await?
+            .into_iter();
+        let count = if q.count {
+            results
+                .next()
+                .and_then(|rows| rows.first().map(|r| r.i64(0)))
+        } else {
+            None
+        };
+        let rows = results
+            .next()
+            .map(|rows| rows.into_iter().map(object_from).collect())
+            .unwrap_or_default();
+        Ok((crate::finish_keyset(rows, &q.keyset), count))
+    }
+
+    /// One object if the caller may see it.
+    pub async fn visible_object(
+        &self,
+        class_id: i64,
+        id: i64,
+        visibility: &Visibility,
+    ) -> StoreResult<Option<ObjectRow>> {
+        let mut sql = format!(
+            "SELECT {OBJECT_COLUMNS} FROM {} WHERE id = $1",
+            table_name(class_id)
+        );
+        let mut p = params![id];
+        push_visibility(&mut sql, &mut p, visibility);
+        Ok(self.db.query_opt(&sql, p).await?.map(object_from))
+    }
+}
+
+/// Where reference and relation ids point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefTarget {
+    /// Objects of a class table.
+    Class(i64),
+    /// Users of the instance.
+    Users,
+}
+
+/// Which of `ids` exist in the target, inside `tx`.
+pub async fn existing_ids(
+    tx: &mut Tx,
+    instance_id: i64,
+    target: RefTarget,
+    ids: &[i64],
+) -> StoreResult<Vec<i64>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut p = Vec::new();
+    let sql = match target {
+        RefTarget::Class(class_id) => {
+            let list = crate::push_in_list(&mut p, ids.iter().map(|i| crate::Val::Int(*i)));
+            format!(
+                "SELECT id FROM {} WHERE id IN ({list})",
+                table_name(class_id)
+            )
+        }
+        RefTarget::Users => {
+            p.push(crate::Val::Int(instance_id));
+            let list = crate::push_in_list(&mut p, ids.iter().map(|i| crate::Val::Int(*i)));
+            format!("SELECT id FROM users WHERE instance_id = $1 AND id IN ({list})")
+        }
+    };
+    Ok(tx.query(&sql, p).await?.iter().map(|r| r.i64(0)).collect())
+}
+
+/// The type of a channel (0 default, 1 separate rooms), inside `tx`; `None` if missing.
+pub async fn channel_kind(tx: &mut Tx, instance_id: i64, name: &str) -> StoreResult<Option<i64>> {
+    Ok(tx
+        .query_opt(
+            "SELECT type FROM channels WHERE instance_id = $1 AND name = $2",
+            params![instance_id, name],
+        )
+        .await?
+        .map(|r| r.i64(0)))
+}
+
+/// Reads one object inside `tx`, locking it for the rest of the transaction on PostgreSQL.
+pub async fn lock_object(tx: &mut Tx, class_id: i64, id: i64) -> StoreResult<Option<ObjectRow>> {
+    let lock = if tx.dialect() == crate::Dialect::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {OBJECT_COLUMNS} FROM {} WHERE id = $1{lock}",
+        table_name(class_id)
+    );
+    Ok(tx.query_opt(&sql, params![id]).await?.map(object_from))
+}

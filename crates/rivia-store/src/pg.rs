@@ -216,6 +216,34 @@ impl PgDb {
         futures_util::future::try_join_all(futures).await
     }
 
+    /// Several reads in one read-only transaction with a statement timeout.
+    pub async fn read_many(
+        &self,
+        statements: Vec<(String, Vec<Val>)>,
+        timeout: std::time::Duration,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        let client = self.client().await?;
+        let ms = timeout.as_millis().max(1);
+        client
+            .batch_execute(&format!(
+                "BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}"
+            ))
+            .await
+            .map_err(map_err)?;
+        let mut out = Vec::with_capacity(statements.len());
+        for (sql, params) in &statements {
+            match client_query(&client, sql, params).await {
+                Ok(rows) => out.push(rows),
+                Err(e) => {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    return Err(e);
+                }
+            }
+        }
+        client.batch_execute("COMMIT").await.map_err(map_err)?;
+        Ok(out)
+    }
+
     /// BEGIN on a pooled client.
     pub async fn begin(&self) -> StoreResult<PgTx> {
         let client = self.client().await?;

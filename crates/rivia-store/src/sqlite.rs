@@ -8,6 +8,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -57,7 +58,41 @@ fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
         conn.pragma_update(None, "query_only", "ON")?;
     }
     conn.set_prepared_statement_cache_capacity(256);
+    register_functions(conn)?;
     Ok(())
+}
+
+thread_local! {
+    /// Deadline of the statements running on this reader thread's connection.
+    static DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// SQL functions PostgreSQL gets from migration 0002, so that both dialects run the same
+/// SQL text: `rivia_geo_km(lon1, lat1, lon2, lat2)` (haversine distance).
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "rivia_geo_km",
+        4,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let arg = |i| ctx.get::<Option<f64>>(i);
+            Ok(match (arg(0)?, arg(1)?, arg(2)?, arg(3)?) {
+                (Some(a), Some(b), Some(c), Some(d)) => {
+                    Some(rivia_core::query::haversine_km(a, b, c, d))
+                }
+                _ => None,
+            })
+        },
+    )
+}
+
+/// Interrupts statements of a reader whose deadline passed (checked every 1000 VM steps).
+fn install_deadline_check(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.progress_handler(
+        1000,
+        Some(|| DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() >= t))),
+    )
 }
 
 /// Runs a statement on a connection and collects its rows.
@@ -146,7 +181,9 @@ impl SqliteDb {
                     | OpenFlags::SQLITE_OPEN_URI,
             )
             .map_err(map_err)?;
+            let mut conn = conn;
             configure(&conn, true).map_err(map_err)?;
+            install_deadline_check(&mut conn).map_err(map_err)?;
             spawn_worker(format!("rivia-sqlite-reader-{i}"), conn, readers_rx.clone())?;
         }
         Ok(SqliteDb {
@@ -163,12 +200,34 @@ impl SqliteDb {
     }
 
     /// Several reads in one job on one reader thread.
-    pub async fn read_many(&self, queries: Vec<(String, Vec<Val>)>) -> StoreResult<Vec<Vec<Row>>> {
+    pub async fn read_batch(&self, queries: Vec<(String, Vec<Val>)>) -> StoreResult<Vec<Vec<Row>>> {
         submit(&self.readers, move |conn| {
             queries
                 .iter()
                 .map(|(sql, params)| run_query(conn, sql, params))
                 .collect()
+        })
+        .await
+    }
+
+    /// Several reads on one reader thread, interrupted once `timeout` has passed.
+    pub async fn read_many(
+        &self,
+        statements: Vec<(String, Vec<Val>)>,
+        timeout: Duration,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        submit(&self.readers, move |conn| {
+            DEADLINE.with(|d| d.set(Some(Instant::now() + timeout)));
+            // One read transaction, so a list page and its count see the same data.
+            let result = conn.execute_batch("BEGIN").map_err(map_err).and_then(|_| {
+                statements
+                    .iter()
+                    .map(|(sql, params)| run_query(conn, sql, params))
+                    .collect::<StoreResult<Vec<_>>>()
+            });
+            let _ = conn.execute_batch("COMMIT");
+            DEADLINE.with(|d| d.set(None));
+            result
         })
         .await
     }

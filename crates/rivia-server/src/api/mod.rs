@@ -7,10 +7,13 @@ pub mod admins;
 pub mod api_keys;
 pub mod batch;
 pub mod channels;
+pub mod classes;
 pub mod discovery;
+pub mod files;
 pub mod groups;
 pub mod instances;
 pub mod invitations;
+pub mod objects;
 pub mod users;
 
 use crate::req::Req;
@@ -118,7 +121,10 @@ pub fn all() -> Api {
     let api = invitations::routes(api.tag("invitations"));
     let api = users::routes(api.tag("users"));
     let api = batch::routes(api.tag("batch"));
-    groups::routes(api.tag("groups"))
+    let api = groups::routes(api.tag("groups"));
+    let api = classes::routes(api.tag("classes"));
+    let api = objects::routes(api.tag("objects"));
+    files::routes(api.tag("files"))
 }
 
 /// Renders a page of a list as `{"next", "prev", "objects"}` with Syncano's cursor links.

@@ -9,4 +9,5 @@ mod channels_net;
 mod cli;
 mod conventions;
 mod instances;
+mod objects;
 mod users;

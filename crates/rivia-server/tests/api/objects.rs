@@ -1,0 +1,1395 @@
+//! Classes and data objects (spec-core §8, §9) on both backends.
+
+use crate::both_backends;
+use crate::helpers::{Backend, Resp, TestApp};
+use axum::http::StatusCode;
+use rivia_store::objects::ObjectValues;
+use serde_json::{Value, json};
+
+both_backends!(
+    classes_crud_and_schema_rules,
+    class_visibility_and_limits,
+    indexes_follow_the_schema,
+    objects_crud_and_typed_values,
+    update_operators_revisions_and_limits,
+    retyped_field_starts_empty,
+    query_language_filters_and_errors,
+    nested_is_queries,
+    ordering_with_cursors,
+    include_count_and_paging,
+    user_permissions,
+    anonymous_read_and_key_flags,
+    file_fields_upload_serve_and_cleanup,
+);
+
+const INST: &str = "objects-inst";
+
+fn classes() -> String {
+    format!("/v1.1/instances/{INST}/classes/")
+}
+fn class_url(c: &str) -> String {
+    format!("/v1.1/instances/{INST}/classes/{c}/")
+}
+fn objects(c: &str) -> String {
+    format!("/v1.1/instances/{INST}/classes/{c}/objects/")
+}
+fn object(c: &str, id: &Value) -> String {
+    format!("/v1.1/instances/{INST}/classes/{c}/objects/{id}/")
+}
+
+async fn setup(b: Backend) -> Option<(TestApp, String)> {
+    let app = TestApp::new(b).await?;
+    let key = app.admin_with_instance(INST).await;
+    Some((app, key))
+}
+
+async fn make_class(app: &TestApp, key: &str, body: Value) -> Resp {
+    let r = app.as_key(key, "POST", &classes(), Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "create class: {:?}", r.body);
+    r
+}
+
+async fn create(app: &TestApp, key: &str, class: &str, body: Value) -> Value {
+    let r = app.as_key(key, "POST", &objects(class), Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "create object: {:?}", r.body);
+    r.body
+}
+
+fn ids(r: &Resp) -> Vec<i64> {
+    r.body["objects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("list expected: {:?}", r.body))
+        .iter()
+        .map(|o| o["id"].as_i64().expect("id"))
+        .collect()
+}
+
+/// Creates an app user directly in the store: (user id, user key).
+async fn user(app: &TestApp, name: &str) -> (i64, String) {
+    let inst = app
+        .store
+        .instance_by_name(INST)
+        .await
+        .expect("db")
+        .expect("instance");
+    let profile = app
+        .store
+        .class_by_name(inst.id, "user_profile")
+        .await
+        .expect("db")
+        .expect("profile class");
+    let key = rivia_core::keys::new_account_key();
+    let (u, _) = app
+        .store
+        .create_user(
+            inst.id,
+            profile.id,
+            name,
+            "x",
+            &key,
+            ObjectValues {
+                owner: None,
+                owner_permissions: 3,
+                group_id: None,
+                group_permissions: 0,
+                other_permissions: 0,
+                channel: None,
+                channel_room: None,
+                data: "{}".into(),
+            },
+        )
+        .await
+        .expect("user");
+    (u.id, key)
+}
+
+async fn group_with(app: &TestApp, members: &[i64]) -> i64 {
+    let inst = app
+        .store
+        .instance_by_name(INST)
+        .await
+        .expect("db")
+        .expect("instance");
+    let g = app
+        .store
+        .create_group(
+            inst.id,
+            &rivia_store::users::GroupValues {
+                name: None,
+                label: "g".into(),
+                description: String::new(),
+            },
+        )
+        .await
+        .expect("group");
+    for m in members {
+        app.store
+            .add_membership(inst.id, *m, g.id)
+            .await
+            .map_err(|_| "membership")
+            .expect("membership");
+    }
+    g.id
+}
+
+async fn classes_crud_and_schema_rules(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    let r = make_class(
+        &app,
+        &key,
+        json!({"name": "Books", "description": "d", "metadata": {"m": 1},
+               "schema": [{"name": "title", "type": "STRING", "filter_index": true, "order_index": false},
+                          {"name": "pages", "type": "integer", "unique": true}]}),
+    )
+    .await;
+    assert_eq!(r.body["name"], "books");
+    assert_eq!(
+        r.body["schema"],
+        json!([{"name": "title", "type": "string", "filter_index": true},
+               {"name": "pages", "type": "integer", "unique": true, "filter_index": true}])
+    );
+    assert_eq!(
+        (
+            r.body["status"].clone(),
+            r.body["revision"].clone(),
+            r.body["objects_count"].clone()
+        ),
+        (json!("ready"), json!(1), json!(0))
+    );
+    assert_eq!(r.body["group_permissions"], "create_objects");
+    assert_eq!(
+        r.body["links"],
+        json!({"self": class_url("books"), "objects": objects("books")})
+    );
+    let dup = app
+        .as_key(&key, "POST", &classes(), Some(json!({"name": "books"})))
+        .await;
+    assert_eq!(dup.body, json!({"name": ["This field must be unique."]}));
+    let reserved = app
+        .as_key(&key, "POST", &classes(), Some(json!({"name": "users"})))
+        .await;
+    assert_eq!(
+        reserved.body,
+        json!({"name": ["Unable to use that value. Please choose a different one."]})
+    );
+    let bad = app
+        .as_key(
+            &key,
+            "POST",
+            &classes(),
+            Some(json!({"name": "x1", "schema": [{"name": "owner", "type": "string"}]})),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"schema": ["Error processing field definition \"owner\" #0: Field name \"owner\" is reserved."]})
+        )
+    );
+    // PATCH keeps the schema; a schema change bumps the revision.
+    let r = app
+        .as_key(
+            &key,
+            "PATCH",
+            &class_url("books"),
+            Some(json!({"description": "new"})),
+        )
+        .await;
+    assert_eq!(
+        (r.body["revision"].clone(), r.body["description"].clone()),
+        (json!(1), json!("new"))
+    );
+    let r = app
+        .as_key(
+            &key,
+            "PATCH",
+            &class_url("books"),
+            Some(json!({"schema": [{"name": "title", "type": "string"}], "expected_revision": 1})),
+        )
+        .await;
+    assert_eq!(r.body["revision"], 2, "{:?}", r.body);
+    let stale = app
+        .as_key(
+            &key,
+            "PATCH",
+            &class_url("books"),
+            Some(json!({"description": "x", "expected_revision": 1})),
+        )
+        .await;
+    assert_eq!(
+        stale.body,
+        json!({"expected_revision": "Revision mismatch. Expected 1, got 2."})
+    );
+    // PUT without schema/metadata/permissions resets them (spec-core §1.10).
+    let r = app
+        .as_key(
+            &key,
+            "PUT",
+            &class_url("books"),
+            Some(json!({"other_permissions": "read", "name": "ignored"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (
+            r.body["schema"].clone(),
+            r.body["metadata"].clone(),
+            r.body["revision"].clone()
+        ),
+        (json!([]), json!({}), json!(3))
+    );
+    assert_eq!(r.body["name"], "books");
+    assert_eq!(r.body["description"], "new");
+    assert_eq!(r.body["other_permissions"], "read");
+    let list = app
+        .as_key(
+            &key,
+            "GET",
+            &format!("{}?name__startswith=BO", classes()),
+            None,
+        )
+        .await;
+    assert_eq!(list.body["objects"].as_array().map(Vec::len), Some(1));
+    let profile = app
+        .as_key(&key, "DELETE", &class_url("user_profile"), None)
+        .await;
+    assert_eq!(profile.status, StatusCode::FORBIDDEN);
+    let del = app.as_key(&key, "DELETE", &class_url("books"), None).await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let gone = app.as_key(&key, "GET", &class_url("books"), None).await;
+    assert_eq!(
+        (gone.status, gone.body),
+        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
+    );
+    let missing = app.as_key(&key, "GET", &objects("books"), None).await;
+    assert_eq!(missing.body, json!({"detail": "Class was not found."}));
+}
+
+async fn class_visibility_and_limits(b: Backend) {
+    let Some(app) = TestApp::with_settings(b, |s| s.class_limit = 3).await else {
+        return;
+    };
+    let key = app.admin_with_instance(INST).await;
+    make_class(&app, &key, json!({"name": "open"})).await;
+    make_class(
+        &app,
+        &key,
+        json!({"name": "hidden", "other_permissions": "none", "group_permissions": "read"}),
+    )
+    .await;
+    let over = app
+        .as_key(&key, "POST", &classes(), Some(json!({"name": "third"})))
+        .await;
+    assert_eq!(over.body, json!({"detail": "Class count exceeded (3)."}));
+    let api_key = app.api_key(&key, INST, json!({})).await;
+    let names = |r: &Resp| -> Vec<String> {
+        r.body["objects"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|c| c["name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    let r = app.as_key(&api_key, "GET", &classes(), None).await;
+    assert_eq!(names(&r), vec!["user_profile", "open"]);
+    let hidden = app
+        .as_key(&api_key, "GET", &class_url("hidden"), None)
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    let (uid, ukey) = user(&app, "member").await;
+    let g = group_with(&app, &[uid]).await;
+    app.as_key(
+        &key,
+        "PATCH",
+        &class_url("hidden"),
+        Some(json!({"group": g})),
+    )
+    .await;
+    let r = app.as_user(&api_key, &ukey, "GET", &classes(), None).await;
+    assert_eq!(names(&r), vec!["user_profile", "open", "hidden"]);
+    let write = app
+        .as_key(&api_key, "POST", &classes(), Some(json!({"name": "nope"})))
+        .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN);
+    let bad_group = app
+        .as_key(
+            &key,
+            "PATCH",
+            &class_url("open"),
+            Some(json!({"group": 999})),
+        )
+        .await;
+    assert_eq!(
+        bad_group.body,
+        json!({"group": ["Invalid pk \"999\" - object does not exist."]})
+    );
+}
+
+/// Names of the real database indexes on a class table.
+async fn index_names(app: &TestApp, class: &str) -> Vec<String> {
+    let inst = app
+        .store
+        .instance_by_name(INST)
+        .await
+        .expect("db")
+        .expect("inst");
+    let c = app
+        .store
+        .class_by_name(inst.id, class)
+        .await
+        .expect("db")
+        .expect("class");
+    let table = format!("c{}", c.id);
+    let sql = match app.backend {
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND name LIKE '%\\_x%' ESCAPE '\\' ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT indexname FROM pg_indexes WHERE tablename = $1 AND indexname LIKE '%\\_x%' ORDER BY indexname"
+        }
+    };
+    app.store
+        .db
+        .query(sql, rivia_store::params![table])
+        .await
+        .expect("indexes")
+        .iter()
+        .map(|r| r.str(0).to_string())
+        .collect()
+}
+
+async fn indexes_follow_the_schema(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(
+        &app,
+        &key,
+        json!({"name": "idx", "schema": [
+            {"name": "a", "type": "integer", "filter_index": true},
+            {"name": "b", "type": "string", "order_index": true},
+            {"name": "c", "type": "array", "filter_index": true},
+            {"name": "d", "type": "text"}]}),
+    )
+    .await;
+    assert_eq!(index_names(&app, "idx").await.len(), 3);
+    app.as_key(
+        &key,
+        "PATCH",
+        &class_url("idx"),
+        Some(json!({"schema": [{"name": "a", "type": "integer"}, {"name": "b", "type": "string", "order_index": true}]})),
+    )
+    .await;
+    assert_eq!(index_names(&app, "idx").await.len(), 1);
+    // The unique index is enforced with the spec's message.
+    make_class(
+        &app,
+        &key,
+        json!({"name": "uniq", "schema": [{"name": "code", "type": "string", "unique": true}]}),
+    )
+    .await;
+    create(&app, &key, "uniq", json!({"code": "x"})).await;
+    let dup = app
+        .as_key(&key, "POST", &objects("uniq"), Some(json!({"code": "x"})))
+        .await;
+    assert_eq!(dup.body, json!({"code": ["This field must be unique."]}));
+}
+
+async fn objects_crud_and_typed_values(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(
+        &app,
+        &key,
+        json!({"name": "things", "schema": [
+            {"name": "s", "type": "string"}, {"name": "t", "type": "text"},
+            {"name": "i", "type": "integer"}, {"name": "f", "type": "float"},
+            {"name": "bo", "type": "boolean"}, {"name": "dt", "type": "datetime"},
+            {"name": "ref", "type": "reference", "target": "self"},
+            {"name": "rel", "type": "relation", "target": "self"},
+            {"name": "arr", "type": "array"}, {"name": "obj", "type": "object"},
+            {"name": "geo", "type": "geopoint"}]}),
+    )
+    .await;
+    let first = create(&app, &key, "things", json!({"s": "one"})).await;
+    let id1 = first["id"].clone();
+    let keys: Vec<&str> = first
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "id",
+            "created_at",
+            "updated_at",
+            "revision",
+            "owner",
+            "owner_permissions",
+            "group",
+            "group_permissions",
+            "other_permissions",
+            "channel",
+            "channel_room",
+            "s",
+            "t",
+            "i",
+            "f",
+            "bo",
+            "dt",
+            "ref",
+            "rel",
+            "arr",
+            "obj",
+            "geo",
+            "links"
+        ]
+    );
+    assert_eq!(
+        (
+            first["owner_permissions"].clone(),
+            first["other_permissions"].clone(),
+            first["revision"].clone()
+        ),
+        (json!("full"), json!("none"), json!(1))
+    );
+    assert_eq!(first["links"], json!({"self": object("things", &id1)}));
+    let full = create(
+        &app,
+        &key,
+        "things",
+        json!({"s": 12, "t": "long", "i": "7", "f": 1.5, "bo": "yes",
+               "dt": "2015-01-01T12:00:00.5Z", "ref": id1, "rel": [id1, 9999, id1],
+               "arr": [1, "a", true], "obj": {"k": [1]}, "geo": {"longitude": 10, "latitude": -5.5},
+               "unknown": 1}),
+    )
+    .await;
+    assert_eq!(full["s"], "12");
+    assert_eq!(full["i"], 7);
+    assert_eq!(full["bo"], true);
+    assert_eq!(
+        full["dt"],
+        json!({"type": "datetime", "value": "2015-01-01T12:00:00.500000Z"})
+    );
+    assert_eq!(
+        full["ref"],
+        json!({"type": "reference", "target": "self", "value": id1})
+    );
+    assert_eq!(
+        full["rel"],
+        json!({"type": "relation", "target": "self", "value": [id1]})
+    );
+    assert_eq!(
+        full["geo"],
+        json!({"type": "geopoint", "longitude": 10.0, "latitude": -5.5})
+    );
+    assert_eq!(full["obj"], json!({"k": [1]}));
+    let bad = app
+        .as_key(
+            &key,
+            "POST",
+            &objects("things"),
+            Some(json!({"i": "x", "arr": {"a": 1}, "ref": 9999, "dt": "2015-01-01", "owner_permissions": "furry"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.body["i"], json!(["A valid integer is required."]));
+    assert_eq!(bad.body["arr"], json!(["Not a valid array."]));
+    assert_eq!(
+        bad.body["owner_permissions"],
+        json!(["\"furry\" is not a valid choice."])
+    );
+    assert_eq!(
+        bad.body["dt"],
+        json!([
+            "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm:ss.uuuuuuZ."
+        ])
+    );
+    let bad_ref = app
+        .as_key(&key, "POST", &objects("things"), Some(json!({"ref": 9999})))
+        .await;
+    assert_eq!(
+        bad_ref.body,
+        json!({"ref": ["Target with specified id does not exist."]})
+    );
+    let no_channel = app
+        .as_key(
+            &key,
+            "POST",
+            &objects("things"),
+            Some(json!({"channel": "nope"})),
+        )
+        .await;
+    assert_eq!(
+        no_channel.body,
+        json!({"channel": ["Object with name=nope does not exist."]})
+    );
+    let no_room = app
+        .as_key(
+            &key,
+            "POST",
+            &objects("things"),
+            Some(json!({"channel": "default"})),
+        )
+        .await;
+    assert_eq!(
+        no_room.body,
+        json!({"non_field_errors": ["Channel room field is required for channels with separate rooms."]})
+    );
+    let in_room = create(
+        &app,
+        &key,
+        "things",
+        json!({"channel": "default", "channel_room": "r1"}),
+    )
+    .await;
+    assert_eq!(
+        in_room["links"]["channel"],
+        format!("/v1.1/instances/{INST}/channels/default/")
+    );
+    let got = app
+        .as_key(&key, "GET", &object("things", &full["id"]), None)
+        .await;
+    assert_eq!(got.body, full);
+    let put = app
+        .as_key(&key, "PUT", &object("things", &id1), Some(json!({})))
+        .await;
+    assert_eq!(
+        (put.status, put.body),
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"detail": "Method \"PUT\" not allowed."})
+        )
+    );
+    let del = app
+        .as_key(&key, "DELETE", &object("things", &id1), None)
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let again = app.as_key(&key, "GET", &object("things", &id1), None).await;
+    assert_eq!(
+        (again.status, again.body),
+        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
+    );
+    let class = app.as_key(&key, "GET", &class_url("things"), None).await;
+    assert_eq!(class.body["objects_count"], 2);
+    let fields = app
+        .as_key(
+            &key,
+            "GET",
+            &format!(
+                "{}?fields=id,s&excluded_fields=id",
+                object("things", &full["id"])
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(fields.body, json!({"s": "12"}));
+}
+
+async fn update_operators_revisions_and_limits(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(
+        &app,
+        &key,
+        json!({"name": "ops", "schema": [
+            {"name": "n", "type": "integer"}, {"name": "x", "type": "float"},
+            {"name": "tags", "type": "array"}, {"name": "note", "type": "text"},
+            {"name": "note2", "type": "text"}]}),
+    )
+    .await;
+    let o = create(
+        &app,
+        &key,
+        "ops",
+        json!({"n": 1, "tags": ["a"], "note": "keep"}),
+    )
+    .await;
+    let url = object("ops", &o["id"]);
+    let r = app
+        .as_key(
+            &key,
+            "PATCH",
+            &url,
+            Some(json!({"n": {"_increment": 4}, "x": {"_increment": 0.5},
+                        "tags": {"_add": ["b", "a"], "_addunique": ["c", "a"], "_remove": "a"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (
+            r.body["n"].clone(),
+            r.body["x"].clone(),
+            r.body["tags"].clone()
+        ),
+        (json!(5), json!(0.5), json!(["b", "c"]))
+    );
+    assert_eq!(r.body["revision"], 2);
+    // Permission-only and no-op changes keep the revision.
+    let r = app
+        .as_key(
+            &key,
+            "PATCH",
+            &url,
+            Some(json!({"other_permissions": "read", "n": 5})),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.body["revision"].clone(),
+            r.body["other_permissions"].clone()
+        ),
+        (json!(2), json!("read"))
+    );
+    let bad_op = app
+        .as_key(&key, "PATCH", &url, Some(json!({"n": {"_add": 1}})))
+        .await;
+    assert_eq!(bad_op.body, json!({"n": ["A valid integer is required."]}));
+    let stale = app
+        .as_key(
+            &key,
+            "PATCH",
+            &url,
+            Some(json!({"n": 1, "expected_revision": 1})),
+        )
+        .await;
+    assert_eq!(
+        stale.body,
+        json!({"expected_revision": "Revision mismatch. Expected 1, got 2."})
+    );
+    // Full update by POST resets absent fields and permissions.
+    let r = app.as_key(&key, "POST", &url, Some(json!({"n": 9}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (
+            r.body["n"].clone(),
+            r.body["tags"].clone(),
+            r.body["note"].clone(),
+            r.body["other_permissions"].clone()
+        ),
+        (json!(9), Value::Null, Value::Null, json!("none"))
+    );
+    let one = "x".repeat(31000);
+    let ok = app
+        .as_key(&key, "PATCH", &url, Some(json!({"note": one})))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let too_big = app
+        .as_key(&key, "PATCH", &url, Some(json!({"note2": one})))
+        .await;
+    assert_eq!(
+        too_big.body,
+        json!({"non_field_errors": ["Object maximum size exceeded."]})
+    );
+    let on_create = app
+        .as_key(
+            &key,
+            "POST",
+            &objects("ops"),
+            Some(json!({"n": {"_increment": 1}})),
+        )
+        .await;
+    assert_eq!(
+        on_create.body,
+        json!({"n": ["A valid integer is required."]})
+    );
+}
+
+async fn retyped_field_starts_empty(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(&app, &key, json!({"name": "re", "schema": [{"name": "v", "type": "integer"}, {"name": "w", "type": "string"}]})).await;
+    let o = create(&app, &key, "re", json!({"v": 3, "w": "kept"})).await;
+    app.as_key(
+        &key,
+        "PATCH",
+        &class_url("re"),
+        Some(json!({"schema": [{"name": "v", "type": "string"}, {"name": "w", "type": "string", "filter_index": true}]})),
+    )
+    .await;
+    let r = app.as_key(&key, "GET", &object("re", &o["id"]), None).await;
+    assert_eq!(
+        (r.body["v"].clone(), r.body["w"].clone()),
+        (Value::Null, json!("kept"))
+    );
+    // Removing and re-adding a field also starts it empty.
+    app.as_key(&key, "PATCH", &class_url("re"), Some(json!({"schema": []})))
+        .await;
+    app.as_key(
+        &key,
+        "PATCH",
+        &class_url("re"),
+        Some(json!({"schema": [{"name": "w", "type": "string"}]})),
+    )
+    .await;
+    let r = app.as_key(&key, "GET", &object("re", &o["id"]), None).await;
+    assert_eq!(r.body["w"], Value::Null);
+}
+
+async fn list_q(app: &TestApp, key: &str, class: &str, q: Value) -> Resp {
+    let url = format!(
+        "{}?query={}",
+        objects(class),
+        rivia_core::page::encode_query_value(&q.to_string())
+    );
+    app.as_key(key, "GET", &url, None).await
+}
+
+async fn query_language_filters_and_errors(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(
+        &app,
+        &key,
+        json!({"name": "q", "schema": [
+            {"name": "name", "type": "string", "filter_index": true},
+            {"name": "n", "type": "integer", "filter_index": true},
+            {"name": "f", "type": "float", "filter_index": true},
+            {"name": "ok", "type": "boolean", "filter_index": true},
+            {"name": "when", "type": "datetime", "filter_index": true},
+            {"name": "tags", "type": "array", "filter_index": true},
+            {"name": "geo", "type": "geopoint", "filter_index": true},
+            {"name": "plain", "type": "integer"}]}),
+    )
+    .await;
+    let a = create(&app, &key, "q", json!({"name": "Alpha%_x", "n": 1, "f": 1.5, "ok": true,
+        "when": "2020-01-01T00:00:00.000000Z", "tags": ["a", 1], "geo": {"longitude": 21.0, "latitude": 52.2}})).await["id"].as_i64().expect("id");
+    let b2 = create(&app, &key, "q", json!({"name": "beta", "n": 2, "f": 2.5, "ok": false,
+        "when": "2021-01-01T00:00:00.000000Z", "tags": ["b"], "geo": {"longitude": 2.35, "latitude": 48.85}})).await["id"].as_i64().expect("id");
+    let c = create(&app, &key, "q", json!({})).await["id"]
+        .as_i64()
+        .expect("id");
+    let cases: Vec<(Value, Vec<i64>)> = vec![
+        (json!({"n": {"_eq": 1}}), vec![a]),
+        (json!({"n": {"_neq": 1}}), vec![b2, c]),
+        (json!({"n": {"_gt": 1}}), vec![b2]),
+        (json!({"n": {"_gte": "1", "_lt": 3}}), vec![a, b2]),
+        (json!({"n": {"_in": [2, 5]}}), vec![b2]),
+        (json!({"n": {"_nin": [2]}}), vec![a, c]),
+        (json!({"n": {"_in": []}}), vec![]),
+        (json!({"n": {"_exists": false}}), vec![c]),
+        (json!({"f": {"_lte": 1.5}}), vec![a]),
+        (json!({"ok": {"_eq": false}}), vec![b2]),
+        (json!({"when": {"_gt": "2020-06-01"}}), vec![b2]),
+        (json!({"name": {"_startswith": "Al"}}), vec![a]),
+        (json!({"name": {"_istartswith": "al"}}), vec![a]),
+        (json!({"name": {"_contains": "%_"}}), vec![a]),
+        (json!({"name": {"_icontains": "ET"}}), vec![b2]),
+        (json!({"name": {"_endswith": "ta"}}), vec![b2]),
+        (json!({"name": {"_iendswith": "TA"}}), vec![b2]),
+        (json!({"name": {"_ieq": "BETA"}}), vec![b2]),
+        (json!({"name": {"_like": "Alpha\\%\\_%"}}), vec![a]),
+        (json!({"name": {"_like": "alpha%"}}), vec![]),
+        (json!({"name": {"_ilike": "ALPHA%"}}), vec![a]),
+        (json!({"name": {"_eq": "x' OR 1=1 --"}}), vec![]),
+        (json!({"tags": {"_contains": ["a", 1]}}), vec![a]),
+        (json!({"tags": {"_contains": ["1"]}}), vec![]),
+        (
+            json!({"geo": {"_near": {"longitude": 21.01, "latitude": 52.23, "distance_in_kilometers": 10}}}),
+            vec![a],
+        ),
+        (
+            json!({"geo": {"_near": {"longitude": 21.0, "latitude": 52.2}}}),
+            vec![a],
+        ),
+        (json!({"id": {"_gte": b2}}), vec![b2, c]),
+        (
+            json!({"created_at": {"_gt": "2000-01-01T00:00"}}),
+            vec![a, b2, c],
+        ),
+        (json!({"channel": {"_exists": true}}), vec![]),
+    ];
+    for (q, want) in cases {
+        let r = list_q(&app, &key, "q", q.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{q}: {:?}", r.body);
+        assert_eq!(ids(&r), want, "{q}");
+    }
+    // Several query params are ANDed.
+    let url = format!(
+        "{}?query={}&query={}",
+        objects("q"),
+        rivia_core::page::encode_query_value(r#"{"n":{"_gte":1}}"#),
+        rivia_core::page::encode_query_value(r#"{"n":{"_lte":1}}"#)
+    );
+    assert_eq!(ids(&app.as_key(&key, "GET", &url, None).await), vec![a]);
+    let errors: Vec<(Value, Value)> = vec![
+        (
+            json!({"plain": {"_eq": 1}}),
+            json!({"query": "Field \"plain\" cannot be used in a query as it is not indexed."}),
+        ),
+        (
+            json!({"nope": {"_eq": 1}}),
+            json!({"query": "Invalid field name defined: \"nope\"."}),
+        ),
+        (
+            json!({"n": {"_like": "a"}}),
+            json!({"query": "Invalid lookup \"_like\" defined for field \"n\"."}),
+        ),
+        (
+            json!({"n": {"_gt": "abc"}}),
+            json!({"query": "Validation of value provided for \"gt\" lookup of field \"n\" failed: 'abc' value must be an integer."}),
+        ),
+        (
+            json!({"n": {"_exists": 1}}),
+            json!({"query": "Invalid value type provided for \"exists\" lookup of field \"n\"."}),
+        ),
+        (
+            json!({"channel_room": {"_startswith": "a"}}),
+            json!({"query": "startswith is not supported on this field type."}),
+        ),
+        (json!([1]), json!(["Query passed in invalid format."])),
+    ];
+    for (q, want) in errors {
+        let r = list_q(&app, &key, "q", q.clone()).await;
+        assert_eq!((r.status, r.body), (StatusCode::BAD_REQUEST, want), "{q}");
+    }
+    let r = app
+        .as_key(&key, "GET", &format!("{}?query=%7Bnot", objects("q")), None)
+        .await;
+    assert_eq!(r.body, json!({"query": "Not a valid JSON string."}));
+}
+
+async fn nested_is_queries(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(&app, &key, json!({"name": "authors", "schema": [{"name": "country", "type": "string", "filter_index": true}]})).await;
+    make_class(
+        &app,
+        &key,
+        json!({"name": "books", "schema": [
+            {"name": "author", "type": "reference", "target": "authors", "filter_index": true},
+            {"name": "editors", "type": "relation", "target": "authors", "filter_index": true},
+            {"name": "buyer", "type": "reference", "target": "user", "filter_index": true}]}),
+    )
+    .await;
+    let pl = create(&app, &key, "authors", json!({"country": "pl"})).await["id"].clone();
+    let fr = create(&app, &key, "authors", json!({"country": "fr"})).await["id"].clone();
+    let (uid, _) = user(&app, "buyer").await;
+    let b1 = create(
+        &app,
+        &key,
+        "books",
+        json!({"author": pl, "editors": [fr], "buyer": uid}),
+    )
+    .await["id"]
+        .as_i64()
+        .expect("id");
+    let b2 = create(
+        &app,
+        &key,
+        "books",
+        json!({"author": fr, "editors": [pl, fr]}),
+    )
+    .await["id"]
+        .as_i64()
+        .expect("id");
+    let cases: Vec<(Value, Vec<i64>)> = vec![
+        (
+            json!({"author": {"_is": {"country": {"_eq": "pl"}}}}),
+            vec![b1],
+        ),
+        (
+            json!({"editors": {"_is": {"country": {"_eq": "pl"}}}}),
+            vec![b2],
+        ),
+        (json!({"editors": {"_contains": [fr, pl]}}), vec![b2]),
+        (
+            json!({"buyer": {"_is": {"username": {"_eq": "buyer"}}}}),
+            vec![b1],
+        ),
+        (json!({"buyer": {"_is": {"id": {"_eq": uid}}}}), vec![b1]),
+    ];
+    for (q, want) in cases {
+        let r = list_q(&app, &key, "books", q.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{q}: {:?}", r.body);
+        assert_eq!(ids(&r), want, "{q}");
+    }
+    let double = list_q(
+        &app,
+        &key,
+        "books",
+        json!({"author": {"_is": {"x": {"_is": {}}}}}),
+    )
+    .await;
+    assert_eq!(
+        double.body,
+        json!(["Double nested queries are not allowed."])
+    );
+}
+
+async fn ordering_with_cursors(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(
+        &app,
+        &key,
+        json!({"name": "ord", "schema": [{"name": "score", "type": "integer", "order_index": true}, {"name": "x", "type": "integer"}]}),
+    )
+    .await;
+    let mut made = Vec::new();
+    for s in [Some(3), None, Some(1), Some(3), Some(2)] {
+        let body = match s {
+            Some(v) => json!({"score": v}),
+            None => json!({}),
+        };
+        made.push(
+            create(&app, &key, "ord", body).await["id"]
+                .as_i64()
+                .expect("id"),
+        );
+    }
+    // Ascending: nulls last; ties broken by id.
+    let want_asc = vec![made[2], made[4], made[0], made[3], made[1]];
+    let mut seen = Vec::new();
+    let mut url = format!("{}?order_by=score&page_size=2", objects("ord"));
+    let mut pages = 0;
+    loop {
+        let r = app.as_key(&key, "GET", &url, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{url}: {:?}", r.body);
+        seen.extend(ids(&r));
+        pages += 1;
+        match r.body["next"].as_str() {
+            Some(next) if pages < 10 => url = next.to_string(),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, want_asc);
+    // Descending: nulls first; and a prev link walks back.
+    let r = app
+        .as_key(
+            &key,
+            "GET",
+            &format!("{}?order_by=-score&page_size=2", objects("ord")),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&r), vec![made[1], made[3]]);
+    let next = r.body["next"].as_str().expect("next").to_string();
+    assert!(
+        next.contains("order_by=-score")
+            && next.contains("direction=1")
+            && next.contains("last_value=3"),
+        "{next}"
+    );
+    let r2 = app.as_key(&key, "GET", &next, None).await;
+    assert_eq!(ids(&r2), vec![made[0], made[4]]);
+    let prev = r2.body["prev"].as_str().expect("prev").to_string();
+    let back = app.as_key(&key, "GET", &prev, None).await;
+    assert_eq!(ids(&back), vec![made[1], made[3]]);
+    let errs = [
+        ("order_by=nope", "Incorrect order_by parameter provided."),
+        ("order_by=revision", "Cannot use specified order_by field."),
+        (
+            "order_by=x",
+            "Cannot use specified order_by field. Set required index on schema first.",
+        ),
+        (
+            "order_by=score&direction=1&last_pk=1&last_value=abc",
+            "Incorrect page parameter provided.",
+        ),
+        ("page_size=-1", "Incorrect page parameter provided."),
+    ];
+    for (params, want) in errs {
+        let r = app
+            .as_key(&key, "GET", &format!("{}?{params}", objects("ord")), None)
+            .await;
+        assert_eq!(
+            (r.status, r.body),
+            (StatusCode::BAD_REQUEST, json!({"detail": want})),
+            "{params}"
+        );
+    }
+    let by_id = app
+        .as_key(
+            &key,
+            "GET",
+            &format!("{}?order_by=-id", objects("ord")),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&by_id), made.iter().rev().copied().collect::<Vec<_>>());
+}
+
+async fn include_count_and_paging(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(
+        &app,
+        &key,
+        json!({"name": "cnt", "schema": [{"name": "n", "type": "integer", "filter_index": true}]}),
+    )
+    .await;
+    for n in 0..5 {
+        create(&app, &key, "cnt", json!({"n": n})).await;
+    }
+    let r = app
+        .as_key(
+            &key,
+            "GET",
+            &format!("{}?page_size=0&include_count=true", objects("cnt")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.body,
+        json!({"next": null, "prev": null, "objects": [], "objects_count": 5})
+    );
+    let q = rivia_core::page::encode_query_value(r#"{"n":{"_gte":2}}"#);
+    let r = app
+        .as_key(
+            &key,
+            "GET",
+            &format!("{}?page_size=2&include_count=1&query={q}", objects("cnt")),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["objects_count"], 3);
+    let next = r.body["next"].as_str().expect("next");
+    assert_eq!(
+        next,
+        format!(
+            "{}?page_size=2&direction=1&last_pk={}",
+            objects("cnt"),
+            ids(&r)[1]
+        )
+    );
+}
+
+async fn user_permissions(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    let api_key = app.api_key(&key, INST, json!({})).await;
+    let (alice, akey) = user(&app, "alice").await;
+    let (bob, bkey) = user(&app, "bob").await;
+    let (_carol, ckey) = user(&app, "carol").await;
+    let team = group_with(&app, &[alice, bob]).await;
+    make_class(
+        &app,
+        &key,
+        json!({"name": "notes", "schema": [{"name": "text", "type": "string"}]}),
+    )
+    .await;
+    let r = app
+        .as_user(
+            &api_key,
+            &akey,
+            "POST",
+            &objects("notes"),
+            Some(json!({"text": "mine", "owner": bob})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["owner"], alice, "owner forced to the caller");
+    let private = r.body["id"].clone();
+    let shared = app
+        .as_user(
+            &api_key,
+            &akey,
+            "POST",
+            &objects("notes"),
+            Some(json!({"text": "team", "group": team, "group_permissions": "write"})),
+        )
+        .await
+        .body["id"]
+        .clone();
+    let bad_group = app
+        .as_user(
+            &api_key,
+            &ckey,
+            "POST",
+            &objects("notes"),
+            Some(json!({"group": team})),
+        )
+        .await;
+    assert_eq!(
+        bad_group.body,
+        json!({"group": ["Invalid group specified."]})
+    );
+    // Visibility: bob sees the group object only; carol sees nothing.
+    let bob_list = app
+        .as_user(&api_key, &bkey, "GET", &objects("notes"), None)
+        .await;
+    assert_eq!(ids(&bob_list), vec![shared.as_i64().expect("id")]);
+    let carol_list = app
+        .as_user(&api_key, &ckey, "GET", &objects("notes"), None)
+        .await;
+    assert_eq!(ids(&carol_list), Vec::<i64>::new());
+    let hidden = app
+        .as_user(&api_key, &bkey, "GET", &object("notes", &private), None)
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    // bob may write (group write) but not delete; his permission fields are capped.
+    let r = app
+        .as_user(
+            &api_key,
+            &bkey,
+            "PATCH",
+            &object("notes", &shared),
+            Some(json!({"text": "edited", "other_permissions": "full"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["other_permissions"], "write");
+    let owner_change = app
+        .as_user(
+            &api_key,
+            &bkey,
+            "PATCH",
+            &object("notes", &shared),
+            Some(json!({"owner": bob})),
+        )
+        .await;
+    assert_eq!(
+        owner_change.body,
+        json!({"owner": ["Cannot change owner of Data Object."]})
+    );
+    let del = app
+        .as_user(&api_key, &bkey, "DELETE", &object("notes", &shared), None)
+        .await;
+    assert_eq!(del.status, StatusCode::FORBIDDEN);
+    // Now everybody can read and write it (other=write): carol can read but not delete.
+    let carol_read = app
+        .as_user(&api_key, &ckey, "GET", &object("notes", &shared), None)
+        .await;
+    assert_eq!(carol_read.status, StatusCode::OK);
+    let del = app
+        .as_user(&api_key, &akey, "DELETE", &object("notes", &shared), None)
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    // Class gate: a read-only class forbids creating.
+    app.as_key(
+        &key,
+        "PATCH",
+        &class_url("notes"),
+        Some(json!({"other_permissions": "read"})),
+    )
+    .await;
+    let gated = app
+        .as_user(&api_key, &ckey, "POST", &objects("notes"), Some(json!({})))
+        .await;
+    assert_eq!(gated.status, StatusCode::FORBIDDEN);
+    // Profiles: not creatable or deletable, owner unchangeable.
+    let profile_create = app
+        .as_key(&key, "POST", &objects("user_profile"), Some(json!({})))
+        .await;
+    assert_eq!(profile_create.status, StatusCode::FORBIDDEN);
+    let profiles = app
+        .as_key(&key, "GET", &objects("user_profile"), None)
+        .await;
+    let pid = profiles.body["objects"][0]["id"].clone();
+    let profile_owner = app
+        .as_key(
+            &key,
+            "PATCH",
+            &object("user_profile", &pid),
+            Some(json!({"owner": bob})),
+        )
+        .await;
+    assert_eq!(
+        profile_owner.body,
+        json!({"owner": ["Cannot change owner of User Profile object."]})
+    );
+    let profile_del = app
+        .as_key(&key, "DELETE", &object("user_profile", &pid), None)
+        .await;
+    assert_eq!(profile_del.status, StatusCode::FORBIDDEN);
+}
+
+async fn anonymous_read_and_key_flags(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(
+        &app,
+        &key,
+        json!({"name": "pub", "other_permissions": "read"}),
+    )
+    .await;
+    let open = create(&app, &key, "pub", json!({"other_permissions": "read"})).await["id"]
+        .as_i64()
+        .expect("id");
+    create(&app, &key, "pub", json!({})).await;
+    let plain = app.api_key(&key, INST, json!({})).await;
+    let anon = app
+        .api_key(&key, INST, json!({"allow_anonymous_read": true}))
+        .await;
+    let acl = app.api_key(&key, INST, json!({"ignore_acl": true})).await;
+    let r = app.as_key(&plain, "GET", &objects("pub"), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.as_key(&anon, "GET", &objects("pub"), None).await;
+    assert_eq!(ids(&r), vec![open]);
+    let r = app
+        .as_key(&anon, "POST", &objects("pub"), Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.as_key(&acl, "GET", &objects("pub"), None).await;
+    assert_eq!(ids(&r).len(), 2);
+    let r = app
+        .as_key(&acl, "POST", &objects("pub"), Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let none = app.call("GET", &objects("pub"), &[], None).await;
+    assert_eq!(none.status, StatusCode::FORBIDDEN);
+    let unknown_class = app.call("GET", &objects("nope"), &[], None).await;
+    assert_eq!(
+        unknown_class.body,
+        json!({"detail": "Class was not found."})
+    );
+    let reader = app.admin("reader@example.com").await;
+    let inst = app
+        .store
+        .instance_by_name(INST)
+        .await
+        .expect("db")
+        .expect("inst");
+    let reader_admin = app
+        .store
+        .admin_by_key(&reader)
+        .await
+        .expect("db")
+        .expect("admin");
+    let mut tx = app.store.db.begin().await.expect("tx");
+    tx.exec(
+        "INSERT INTO admin_roles (instance_id, admin_id, role) VALUES ($1, $2, 1)",
+        rivia_store::params![inst.id, reader_admin.id],
+    )
+    .await
+    .expect("role");
+    tx.commit().await.expect("commit");
+    let r = app.as_key(&reader, "GET", &objects("pub"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .as_key(&reader, "POST", &objects("pub"), Some(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+fn multipart(
+    field: &str,
+    filename: &str,
+    content: &[u8],
+    extra: &[(&str, &str)],
+) -> (String, Vec<u8>) {
+    let boundary = "XyZbOuNdArY";
+    let mut body = Vec::new();
+    for (k, v) in extra {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn send_multipart(
+    app: &TestApp,
+    key: &str,
+    method: &str,
+    url: &str,
+    ct: String,
+    body: Vec<u8>,
+) -> Resp {
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("x-api-key", key)
+        .header("content-type", ct)
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    app.send(req).await
+}
+
+async fn file_fields_upload_serve_and_cleanup(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(&app, &key, json!({"name": "docs", "schema": [{"name": "file", "type": "file"}, {"name": "n", "type": "integer"}]})).await;
+    let (ct, body) = multipart("file", "Hello.TXT", b"hello world", &[("n", "4")]);
+    let r = send_multipart(&app, &key, "POST", &objects("docs"), ct, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["n"], 4);
+    assert_eq!(r.body["file"]["type"], "file");
+    let url = r.body["file"]["value"].as_str().expect("url").to_string();
+    assert!(url.starts_with("/media/") && url.ends_with(".txt"), "{url}");
+    let served = app.call("GET", &url, &[], None).await;
+    assert_eq!(
+        (served.status, served.body),
+        (StatusCode::OK, json!("hello world"))
+    );
+    let on_disk = |u: &str| {
+        app.dir
+            .0
+            .join("files")
+            .join(u.trim_start_matches("/media/"))
+    };
+    assert!(on_disk(&url).exists());
+    // Copy by URL into another object, then replace the first object's file.
+    let copy = create(&app, &key, "docs", json!({"file": url})).await;
+    let copy_url = copy["file"]["value"].as_str().expect("copy").to_string();
+    assert_ne!(copy_url, url);
+    let (ct, body) = multipart("file", "two.bin", b"second", &[]);
+    let r2 = send_multipart(
+        &app,
+        &key,
+        "PATCH",
+        &object("docs", &r.body["id"]),
+        ct,
+        body,
+    )
+    .await;
+    assert_eq!(r2.status, StatusCode::OK, "{:?}", r2.body);
+    assert!(!on_disk(&url).exists(), "replaced file removed");
+    let new_url = r2.body["file"]["value"].as_str().expect("url").to_string();
+    // A full update without the field deletes the file.
+    let r3 = app
+        .as_key(
+            &key,
+            "POST",
+            &object("docs", &r.body["id"]),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r3.body["file"], Value::Null);
+    assert!(!on_disk(&new_url).exists());
+    let bad = create_err(
+        &app,
+        &key,
+        "docs",
+        json!({"file": "https://elsewhere.example/x.png"}),
+    )
+    .await;
+    assert_eq!(bad, json!({"file": ["File URL is invalid."]}));
+    let (ct, body) = multipart("file", "x.abcdefghijklmnopq", b"x", &[]);
+    let r = send_multipart(&app, &key, "POST", &objects("docs"), ct, body).await;
+    assert_eq!(
+        r.body,
+        json!({"file": ["File provided has too long extension. Max 16 characters."]})
+    );
+    app.as_key(&key, "DELETE", &object("docs", &copy["id"]), None)
+        .await;
+    assert!(!on_disk(&copy_url).exists());
+}
+
+async fn create_err(app: &TestApp, key: &str, class: &str, body: Value) -> Value {
+    let r = app.as_key(key, "POST", &objects(class), Some(body)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    r.body
+}
