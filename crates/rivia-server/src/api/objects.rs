@@ -445,6 +445,57 @@ async fn build_data(
     Ok((data, dropped))
 }
 
+/// The schema fields of a user's `profile` body (users API): validates them against the
+/// `user_profile` schema exactly as the objects API would and returns the new data JSON
+/// text and whether any schema value changed (which bumps the revision). `full` resets
+/// absent fields to null (user PUT); `creating` refuses update operators. Field errors
+/// come back as the bare field-error object, for nesting under `profile`.
+pub async fn profile_fields(
+    app: &AppState,
+    instance_id: i64,
+    class: &Class,
+    current_data: &str,
+    body: &Map<String, Value>,
+    full: bool,
+    creating: bool,
+) -> Result<(String, bool), Result<Value, ApiError>> {
+    let schema = Schema::from_stored(&class.schema);
+    if schema.fields.is_empty() {
+        return Ok((current_data.to_string(), false));
+    }
+    let input = read_input(body, &[], &schema, creating).map_err(|e| Ok(e.into_value()))?;
+    let current = parse_data(current_data);
+    // Reference checks read through a transaction; nothing is written in it.
+    let mut tx = app.store.db.begin().await.map_err(|e| Err(e.into()))?;
+    let mut new_files = NewFiles::default();
+    let result = build_data(
+        app,
+        &mut tx,
+        instance_id,
+        class,
+        &schema,
+        &current,
+        &input.changes,
+        full,
+        &mut new_files,
+    )
+    .await;
+    drop(tx);
+    match result {
+        Ok((data, _)) => {
+            let before: Map<String, Value> = schema
+                .fields
+                .iter()
+                .filter_map(|f| current.get(&f.key).map(|v| (f.key.clone(), v.clone())))
+                .collect();
+            let changed = data != before;
+            Ok((Value::Object(data).to_string(), changed))
+        }
+        Err(ApiError::Body(StatusCode::BAD_REQUEST, v)) => Err(Ok(v)),
+        Err(other) => Err(Err(other)),
+    }
+}
+
 fn ref_target(
     class: &Class,
     field: &Field,
@@ -637,10 +688,70 @@ async fn create_in_tx(
     let row = insert_object(&mut tx, ctx.instance.id, class.id, &values)
         .await
         .map_err(|e| conflict_error(class, schema, e))?;
-    // Channel change events are appended here, inside this transaction, by the channels
-    // integration (spec-core §10.6).
+    let payload = change_payload(&ctx.base(), class, schema, &row);
+    let change = append_object_change(app, ctx, &mut tx, class, &row, "create", payload).await?;
     tx.commit().await?;
+    announce(app, change);
     Ok(row)
+}
+
+/// The object as it appears in a change payload: DataObjectJSON without `links`,
+/// `channel` and `channel_room` (spec-core §10.6).
+fn change_payload(
+    base: &str,
+    class: &Class,
+    schema: &Schema,
+    row: &ObjectRow,
+) -> Map<String, Value> {
+    match object_json_with(base, &class.name, schema, row) {
+        Value::Object(mut m) => {
+            for k in ["links", "channel", "channel_room"] {
+                m.remove(k);
+            }
+            m
+        }
+        _ => Map::new(),
+    }
+}
+
+/// Appends the change event of an object write to the object's channel, inside the write's
+/// transaction, after checking the caller may publish there (a refusal rolls the write
+/// back with 403). The caller hands the returned change to the bus after committing.
+async fn append_object_change(
+    app: &AppState,
+    ctx: &Ctx,
+    tx: &mut Tx,
+    class: &Class,
+    row: &ObjectRow,
+    action: &str,
+    payload: Map<String, Value>,
+) -> ApiResult<Option<rivia_store::channels::Change>> {
+    let Some(name) = &row.channel else {
+        return Ok(None);
+    };
+    let Some(channel) = app.store.channel_by_name(ctx.instance.id, name).await? else {
+        return Ok(None);
+    };
+    super::channels::check_object_change_publish(app, ctx, &channel).await?;
+    let change = rivia_store::channels::NewChange {
+        instance_id: ctx.instance.id,
+        channel_id: channel.id,
+        room: row.channel_room.clone(),
+        action: action.to_string(),
+        author: super::channels::author_json(ctx),
+        metadata: json!({"type": "object", "class": class.name}).to_string(),
+        payload: Value::Object(payload).to_string(),
+    };
+    Ok(Some(
+        rivia_store::channels::append_change(tx, &change).await?,
+    ))
+}
+
+/// Wakes this node's pollers once the write that produced `change` has committed.
+fn announce(app: &AppState, change: Option<rivia_store::channels::Change>) {
+    if let Some(c) = change {
+        app.store.bus.committed(c);
+    }
 }
 
 async fn resolve_channel(
@@ -888,7 +999,20 @@ async fn update_in_tx(
         .await
         .map_err(|e| conflict_error(class, schema, e))?
         .ok_or_else(ApiError::not_found)?;
+    let change = if saved.channel.is_some() {
+        // Only the fields whose values changed, plus the id.
+        let before = change_payload(&ctx.base(), class, schema, &row);
+        let mut payload: Map<String, Value> = change_payload(&ctx.base(), class, schema, &saved)
+            .into_iter()
+            .filter(|(k, v)| before.get(k) != Some(v))
+            .collect();
+        payload.insert("id".into(), json!(saved.id));
+        append_object_change(app, ctx, &mut tx, class, &saved, "update", payload).await?
+    } else {
+        None
+    };
     tx.commit().await?;
+    announce(app, change);
     Ok((saved, dropped))
 }
 
@@ -907,12 +1031,15 @@ async fn delete_object_handler(
     if access.effective(&row) < ObjectPerm::Full {
         return Err(ApiError::forbidden());
     }
+    let schema = Schema::from_stored(&class.schema);
     let mut tx = app.store.db.begin().await?;
     if !delete_object(&mut tx, class.id, row.id).await? {
         return Err(ApiError::not_found());
     }
+    let payload = change_payload(&ctx.base(), &class, &schema, &row);
+    let change = append_object_change(&app, &ctx, &mut tx, &class, &row, "delete", payload).await?;
     tx.commit().await?;
-    let schema = Schema::from_stored(&class.schema);
+    announce(&app, change);
     let data = parse_data(&row.data);
     for f in schema.fields.iter().filter(|f| f.ftype == FieldType::File) {
         if let Some(Value::String(p)) = data.get(&f.key) {

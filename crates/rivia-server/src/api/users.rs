@@ -2,7 +2,7 @@
 //! (spec-core §7.1–§7.4), and the `/users/{id}/groups/` memberships (§7.6).
 
 use super::groups::group_json;
-use super::{Api, list_response, path_id, stored_json, ts};
+use super::{Api, list_response, path_id};
 use crate::auth::{Ctx, Who, caller_in, instance_ctx, resolve_instance};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields};
@@ -17,7 +17,7 @@ use rivia_core::perms::{AdminTable, ObjectPerm, Op};
 use rivia_store::classes::Class;
 use rivia_store::objects::{ObjectRow, ObjectValues};
 use rivia_store::users::{Group, MembershipError, User, UserUpdate};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// Registers the routes.
@@ -139,59 +139,8 @@ pub async fn profile_class(app: &AppState, ctx: &Ctx) -> ApiResult<Class> {
         })
 }
 
-/// Names of the schema fields of a class, in schema order.
-pub fn schema_field_names(class: &Class) -> Vec<String> {
-    match stored_json(&class.schema) {
-        Value::Array(fields) => fields
-            .iter()
-            .filter_map(|f| f.get("name").and_then(Value::as_str).map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// ProfileJSON: the user's data object (§9.2 shape).
-pub fn profile_json(base: &str, class: &Class, fields: &[String], row: &ObjectRow) -> Value {
-    let mut v = Map::new();
-    v.insert("id".into(), json!(row.id));
-    v.insert("created_at".into(), ts(row.created_at));
-    v.insert("updated_at".into(), ts(row.updated_at));
-    v.insert("revision".into(), json!(row.revision));
-    v.insert("owner".into(), json!(row.owner));
-    v.insert(
-        "owner_permissions".into(),
-        json!(ObjectPerm::from_i64(row.owner_permissions).name()),
-    );
-    v.insert("group".into(), json!(row.group_id));
-    v.insert(
-        "group_permissions".into(),
-        json!(ObjectPerm::from_i64(row.group_permissions).name()),
-    );
-    v.insert(
-        "other_permissions".into(),
-        json!(ObjectPerm::from_i64(row.other_permissions).name()),
-    );
-    v.insert("channel".into(), json!(row.channel));
-    v.insert("channel_room".into(), json!(row.channel_room));
-    if !fields.is_empty() {
-        let data = stored_json(&row.data);
-        for name in fields {
-            v.insert(name.clone(), data.get(name).cloned().unwrap_or(Value::Null));
-        }
-    }
-    let mut links = Map::new();
-    links.insert(
-        "self".into(),
-        json!(format!("{base}/classes/{}/objects/{}/", class.name, row.id)),
-    );
-    if let Some(owner) = row.owner {
-        links.insert("owner".into(), json!(format!("{base}/users/{owner}/")));
-    }
-    if let Some(group) = row.group_id {
-        links.insert("group".into(), json!(format!("{base}/groups/{group}/")));
-    }
-    v.insert("links".into(), Value::Object(links));
-    Value::Object(v)
+async fn profile_class_of(app: &AppState, ctx: &Ctx) -> ApiResult<Class> {
+    profile_class(app, ctx).await
 }
 
 /// UserJSON (UserFullSerializer). `username` is passed separately because create and update
@@ -225,11 +174,11 @@ fn render_full(
     rows: Vec<(User, Option<ObjectRow>, Vec<Group>)>,
 ) -> Vec<(i64, Value)> {
     let base = ctx.base();
-    let fields = schema_field_names(class);
+    let schema = rivia_core::schema::Schema::from_stored(&class.schema);
     rows.into_iter()
         .map(|(u, profile, groups)| {
             let profile = profile
-                .map(|p| profile_json(&base, class, &fields, &p))
+                .map(|p| super::objects::object_json_with(&base, &class.name, &schema, &p))
                 .unwrap_or(Value::Null);
             (u.id, user_json(&base, &u, &u.username, profile, &groups))
         })
@@ -319,9 +268,46 @@ async fn read_profile(
             Err(e) => errors.add("non_field_errors", e.to_string()),
         }
     }
+    let current_data = current.map(|c| c.data.as_str()).unwrap_or("{}");
+    let class = match profile_class_of(app, ctx).await {
+        Ok(c) => c,
+        Err(e) => {
+            errors.add("non_field_errors", format!("{e:?}"));
+            return Err(errors);
+        }
+    };
+    let data = match super::objects::profile_fields(
+        app,
+        ctx.instance.id,
+        &class,
+        current_data,
+        body,
+        !partial,
+        current.is_none(),
+    )
+    .await
+    {
+        Ok(d) => Some(d),
+        Err(Ok(Value::Object(field_errors))) => {
+            for (k, v) in field_errors {
+                errors.set(&k, v);
+            }
+            None
+        }
+        Err(Ok(other)) => {
+            errors.set("non_field_errors", other);
+            None
+        }
+        Err(Err(e)) => {
+            tracing::error!(error = ?e, "profile validation failed");
+            errors.add("non_field_errors", "Internal server error.");
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
+    let (data, bump) = data.unwrap_or_else(|| (current_data.to_string(), false));
     let keep = |cur: Option<i64>, default: ObjectPerm| {
         if partial {
             cur.unwrap_or(default.as_i64())
@@ -346,11 +332,9 @@ async fn read_profile(
             .unwrap_or_else(|| keep(current.map(|c| c.other_permissions), ObjectPerm::None)),
         channel: current.and_then(|c| c.channel.clone()),
         channel_room: current.and_then(|c| c.channel_room.clone()),
-        data: current
-            .map(|c| c.data.clone())
-            .unwrap_or_else(|| "{}".into()),
+        data,
     };
-    Ok((values, false))
+    Ok((values, bump))
 }
 
 const USERNAME: Char = Char {

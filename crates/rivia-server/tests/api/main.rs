@@ -9,5 +9,6 @@ mod channels_net;
 mod cli;
 mod conventions;
 mod instances;
+mod object_changes;
 mod objects;
 mod users;
