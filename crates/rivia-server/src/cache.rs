@@ -78,6 +78,8 @@ pub struct AuthCache {
     pub users: TtlCache<(i64, String), User>,
     /// The `user_profile` class of an instance.
     pub profile_classes: TtlCache<i64, Class>,
+    /// Classes by (instance id, lowercase name).
+    pub classes: TtlCache<(i64, String), Class>,
 }
 
 #[cfg(test)]

@@ -366,6 +366,8 @@ impl Store {
             sync_indexes(&mut tx, old.id, &old_schema, &upd.schema).await?;
         }
         tx.commit().await?;
+        // Classes are cached with the authentication data.
+        self.auth_changed();
         Ok(Some(class_from(row)))
     }
 
@@ -377,6 +379,7 @@ impl Store {
             .await?;
         tx.batch(&drop_table_ddl(class_id)).await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(n > 0)
     }
 

@@ -106,13 +106,37 @@ async fn list_classes(
     ))
 }
 
-/// Looks up a class by its URL name (lowercased); `None` when missing.
+/// Looks up a class by its URL name (lowercased); `None` when missing. Reads the database,
+/// so `objects_count` is current: the class endpoints use this.
 pub async fn find_class(app: &AppState, instance_id: i64, name: &str) -> ApiResult<Option<Class>> {
     let lower = name.to_lowercase();
     if lower.is_empty() || lower.len() > 64 {
         return Ok(None);
     }
     Ok(app.store.class_by_name(instance_id, &lower).await?)
+}
+
+/// [`find_class`] through the cache (schema and permissions only; `objects_count` may be
+/// stale): the objects endpoints use this on every request.
+pub async fn find_class_cached(
+    app: &AppState,
+    instance_id: i64,
+    name: &str,
+) -> ApiResult<Option<Class>> {
+    let lower = name.to_lowercase();
+    if lower.is_empty() || lower.len() > 64 {
+        return Ok(None);
+    }
+    let generation = app.store.auth_generation();
+    let key = (instance_id, lower);
+    if let Some(c) = app.cache.classes.get(&key, generation) {
+        return Ok(Some(c));
+    }
+    let found = app.store.class_by_name(instance_id, &key.1).await?;
+    if let Some(c) = &found {
+        app.cache.classes.put(key, c.clone(), generation);
+    }
+    Ok(found)
 }
 
 async fn get_class(

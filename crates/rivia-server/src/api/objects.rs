@@ -221,7 +221,7 @@ async fn class_ctx(
     class: &str,
 ) -> ApiResult<(Ctx, Class)> {
     let inst = resolve_instance(app, instance).await?;
-    let class = super::classes::find_class(app, inst.id, class)
+    let class = super::classes::find_class_cached(app, inst.id, class)
         .await?
         .ok_or_else(|| ApiError::model_not_found("Class"))?;
     let ctx = crate::auth::caller_in(app, req, inst).await?;
