@@ -11,4 +11,5 @@ mod conventions;
 mod instances;
 mod object_changes;
 mod objects;
+mod query_props;
 mod users;
