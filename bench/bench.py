@@ -4,7 +4,7 @@ PostgreSQL, each figure next to a baseline measured in the same run (a handler o
 binary returning a fixed JSON body of the same size).
 
 Usage: bench/bench.py SUITE [--binary target/release/rivia] [--duration 10] [--backends sqlite,postgres]
-Suites: users. Needs wrk (apt-get install wrk) and, for PostgreSQL, BENCH_DATABASE_URL
+Suites: users, objects (--objects N). Needs wrk (apt-get install wrk) and, for PostgreSQL, BENCH_DATABASE_URL
 (default postgres://postgres@127.0.0.1:5432/test; a fresh database is created per run).
 """
 import argparse
@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -83,10 +84,16 @@ def call(server, method, path, key=None, body=None, headers=None):
         return json.loads(raw) if raw else None
 
 
-def wrk(url, concurrency, duration, headers):
+def wrk(url, concurrency, duration, headers, post_body=None):
     cmd = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
+    if post_body is not None:
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(post_body))}\n'
+                     'wrk.headers["Content-Type"] = "application/json"\n')
+        script.close()
+        cmd += ["-s", script.name]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -95,6 +102,8 @@ def wrk(url, concurrency, duration, headers):
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
+    if post_body is not None:
+        os.unlink(script.name)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise SystemExit(f"wrk saw {errors.group(1)} error responses from {url}:\n{out}")
@@ -127,7 +136,39 @@ def seed_users(server):
     ]
 
 
-SUITES = {"users": seed_users}
+def seed_objects(server, count):
+    """A class `items` (integer `score` filter- and order-indexed, string `title`) with
+    `count` objects, a plain API key and a user, for reads as admin and creates as a user
+    (the create path then runs the class gate and the owner/ACL rules)."""
+    reg = call(server, "POST", "/v1.1/account/register/", body={"email": "bench@example.com", "password": "bench"})
+    key = reg["account_key"]
+    call(server, "POST", "/v1.1/instances/", key, {"name": "bench"})
+    schema = [{"name": "score", "type": "integer", "filter_index": True, "order_index": True},
+              {"name": "title", "type": "string"}]
+    call(server, "POST", "/v1.1/instances/bench/classes/", key,
+         {"name": "items", "schema": schema, "other_permissions": "create_objects"})
+    api_key = call(server, "POST", "/v1.1/instances/bench/api_keys/", key, {"description": "bench"})["api_key"]
+    user_key = call(server, "POST", "/v1.1/instances/bench/users/", key, {"username": "bench", "password": "pw"})["user_key"]
+    path = "/v1.1/instances/bench/classes/items/objects/"
+
+    def batch(start):
+        reqs = [{"method": "POST", "path": path, "body": {"score": (start + i) % 10000, "title": f"item {start + i}"}}
+                for i in range(50)]
+        call(server, "POST", "/v1.1/instances/bench/batch/", key, {"requests": reqs})
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(batch, range(0, count, 50)))
+    query = urllib.parse.quote(json.dumps({"score": {"_gt": 5000}}))
+    user = {"X-API-KEY": api_key, "X-USER-KEY": user_key}
+    return key, [
+        ("get one object by id", path + "17/", None, None),
+        ("list 100 objects", path + "?page_size=100", None, None),
+        (f"filtered list + count, {count:,} objects", f"{path}?query={query}&page_size=100&include_count=true", None, None),
+        ("create one object as a user (ACL)", path, {"score": 1, "title": "new"}, user),
+    ]
+
+
+SUITES = {"users": lambda server, _count: seed_users(server), "objects": seed_objects}
 
 
 def main():
@@ -136,6 +177,7 @@ def main():
     ap.add_argument("--binary", default="target/release/rivia")
     ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")))
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--objects", type=int, default=10000, help="objects to seed (objects suite)")
     args = ap.parse_args()
     pg_base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
     print(f"# bench {args.suite}: wrk -d{args.duration}s on loopback; server and wrk share {os.cpu_count()} cores")
@@ -144,12 +186,16 @@ def main():
     for backend in args.backends.split(","):
         server = Server(args.binary, backend, pg_base)
         try:
-            key, cases = SUITES[args.suite](server)
-            headers = {"X-API-KEY": key}
-            for label, path in cases:
-                size = len(urllib.request.urlopen(urllib.request.Request(server.url + path, headers=headers)).read())
+            key, cases = SUITES[args.suite](server, args.objects)
+            for case in cases:
+                label, path, body, headers = (case + (None, None))[:4]
+                headers = headers or {"X-API-KEY": key}
+                if body is None:
+                    size = len(urllib.request.urlopen(urllib.request.Request(server.url + path, headers=headers)).read())
+                else:
+                    size = len(json.dumps(call(server, "POST", path, body=body, headers=headers)))
                 for c in CONCURRENCY:
-                    rps, p50, p99 = wrk(server.url + path, c, args.duration, headers)
+                    rps, p50, p99 = wrk(server.url + path, c, args.duration, headers, body)
                     brps, b50, b99 = wrk(f"{server.url}/_bench/fixed/{size}/", c, args.duration, headers)
                     print(f"| {backend} | {label} ({size} B) | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | "
                           f"{brps:,.0f} | {b50:.2f} | {b99:.2f} | {rps / brps:.0%} |", flush=True)

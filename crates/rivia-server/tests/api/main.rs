@@ -8,6 +8,7 @@ mod channels;
 mod channels_net;
 mod cli;
 mod conventions;
+mod durability;
 mod instances;
 mod object_changes;
 mod objects;
