@@ -30,6 +30,10 @@ impl Mailer {
         });
         tracing::info!(to, kind, "mail queued to outbox");
         let _guard = self.lock.lock();
+        if let Some(dir) = self.outbox.parent() {
+            // With PostgreSQL as the store nothing else creates the data directory.
+            let _ = std::fs::create_dir_all(dir);
+        }
         let result = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
