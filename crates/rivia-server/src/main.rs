@@ -130,17 +130,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         "SQLite"
     };
-    println!("Rivia listening on http://{addr}/ ({backend} store)");
-    println!("First steps:");
-    println!(
-        "  curl -X POST http://{addr}/v1.1/account/register/ -H 'Content-Type: application/json' \\"
-    );
-    println!("       -d '{{\"email\": \"you@example.com\", \"password\": \"secret\"}}'");
-    println!("  (or: rivia admin create --email you@example.com) then use the account_key:");
-    println!(
-        "  curl -X POST http://{addr}/v1.1/instances/ -H 'Authorization: token <account_key>' \\"
-    );
-    println!("       -H 'Content-Type: application/json' -d '{{\"name\": \"my-instance\"}}'");
+    print_banner(addr, backend);
     tracing::info!(%addr, backend, "server ready");
     axum::serve(
         listener,
@@ -151,6 +141,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down: closing the store");
     store.db.close().await;
     Ok(())
+}
+
+/// Prints the URL and first steps. Write errors are ignored: a closed stdout (a supervisor
+/// that read the first line and went away) must not take the server down.
+fn print_banner(addr: SocketAddr, backend: &str) {
+    use std::io::Write;
+    let text = format!(
+        "Rivia listening on http://{addr}/ ({backend} store)\n\
+         First steps:\n  \
+         curl -X POST http://{addr}/v1.1/account/register/ -H 'Content-Type: application/json' \\\n       \
+         -d '{{\"email\": \"you@example.com\", \"password\": \"secret\"}}'\n  \
+         (or: rivia admin create --email you@example.com) then use the account_key:\n  \
+         curl -X POST http://{addr}/v1.1/instances/ -H 'Authorization: token <account_key>' \\\n       \
+         -H 'Content-Type: application/json' -d '{{\"name\": \"my-instance\"}}'\n"
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 /// Registers the SIGINT/SIGTERM handlers now (before the server announces itself, so a
