@@ -104,9 +104,19 @@ pub async fn fresh_postgres_url() -> Option<String> {
                 "CI=true but RIVIA_TEST_DATABASE_URL is not set: the PostgreSQL half of the suite must run in CI"
             );
         }
-        eprintln!(
-            "NOTICE: RIVIA_TEST_DATABASE_URL is not set; skipping the PostgreSQL variant of this test"
-        );
+        // Written to fd 2 directly, past libtest's output capture, once per run, so the
+        // skip is visible in a plain `cargo test`.
+        static NOTICE: std::sync::Once = std::sync::Once::new();
+        NOTICE.call_once(|| {
+            use std::io::Write;
+            let notice = "NOTICE: RIVIA_TEST_DATABASE_URL is not set: the PostgreSQL variants of the API tests are skipped\n";
+            match std::fs::OpenOptions::new().write(true).open("/dev/stderr") {
+                Ok(mut stderr) => {
+                    let _ = stderr.write_all(notice.as_bytes());
+                }
+                Err(_) => eprint!("{notice}"),
+            }
+        });
         return None;
     };
     let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
