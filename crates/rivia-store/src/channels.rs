@@ -461,11 +461,14 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<Change>> {
-        let mut p = params![channel_id, now_micros() - CHANGE_TTL_MICROS, after, limit];
+        let mut p = params![channel_id, now_micros() - CHANGE_TTL_MICROS, after];
         let cond = room_condition(&mut p, room);
+        // A literal limit (from code, not input): SQLite re-prepares statements whose
+        // LIMIT is bound.
         let sql = format!(
             "SELECT {CHANGE_COLUMNS} FROM changes WHERE channel_id = $1 AND created_at >= $2 \
-             AND id > $3 AND {cond} ORDER BY id ASC LIMIT $4"
+             AND id > $3 AND {cond} ORDER BY id ASC LIMIT {}",
+            limit.max(0)
         );
         let rows = self.db.query(&sql, p).await?;
         let mut prev = after;

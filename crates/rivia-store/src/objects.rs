@@ -340,10 +340,10 @@ fn push_ordered_keyset(
     } else {
         "ASC"
     };
-    p.push(crate::Val::Int(q.keyset.limit));
+    // A literal, validated limit: SQLite re-prepares statements whose LIMIT is bound.
     sql.push_str(&format!(
-        " ORDER BY {x} {dir}, id {id_dir} LIMIT ${}",
-        p.len()
+        " ORDER BY {x} {dir}, id {id_dir} LIMIT {}",
+        q.keyset.limit.max(0)
     ));
 }
 
