@@ -6,8 +6,6 @@ use crate::both_backends;
 use crate::helpers::{Backend, TestApp};
 use axum::http::StatusCode;
 use rivia_store::channels::{NewChange, append_change};
-use rivia_store::objects::ObjectValues;
-use rivia_store::users::GroupValues;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -24,73 +22,6 @@ both_backends!(
 );
 
 const CH: &str = "/v1.1/instances/chan-inst/channels/";
-
-/// A user of the instance with its user key; `group` makes it a member.
-pub async fn user_with_key(app: &TestApp, instance: &str, name: &str) -> (i64, String) {
-    let inst = app
-        .store
-        .instance_by_name(instance)
-        .await
-        .expect("db")
-        .expect("instance");
-    let profile = app
-        .store
-        .class_by_name(inst.id, "user_profile")
-        .await
-        .expect("db")
-        .expect("profile class");
-    let key = rivia_core::keys::new_account_key();
-    let (user, _) = app
-        .store
-        .create_user(
-            inst.id,
-            profile.id,
-            name,
-            "unused-hash",
-            &key,
-            ObjectValues {
-                owner: None,
-                owner_permissions: 3,
-                group_id: None,
-                group_permissions: 0,
-                other_permissions: 0,
-                channel: None,
-                channel_room: None,
-                data: "{}".into(),
-            },
-        )
-        .await
-        .expect("create user");
-    (user.id, key)
-}
-
-async fn group_of(app: &TestApp, instance: &str, members: &[i64]) -> i64 {
-    let inst = app
-        .store
-        .instance_by_name(instance)
-        .await
-        .expect("db")
-        .expect("instance");
-    let g = app
-        .store
-        .create_group(
-            inst.id,
-            &GroupValues {
-                name: None,
-                label: "g".into(),
-                description: String::new(),
-            },
-        )
-        .await
-        .expect("group");
-    for m in members {
-        app.store
-            .add_membership(inst.id, *m, g.id)
-            .await
-            .expect("membership");
-    }
-    g.id
-}
 
 fn names(body: &Value) -> Vec<String> {
     body["objects"]
@@ -285,9 +216,9 @@ async fn channel_permissions_for_keys_and_users(b: Backend) {
     let acl = app
         .api_key(&admin, "chan-inst", json!({"ignore_acl": true}))
         .await;
-    let (alice, alice_key) = user_with_key(&app, "chan-inst", "alice").await;
-    let (_bob, bob_key) = user_with_key(&app, "chan-inst", "bob").await;
-    let group = group_of(&app, "chan-inst", &[alice]).await;
+    let (alice, alice_key) = crate::helpers::store_user(&app, "chan-inst", "alice").await;
+    let (_bob, bob_key) = crate::helpers::store_user(&app, "chan-inst", "bob").await;
+    let group = crate::helpers::store_group(&app, "chan-inst", &[alice]).await;
     for (name, body) in [
         (
             "grp-pub",
@@ -417,9 +348,9 @@ async fn publish_validates_and_records_authors(b: Backend) {
     };
     let admin = app.admin_with_instance("chan-inst").await;
     let key = app.api_key(&admin, "chan-inst", json!({})).await;
-    let (alice, alice_key) = user_with_key(&app, "chan-inst", "alice").await;
-    let (_bob, bob_key) = user_with_key(&app, "chan-inst", "bob").await;
-    let group = group_of(&app, "chan-inst", &[alice]).await;
+    let (alice, alice_key) = crate::helpers::store_user(&app, "chan-inst", "alice").await;
+    let (_bob, bob_key) = crate::helpers::store_user(&app, "chan-inst", "bob").await;
+    let group = crate::helpers::store_group(&app, "chan-inst", &[alice]).await;
     for body in [
         json!({"name": "plain", "custom_publish": true}),
         json!({"name": "rooms", "custom_publish": true, "type": "separate_rooms",

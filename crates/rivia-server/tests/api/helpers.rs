@@ -313,6 +313,67 @@ impl TestApp {
     }
 }
 
+/// Creates an app user directly in the store (no password hashing): (user id, user key).
+pub async fn store_user(app: &TestApp, instance: &str, name: &str) -> (i64, String) {
+    let inst = app
+        .store
+        .instance_by_name(instance)
+        .await
+        .expect("db")
+        .expect("instance");
+    let profile = app
+        .store
+        .class_by_name(inst.id, "user_profile")
+        .await
+        .expect("db")
+        .expect("profile class");
+    let key = rivia_core::keys::new_account_key();
+    let values = rivia_store::objects::ObjectValues {
+        owner: None,
+        owner_permissions: 3,
+        group_id: None,
+        group_permissions: 0,
+        other_permissions: 0,
+        channel: None,
+        channel_room: None,
+        data: "{}".into(),
+    };
+    let (user, _) = app
+        .store
+        .create_user(inst.id, profile.id, name, "unused-hash", &key, values)
+        .await
+        .expect("create user");
+    (user.id, key)
+}
+
+/// Creates a group directly in the store with the given members; returns its id.
+pub async fn store_group(app: &TestApp, instance: &str, members: &[i64]) -> i64 {
+    let inst = app
+        .store
+        .instance_by_name(instance)
+        .await
+        .expect("db")
+        .expect("instance");
+    let values = rivia_store::users::GroupValues {
+        name: None,
+        label: "g".into(),
+        description: String::new(),
+    };
+    let g = app
+        .store
+        .create_group(inst.id, &values)
+        .await
+        .expect("group");
+    for m in members {
+        app.store
+            .add_membership(inst.id, *m, g.id)
+            .await
+            .map_err(|_| "membership")
+            .expect("membership");
+    }
+    g.id
+}
+
 /// Replaces the values of keys (at any depth) that vary between runs, for snapshot-style
 /// comparisons: timestamps and keys.
 pub fn redact(v: &Value) -> Value {

@@ -3,7 +3,6 @@
 use crate::both_backends;
 use crate::helpers::{Backend, Resp, TestApp};
 use axum::http::StatusCode;
-use rivia_store::objects::ObjectValues;
 use serde_json::{Value, json};
 
 both_backends!(
@@ -62,74 +61,6 @@ fn ids(r: &Resp) -> Vec<i64> {
         .iter()
         .map(|o| o["id"].as_i64().expect("id"))
         .collect()
-}
-
-/// Creates an app user directly in the store: (user id, user key).
-async fn user(app: &TestApp, name: &str) -> (i64, String) {
-    let inst = app
-        .store
-        .instance_by_name(INST)
-        .await
-        .expect("db")
-        .expect("instance");
-    let profile = app
-        .store
-        .class_by_name(inst.id, "user_profile")
-        .await
-        .expect("db")
-        .expect("profile class");
-    let key = rivia_core::keys::new_account_key();
-    let (u, _) = app
-        .store
-        .create_user(
-            inst.id,
-            profile.id,
-            name,
-            "x",
-            &key,
-            ObjectValues {
-                owner: None,
-                owner_permissions: 3,
-                group_id: None,
-                group_permissions: 0,
-                other_permissions: 0,
-                channel: None,
-                channel_room: None,
-                data: "{}".into(),
-            },
-        )
-        .await
-        .expect("user");
-    (u.id, key)
-}
-
-async fn group_with(app: &TestApp, members: &[i64]) -> i64 {
-    let inst = app
-        .store
-        .instance_by_name(INST)
-        .await
-        .expect("db")
-        .expect("instance");
-    let g = app
-        .store
-        .create_group(
-            inst.id,
-            &rivia_store::users::GroupValues {
-                name: None,
-                label: "g".into(),
-                description: String::new(),
-            },
-        )
-        .await
-        .expect("group");
-    for m in members {
-        app.store
-            .add_membership(inst.id, *m, g.id)
-            .await
-            .map_err(|_| "membership")
-            .expect("membership");
-    }
-    g.id
 }
 
 async fn classes_crud_and_schema_rules(b: Backend) {
@@ -299,8 +230,8 @@ async fn class_visibility_and_limits(b: Backend) {
         .as_key(&api_key, "GET", &class_url("hidden"), None)
         .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
-    let (uid, ukey) = user(&app, "member").await;
-    let g = group_with(&app, &[uid]).await;
+    let (uid, ukey) = crate::helpers::store_user(&app, INST, "member").await;
+    let g = crate::helpers::store_group(&app, INST, &[uid]).await;
     app.as_key(
         &key,
         "PATCH",
@@ -874,7 +805,7 @@ async fn nested_is_queries(b: Backend) {
     .await;
     let pl = create(&app, &key, "authors", json!({"country": "pl"})).await["id"].clone();
     let fr = create(&app, &key, "authors", json!({"country": "fr"})).await["id"].clone();
-    let (uid, _) = user(&app, "buyer").await;
+    let (uid, _) = crate::helpers::store_user(&app, INST, "buyer").await;
     let b1 = create(
         &app,
         &key,
@@ -1072,10 +1003,10 @@ async fn user_permissions(b: Backend) {
         return;
     };
     let api_key = app.api_key(&key, INST, json!({})).await;
-    let (alice, akey) = user(&app, "alice").await;
-    let (bob, bkey) = user(&app, "bob").await;
-    let (_carol, ckey) = user(&app, "carol").await;
-    let team = group_with(&app, &[alice, bob]).await;
+    let (alice, akey) = crate::helpers::store_user(&app, INST, "alice").await;
+    let (bob, bkey) = crate::helpers::store_user(&app, INST, "bob").await;
+    let (_carol, ckey) = crate::helpers::store_user(&app, INST, "carol").await;
+    let team = crate::helpers::store_group(&app, INST, &[alice, bob]).await;
     make_class(
         &app,
         &key,
