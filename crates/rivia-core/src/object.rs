@@ -69,6 +69,10 @@ pub fn validate_value(field: &Field, v: &Value) -> Result<NewValue, String> {
     }
     let t = field.ftype;
     let invalid = || invalid_message(t).to_string();
+    // PostgreSQL text and jsonb cannot hold NUL characters; reject them on both backends.
+    if contains_nul(v) {
+        return Err(invalid());
+    }
     match t {
         FieldType::String | FieldType::Text => {
             let max = if t == FieldType::String { 128 } else { 32000 };
@@ -113,6 +117,16 @@ pub fn validate_value(field: &Field, v: &Value) -> Result<NewValue, String> {
         FieldType::Geopoint => validate_geopoint(v),
         // Files are handled by the caller (uploads and storage URLs need IO).
         FieldType::File => Err(invalid()),
+    }
+}
+
+/// Whether a JSON value contains a NUL character in any string or key.
+pub fn contains_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(contains_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
     }
 }
 

@@ -393,7 +393,9 @@ fn parse_lookup(
                         Some(x) => Scalar::Int(x),
                         None => Scalar::Float(n.as_f64().unwrap_or(0.0)),
                     },
-                    Value::String(s) if s.chars().count() <= 128 => Scalar::Str(s.clone()),
+                    Value::String(s) if s.chars().count() <= 128 && !s.contains('\0') => {
+                        Scalar::Str(s.clone())
+                    }
                     _ => return bad_type(),
                 });
             }
@@ -486,7 +488,7 @@ fn scalar(field: &FieldRef, op: &str, name: &str, v: &Value) -> Result<Scalar, Q
             "Validation of value provided for \"{op}\" lookup of field \"{name}\" failed: {m}"
         ))
     };
-    if v.is_null() {
+    if v.is_null() || crate::object::contains_nul(v) {
         return Err(bad_type());
     }
     let shown = py_str(v);

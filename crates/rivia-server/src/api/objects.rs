@@ -274,6 +274,11 @@ fn read_input(
         ..Default::default()
     };
     if creating {
+        for name in ["channel", "channel_room"] {
+            if body.get(name).is_some_and(rivia_core::object::contains_nul) {
+                f.errors.add(name, msg::NOT_STRING);
+            }
+        }
         input.channel = f.char(
             "channel",
             crate::fields::Char {
@@ -1302,3 +1307,6 @@ fn page_links(
     };
     (next.map(render), prev.map(render))
 }
+
+// ---------------------------------------------------------------------------------------
+// Profiles (for the users API)

@@ -12,5 +12,5 @@ mod durability;
 mod instances;
 mod object_changes;
 mod objects;
-mod query_props;
+mod query_prop;
 mod users;
