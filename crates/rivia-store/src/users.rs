@@ -182,36 +182,6 @@ impl Store {
             .map(user_from))
     }
 
-    /// One page of users; `only` restricts the list to one user.
-    pub async fn list_users(
-        &self,
-        instance_id: i64,
-        username_prefix: Option<&str>,
-        only: Option<i64>,
-        keyset: &Keyset,
-    ) -> StoreResult<Vec<User>> {
-        let mut sql = format!("SELECT {USER_COLUMNS} FROM users WHERE instance_id = $1");
-        let mut p = params![instance_id];
-        if let Some(prefix) = username_prefix {
-            p.push(crate::instances::like_prefix(&prefix.to_lowercase()).into());
-            sql.push_str(&format!(" AND username LIKE ${} ESCAPE '\\'", p.len()));
-        }
-        if let Some(id) = only {
-            p.push(id.into());
-            sql.push_str(&format!(" AND id = ${}", p.len()));
-        }
-        push_keyset(&mut sql, &mut p, "id", keyset);
-        Ok(finish_keyset(
-            self.db
-                .query(&sql, p)
-                .await?
-                .into_iter()
-                .map(user_from)
-                .collect(),
-            keyset,
-        ))
-    }
-
     /// One page of users with their profile objects and groups, in one round trip (two
     /// statements: users joined with their profiles, and the groups of that same page).
     pub async fn list_users_full(

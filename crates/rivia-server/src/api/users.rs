@@ -363,19 +363,26 @@ async fn list_users(
         Access::All => None,
         Access::OnlySelf(id) => Some(id),
     };
-    let users = app
+    let class = profile_class(&app, &ctx).await?;
+    // One round trip: the page joined with its profiles, and the groups of that page.
+    let rows = app
         .store
-        .list_users(
+        .list_users_full(
             ctx.instance.id,
+            class.id,
             req.param("username__startswith"),
             only,
             &page.keyset(),
         )
         .await?;
-    let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
-    let rendered = render_users(&app, &ctx, users).await?;
-    let pairs: Vec<(i64, Value)> = ids.into_iter().zip(rendered).collect();
-    Ok(list_response(&req, &page, pairs, |(id, _)| *id, |(_, v)| v))
+    let rendered = render_full(&ctx, &class, rows);
+    Ok(list_response(
+        &req,
+        &page,
+        rendered,
+        |(id, _)| *id,
+        |(_, v)| v,
+    ))
 }
 
 async fn create_user(
