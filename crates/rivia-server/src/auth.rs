@@ -98,9 +98,7 @@ pub async fn authenticate(
         // Instance tokens (non-hex keys) are an internal mechanism Rivia does not issue.
         None => Err(ApiError::no_such_key()),
         Some(KeyKind::Account) => {
-            let admin = app
-                .store
-                .admin_by_key(&key)
+            let admin = admin_by_key(app, &key)
                 .await?
                 .filter(|a| keys_equal(&a.account_key, &key));
             admin
@@ -108,17 +106,13 @@ pub async fn authenticate(
                 .ok_or_else(ApiError::no_such_key)
         }
         Some(KeyKind::ApiKey) => {
-            let api_key = app
-                .store
-                .api_key_by_key(&key)
+            let api_key = api_key_by_key(app, &key)
                 .await?
                 .filter(|k| keys_equal(&k.api_key, &key))
                 .filter(|k| instance.is_none_or(|i| i.id == k.instance_id))
                 .ok_or_else(ApiError::no_such_key)?;
             let user = match (instance, user_key(req)) {
-                (Some(inst), Some(uk)) => app
-                    .store
-                    .user_by_key(inst.id, &uk)
+                (Some(inst), Some(uk)) => user_by_key(app, inst.id, &uk)
                     .await?
                     .filter(|u| keys_equal(&u.user_key, &uk)),
                 _ => None,
@@ -128,14 +122,81 @@ pub async fn authenticate(
     }
 }
 
+// Cached lookups (see `crate::cache`): each captures the store generation before reading,
+// so an entry stored after a concurrent write is already stale.
+
+async fn admin_by_key(app: &AppState, key: &str) -> ApiResult<Option<Admin>> {
+    let generation = app.store.auth_generation();
+    if let Some(a) = app.cache.admins.get(&key.to_string(), generation) {
+        return Ok(Some(a));
+    }
+    let found = app.store.admin_by_key(key).await?;
+    if let Some(a) = &found {
+        app.cache.admins.put(key.to_string(), a.clone(), generation);
+    }
+    Ok(found)
+}
+
+async fn api_key_by_key(app: &AppState, key: &str) -> ApiResult<Option<ApiKey>> {
+    let generation = app.store.auth_generation();
+    if let Some(k) = app.cache.api_keys.get(&key.to_string(), generation) {
+        return Ok(Some(k));
+    }
+    let found = app.store.api_key_by_key(key).await?;
+    if let Some(k) = &found {
+        app.cache
+            .api_keys
+            .put(key.to_string(), k.clone(), generation);
+    }
+    Ok(found)
+}
+
+async fn user_by_key(app: &AppState, instance_id: i64, key: &str) -> ApiResult<Option<User>> {
+    let generation = app.store.auth_generation();
+    let cache_key = (instance_id, key.to_string());
+    if let Some(u) = app.cache.users.get(&cache_key, generation) {
+        return Ok(Some(u));
+    }
+    let found = app.store.user_by_key(instance_id, key).await?;
+    if let Some(u) = &found {
+        app.cache.users.put(cache_key, u.clone(), generation);
+    }
+    Ok(found)
+}
+
+async fn admin_role(app: &AppState, instance_id: i64, admin_id: i64) -> ApiResult<Option<Role>> {
+    let generation = app.store.auth_generation();
+    if let Some(r) = app.cache.roles.get(&(instance_id, admin_id), generation) {
+        return Ok(r);
+    }
+    let role = app.store.admin_role(instance_id, admin_id).await?;
+    app.cache
+        .roles
+        .put((instance_id, admin_id), role, generation);
+    Ok(role)
+}
+
+async fn instance_by_name(app: &AppState, lower: &str) -> ApiResult<Option<Instance>> {
+    let generation = app.store.auth_generation();
+    if let Some(i) = app.cache.instances.get(&lower.to_string(), generation) {
+        return Ok(Some(i));
+    }
+    let found = app.store.instance_by_name(lower).await?;
+    if let Some(i) = &found {
+        app.cache
+            .instances
+            .put(lower.to_string(), i.clone(), generation);
+    }
+    Ok(found)
+}
+
 /// Looks up the URL's instance: unknown, malformed or deleted → 404 before authentication.
 pub async fn resolve_instance(app: &AppState, name: &str) -> ApiResult<Instance> {
     let lower = name.to_lowercase();
     if !rivia_core::names::plausible_instance_name(&lower) {
         return Err(ApiError::model_not_found("Instance"));
     }
-    app.store
-        .instance_by_name(&lower)
+    instance_by_name(app, &lower)
         .await?
         .ok_or_else(|| ApiError::model_not_found("Instance"))
 }
@@ -148,7 +209,7 @@ pub async fn caller_in(app: &AppState, req: &Req, instance: Instance) -> ApiResu
             let role = if admin.is_staff {
                 Some(Role::Owner)
             } else {
-                app.store.admin_role(instance.id, admin.id).await?
+                admin_role(app, instance.id, admin.id).await?
             };
             Who::Admin { admin, role }
         }

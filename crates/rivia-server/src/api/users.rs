@@ -128,7 +128,12 @@ fn user_access(ctx: &Ctx, op: Op) -> ApiResult<Access> {
 
 /// The `user_profile` class of the instance.
 pub async fn profile_class(app: &AppState, ctx: &Ctx) -> ApiResult<Class> {
-    app.store
+    let generation = app.store.auth_generation();
+    if let Some(c) = app.cache.profile_classes.get(&ctx.instance.id, generation) {
+        return Ok(c);
+    }
+    let class = app
+        .store
         .class_by_name(ctx.instance.id, "user_profile")
         .await?
         .ok_or_else(|| {
@@ -136,11 +141,11 @@ pub async fn profile_class(app: &AppState, ctx: &Ctx) -> ApiResult<Class> {
                 "instance {} has no user_profile class",
                 ctx.instance.id
             ))
-        })
-}
-
-async fn profile_class_of(app: &AppState, ctx: &Ctx) -> ApiResult<Class> {
-    profile_class(app, ctx).await
+        })?;
+    app.cache
+        .profile_classes
+        .put(ctx.instance.id, class.clone(), generation);
+    Ok(class)
 }
 
 /// UserJSON (UserFullSerializer). `username` is passed separately because create and update
@@ -269,7 +274,7 @@ async fn read_profile(
         }
     }
     let current_data = current.map(|c| c.data.as_str()).unwrap_or("{}");
-    let class = match profile_class_of(app, ctx).await {
+    let class = match profile_class(app, ctx).await {
         Ok(c) => c,
         Err(e) => {
             errors.add("non_field_errors", format!("{e:?}"));
