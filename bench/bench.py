@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -84,6 +85,17 @@ def call(server, method, path, key=None, body=None, headers=None):
         return json.loads(raw) if raw else None
 
 
+def sample_response(url, headers, post_body):
+    """Status and body of one request like wrk's, to show why wrk saw errors."""
+    data = json.dumps(post_body).encode() if post_body is not None else None
+    req = urllib.request.Request(url, data=data, headers=dict(headers, **{"Content-Type": "application/json"}))
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return f"{resp.status} {resp.read()[:300]!r}"
+    except urllib.error.HTTPError as e:
+        return f"{e.code} {e.read()[:300]!r}"
+
+
 def wrk(url, concurrency, duration, headers, post_body=None):
     cmd = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency"]
     for k, v in headers.items():
@@ -106,7 +118,8 @@ def wrk(url, concurrency, duration, headers, post_body=None):
         os.unlink(script.name)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
-        raise SystemExit(f"wrk saw {errors.group(1)} error responses from {url}:\n{out}")
+        raise SystemExit(f"wrk saw {errors.group(1)} error responses from {url}:\n{out}\n"
+                         f"one more request answers: {sample_response(url, headers, post_body)}")
     return rps, pct(50), pct(99)
 
 
@@ -152,7 +165,10 @@ def seed_objects(server, count):
     path = "/v1.1/instances/bench/classes/items/objects/"
 
     def batch(start):
-        reqs = [{"method": "POST", "path": path, "body": {"score": (start + i) % 10000, "title": f"item {start + i}"}}
+        # Scores spread over 0..9999 independently of creation order (7919 is prime to
+        # 10,000, so every 10,000 consecutive objects take each score once).
+        reqs = [{"method": "POST", "path": path,
+                 "body": {"score": (start + i) * 7919 % 10000, "title": f"item {start + i}"}}
                 for i in range(50)]
         call(server, "POST", "/v1.1/instances/bench/batch/", key, {"requests": reqs})
 

@@ -3,10 +3,10 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use serde_json::Value;
+use serde::Serialize;
 
-/// A JSON response with a status.
-pub fn json_response(status: StatusCode, body: &Value) -> Response {
+/// A JSON response with a status, serialised straight from `body`.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     raw_json_response(status, bytes)
 }
@@ -23,12 +23,12 @@ pub fn raw_json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
 }
 
 /// 200 with a body.
-pub fn ok(body: Value) -> Response {
+pub fn ok<T: Serialize>(body: T) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
 /// 201 with a body.
-pub fn created(body: Value) -> Response {
+pub fn created<T: Serialize>(body: T) -> Response {
     json_response(StatusCode::CREATED, &body)
 }
 

@@ -61,6 +61,18 @@ impl Store {
 /// Appends a keyset condition and `ORDER BY … LIMIT` on the integer column `col` to `sql`,
 /// binding the boundary after the existing `params`.
 pub fn push_keyset(sql: &mut String, params: &mut Vec<Val>, col: &str, keyset: &Keyset) {
+    push_keyset_by(sql, params, col, col, keyset)
+}
+
+/// [`push_keyset`] ordering by `order` (the same column, possibly written so that the
+/// planner cannot walk its index: SQLite takes `+id` as "sort, don't scan by id").
+pub fn push_keyset_by(
+    sql: &mut String,
+    params: &mut Vec<Val>,
+    col: &str,
+    order: &str,
+    keyset: &Keyset,
+) {
     if let Some((greater, pk)) = keyset.bound {
         params.push(Val::Int(pk));
         let op = if greater { ">" } else { "<" };
@@ -70,7 +82,7 @@ pub fn push_keyset(sql: &mut String, params: &mut Vec<Val>, col: &str, keyset: &
     // The limit is a validated integer written into the SQL text: SQLite re-prepares a
     // statement on every execution when its LIMIT is a bound parameter.
     sql.push_str(&format!(
-        " ORDER BY {col} {dir} LIMIT {}",
+        " ORDER BY {order} {dir} LIMIT {}",
         keyset.limit.max(0)
     ));
 }

@@ -307,10 +307,15 @@ fn push_ordered_keyset(
     sql: &mut String,
     p: &mut Vec<crate::Val>,
     q: &ObjectListQuery,
+    plan: IdOrderPlan,
 ) {
     let (x, json) = order_expr(dialect, &q.order);
     if q.order == OrderField::Id {
-        crate::push_keyset(sql, p, "id", &q.keyset);
+        let order = match plan {
+            IdOrderPlan::ScanById => "id",
+            IdOrderPlan::SearchThenSort => "+id",
+        };
+        crate::push_keyset_by(sql, p, "id", order, &q.keyset);
         return;
     }
     if let Some((greater, pk)) = q.keyset.bound {
@@ -347,13 +352,80 @@ fn push_ordered_keyset(
     ));
 }
 
+/// Counts are exact up to this many matches, then estimated (spec-core §9.8).
+pub const EXACT_COUNT_LIMIT: i64 = 1000;
+/// Objects sampled to estimate a larger count.
+const COUNT_PROBES: i64 = 128;
+
+/// How a page ordered by id is read on SQLite. Without statistics its planner always
+/// walks the table in id order and tests each row's JSON, which costs a full scan when
+/// the filter matches few rows; when an index finds at most [`EXACT_COUNT_LIMIT`] rows,
+/// searching it and sorting them is cheaper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdOrderPlan {
+    ScanById,
+    SearchThenSort,
+}
+
+/// Whether a query has a top-level condition an expression index can answer.
+fn uses_filter_index(q: &rivia_core::query::Query) -> bool {
+    use rivia_core::query::{CmpOp, Cond, FieldRef};
+    q.conds.iter().any(|c| match c {
+        Cond::Cmp(FieldRef::Schema(f), op, _) => f.filter_index && *op != CmpOp::Neq,
+        Cond::In(FieldRef::Schema(f), _, false) => f.filter_index,
+        _ => false,
+    })
+}
+
+/// Matches counted up to `EXACT_COUNT_LIMIT + 1`: cheap however many rows match.
+fn capped_count_sql(table: &str, where_sql: &str) -> String {
+    format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM {table}{where_sql} LIMIT {}) AS capped",
+        EXACT_COUNT_LIMIT + 1
+    )
+}
+
+/// Samples [`COUNT_PROBES`] objects spread evenly over the class's id range (the bounds are
+/// two MIN/MAX subqueries: in one SELECT together they scan the whole table) and returns
+/// (objects sampled, samples matching, the class's object count): the matching share of
+/// the sample scales the class count into an estimate. Deterministic, so repeating a
+/// request repeats its count.
+fn count_estimate_sql(table: &str, cond: &str, class_param: usize) -> String {
+    format!(
+        "WITH RECURSIVE probe(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM probe WHERE n < {last}), \
+         bounds AS (SELECT (SELECT MIN(id) FROM {table}) AS lo, (SELECT MAX(id) FROM {table}) AS hi) \
+         SELECT COUNT(*), COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0), \
+         (SELECT objects_count FROM classes WHERE id = ${class_param}) \
+         FROM {table} WHERE id IN (SELECT (SELECT id FROM {table} \
+         WHERE id >= bounds.lo + (bounds.hi - bounds.lo) * probe.n / {COUNT_PROBES} ORDER BY id LIMIT 1) \
+         FROM probe, bounds)",
+        last = COUNT_PROBES - 1
+    )
+}
+
+/// The estimate from [`count_estimate_sql`]'s row; never below what was counted exactly.
+fn estimate_from(row: Option<&Row>) -> i64 {
+    let floor = EXACT_COUNT_LIMIT + 1;
+    let Some(r) = row else { return floor };
+    let (sampled, hits, total) = (r.i64(0), r.i64(1), r.opt_i64(2).unwrap_or(0));
+    if sampled == 0 {
+        return floor;
+    }
+    (total.saturating_mul(hits) / sampled).max(floor)
+}
+
 impl crate::Store {
     /// One page of a class's objects (and the total count when asked), with filters,
     /// visibility and ordering compiled into the SQL, under a statement timeout.
+    ///
+    /// At most two round trips: a capped count first when the count was asked for or an
+    /// index could serve the filter (it also picks the SQLite plan), then the page and,
+    /// above [`EXACT_COUNT_LIMIT`] matches, a sampled estimate of the count.
     pub async fn list_objects(
         &self,
         q: &ObjectListQuery<'_>,
     ) -> StoreResult<(Vec<ObjectRow>, Option<i64>)> {
+        let started = std::time::Instant::now();
         let dialect = self.db.dialect();
         let table = table_name(q.class_id);
         let mut p = Vec::new();
@@ -365,29 +437,59 @@ impl crate::Store {
         let filter = crate::sql::compile(dialect, q.query, scope, &mut p);
         let mut where_sql = format!(" WHERE {filter}");
         push_visibility(&mut where_sql, &mut p, q.visibility);
+        let choose_plan = dialect == crate::Dialect::Sqlite
+            && q.order == OrderField::Id
+            && q.keyset.limit > 0
+            && uses_filter_index(q.query);
+        let capped = if q.count || choose_plan {
+            let rows = self
+                .db
+                .read_with_timeout(
+                    vec![(capped_count_sql(&table, &where_sql), p.clone())],
+                    q.timeout,
+                )
+                .await?;
+            rows.first().and_then(|r| r.first()).map(|r| r.i64(0))
+        } else {
+            None
+        };
+        let few_matches = capped.is_some_and(|c| c <= EXACT_COUNT_LIMIT);
+        let plan = if choose_plan && few_matches {
+            IdOrderPlan::SearchThenSort
+        } else {
+            IdOrderPlan::ScanById
+        };
+        let estimate = q.count && !few_matches;
         let mut statements = Vec::new();
-        if q.count {
-            statements.push((
-                format!("SELECT COUNT(*) FROM {table}{where_sql}"),
-                p.clone(),
-            ));
+        if estimate {
+            let mut ep = p.clone();
+            ep.push(crate::Val::Int(q.class_id));
+            let cond = where_sql.trim_start().trim_start_matches("WHERE ");
+            statements.push((count_estimate_sql(&table, cond, ep.len()), ep));
         }
         if q.keyset.limit > 0 {
             let mut sql = format!("SELECT {OBJECT_COLUMNS} FROM {table}{where_sql}");
-            push_ordered_keyset(dialect, &mut sql, &mut p, q);
+            push_ordered_keyset(dialect, &mut sql, &mut p, q, plan);
             statements.push((sql, p));
         }
+        if statements.is_empty() {
+            return Ok((Vec::new(), q.count.then_some(capped.unwrap_or(0))));
+        }
+        let remaining = q.timeout.saturating_sub(started.elapsed());
         let mut results = self
             .db
-            .read_with_timeout(statements, q.timeout)
+            .read_with_timeout(
+                statements,
+                remaining.max(std::time::Duration::from_millis(1)),
+            )
             .await?
             .into_iter();
-        let count = if q.count {
-            results
-                .next()
-                .and_then(|rows| rows.first().map(|r| r.i64(0)))
-        } else {
-            None
+        let count = match (q.count, estimate) {
+            (false, _) => None,
+            (true, false) => capped,
+            (true, true) => Some(estimate_from(
+                results.next().as_ref().and_then(|r| r.first()),
+            )),
         };
         let rows = results
             .next()

@@ -14,6 +14,8 @@ use rivia_core::errors::msg;
 use rivia_core::names::{SlugFamily, validate_slug};
 use rivia_core::perms::{AdminTable, Op};
 use rivia_store::users::{Group, GroupValues};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Value, json};
 
 /// Registers the routes.
@@ -72,16 +74,47 @@ pub fn routes(api: Api) -> Api {
 
 /// GroupJSON.
 pub fn group_json(base: &str, g: &Group) -> Value {
-    json!({
-        "id": g.id,
-        "name": g.name,
-        "label": g.label,
-        "description": g.description,
-        "links": {
-            "self": format!("{base}/groups/{}/", g.id),
-            "users": format!("{base}/groups/{}/users/", g.id),
+    serde_json::to_value(GroupView { base, group: g }).unwrap_or(Value::Null)
+}
+
+/// GroupJSON, serialised straight from the row (user lists nest many).
+pub struct GroupView<'a> {
+    /// The instance prefix `/v1.1/instances/<name>`.
+    pub base: &'a str,
+    /// The group.
+    pub group: &'a Group,
+}
+
+impl Serialize for GroupView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (base, g) = (self.base, self.group);
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("id", &g.id)?;
+        m.serialize_entry("name", &g.name)?;
+        m.serialize_entry("label", &g.label)?;
+        m.serialize_entry("description", &g.description)?;
+        m.serialize_entry(
+            "links",
+            &Links(&[
+                ("self", format_args!("{base}/groups/{}/", g.id)),
+                ("users", format_args!("{base}/groups/{}/users/", g.id)),
+            ]),
+        )?;
+        m.end()
+    }
+}
+
+/// A `links` object of fixed entries, written without allocating.
+pub struct Links<'a, const N: usize>(pub &'a [(&'static str, std::fmt::Arguments<'a>); N]);
+
+impl<const N: usize> Serialize for Links<'_, N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(N))?;
+        for (name, url) in self.0 {
+            m.serialize_entry(name, url)?;
         }
-    })
+        m.end()
+    }
 }
 
 /// §7.5: admins by role; any API key reads; `allow_group_create` keys create.

@@ -127,15 +127,48 @@ pub fn all() -> Api {
     files::routes(api.tag("files"))
 }
 
-/// Renders a page of a list as `{"next", "prev", "objects"}` with Syncano's cursor links.
-pub fn list_response<T>(
+/// Renders a page of a list as `{"next", "prev", "objects"}` with Syncano's cursor links,
+/// serialising each item straight into the response.
+pub fn list_response<T, S: serde::Serialize>(
     req: &Req,
     page: &PageRequest,
     items: Vec<T>,
     pk: impl Fn(&T) -> i64,
-    render: impl FnMut(T) -> Value,
+    render: impl FnMut(T) -> S,
 ) -> Response {
-    crate::json::ok(list_value(req, page, items, pk, render))
+    let (next, prev) = list_links(req, page, &items, pk);
+    let objects: Vec<S> = items.into_iter().map(render).collect();
+    crate::json::ok(ListPage {
+        next,
+        prev,
+        objects,
+    })
+}
+
+/// The list envelope.
+#[derive(serde::Serialize)]
+struct ListPage<S> {
+    next: Option<String>,
+    prev: Option<String>,
+    objects: Vec<S>,
+}
+
+/// The next/prev links of a page.
+fn list_links<T>(
+    req: &Req,
+    page: &PageRequest,
+    items: &[T],
+    pk: impl Fn(&T) -> i64,
+) -> (Option<String>, Option<String>) {
+    let first_last = match (items.first(), items.last()) {
+        (Some(f), Some(l)) => Some((pk(f), pk(l))),
+        _ => None,
+    };
+    let (next, prev) = page.links(items.len(), first_last);
+    (
+        next.map(|c| page.link(&req.path, &c)),
+        prev.map(|c| page.link(&req.path, &c)),
+    )
 }
 
 /// The list envelope as a value (for callers that add keys).
@@ -146,17 +179,9 @@ pub fn list_value<T>(
     pk: impl Fn(&T) -> i64,
     render: impl FnMut(T) -> Value,
 ) -> Value {
-    let first_last = match (items.first(), items.last()) {
-        (Some(f), Some(l)) => Some((pk(f), pk(l))),
-        _ => None,
-    };
-    let (next, prev) = page.links(items.len(), first_last);
+    let (next, prev) = list_links(req, page, &items, pk);
     let objects: Vec<Value> = items.into_iter().map(render).collect();
-    json!({
-        "next": next.map(|c| page.link(&req.path, &c)),
-        "prev": prev.map(|c| page.link(&req.path, &c)),
-        "objects": objects,
-    })
+    json!({"next": next, "prev": prev, "objects": objects})
 }
 
 /// Parses an integer id from the URL; anything else is 404 `Not found.`.

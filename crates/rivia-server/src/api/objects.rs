@@ -3,7 +3,7 @@
 //! permission model of §9.9 and file uploads.
 
 use super::classes::{USER_PROFILE, check_expected_revision};
-use super::{Api, path_id, ts};
+use super::{Api, path_id};
 use crate::api::files;
 use crate::auth::{Ctx, Who, resolve_instance};
 use crate::body::Upload;
@@ -17,19 +17,22 @@ use axum::response::Response;
 use rivia_core::FieldErrors;
 use rivia_core::errors::msg;
 use rivia_core::object::{
-    MAX_OBJECT_SIZE, NewValue, Operator, apply_operator, object_size, parse_operator,
-    relation_value, render_value, validate_value,
+    MAX_OBJECT_SIZE, NewValue, Operator, RenderedValue, apply_operator, object_size,
+    parse_operator, relation_value, stored_fields, validate_value,
 };
 use rivia_core::page::{Cursor, PageRequest, encode_query_value, join_link};
 use rivia_core::perms::{AdminTable, ClassPerm, ObjectPerm, Op};
 use rivia_core::query::{ParseCtx, Query, QueryError, Scalar, Target, TargetKind, parse_queries};
 use rivia_core::schema::{Field, FieldType, Schema};
+use rivia_core::time::format_micros;
 use rivia_store::classes::Class;
 use rivia_store::objects::{
     ObjectListQuery, ObjectRow, ObjectValues, OrderField, RefTarget, Visibility, channel_kind,
     delete_object, existing_ids, insert_object, lock_object, update_object,
 };
 use rivia_store::{StoreError, Tx};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -65,54 +68,91 @@ pub fn object_json(base: &str, class: &Class, row: &ObjectRow) -> Value {
     object_json_with(base, &class.name, &Schema::from_stored(&class.schema), row)
 }
 
-/// [`object_json`] with an already parsed schema (lists parse it once).
+/// [`object_json`] with an already parsed schema, as a value tree for callers that edit
+/// or nest it.
 pub fn object_json_with(base: &str, class_name: &str, schema: &Schema, row: &ObjectRow) -> Value {
-    let data = parse_data(&row.data);
-    let mut m = Map::new();
-    m.insert("id".into(), json!(row.id));
-    m.insert("created_at".into(), ts(row.created_at));
-    m.insert("updated_at".into(), ts(row.updated_at));
-    m.insert("revision".into(), json!(row.revision));
-    m.insert("owner".into(), json!(row.owner));
-    m.insert(
-        "owner_permissions".into(),
-        json!(ObjectPerm::from_i64(row.owner_permissions).name()),
-    );
-    m.insert("group".into(), json!(row.group_id));
-    m.insert(
-        "group_permissions".into(),
-        json!(ObjectPerm::from_i64(row.group_permissions).name()),
-    );
-    m.insert(
-        "other_permissions".into(),
-        json!(ObjectPerm::from_i64(row.other_permissions).name()),
-    );
-    m.insert("channel".into(), json!(row.channel));
-    m.insert("channel_room".into(), json!(row.channel_room));
-    for f in &schema.fields {
-        m.insert(
-            f.name.clone(),
-            render_value(f, data.get(&f.key), &files::file_url),
-        );
-    }
-    let mut links = Map::new();
-    links.insert(
-        "self".into(),
-        json!(format!("{base}/classes/{class_name}/objects/{}/", row.id)),
-    );
-    if let Some(o) = row.owner {
-        links.insert("owner".into(), json!(format!("{base}/users/{o}/")));
-    }
-    if let Some(g) = row.group_id {
-        links.insert("group".into(), json!(format!("{base}/groups/{g}/")));
-    }
-    if let Some(c) = &row.channel {
-        links.insert("channel".into(), json!(format!("{base}/channels/{c}/")));
-    }
-    m.insert("links".into(), Value::Object(links));
-    Value::Object(m)
+    serde_json::to_value(ObjectView {
+        base,
+        class_name,
+        schema,
+        row,
+    })
+    .unwrap_or(Value::Null)
 }
 
+/// DataObjectJSON of one row, serialised without an intermediate value tree (lists write
+/// many of these; the tree, not the query, was their main cost).
+pub struct ObjectView<'a> {
+    /// The instance prefix `/v1.1/instances/<name>`.
+    pub base: &'a str,
+    /// Name of the row's class.
+    pub class_name: &'a str,
+    /// The class's parsed schema.
+    pub schema: &'a Schema,
+    /// The row.
+    pub row: &'a ObjectRow,
+}
+
+impl Serialize for ObjectView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let row = self.row;
+        let perm = |p: i64| ObjectPerm::from_i64(p).name();
+        let data = stored_fields(&row.data);
+        let mut m = s.serialize_map(Some(12 + self.schema.fields.len()))?;
+        m.serialize_entry("id", &row.id)?;
+        m.serialize_entry("created_at", &format_micros(row.created_at))?;
+        m.serialize_entry("updated_at", &format_micros(row.updated_at))?;
+        m.serialize_entry("revision", &row.revision)?;
+        m.serialize_entry("owner", &row.owner)?;
+        m.serialize_entry("owner_permissions", perm(row.owner_permissions))?;
+        m.serialize_entry("group", &row.group_id)?;
+        m.serialize_entry("group_permissions", perm(row.group_permissions))?;
+        m.serialize_entry("other_permissions", perm(row.other_permissions))?;
+        m.serialize_entry("channel", &row.channel)?;
+        m.serialize_entry("channel_room", &row.channel_room)?;
+        for f in &self.schema.fields {
+            let value = RenderedValue {
+                field: f,
+                stored: data.get(f.key.as_str()).copied(),
+                file_url: &files::file_url,
+            };
+            m.serialize_entry(&f.name, &value)?;
+        }
+        m.serialize_entry("links", &ObjectLinks(self))?;
+        m.end()
+    }
+}
+
+/// The `links` of an object.
+struct ObjectLinks<'a>(&'a ObjectView<'a>);
+
+impl Serialize for ObjectLinks<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ObjectView {
+            base,
+            class_name,
+            row,
+            ..
+        } = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry(
+            "self",
+            &format_args!("{base}/classes/{class_name}/objects/{}/", row.id),
+        )?;
+        if let Some(o) = row.owner {
+            m.serialize_entry("owner", &format_args!("{base}/users/{o}/"))?;
+        }
+        if let Some(g) = row.group_id {
+            m.serialize_entry("group", &format_args!("{base}/groups/{g}/"))?;
+        }
+        if let Some(c) = &row.channel {
+            m.serialize_entry("channel", &format_args!("{base}/channels/{c}/"))?;
+        }
+        m.end()
+    }
+}
+
+/// An object's `data` text as a map (writers edit it).
 fn parse_data(text: &str) -> Map<String, Value> {
     match serde_json::from_str(text) {
         Ok(Value::Object(m)) => m,
@@ -810,7 +850,13 @@ async fn get_object(
     let access = access(&app, &ctx, &class, Op::Read).await?;
     ctx.throttle(&app)?;
     let row = load_visible(&app, &class, &access, &id).await?;
-    Ok(ok(object_json(&ctx.base(), &class, &row)))
+    let schema = Schema::from_stored(&class.schema);
+    Ok(ok(ObjectView {
+        base: &ctx.base(),
+        class_name: &class.name,
+        schema: &schema,
+        row: &row,
+    }))
 }
 
 async fn update_object_full(
@@ -1264,15 +1310,31 @@ async fn list_objects(
     let (rows, count) = app.store.list_objects(&list_query).await?;
     let links = page_links(&req.path, &page, order_by, &order, &rows);
     let base = ctx.base();
-    let objects: Vec<Value> = rows
+    let objects = rows
         .iter()
-        .map(|r| object_json_with(&base, &class.name, &schema, r))
+        .map(|row| ObjectView {
+            base: &base,
+            class_name: &class.name,
+            schema: &schema,
+            row,
+        })
         .collect();
-    let mut body = json!({"next": links.0, "prev": links.1, "objects": objects});
-    if let Some(c) = count {
-        body["objects_count"] = json!(c);
-    }
-    Ok(ok(body))
+    Ok(ok(ObjectPage {
+        next: links.0,
+        prev: links.1,
+        objects,
+        objects_count: count,
+    }))
+}
+
+/// The objects list envelope (§1.4 plus `objects_count` when asked for).
+#[derive(Serialize)]
+struct ObjectPage<'a> {
+    next: Option<String>,
+    prev: Option<String>,
+    objects: Vec<ObjectView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    objects_count: Option<i64>,
 }
 
 /// next/prev links carrying `page_size`, `order_by`, `direction`, `last_pk`, `last_value`.

@@ -1,7 +1,8 @@
 //! App users, their profiles, user login and the calling user's own account
 //! (spec-core §7.1–§7.4), and the `/users/{id}/groups/` memberships (§7.6).
 
-use super::groups::group_json;
+use super::groups::{GroupView, Links, group_json};
+use super::objects::ObjectView;
 use super::{Api, list_response, path_id};
 use crate::auth::{Ctx, Who, caller_in, instance_ctx, resolve_instance};
 use crate::error::{ApiError, ApiResult};
@@ -14,9 +15,12 @@ use axum::response::Response;
 use rivia_core::FieldErrors;
 use rivia_core::errors::msg;
 use rivia_core::perms::{AdminTable, ObjectPerm, Op};
+use rivia_core::schema::Schema;
 use rivia_store::classes::Class;
 use rivia_store::objects::{ObjectRow, ObjectValues};
 use rivia_store::users::{Group, MembershipError, User, UserUpdate};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -148,28 +152,53 @@ pub async fn profile_class(app: &AppState, ctx: &Ctx) -> ApiResult<Class> {
     Ok(class)
 }
 
-/// UserJSON (UserFullSerializer). `username` is passed separately because create and update
-/// responses echo it as sent (QUIRK), while reads return the stored lowercase form.
-pub fn user_json(
-    base: &str,
-    user: &User,
-    username: &str,
-    profile: Value,
-    groups: &[Group],
-) -> Value {
-    json!({
-        "id": user.id,
-        "username": username,
-        "profile": profile,
-        "groups": groups.iter().map(|g| group_json(base, g)).collect::<Vec<_>>(),
-        "user_key": user.user_key,
-        "links": {
-            "self": format!("{base}/users/{}/", user.id),
-            "groups": format!("{base}/users/{}/groups/", user.id),
-            "reset-key": format!("{base}/users/{}/reset_key/", user.id),
-            "profile": format!("{base}/classes/user_profile/objects/{}/", user.profile_id),
-        }
-    })
+/// UserJSON (UserFullSerializer), serialised straight from the rows. `username` is
+/// separate because create and update responses echo it as sent (QUIRK), while reads
+/// return the stored lowercase form.
+pub struct UserView<'a> {
+    /// The instance prefix `/v1.1/instances/<name>`.
+    pub base: &'a str,
+    /// The user.
+    pub user: &'a User,
+    /// The username to show.
+    pub username: &'a str,
+    /// The profile object (null if missing).
+    pub profile: Option<ObjectView<'a>>,
+    /// The user's groups.
+    pub groups: &'a [Group],
+}
+
+impl Serialize for UserView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (base, u) = (self.base, self.user);
+        let groups: Vec<GroupView> = self
+            .groups
+            .iter()
+            .map(|group| GroupView { base, group })
+            .collect();
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("id", &u.id)?;
+        m.serialize_entry("username", self.username)?;
+        m.serialize_entry("profile", &self.profile)?;
+        m.serialize_entry("groups", &groups)?;
+        m.serialize_entry("user_key", &u.user_key)?;
+        m.serialize_entry(
+            "links",
+            &Links(&[
+                ("self", format_args!("{base}/users/{}/", u.id)),
+                ("groups", format_args!("{base}/users/{}/groups/", u.id)),
+                (
+                    "reset-key",
+                    format_args!("{base}/users/{}/reset_key/", u.id),
+                ),
+                (
+                    "profile",
+                    format_args!("{base}/classes/user_profile/objects/{}/", u.profile_id),
+                ),
+            ]),
+        )?;
+        m.end()
+    }
 }
 
 /// Renders users that come with their profiles and groups.
@@ -179,15 +208,36 @@ fn render_full(
     rows: Vec<(User, Option<ObjectRow>, Vec<Group>)>,
 ) -> Vec<(i64, Value)> {
     let base = ctx.base();
-    let schema = rivia_core::schema::Schema::from_stored(&class.schema);
-    rows.into_iter()
-        .map(|(u, profile, groups)| {
-            let profile = profile
-                .map(|p| super::objects::object_json_with(&base, &class.name, &schema, &p))
-                .unwrap_or(Value::Null);
-            (u.id, user_json(&base, &u, &u.username, profile, &groups))
+    let schema = Schema::from_stored(&class.schema);
+    rows.iter()
+        .map(|(user, profile, groups)| {
+            let view = user_view(&base, class, &schema, user, profile.as_ref(), groups);
+            (user.id, serde_json::to_value(view).unwrap_or(Value::Null))
         })
         .collect()
+}
+
+/// The [`UserView`] of a user row with its profile row and groups.
+fn user_view<'a>(
+    base: &'a str,
+    class: &'a Class,
+    schema: &'a Schema,
+    user: &'a User,
+    profile: Option<&'a ObjectRow>,
+    groups: &'a [Group],
+) -> UserView<'a> {
+    UserView {
+        base,
+        user,
+        username: &user.username,
+        profile: profile.map(|row| ObjectView {
+            base,
+            class_name: &class.name,
+            schema,
+            row,
+        }),
+        groups,
+    }
 }
 
 /// Renders several users with one query for their profiles and one for their groups.
@@ -380,13 +430,14 @@ async fn list_users(
             &page.keyset(),
         )
         .await?;
-    let rendered = render_full(&ctx, &class, rows);
+    let base = ctx.base();
+    let schema = Schema::from_stored(&class.schema);
     Ok(list_response(
         &req,
         &page,
-        rendered,
-        |(id, _)| *id,
-        |(_, v)| v,
+        rows.iter().collect(),
+        |(user, _, _)| user.id,
+        |(user, profile, groups)| user_view(&base, &class, &schema, user, profile.as_ref(), groups),
     ))
 }
 
