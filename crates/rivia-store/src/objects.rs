@@ -355,7 +355,7 @@ fn push_ordered_keyset(
 /// Counts are exact up to this many matches, then estimated (spec-core §9.8).
 pub const EXACT_COUNT_LIMIT: i64 = 1000;
 /// Objects sampled to estimate a larger count.
-const COUNT_PROBES: i64 = 128;
+const COUNT_PROBES: i64 = 64;
 
 /// How a page ordered by id is read on SQLite. Without statistics its planner always
 /// walks the table in id order and tests each row's JSON, which costs a full scan when
@@ -414,6 +414,33 @@ fn estimate_from(row: Option<&Row>) -> i64 {
     (total.saturating_mul(hits) / sampled).max(floor)
 }
 
+/// A list query compiled once for either backend's strategy.
+struct ListSql {
+    table: String,
+    /// ` WHERE <filter> AND <visibility>`.
+    where_sql: String,
+    params: Vec<crate::Val>,
+    started: std::time::Instant,
+}
+
+/// What is left of a statement timeout (at least a millisecond, so it still applies).
+fn remaining(timeout: std::time::Duration, started: std::time::Instant) -> std::time::Duration {
+    timeout
+        .saturating_sub(started.elapsed())
+        .max(std::time::Duration::from_millis(1))
+}
+
+/// The row estimate of the top plan node in PostgreSQL's `EXPLAIN` text
+/// (`Seq Scan on c2  (cost=0.00..284.00 rows=4950 width=4)`).
+fn planner_rows(plan: &[Row]) -> Option<i64> {
+    let top = plan.first()?.str(0);
+    let digits = top.split("rows=").nth(1)?;
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
 impl crate::Store {
     /// One page of a class's objects (and the total count when asked), with filters,
     /// visibility and ordering compiled into the SQL, under a statement timeout.
@@ -437,15 +464,39 @@ impl crate::Store {
         let filter = crate::sql::compile(dialect, q.query, scope, &mut p);
         let mut where_sql = format!(" WHERE {filter}");
         push_visibility(&mut where_sql, &mut p, q.visibility);
-        let choose_plan = dialect == crate::Dialect::Sqlite
-            && q.order == OrderField::Id
-            && q.keyset.limit > 0
-            && uses_filter_index(q.query);
+        let list = ListSql {
+            table,
+            where_sql,
+            params: p,
+            started,
+        };
+        match dialect {
+            crate::Dialect::Sqlite => self.list_objects_sqlite(q, list).await,
+            crate::Dialect::Postgres => self.list_objects_pg(q, list).await,
+        }
+    }
+
+    /// SQLite: a capped count first when the count was asked for or an index could serve
+    /// the filter (it picks the plan), then the page and, above [`EXACT_COUNT_LIMIT`]
+    /// matches, the sampled estimate. Two hops to a reader thread, in-process.
+    async fn list_objects_sqlite(
+        &self,
+        q: &ObjectListQuery<'_>,
+        list: ListSql,
+    ) -> StoreResult<(Vec<ObjectRow>, Option<i64>)> {
+        let ListSql {
+            table,
+            where_sql,
+            mut params,
+            started,
+        } = list;
+        let choose_plan =
+            q.order == OrderField::Id && q.keyset.limit > 0 && uses_filter_index(q.query);
         let capped = if q.count || choose_plan {
             let rows = self
                 .db
                 .read_with_timeout(
-                    vec![(capped_count_sql(&table, &where_sql), p.clone())],
+                    vec![(capped_count_sql(&table, &where_sql), params.clone())],
                     q.timeout,
                 )
                 .await?;
@@ -462,26 +513,22 @@ impl crate::Store {
         let estimate = q.count && !few_matches;
         let mut statements = Vec::new();
         if estimate {
-            let mut ep = p.clone();
+            let mut ep = params.clone();
             ep.push(crate::Val::Int(q.class_id));
             let cond = where_sql.trim_start().trim_start_matches("WHERE ");
             statements.push((count_estimate_sql(&table, cond, ep.len()), ep));
         }
         if q.keyset.limit > 0 {
             let mut sql = format!("SELECT {OBJECT_COLUMNS} FROM {table}{where_sql}");
-            push_ordered_keyset(dialect, &mut sql, &mut p, q, plan);
-            statements.push((sql, p));
+            push_ordered_keyset(crate::Dialect::Sqlite, &mut sql, &mut params, q, plan);
+            statements.push((sql, params));
         }
         if statements.is_empty() {
             return Ok((Vec::new(), q.count.then_some(capped.unwrap_or(0))));
         }
-        let remaining = q.timeout.saturating_sub(started.elapsed());
         let mut results = self
             .db
-            .read_with_timeout(
-                statements,
-                remaining.max(std::time::Duration::from_millis(1)),
-            )
+            .read_with_timeout(statements, remaining(q.timeout, started))
             .await?
             .into_iter();
         let count = match (q.count, estimate) {
@@ -490,6 +537,65 @@ impl crate::Store {
             (true, true) => Some(estimate_from(
                 results.next().as_ref().and_then(|r| r.first()),
             )),
+        };
+        let rows = results
+            .next()
+            .map(|rows| rows.into_iter().map(object_from).collect())
+            .unwrap_or_default();
+        Ok((crate::finish_keyset(rows, &q.keyset), count))
+    }
+
+    /// PostgreSQL: one pipelined round trip. Its planner has statistics, so the page
+    /// needs no plan hint, and above [`EXACT_COUNT_LIMIT`] the count is the planner's
+    /// row estimate (`EXPLAIN`), as Syncano's `count_estimate` did.
+    async fn list_objects_pg(
+        &self,
+        q: &ObjectListQuery<'_>,
+        list: ListSql,
+    ) -> StoreResult<(Vec<ObjectRow>, Option<i64>)> {
+        let ListSql {
+            table,
+            where_sql,
+            mut params,
+            started,
+        } = list;
+        let mut statements = Vec::new();
+        if q.count {
+            statements.push((capped_count_sql(&table, &where_sql), params.clone()));
+            statements.push((
+                format!("EXPLAIN SELECT 1 FROM {table}{where_sql}"),
+                params.clone(),
+            ));
+        }
+        if q.keyset.limit > 0 {
+            let mut sql = format!("SELECT {OBJECT_COLUMNS} FROM {table}{where_sql}");
+            push_ordered_keyset(
+                crate::Dialect::Postgres,
+                &mut sql,
+                &mut params,
+                q,
+                IdOrderPlan::ScanById,
+            );
+            statements.push((sql, params));
+        }
+        let mut results = self
+            .db
+            .read_with_timeout(statements, remaining(q.timeout, started))
+            .await?
+            .into_iter();
+        let count = if q.count {
+            let capped = results
+                .next()
+                .and_then(|rows| rows.first().map(|r| r.i64(0)))
+                .unwrap_or(0);
+            let planned = results.next().and_then(|rows| planner_rows(&rows));
+            Some(if capped <= EXACT_COUNT_LIMIT {
+                capped
+            } else {
+                planned.unwrap_or(0).max(EXACT_COUNT_LIMIT + 1)
+            })
+        } else {
+            None
         };
         let rows = results
             .next()

@@ -1564,13 +1564,20 @@ async fn large_counts_are_estimates_and_selective_filters_page_in_order(b: Backe
     assert_eq!(count(r#"{"n": {"_gte": 100}}"#).await, 3);
     // Above, an estimate: never below the exact range, near the truth (1,126).
     let estimate = count(r#"{"n": {"_gt": 0}}"#).await;
-    assert!((1001..=1300).contains(&estimate), "estimate {estimate}");
-    assert_eq!(count(r#"{"n": {"_gt": 0}}"#).await, estimate, "repeatable");
-    assert_eq!(
-        count("{}").await,
-        1500,
-        "everything matches: the class count"
-    );
+    if b == Backend::Sqlite {
+        // A sample of the class spread over its ids, scaled by the class count.
+        assert!((1001..=1300).contains(&estimate), "estimate {estimate}");
+        assert_eq!(count(r#"{"n": {"_gt": 0}}"#).await, estimate, "repeatable");
+        assert_eq!(
+            count("{}").await,
+            1500,
+            "everything matches: the class count"
+        );
+    } else {
+        // The planner's estimate, whatever its statistics say, above the exact range.
+        assert!(estimate >= 1001, "estimate {estimate}");
+        assert!(count("{}").await >= 1001);
+    }
     // A filter matching few rows pages in id order with working cursors.
     let q = rivia_core::page::encode_query_value(r#"{"n": {"_gte": 100}}"#);
     let first = app
