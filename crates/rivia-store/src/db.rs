@@ -330,15 +330,19 @@ impl Tx {
 /// parameter in an equality constraint could let the planner drop an ORDER BY, which made
 /// cached statements recompile each time; `+?1` still uses the same indexes.
 pub fn sqlite_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
-            out.push_str("+?");
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        out.push_str(if after.starts_with(|c: char| c.is_ascii_digit()) {
+            "+?"
         } else {
-            out.push(c);
-        }
+            "$"
+        });
+        rest = after;
     }
+    out.push_str(rest);
     out
 }
 
