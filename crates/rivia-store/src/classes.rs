@@ -248,6 +248,67 @@ pub async fn sync_indexes(
     Ok(())
 }
 
+/// A class held for an update (see [`Store::begin_class_update`]).
+pub struct ClassUpdateTx {
+    tx: Tx,
+    /// The class as it is inside the transaction.
+    pub class: Class,
+    store: Store,
+}
+
+impl ClassUpdateTx {
+    /// Saves the new state; a changed schema bumps the revision and syncs the indexes in
+    /// the same transaction.
+    pub async fn save(mut self, upd: &ClassUpdate) -> StoreResult<Class> {
+        let old = &self.class;
+        let old_schema = rivia_core::schema::Schema::from_stored(&old.schema);
+        let changed = old_schema.public() != upd.schema.public();
+        let row = self
+            .tx
+            .query_one(
+                &format!(
+                    "UPDATE classes SET description = $2, schema = $3, revision = revision + $4, group_id = $5, \
+                     group_permissions = $6, other_permissions = $7, metadata = $8, updated_at = $9 \
+                     WHERE id = $1 RETURNING {CLASS_COLUMNS}"
+                ),
+                params![
+                    old.id,
+                    &upd.description,
+                    upd.schema.to_stored(),
+                    changed as i64,
+                    upd.group_id,
+                    upd.group_permissions,
+                    upd.other_permissions,
+                    &upd.metadata,
+                    now_micros()
+                ],
+            )
+            .await?;
+        if changed {
+            sync_indexes(&mut self.tx, old.id, &old_schema, &upd.schema).await?;
+        }
+        self.tx.commit().await?;
+        // Classes are cached with the authentication data.
+        self.store.auth_changed();
+        Ok(class_from(row))
+    }
+}
+
+/// On PostgreSQL, locks a class table before its `classes` row. Object writes lock the
+/// table first (the insert) and the row second (`objects_count`); index DDL and drops
+/// taking the row first and the table second deadlocked against them. SQLite has one
+/// writer, so nothing to order there. `mode` is a constant of the callers.
+async fn lock_class_table(tx: &mut Tx, class_id: i64, mode: &'static str) -> StoreResult<()> {
+    if tx.dialect() == crate::Dialect::Postgres {
+        tx.batch(&format!(
+            "LOCK TABLE {} IN {mode} MODE",
+            table_name(class_id)
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// One page of the instance's classes visible to the caller.
     pub async fn list_classes(
@@ -335,45 +396,36 @@ impl Store {
         Ok(class)
     }
 
-    /// Saves a class; a changed schema bumps the revision and syncs the indexes in the
-    /// same transaction. `None` when the class is gone.
-    pub async fn update_class(&self, old: &Class, upd: &ClassUpdate) -> StoreResult<Option<Class>> {
-        let old_schema = rivia_core::schema::Schema::from_stored(&old.schema);
-        let changed = old_schema.public() != upd.schema.public();
+    /// Starts an update of a class: a write transaction holding the class against other
+    /// updates (the writer on SQLite; the class table's lock on PostgreSQL, taken before
+    /// the `classes` row like object writes do), with the class as it is now. The new
+    /// state is validated against that class and saved with [`ClassUpdateTx::save`];
+    /// dropping it changes nothing. `None` when there is no such class.
+    pub async fn begin_class_update(
+        &self,
+        instance_id: i64,
+        name: &str,
+    ) -> StoreResult<Option<ClassUpdateTx>> {
+        let Some(seen) = self.class_by_name(instance_id, name).await? else {
+            return Ok(None);
+        };
         let mut tx = self.db.begin().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE classes SET description = $2, schema = $3, revision = revision + $4, group_id = $5, \
-                     group_permissions = $6, other_permissions = $7, metadata = $8, updated_at = $9 \
-                     WHERE id = $1 RETURNING {CLASS_COLUMNS}"
-                ),
-                params![
-                    old.id,
-                    &upd.description,
-                    upd.schema.to_stored(),
-                    changed as i64,
-                    upd.group_id,
-                    upd.group_permissions,
-                    upd.other_permissions,
-                    &upd.metadata,
-                    now_micros()
-                ],
-            )
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        if changed {
-            sync_indexes(&mut tx, old.id, &old_schema, &upd.schema).await?;
-        }
-        tx.commit().await?;
-        // Classes are cached with the authentication data.
-        self.auth_changed();
-        Ok(Some(class_from(row)))
+        lock_class_table(&mut tx, seen.id, "SHARE ROW EXCLUSIVE").await?;
+        let sql = format!("SELECT {CLASS_COLUMNS} FROM classes WHERE id = $1");
+        let Some(row) = tx.query_opt(&sql, params![seen.id]).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ClassUpdateTx {
+            tx,
+            class: class_from(row),
+            store: self.clone(),
+        }))
     }
 
     /// Deletes a class with its table (and so all its objects).
     pub async fn delete_class(&self, class_id: i64) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
+        lock_class_table(&mut tx, class_id, "ACCESS EXCLUSIVE").await?;
         let n = tx
             .exec("DELETE FROM classes WHERE id = $1", params![class_id])
             .await?;

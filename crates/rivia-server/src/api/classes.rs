@@ -327,17 +327,38 @@ async fn update_class(
     let ctx = instance_ctx(&app, &req, &instance).await?;
     ctx.require_admin(AdminTable::Data, Op::Update)?;
     ctx.throttle(&app)?;
-    let class = find_class(&app, ctx.instance.id, &name)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
     let body = req.body_object()?;
     let partial = req.is_partial();
-    let input = read_class_input(&app, &ctx, &body, partial, Some(&class)).await?;
-    check_expected_revision(&body, class.revision)?;
+    let name = name.to_lowercase();
+    if name.is_empty() || name.len() > 64 {
+        return Err(ApiError::not_found());
+    }
+    // Validated against the class as held by the update, so concurrent schema changes
+    // apply one after the other, each to the schema the previous one left.
+    let held = app
+        .store
+        .begin_class_update(ctx.instance.id, &name)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let upd = class_update(&app, &ctx, &body, partial, &held.class).await?;
+    let saved = held.save(&upd).await?;
+    Ok(ok(class_json(&ctx.base(), &saved)))
+}
+
+/// The new state of `class` from a PUT/PATCH body, validated against it.
+async fn class_update(
+    app: &AppState,
+    ctx: &Ctx,
+    body: &Map<String, Value>,
+    partial: bool,
+    class: &Class,
+) -> ApiResult<ClassUpdate> {
+    let input = read_class_input(app, ctx, body, partial, Some(class)).await?;
+    check_expected_revision(body, class.revision)?;
     // PUT resets fields with serializer defaults (spec-core §1.10); PATCH keeps them.
     let keep = |partial_value: i64, default: i64| if partial { partial_value } else { default };
     let create_objects = ClassPerm::CreateObjects.as_i64();
-    let upd = ClassUpdate {
+    Ok(ClassUpdate {
         description: input
             .description
             .unwrap_or_else(|| class.description.clone()),
@@ -360,13 +381,7 @@ async fn update_class(
                 "{}".into()
             }
         }),
-    };
-    let saved = app
-        .store
-        .update_class(&class, &upd)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(ok(class_json(&ctx.base(), &saved)))
+    })
 }
 
 async fn delete_class(

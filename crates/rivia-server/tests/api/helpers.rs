@@ -170,6 +170,11 @@ impl TestApp {
         backend: Backend,
         adjust: impl FnOnce(&mut Settings),
     ) -> Option<TestApp> {
+        // Server errors reach the failing test's output (captured per test otherwise).
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let dir = TempDir::new();
         let store = fresh_store(backend, &dir).await?;
         let mut settings = Settings::for_tests(dir.0.clone());

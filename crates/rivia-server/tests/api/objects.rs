@@ -23,6 +23,7 @@ both_backends!(
     bad_input_is_a_clean_4xx,
     filters_use_the_expression_index,
     large_counts_are_estimates_and_selective_filters_page_in_order,
+    schema_changes_racing_writes_stay_consistent,
 );
 
 const INST: &str = "objects-inst";
@@ -1606,4 +1607,103 @@ async fn large_counts_are_estimates_and_selective_filters_page_in_order(b: Backe
         .map(|o| o["n"].clone())
         .collect();
     assert_eq!(ns, vec![json!(100), json!(101), json!(102)]);
+}
+
+async fn schema_changes_racing_writes_stay_consistent(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    let integer_v = json!([{"name": "v", "type": "integer"}, {"name": "w", "type": "string", "filter_index": true}]);
+    let string_v = json!([{"name": "v", "type": "string"}, {"name": "w", "type": "string"}]);
+    make_class(&app, &key, json!({"name": "race", "schema": integer_v})).await;
+    let writer = |n: i64| {
+        let (app, key) = (&app, &key);
+        async move {
+            let mut created = Vec::new();
+            for i in 0..20 {
+                let body = json!({"v": n * 100 + i, "w": format!("w{n}-{i}")});
+                let r = app.as_key(key, "POST", &objects("race"), Some(body)).await;
+                assert!(
+                    r.status == StatusCode::CREATED || r.status == StatusCode::BAD_REQUEST,
+                    "create during schema change: {} {:?}",
+                    r.status,
+                    r.body
+                );
+                if r.status == StatusCode::CREATED {
+                    created.push(r.body["id"].clone());
+                }
+            }
+            created
+        }
+    };
+    let schema_changer = |first: usize| {
+        let (app, key, string_v, integer_v) = (&app, &key, &string_v, &integer_v);
+        async move {
+            for round in first..first + 10 {
+                let schema = match round % 3 {
+                    0 => string_v.clone(),
+                    1 => json!([{"name": "v", "type": "integer"}]),
+                    _ => integer_v.clone(),
+                };
+                let r = app
+                    .as_key(
+                        key,
+                        "PATCH",
+                        &class_url("race"),
+                        Some(json!({"schema": schema})),
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "schema change: {:?}", r.body);
+            }
+        }
+    };
+    let (a, b2, c, (), ()) = tokio::join!(
+        writer(1),
+        writer(2),
+        writer(3),
+        schema_changer(0),
+        schema_changer(1)
+    );
+    let r = app
+        .as_key(
+            &key,
+            "PATCH",
+            &class_url("race"),
+            Some(json!({"schema": integer_v})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "final schema: {:?}", r.body);
+    let created: Vec<Value> = a.into_iter().chain(b2).chain(c).collect();
+    assert!(!created.is_empty());
+    // Every acknowledged object is there, and its fields follow the final schema
+    // (an integer `v` or none, a string `w` or none).
+    for id in &created {
+        let r = app.as_key(&key, "GET", &object("race", id), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{id}: {:?}", r.body);
+        assert!(
+            r.body["v"].is_i64() || r.body["v"].is_null(),
+            "{:?}",
+            r.body
+        );
+        assert!(
+            r.body["w"].is_string() || r.body["w"].is_null(),
+            "{:?}",
+            r.body
+        );
+    }
+    let r = app
+        .as_key(
+            &key,
+            "GET",
+            &format!("{}?page_size=0&include_count=1", objects("race")),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["objects_count"], json!(created.len()));
+    // The final schema's index serves filters.
+    let q = rivia_core::page::encode_query_value(r#"{"w": {"_eq": "nobody"}}"#);
+    let r = app
+        .as_key(&key, "GET", &format!("{}?query={q}", objects("race")), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
