@@ -222,7 +222,8 @@ impl PgDb {
         statements: Vec<(String, Vec<Val>)>,
         timeout: std::time::Duration,
     ) -> StoreResult<Vec<Vec<Row>>> {
-        let client = self.client().await?;
+        let held = InTransaction(Some(self.client().await?));
+        let client = held.client()?;
         let ms = timeout.as_millis().max(1);
         client
             .batch_execute(&format!(
@@ -232,15 +233,17 @@ impl PgDb {
             .map_err(map_err)?;
         let mut out = Vec::with_capacity(statements.len());
         for (sql, params) in &statements {
-            match client_query(&client, sql, params).await {
+            match client_query(client, sql, params).await {
                 Ok(rows) => out.push(rows),
                 Err(e) => {
-                    let _ = client.batch_execute("ROLLBACK").await;
+                    client.batch_execute("ROLLBACK").await.map_err(map_err)?;
+                    held.release();
                     return Err(e);
                 }
             }
         }
         client.batch_execute("COMMIT").await.map_err(map_err)?;
+        held.release();
         Ok(out)
     }
 
@@ -256,6 +259,33 @@ impl PgDb {
     /// Closes the pool.
     pub fn close(&self) {
         self.pool.close();
+    }
+}
+
+/// A pooled client while a transaction is open on it. Dropped before
+/// [`InTransaction::release`] (a request cancelled mid-read, or an error before the
+/// transaction ended), the connection leaves the pool instead of handing its open
+/// transaction to the next request.
+struct InTransaction(Option<Object>);
+
+impl InTransaction {
+    fn client(&self) -> StoreResult<&Object> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| StoreError::Internal("transaction already finished".into()))
+    }
+
+    /// The transaction has ended: the client goes back to the pool.
+    fn release(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            let _ = Object::take(client);
+        }
     }
 }
 
@@ -288,13 +318,14 @@ impl PgTx {
             .client
             .take()
             .ok_or_else(|| StoreError::Internal("no client".into()))?;
-        match client.batch_execute("COMMIT").await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = Object::take(client);
-                Err(map_err(e))
-            }
-        }
+        // Held so that a request cancelled during COMMIT detaches the client.
+        let held = InTransaction(Some(client));
+        held.client()?
+            .batch_execute("COMMIT")
+            .await
+            .map_err(map_err)?;
+        held.release();
+        Ok(())
     }
 }
 

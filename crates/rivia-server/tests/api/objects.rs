@@ -24,6 +24,7 @@ both_backends!(
     filters_use_the_expression_index,
     large_counts_are_estimates_and_selective_filters_page_in_order,
     schema_changes_racing_writes_stay_consistent,
+    cancelled_reads_leave_no_open_transaction,
 );
 
 const INST: &str = "objects-inst";
@@ -1706,4 +1707,44 @@ async fn schema_changes_racing_writes_stay_consistent(b: Backend) {
         .as_key(&key, "GET", &format!("{}?query={q}", objects("race")), None)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+async fn cancelled_reads_leave_no_open_transaction(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(
+        &app,
+        &key,
+        json!({"name": "calm", "schema": [{"name": "n", "type": "integer"}]}),
+    )
+    .await;
+    let slow = match b {
+        Backend::Sqlite => {
+            "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT COUNT(*) FROM r"
+        }
+        Backend::Postgres => "SELECT pg_sleep(5)",
+    };
+    // Clients that go away mid-list: their reads are dropped inside the transaction.
+    for _ in 0..12 {
+        let read = app.store.db.read_with_timeout(
+            vec![(slow.to_string(), vec![])],
+            std::time::Duration::from_millis(300),
+        );
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(20), read).await;
+        assert!(cut.is_err(), "the slow read finished early");
+    }
+    // Every later write lands: no pooled connection is left inside a read-only transaction.
+    for n in 0..24 {
+        create(&app, &key, "calm", json!({"n": n})).await;
+    }
+    let r = app
+        .as_key(
+            &key,
+            "GET",
+            &format!("{}?page_size=0&include_count=1", objects("calm")),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["objects_count"], json!(24));
 }
