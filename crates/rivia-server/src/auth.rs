@@ -127,7 +127,7 @@ pub async fn authenticate(
 
 async fn admin_by_key(app: &AppState, key: &str) -> ApiResult<Option<Admin>> {
     let generation = app.store.auth_generation();
-    if let Some(a) = app.cache.admins.get(&key.to_string(), generation) {
+    if let Some(a) = app.cache.admins.get(key, generation) {
         return Ok(Some(a));
     }
     let found = app.store.admin_by_key(key).await?;
@@ -139,7 +139,7 @@ async fn admin_by_key(app: &AppState, key: &str) -> ApiResult<Option<Admin>> {
 
 async fn api_key_by_key(app: &AppState, key: &str) -> ApiResult<Option<ApiKey>> {
     let generation = app.store.auth_generation();
-    if let Some(k) = app.cache.api_keys.get(&key.to_string(), generation) {
+    if let Some(k) = app.cache.api_keys.get(key, generation) {
         return Ok(Some(k));
     }
     let found = app.store.api_key_by_key(key).await?;
@@ -178,7 +178,7 @@ async fn admin_role(app: &AppState, instance_id: i64, admin_id: i64) -> ApiResul
 
 async fn instance_by_name(app: &AppState, lower: &str) -> ApiResult<Option<Instance>> {
     let generation = app.store.auth_generation();
-    if let Some(i) = app.cache.instances.get(&lower.to_string(), generation) {
+    if let Some(i) = app.cache.instances.get(lower, generation) {
         return Ok(Some(i));
     }
     let found = app.store.instance_by_name(lower).await?;

@@ -40,7 +40,11 @@ impl<K, V> Default for TtlCache<K, V> {
 
 impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     /// A fresh entry for `key`, if any.
-    pub fn get(&self, key: &K, generation: u64) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let map = self.map.lock();
         let e = map.get(key)?;
         (e.generation == generation && e.at.elapsed() < TTL).then(|| e.value.clone())
