@@ -138,7 +138,7 @@ impl Row {
 }
 
 /// Failures of the storage layer, already stripped of driver types.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint was violated; carries the driver's description.
     #[error("unique constraint violated: {0}")]
@@ -253,6 +253,26 @@ impl Db {
         })
     }
 
+    /// Runs a whole write transaction of fixed statements (all or nothing, stopping at
+    /// the first error) and answers after its commit. Unlike [`Db::begin`] it holds no
+    /// lock while the caller works: on SQLite the writer thread commits the one-shot
+    /// transactions queued together as one group; on PostgreSQL it is a pipelined
+    /// transaction on one connection.
+    pub async fn write_once(
+        &self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.write_once(statements).await,
+            Backend::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let rows = tx.query_many(statements).await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+        }
+    }
+
     /// Closes the database cleanly (checkpoints the SQLite WAL).
     pub async fn close(&self) {
         match &self.backend {
@@ -284,6 +304,18 @@ impl Tx {
         match &mut self.inner {
             TxInner::Sqlite(t) => t.query(sql, params).await,
             TxInner::Postgres(t) => t.query(sql, params).await,
+        }
+    }
+
+    /// Runs several statements in order, in one trip where the backend allows (SQLite:
+    /// one job on the writer; PostgreSQL: pipelined). Stops at the first error.
+    pub async fn query_many(
+        &mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match &mut self.inner {
+            TxInner::Sqlite(t) => t.query_many(statements).await,
+            TxInner::Postgres(t) => t.query_many(statements).await,
         }
     }
 

@@ -304,6 +304,17 @@ impl PgTx {
     pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         client_query(self.client()?, sql, &params).await
     }
+    /// Several statements pipelined on the transaction's connection, in order.
+    pub async fn query_many(
+        &mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        let client = self.client()?;
+        let futures = statements
+            .iter()
+            .map(|(sql, params)| client_query(client, sql, params));
+        futures_util::future::try_join_all(futures).await
+    }
     /// Statement without rows.
     pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
         client_exec(self.client()?, sql, &params).await

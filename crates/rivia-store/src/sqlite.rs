@@ -15,7 +15,7 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// The SQLite side of the storage seam.
 pub struct SqliteDb {
-    writer: flume::Sender<Job>,
+    writer: flume::Sender<WriterJob>,
     readers: flume::Sender<Job>,
     write_lock: Arc<Mutex<()>>,
 }
@@ -158,6 +158,126 @@ async fn submit<T: Send + 'static>(
         .map_err(|_| StoreError::Unavailable("sqlite executor dropped a job".into()))?
 }
 
+/// Work for the writer thread.
+enum WriterJob {
+    /// A statement of the transaction holding the write lock (or a control statement).
+    Step(Job),
+    /// A whole transaction of fixed statements; see [`SqliteDb::write_once`].
+    Once(OnceJob),
+}
+
+/// A transaction of fixed statements and where its outcome goes.
+struct OnceJob {
+    statements: Vec<(String, Vec<Val>)>,
+    reply: oneshot::Sender<StoreResult<Vec<Vec<Row>>>>,
+}
+
+/// Most one-shot transactions committed together.
+const MAX_GROUP: usize = 256;
+
+/// Runs one step job on the writer and waits for its result.
+async fn submit_step<T: Send + 'static>(
+    queue: &flume::Sender<WriterJob>,
+    f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    let (tx, rx) = oneshot::channel();
+    let job: Job = Box::new(move |conn| {
+        let _ = tx.send(f(conn));
+    });
+    queue
+        .send_async(WriterJob::Step(job))
+        .await
+        .map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?;
+    rx.await
+        .map_err(|_| StoreError::Unavailable("sqlite writer dropped a job".into()))?
+}
+
+/// The writer thread. Steps run in arrival order. One-shot transactions that arrive
+/// while a stepped transaction is open wait for it to end; otherwise every one-shot
+/// transaction queued at that moment shares one SQLite transaction, each inside its own
+/// savepoint, and one commit (group commit): under concurrent writes the commit and the
+/// thread hand-offs are paid once per group instead of once per request. Each is
+/// answered only after the commit.
+fn spawn_writer(conn: Connection, jobs: flume::Receiver<WriterJob>) -> StoreResult<()> {
+    std::thread::Builder::new()
+        .name("rivia-sqlite-writer".into())
+        .spawn(move || {
+            let mut conn = conn;
+            let mut waiting: Vec<OnceJob> = Vec::new();
+            let mut next: Option<WriterJob> = None;
+            loop {
+                let job = match next.take() {
+                    Some(job) => job,
+                    None => match jobs.recv() {
+                        Ok(job) => job,
+                        Err(_) => break,
+                    },
+                };
+                match job {
+                    WriterJob::Step(step) => step(&mut conn),
+                    WriterJob::Once(once) => {
+                        waiting.push(once);
+                        // Gather what else is queued, up to a step (kept for after).
+                        while waiting.len() < MAX_GROUP && next.is_none() {
+                            match jobs.try_recv() {
+                                Ok(WriterJob::Once(o)) => waiting.push(o),
+                                Ok(step) => next = Some(step),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                if conn.is_autocommit() && !waiting.is_empty() {
+                    run_group(&mut conn, std::mem::take(&mut waiting));
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+/// Runs one-shot transactions in one SQLite transaction, a savepoint each (a failing one
+/// leaves no trace and does not fail the others), commits, then answers them all.
+fn run_group(conn: &mut Connection, group: Vec<OnceJob>) {
+    if let Err(e) = run_control(conn, "BEGIN IMMEDIATE") {
+        for job in group {
+            let _ = job.reply.send(Err(e.clone()));
+        }
+        return;
+    }
+    let mut results = Vec::with_capacity(group.len());
+    for job in &group {
+        results.push(run_in_savepoint(conn, &job.statements));
+    }
+    if let Err(e) = run_control(conn, "COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        for r in results.iter_mut() {
+            if r.is_ok() {
+                *r = Err(e.clone());
+            }
+        }
+    }
+    for (job, result) in group.into_iter().zip(results) {
+        let _ = job.reply.send(result);
+    }
+}
+
+fn run_in_savepoint(
+    conn: &Connection,
+    statements: &[(String, Vec<Val>)],
+) -> StoreResult<Vec<Vec<Row>>> {
+    run_control(conn, "SAVEPOINT once")?;
+    let result: StoreResult<Vec<Vec<Row>>> = statements
+        .iter()
+        .map(|(sql, params)| run_query(conn, sql, params))
+        .collect();
+    if result.is_err() {
+        run_control(conn, "ROLLBACK TO once")?;
+    }
+    run_control(conn, "RELEASE once")?;
+    result
+}
+
 impl SqliteDb {
     /// Opens `<dir>/rivia.db` with one writer and `max(2, cores)` readers.
     pub fn open(dir: &Path) -> StoreResult<SqliteDb> {
@@ -167,7 +287,7 @@ impl SqliteDb {
         let writer_conn = Connection::open(&path).map_err(map_err)?;
         configure(&writer_conn, false).map_err(map_err)?;
         let (writer, writer_rx) = flume::unbounded();
-        spawn_worker("rivia-sqlite-writer".into(), writer_conn, writer_rx)?;
+        spawn_writer(writer_conn, writer_rx)?;
         let (readers, readers_rx) = flume::unbounded();
         let count = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -232,24 +352,37 @@ impl SqliteDb {
         .await
     }
 
-    /// Starts `BEGIN IMMEDIATE` on the writer, holding the write lock until commit/drop.
+    /// A whole write transaction of fixed statements (all or nothing), answered after
+    /// its commit. It takes no write lock: the writer thread groups it with others.
+    pub async fn write_once(
+        &self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send_async(WriterJob::Once(OnceJob { statements, reply }))
+            .await
+            .map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("sqlite writer dropped a job".into()))?
+    }
+
+    /// A write transaction: holds the write lock until commit/drop. `BEGIN IMMEDIATE`
+    /// travels with the transaction's first statement, saving a trip to the writer thread.
     pub async fn begin(&self) -> StoreResult<SqliteTx> {
         let guard = self.write_lock.clone().lock_owned().await;
-        submit(&self.writer, |conn| {
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)
-        })
-        .await?;
         Ok(SqliteTx {
             writer: self.writer.clone(),
             guard: Some(guard),
             open: true,
+            begun: false,
         })
     }
 
     /// Checkpoints the WAL so the database file is complete on its own.
     pub async fn close(&self) {
         let _guard = self.write_lock.lock().await;
-        let _ = submit(&self.writer, |conn| {
+        let _ = submit_step(&self.writer, |conn| {
             conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
                 .map_err(map_err)
         })
@@ -259,36 +392,75 @@ impl SqliteDb {
 
 /// A write transaction on the SQLite writer thread.
 pub struct SqliteTx {
-    writer: flume::Sender<Job>,
+    writer: flume::Sender<WriterJob>,
     guard: Option<OwnedMutexGuard<()>>,
     open: bool,
+    /// Whether `BEGIN IMMEDIATE` has been sent (with the first statement).
+    begun: bool,
+}
+
+/// Runs a cached parameterless statement (`BEGIN IMMEDIATE`, `COMMIT`): `execute_batch`
+/// would parse it again each time.
+fn run_control(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(map_err)
 }
 
 impl SqliteTx {
+    /// Runs `f` on the writer, after `BEGIN IMMEDIATE` if this is the first statement.
+    async fn run<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let begin = !self.begun;
+        // Set before the job runs: if BEGIN itself fails, the rollback on drop is a no-op.
+        self.begun = true;
+        submit_step(&self.writer, move |conn| {
+            if begin {
+                run_control(conn, "BEGIN IMMEDIATE")?;
+            }
+            f(conn)
+        })
+        .await
+    }
     /// Statement with rows.
     pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         let sql = sql.to_string();
-        submit(&self.writer, move |conn| run_query(conn, &sql, &params)).await
+        self.run(move |conn| run_query(conn, &sql, &params)).await
+    }
+    /// Several statements in one trip to the writer, stopping at the first error.
+    pub async fn query_many(
+        &mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        self.run(move |conn| {
+            statements
+                .iter()
+                .map(|(sql, params)| run_query(conn, sql, params))
+                .collect()
+        })
+        .await
     }
     /// Statement without rows.
     pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
         let sql = sql.to_string();
-        submit(&self.writer, move |conn| run_exec(conn, &sql, &params)).await
+        self.run(move |conn| run_exec(conn, &sql, &params)).await
     }
     /// Several parameterless statements.
     pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
         let sql = sql.to_string();
-        submit(&self.writer, move |conn| {
-            conn.execute_batch(&sql).map_err(map_err)
-        })
-        .await
+        self.run(move |conn| conn.execute_batch(&sql).map_err(map_err))
+            .await
     }
     /// Commits and releases the writer.
     pub async fn commit(mut self) -> StoreResult<()> {
-        let result = submit(&self.writer, |conn| {
-            conn.execute_batch("COMMIT").map_err(map_err)
-        })
-        .await;
+        if !self.begun {
+            self.open = false;
+            return Ok(());
+        }
+        let result = submit_step(&self.writer, |conn| run_control(conn, "COMMIT")).await;
         if result.is_ok() {
             self.open = false;
         }
@@ -298,13 +470,13 @@ impl SqliteTx {
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        if self.open {
+        if self.open && self.begun {
             // The channel is FIFO and the write lock is released only after this send, so
             // the rollback runs before the next transaction's BEGIN.
             let job: Job = Box::new(|conn| {
                 let _ = conn.execute_batch("ROLLBACK");
             });
-            let _ = self.writer.send(job);
+            let _ = self.writer.send(WriterJob::Step(job));
         }
         self.guard.take();
     }

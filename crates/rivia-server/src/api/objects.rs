@@ -407,7 +407,7 @@ impl NewFiles {
 #[allow(clippy::too_many_arguments)]
 async fn build_data(
     app: &AppState,
-    tx: &mut Tx,
+    tx: Option<&mut Tx>,
     instance_id: i64,
     class: &Class,
     schema: &Schema,
@@ -468,7 +468,15 @@ async fn build_data(
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    check_references(tx, instance_id, class, schema, &mut data, &touched).await?;
+    match tx {
+        Some(tx) => check_references(tx, instance_id, class, schema, &mut data, &touched).await?,
+        None if changes.iter().any(|(f, _)| is_reference(f)) => {
+            return Err(ApiError::Internal(
+                "reference fields built without a transaction".into(),
+            ));
+        }
+        None => {}
+    }
     let size = object_size(&schema.fields, &data);
     if size > MAX_OBJECT_SIZE {
         return Err(ApiError::field(
@@ -515,7 +523,7 @@ pub async fn profile_fields(
     let mut new_files = NewFiles::default();
     let result = build_data(
         app,
-        &mut tx,
+        Some(&mut tx),
         instance_id,
         class,
         &schema,
@@ -706,11 +714,32 @@ async fn create_in_tx(
     if let Some(Some(g)) = input.group {
         check_group(app, ctx, access, g).await?;
     }
+    if !needs_transaction(input) {
+        // Nothing to read or append alongside: a one-shot transaction (group commit).
+        let (data, _) = build_data(
+            app,
+            None,
+            ctx.instance.id,
+            class,
+            schema,
+            &Map::new(),
+            &input.changes,
+            false,
+            new_files,
+        )
+        .await?;
+        let values = new_object_values(owner, input, (None, None), data);
+        return app
+            .store
+            .insert_object_alone(ctx.instance.id, class.id, &values)
+            .await
+            .map_err(|e| conflict_error(class, schema, e));
+    }
     let mut tx = app.store.db.begin().await?;
-    let (channel, channel_room) = resolve_channel(&mut tx, ctx.instance.id, input).await?;
+    let channel = resolve_channel(&mut tx, ctx.instance.id, input).await?;
     let (data, _) = build_data(
         app,
-        &mut tx,
+        Some(&mut tx),
         ctx.instance.id,
         class,
         schema,
@@ -720,16 +749,7 @@ async fn create_in_tx(
         new_files,
     )
     .await?;
-    let values = ObjectValues {
-        owner,
-        owner_permissions: input.owner_permissions.unwrap_or(ObjectPerm::Full.as_i64()),
-        group_id: input.group.flatten(),
-        group_permissions: input.group_permissions.unwrap_or(ObjectPerm::None.as_i64()),
-        other_permissions: input.other_permissions.unwrap_or(ObjectPerm::None.as_i64()),
-        channel,
-        channel_room,
-        data: Value::Object(data).to_string(),
-    };
+    let values = new_object_values(owner, input, channel, data);
     let row = insert_object(&mut tx, ctx.instance.id, class.id, &values)
         .await
         .map_err(|e| conflict_error(class, schema, e))?;
@@ -738,6 +758,36 @@ async fn create_in_tx(
     tx.commit().await?;
     announce(app, change);
     Ok(row)
+}
+
+/// Whether a create must run in an interactive transaction: a channel is looked up and
+/// its change appended with the object, and references are checked next to the insert.
+fn needs_transaction(input: &ObjectInput) -> bool {
+    matches!(input.channel, Some(Some(_))) || input.changes.iter().any(|(f, _)| is_reference(f))
+}
+
+fn is_reference(f: &Field) -> bool {
+    matches!(f.ftype, FieldType::Reference | FieldType::Relation)
+}
+
+/// The stored values of a new object: the owner decided by the caller, permissions as
+/// given or their defaults.
+fn new_object_values(
+    owner: Option<i64>,
+    input: &ObjectInput,
+    (channel, channel_room): (Option<String>, Option<String>),
+    data: Map<String, Value>,
+) -> ObjectValues {
+    ObjectValues {
+        owner,
+        owner_permissions: input.owner_permissions.unwrap_or(ObjectPerm::Full.as_i64()),
+        group_id: input.group.flatten(),
+        group_permissions: input.group_permissions.unwrap_or(ObjectPerm::None.as_i64()),
+        other_permissions: input.other_permissions.unwrap_or(ObjectPerm::None.as_i64()),
+        channel,
+        channel_room,
+        data: Value::Object(data).to_string(),
+    }
 }
 
 /// The object as it appears in a change payload: DataObjectJSON without `links`,
@@ -1022,7 +1072,7 @@ async fn update_in_tx(
     let current = parse_data(&row.data);
     let (data, dropped) = build_data(
         app,
-        &mut tx,
+        Some(&mut tx),
         ctx.instance.id,
         class,
         schema,

@@ -25,6 +25,7 @@ both_backends!(
     large_counts_are_estimates_and_selective_filters_page_in_order,
     schema_changes_racing_writes_stay_consistent,
     cancelled_reads_leave_no_open_transaction,
+    concurrent_creates_commit_together_and_fail_alone,
 );
 
 const INST: &str = "objects-inst";
@@ -1747,4 +1748,65 @@ async fn cancelled_reads_leave_no_open_transaction(b: Backend) {
         )
         .await;
     assert_eq!(r.body["objects_count"], json!(24));
+}
+
+async fn concurrent_creates_commit_together_and_fail_alone(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(
+        &app,
+        &key,
+        json!({"name": "crowd", "schema": [{"name": "code", "type": "string", "unique": true}]}),
+    )
+    .await;
+    create(&app, &key, "crowd", json!({"code": "taken"})).await;
+    // 48 creates at once (they share commits on SQLite); every fourth repeats a taken code.
+    let attempts = (0..48).map(|i| {
+        let code = if i % 4 == 0 {
+            "taken".to_string()
+        } else {
+            format!("c{i}")
+        };
+        let (app, key) = (&app, &key);
+        async move {
+            let r = app
+                .as_key(key, "POST", &objects("crowd"), Some(json!({"code": code})))
+                .await;
+            (code, r)
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let mut ids = Vec::new();
+    for (code, r) in &results {
+        if code == "taken" {
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+            assert_eq!(r.body, json!({"code": ["This field must be unique."]}));
+        } else {
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+            assert_eq!(r.body["code"], json!(code));
+            ids.push(r.body["id"].as_i64().expect("id"));
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 36, "distinct ids for every created object");
+    // Each acknowledged object is stored, and nothing of the refused ones.
+    for (code, r) in results.iter().filter(|(c, _)| c != "taken") {
+        let got = app
+            .as_key(&key, "GET", &object("crowd", &r.body["id"]), None)
+            .await;
+        assert_eq!(got.body["code"], json!(code));
+    }
+    let count = app
+        .as_key(
+            &key,
+            "GET",
+            &format!("{}?page_size=0&include_count=1", objects("crowd")),
+            None,
+        )
+        .await;
+    assert_eq!(count.body["objects_count"], json!(37));
+    let class = app.as_key(&key, "GET", &class_url("crowd"), None).await;
+    assert_eq!(class.body["objects_count"], json!(37));
 }
