@@ -59,6 +59,16 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// How long the server may take to hand memory back after connections close (it looks
+/// every second and trims on a blocking thread).
+const RELEASE_GRACE: Duration = Duration::from_secs(3);
+
+/// RSS once the server had time to release memory and RSS stopped moving.
+async fn released_rss(pid: u32) -> u64 {
+    tokio::time::sleep(RELEASE_GRACE).await;
+    settled_rss(pid).await
+}
+
 /// RSS once it has stopped moving (a bench may wait; tests may not).
 async fn settled_rss(pid: u32) -> u64 {
     let mut last = rss_kib(pid);
@@ -135,8 +145,17 @@ fn start_server(args: &Args, data_dir: &std::path::Path) -> (Child, SocketAddr) 
         .env("RIVIA_ADMIN_RATE", "0")
         .env("RIVIA_ANON_RATE", "0")
         .env("RIVIA_POLL_RATE", "0")
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("RIVIA_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped());
+    // The server's log, to see when it releases memory (with RIVIA_BENCH_LOG=debug).
+    if let Ok(file) = std::env::var("RIVIA_BENCH_SERVER_LOG")
+        && let Ok(f) = std::fs::File::create(file)
+    {
+        cmd.stderr(f);
+    }
     if let Some(url) = &args.database_url {
         cmd.env("RIVIA_DATABASE_URL", url);
     }
@@ -284,21 +303,22 @@ async fn main() {
 
     // 2. Open and drop polls, three times: memory must not grow from cycle to cycle.
     drop(conns);
-    let before = settled_rss(pid).await;
+    let before = released_rss(pid).await;
     let mut cycles = Vec::new();
     for _ in 0..3 {
         let more = open_polls(addr, &key, &poll, args.held).await;
         let open = settled_rss(pid).await;
         drop(more);
-        let after = settled_rss(pid).await;
+        let after = released_rss(pid).await;
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
         cycles.push(format!("{} → {} ({fds} fds)", open / 1024, after / 1024));
     }
     println!(
-        "{} polls opened then dropped, 3 cycles (MiB open → after): {}, from {} MiB before the cycles",
+        "{} polls opened then dropped, 3 cycles (MiB open → after): {}, from {} MiB before the cycles ({} MiB at start)",
         args.held,
         cycles.join(", "),
-        before / 1024
+        before / 1024,
+        start_rss / 1024
     );
 
     // Optional proof that the retained RSS is free memory the allocator keeps, not a leak:

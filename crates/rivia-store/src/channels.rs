@@ -136,6 +136,30 @@ pub struct Change {
 }
 
 impl Change {
+    /// A change with empty contents, for the bus's unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        id: i64,
+        instance_id: i64,
+        channel_id: i64,
+        room: Option<String>,
+        prev_id: i64,
+    ) -> Change {
+        Change {
+            id,
+            instance_id,
+            channel_id,
+            room,
+            action: "custom".into(),
+            author: "{}".into(),
+            metadata: "{}".into(),
+            payload: "{}".into(),
+            created_at: 0,
+            prev_id,
+            message: OnceLock::new(),
+        }
+    }
+
     /// The message form delivered by poll and WebSocket: ChangeJSON without `links`,
     /// rendered once however many pollers receive it.
     pub fn message(&self) -> &str {
