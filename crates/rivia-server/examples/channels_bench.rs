@@ -5,7 +5,9 @@
 //!    delivers one publish to all of them (publish→delivery latency at that scale);
 //! 2. drops them all and reports RSS again (memory must come back near its start);
 //! 3. runs `--rounds` publish rounds against `--pollers` keep-alive pollers and reports
-//!    publish→delivery latency p50/p99 over every delivery.
+//!    publish→delivery latency p50/p99 over every delivery;
+//! 4. with `--registrations N`, registers N accounts (Argon2id, 19 MiB per hash) 16 at a
+//!    time and reports RSS (the allocator must hand those buffers back).
 
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -20,6 +22,7 @@ struct Args {
     held: usize,
     pollers: usize,
     rounds: usize,
+    registrations: usize,
 }
 
 fn parse_args() -> Args {
@@ -29,6 +32,7 @@ fn parse_args() -> Args {
         held: 10_000,
         pollers: 1_000,
         rounds: 20,
+        registrations: 0,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -40,6 +44,7 @@ fn parse_args() -> Args {
             "--held" => a.held = v.parse().unwrap_or(a.held),
             "--pollers" => a.pollers = v.parse().unwrap_or(a.pollers),
             "--rounds" => a.rounds = v.parse().unwrap_or(a.rounds),
+            "--registrations" => a.registrations = v.parse().unwrap_or(a.registrations),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -207,6 +212,50 @@ async fn open_polls(
     conns
 }
 
+/// Registers `n` accounts, 16 at a time, and reports the server's RSS after.
+async fn register_many(addr: SocketAddr, pid: u32, n: usize) {
+    let before = settled_rss(pid).await;
+    let t = Instant::now();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let next = next.clone();
+        clients.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let body = json!({"email": format!("reg{i}@example.com"), "password": "secret"});
+                call(addr, "POST", "/v1.1/account/register/", "", body).await;
+            }
+        }));
+    }
+    for c in clients {
+        c.await.expect("registration client");
+    }
+    let took = t.elapsed().as_secs_f64();
+    let peak = peak_rss_kib(pid);
+    println!(
+        "{n} registrations in {took:.1} s: server RSS {} MiB after (from {} MiB; peak {} MiB)",
+        released_rss(pid).await / 1024,
+        before / 1024,
+        peak / 1024
+    );
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Kills the server however the bench ends (including a panic).
 struct Server(Child);
 
@@ -321,29 +370,6 @@ async fn main() {
         start_rss / 1024
     );
 
-    // Optional proof that the retained RSS is free memory the allocator keeps, not a leak:
-    // ask glibc to hand free pages back (needs gdb and ptrace rights).
-    if std::env::var("RIVIA_BENCH_TRIM").is_ok_and(|v| v == "1") {
-        let trimmed = Command::new("gdb")
-            .args([
-                "-p",
-                &pid.to_string(),
-                "-batch",
-                "-ex",
-                "call (int)malloc_trim(0)",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if trimmed {
-            println!(
-                "after malloc_trim(0) in the server: RSS {} MiB",
-                settled_rss(pid).await / 1024
-            );
-        }
-    }
-
     // 3. Latency with keep-alive pollers that re-poll with last_id after each delivery.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant, i64)>();
     let (arm_tx, _) = tokio::sync::broadcast::channel::<i64>(4);
@@ -416,6 +442,10 @@ async fn main() {
     drop(arm_tx);
     for w in workers {
         w.abort();
+    }
+
+    if args.registrations > 0 {
+        register_many(addr, pid, args.registrations).await;
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
