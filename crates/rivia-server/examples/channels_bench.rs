@@ -256,6 +256,24 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Committed transactions of the bench database so far (PostgreSQL only).
+async fn pg_transactions(url: Option<&str>) -> Option<i64> {
+    let (client, conn) = tokio_postgres::connect(url?, tokio_postgres::NoTls)
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    // The statistics are flushed by backends at most once a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let row = client
+        .query_one(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .ok()?;
+    Some(row.get(0))
+}
+
 /// Kills the server however the bench ends (including a panic).
 struct Server(Child);
 
@@ -371,6 +389,7 @@ async fn main() {
     );
 
     // 3. Latency with keep-alive pollers that re-poll with last_id after each delivery.
+    let statements_before = pg_transactions(args.database_url.as_deref()).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant, i64)>();
     let (arm_tx, _) = tokio::sync::broadcast::channel::<i64>(4);
     let mut workers = Vec::new();
@@ -439,6 +458,18 @@ async fn main() {
         ms(percentile(&lat, 0.99)),
         ms(lat.last().copied().unwrap_or_default())
     );
+    // On PostgreSQL every statement outside a transaction commits one: how many the
+    // server ran per delivery (a re-poll's reads, the publish).
+    if let (Some(before), Some(after)) = (
+        statements_before,
+        pg_transactions(args.database_url.as_deref()).await,
+    ) {
+        println!(
+            "PostgreSQL transactions during the latency rounds: {} ({:.2} per delivery)",
+            after - before,
+            (after - before) as f64 / lat.len().max(1) as f64
+        );
+    }
     drop(arm_tx);
     for w in workers {
         w.abort();
