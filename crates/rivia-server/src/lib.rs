@@ -13,6 +13,7 @@ pub mod mailer;
 pub mod memory;
 pub mod openapi;
 pub mod req;
+pub mod server;
 pub mod state;
 pub mod throttle;
 

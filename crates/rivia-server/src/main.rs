@@ -143,12 +143,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Give memory back to the OS after bursts of connections (held polls) close.
     let live = rivia_server::memory::LiveConnections::default();
     tokio::spawn(rivia_server::memory::release_after_closes(live.clone()));
-    axum::serve(
-        listener,
-        rivia_server::memory::CountingMakeService::new(app, live),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    rivia_server::server::serve(listener, app, live, shutdown).await;
     tracing::info!("shutting down: closing the store");
     store.db.close().await;
     Ok(())

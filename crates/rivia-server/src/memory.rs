@@ -8,18 +8,9 @@
 //! have closed. The `mimalloc` feature swaps in mimalloc for comparison
 //! (`bench/channels.sh`); there the release step asks mimalloc to collect instead.
 
-use axum::Router;
-use axum::extract::{ConnectInfo, Request};
-use axum::response::Response;
-use axum::serve::IncomingStream;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tower::Service;
 
 /// Allocations at least this big get their own mapping (glibc). Fixing it turns off
 /// glibc's dynamic threshold, which after the first freed Argon2 buffer would serve the
@@ -79,7 +70,8 @@ impl LiveConnections {
         self.0.peak.swap(now, Ordering::Relaxed).max(now)
     }
 
-    fn enter(&self) -> ConnectionGuard {
+    /// Counts a connection until the guard drops.
+    pub fn enter(&self) -> ConnectionGuard {
         let open = self.0.open.fetch_add(1, Ordering::Relaxed) + 1;
         self.0.peak.fetch_max(open, Ordering::Relaxed);
         ConnectionGuard(self.0.clone())
@@ -87,68 +79,11 @@ impl LiveConnections {
 }
 
 /// Counts one connection while alive.
-struct ConnectionGuard(Arc<Counts>);
+pub struct ConnectionGuard(Arc<Counts>);
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// The per-connection service factory for `axum::serve`: the router with the client
-/// address as [`ConnectInfo`] (as `into_make_service_with_connect_info` does), holding a
-/// guard that counts the connection until its last request is done.
-#[derive(Clone)]
-pub struct CountingMakeService {
-    router: Router,
-    live: LiveConnections,
-}
-
-impl CountingMakeService {
-    /// Serves `router`, counting connections in `live`.
-    pub fn new(router: Router, live: LiveConnections) -> Self {
-        CountingMakeService { router, live }
-    }
-}
-
-/// One connection's service (cloned per request; the guard is shared).
-#[derive(Clone)]
-pub struct CountedConnection {
-    router: Router,
-    peer: SocketAddr,
-    _guard: Arc<ConnectionGuard>,
-}
-
-impl Service<IncomingStream<'_, TcpListener>> for CountingMakeService {
-    type Response = CountedConnection;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<CountedConnection, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, stream: IncomingStream<'_, TcpListener>) -> Self::Future {
-        std::future::ready(Ok(CountedConnection {
-            router: self.router.clone(),
-            peer: *stream.remote_addr(),
-            _guard: Arc::new(self.live.enter()),
-        }))
-    }
-}
-
-impl Service<Request> for CountedConnection {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = <Router as Service<Request>>::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        <Router as Service<Request>>::poll_ready(&mut self.router, cx)
-    }
-
-    fn call(&mut self, mut req: Request) -> Self::Future {
-        req.extensions_mut().insert(ConnectInfo(self.peer));
-        self.router.call(req)
     }
 }
 
