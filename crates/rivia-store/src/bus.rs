@@ -436,7 +436,11 @@ async fn listen_once(
 
 async fn handle_notice(store: &Store, payload: &str) {
     match parse_notice(payload) {
-        Some(Notice::Deleted { channel_id }) => store.bus.channel_deleted(channel_id),
+        Some(Notice::Deleted { channel_id }) => {
+            store.bus.channel_deleted(channel_id);
+            // Polls here may hold the channel in a cache: make them read it again.
+            store.auth_changed();
+        }
         Some(Notice::Change {
             instance_id,
             channel_id,

@@ -330,6 +330,8 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        // Pollers cache channels with the authentication data.
+        self.auth_changed();
         Ok(channel_from(row))
     }
 
@@ -396,6 +398,8 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        // Pollers cache channels with the authentication data.
+        self.auth_changed();
         Ok(row.map(channel_from))
     }
 
@@ -422,6 +426,8 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        // Pollers cache channels with the authentication data.
+        self.auth_changed();
         if n > 0 {
             self.bus.channel_deleted(id);
         }

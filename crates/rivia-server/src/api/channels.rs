@@ -226,6 +226,19 @@ async fn load(app: &AppState, ctx: &Ctx, name: &str) -> ApiResult<Channel> {
         .ok_or_else(ApiError::not_found)
 }
 
+/// [`load`] through the cache, for polls: a channel changed on another node is seen
+/// within the cache's TTL (its deletion at once, through the notification).
+async fn load_cached(app: &AppState, ctx: &Ctx, name: &str) -> ApiResult<Channel> {
+    let key = (ctx.instance.id, name.to_lowercase());
+    let generation = app.store.auth_generation();
+    if let Some(c) = app.cache.channels.get(&key, generation) {
+        return Ok(c);
+    }
+    let channel = load(app, ctx, name).await?;
+    app.cache.channels.put(key, channel.clone(), generation);
+    Ok(channel)
+}
+
 // ---------------------------------------------------------------------------------------
 // Representations
 
@@ -761,7 +774,7 @@ async fn open_poll(app: &AppState, instance: &str, name: &str, req: Req) -> ApiR
     let ctx = instance_ctx(app, &req, instance).await?;
     check_view(&ctx, Action::Poll)?;
     throttle_poll(app, &ctx)?;
-    let channel = load(app, &ctx, name).await?;
+    let channel = load_cached(app, &ctx, name).await?;
     check_object(app, &ctx, &channel, Action::Poll).await?;
     let query = read_poll_query(&req, &channel)?;
     Ok(OpenedPoll {

@@ -16,6 +16,7 @@ both_backends!(
     history_lists_newest_first_with_cursors_and_rooms,
     poll_answers_at_once_or_waits_for_the_next_change,
     poll_with_a_current_last_id_waits_for_the_next_change,
+    polls_see_a_channel_replaced_or_restricted_at_once,
     poll_validation_and_timeouts,
     poll_on_a_deleted_channel_ends,
     retention_keeps_the_newest_and_drops_expired,
@@ -804,6 +805,39 @@ async fn poll_with_a_current_last_id_waits_for_the_next_change(b: Backend) {
         json!({"last_id": "Value is higher than the most current change id."})
     );
     drop(keeper);
+}
+
+/// Polls look channels up through a cache; changing or replacing a channel on this node
+/// is seen by the very next poll.
+async fn polls_see_a_channel_replaced_or_restricted_at_once(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let admin = app.admin_with_instance("chan-inst").await;
+    let create = json!({"name": "swap", "custom_publish": true});
+    app.as_key(&admin, "POST", CH, Some(create.clone())).await;
+    let first = publish(&app, &admin, "swap", json!({"payload": {"v": 1}})).await;
+    let poll = format!("{CH}swap/poll/?last_id=0");
+    let r = app.as_key(&admin, "GET", &poll, None).await;
+    assert_eq!(r.body["id"].as_i64(), Some(first));
+
+    // Replaced by a new channel of the same name: the poll answers from the new one.
+    let r = app
+        .as_key(&admin, "DELETE", &format!("{CH}swap/"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    app.as_key(&admin, "POST", CH, Some(create)).await;
+    let second = publish(&app, &admin, "swap", json!({"payload": {"v": 2}})).await;
+    let r = app.as_key(&admin, "GET", &poll, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["id"].as_i64(), Some(second));
+    assert_eq!(r.body["payload"], json!({"v": 2}));
+
+    // Gone: the next poll is 404.
+    app.as_key(&admin, "DELETE", &format!("{CH}swap/"), None)
+        .await;
+    let r = app.as_key(&admin, "GET", &poll, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 /// Waits (with a deadline) until `n` pollers are parked on the bus.
