@@ -5,7 +5,9 @@
 //!    delivers one publish to all of them (publish→delivery latency at that scale);
 //! 2. drops them all and reports RSS again (memory must come back near its start);
 //! 3. runs `--rounds` publish rounds against `--pollers` keep-alive pollers and reports
-//!    publish→delivery latency p50/p99 over every delivery.
+//!    publish→delivery latency p50/p99 over every delivery;
+//! 4. with `--registrations N`, registers N accounts (Argon2id, 19 MiB per hash) 16 at a
+//!    time and reports RSS (the allocator must hand those buffers back).
 
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -20,6 +22,7 @@ struct Args {
     held: usize,
     pollers: usize,
     rounds: usize,
+    registrations: usize,
 }
 
 fn parse_args() -> Args {
@@ -29,6 +32,7 @@ fn parse_args() -> Args {
         held: 10_000,
         pollers: 1_000,
         rounds: 20,
+        registrations: 0,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -40,6 +44,7 @@ fn parse_args() -> Args {
             "--held" => a.held = v.parse().unwrap_or(a.held),
             "--pollers" => a.pollers = v.parse().unwrap_or(a.pollers),
             "--rounds" => a.rounds = v.parse().unwrap_or(a.rounds),
+            "--registrations" => a.registrations = v.parse().unwrap_or(a.registrations),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -57,6 +62,16 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// How long the server may take to hand memory back after connections close (it looks
+/// every second and trims on a blocking thread).
+const RELEASE_GRACE: Duration = Duration::from_secs(3);
+
+/// RSS once the server had time to release memory and RSS stopped moving.
+async fn released_rss(pid: u32) -> u64 {
+    tokio::time::sleep(RELEASE_GRACE).await;
+    settled_rss(pid).await
 }
 
 /// RSS once it has stopped moving (a bench may wait; tests may not).
@@ -135,8 +150,17 @@ fn start_server(args: &Args, data_dir: &std::path::Path) -> (Child, SocketAddr) 
         .env("RIVIA_ADMIN_RATE", "0")
         .env("RIVIA_ANON_RATE", "0")
         .env("RIVIA_POLL_RATE", "0")
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("RIVIA_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped());
+    // The server's log, to see when it releases memory (with RIVIA_BENCH_LOG=debug).
+    if let Ok(file) = std::env::var("RIVIA_BENCH_SERVER_LOG")
+        && let Ok(f) = std::fs::File::create(file)
+    {
+        cmd.stderr(f);
+    }
     if let Some(url) = &args.database_url {
         cmd.env("RIVIA_DATABASE_URL", url);
     }
@@ -186,6 +210,68 @@ async fn open_polls(
         conns.push(BufReader::new(s));
     }
     conns
+}
+
+/// Registers `n` accounts, 16 at a time, and reports the server's RSS after.
+async fn register_many(addr: SocketAddr, pid: u32, n: usize) {
+    let before = settled_rss(pid).await;
+    let t = Instant::now();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let next = next.clone();
+        clients.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let body = json!({"email": format!("reg{i}@example.com"), "password": "secret"});
+                call(addr, "POST", "/v1.1/account/register/", "", body).await;
+            }
+        }));
+    }
+    for c in clients {
+        c.await.expect("registration client");
+    }
+    let took = t.elapsed().as_secs_f64();
+    let peak = peak_rss_kib(pid);
+    println!(
+        "{n} registrations in {took:.1} s: server RSS {} MiB after (from {} MiB; peak {} MiB)",
+        released_rss(pid).await / 1024,
+        before / 1024,
+        peak / 1024
+    );
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Committed transactions of the bench database so far (PostgreSQL only).
+async fn pg_transactions(url: Option<&str>) -> Option<i64> {
+    let (client, conn) = tokio_postgres::connect(url?, tokio_postgres::NoTls)
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    // The statistics are flushed by backends at most once a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let row = client
+        .query_one(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .ok()?;
+    Some(row.get(0))
 }
 
 /// Kills the server however the bench ends (including a panic).
@@ -284,47 +370,26 @@ async fn main() {
 
     // 2. Open and drop polls, three times: memory must not grow from cycle to cycle.
     drop(conns);
-    let before = settled_rss(pid).await;
+    let before = released_rss(pid).await;
     let mut cycles = Vec::new();
     for _ in 0..3 {
         let more = open_polls(addr, &key, &poll, args.held).await;
         let open = settled_rss(pid).await;
         drop(more);
-        let after = settled_rss(pid).await;
+        let after = released_rss(pid).await;
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
         cycles.push(format!("{} → {} ({fds} fds)", open / 1024, after / 1024));
     }
     println!(
-        "{} polls opened then dropped, 3 cycles (MiB open → after): {}, from {} MiB before the cycles",
+        "{} polls opened then dropped, 3 cycles (MiB open → after): {}, from {} MiB before the cycles ({} MiB at start)",
         args.held,
         cycles.join(", "),
-        before / 1024
+        before / 1024,
+        start_rss / 1024
     );
 
-    // Optional proof that the retained RSS is free memory the allocator keeps, not a leak:
-    // ask glibc to hand free pages back (needs gdb and ptrace rights).
-    if std::env::var("RIVIA_BENCH_TRIM").is_ok_and(|v| v == "1") {
-        let trimmed = Command::new("gdb")
-            .args([
-                "-p",
-                &pid.to_string(),
-                "-batch",
-                "-ex",
-                "call (int)malloc_trim(0)",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if trimmed {
-            println!(
-                "after malloc_trim(0) in the server: RSS {} MiB",
-                settled_rss(pid).await / 1024
-            );
-        }
-    }
-
     // 3. Latency with keep-alive pollers that re-poll with last_id after each delivery.
+    let statements_before = pg_transactions(args.database_url.as_deref()).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant, i64)>();
     let (arm_tx, _) = tokio::sync::broadcast::channel::<i64>(4);
     let mut workers = Vec::new();
@@ -393,9 +458,25 @@ async fn main() {
         ms(percentile(&lat, 0.99)),
         ms(lat.last().copied().unwrap_or_default())
     );
+    // On PostgreSQL every statement outside a transaction commits one: how many the
+    // server ran per delivery (a re-poll's reads, the publish).
+    if let (Some(before), Some(after)) = (
+        statements_before,
+        pg_transactions(args.database_url.as_deref()).await,
+    ) {
+        println!(
+            "PostgreSQL transactions during the latency rounds: {} ({:.2} per delivery)",
+            after - before,
+            (after - before) as f64 / lat.len().max(1) as f64
+        );
+    }
     drop(arm_tx);
     for w in workers {
         w.abort();
+    }
+
+    if args.registrations > 0 {
+        register_many(addr, pid, args.registrations).await;
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

@@ -186,7 +186,9 @@ async fn parse_multipart(bytes: Bytes, content_type: &str) -> Result<ParsedBody,
 
 /// Parses the body per its content type, applies `_method`, and stores [`Parsed`].
 pub async fn parse_body_middleware(req: Request, next: Next) -> Response {
-    match parse_request_body(req).await {
+    // Boxed: parsing state (multipart, body collection) is large, and inline it would
+    // stay allocated for as long as the request runs (a held poll: minutes).
+    match Box::pin(parse_request_body(req)).await {
         Ok(req) => next.run(req).await,
         Err(e) => e.into_response(),
     }

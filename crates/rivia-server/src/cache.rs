@@ -1,5 +1,5 @@
 //! Short-lived caches of the lookups every request makes before its real work (instance by
-//! name, key → account/API key/user, admin role, profile class). An entry is valid while
+//! name, key → account/API key/user, admin role, profile class, a polled channel). An entry is valid while
 //! the store's auth generation is unchanged (any local write to those rows invalidates all
 //! entries) and for at most [`TTL`], which bounds staleness when another node made the
 //! change.
@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use rivia_core::perms::Role;
 use rivia_store::admins::Admin;
 use rivia_store::api_keys::ApiKey;
+use rivia_store::channels::Channel;
 use rivia_store::classes::Class;
 use rivia_store::instances::Instance;
 use rivia_store::users::User;
@@ -84,6 +85,9 @@ pub struct AuthCache {
     pub profile_classes: TtlCache<i64, Class>,
     /// Classes by (instance id, lowercase name).
     pub classes: TtlCache<(i64, String), Class>,
+    /// Channels by (instance id, lowercase name), for polls: 1,000 pollers re-polling
+    /// after every message would otherwise read the channel 1,000 times.
+    pub channels: TtlCache<(i64, String), Channel>,
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@ pub mod error;
 pub mod fields;
 pub mod json;
 pub mod mailer;
+pub mod memory;
 pub mod openapi;
 pub mod req;
+pub mod server;
 pub mod state;
 pub mod throttle;
 
@@ -178,7 +180,15 @@ async fn field_selection(req: Request, next: Next) -> Response {
         None
     };
     let resp = next.run(req).await;
-    let Some(filter) = wanted else { return resp };
+    match wanted {
+        // Boxed: the rewrite's state would otherwise enlarge every request's future
+        // for its whole life (a held poll: minutes).
+        Some(filter) => Box::pin(select_fields(resp, filter)).await,
+        None => resp,
+    }
+}
+
+async fn select_fields(resp: Response, filter: FieldFilter) -> Response {
     if resp.status() != StatusCode::OK {
         return resp;
     }

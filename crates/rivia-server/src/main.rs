@@ -8,9 +8,8 @@ use rivia_store::{Db, Store};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-// mimalloc instead of glibc malloc: Argon2 allocates 19 MiB per hash on blocking threads,
-// and glibc kept those arenas (760 MiB RSS after 1,000 registrations); it is also faster
-// for the many small allocations of JSON rendering.
+// glibc malloc (tuned in `memory::tune_allocator`) unless built with `--features mimalloc`.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -45,8 +44,17 @@ async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     Ok(Store::new(db))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads: allocator settings are process-wide.
+    rivia_server::memory::tune_allocator();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args).await,
@@ -132,12 +140,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     print_banner(addr, backend);
     tracing::info!(%addr, backend, "server ready");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    // Give memory back to the OS after bursts of connections (held polls) close.
+    let live = rivia_server::memory::LiveConnections::default();
+    tokio::spawn(rivia_server::memory::release_after_closes(live.clone()));
+    rivia_server::server::serve(listener, app, live, shutdown).await;
     tracing::info!("shutting down: closing the store");
     store.db.close().await;
     Ok(())

@@ -12,10 +12,18 @@
 //! predecessor re-reads the table. Lagging receivers and listener reconnects turn into a
 //! [`BusEvent::Resync`], which makes every waiter re-read. A lost notification therefore
 //! costs latency, never a message.
+//!
+//! Each channel/room with waiters also remembers its newest change id once a waiter has
+//! read it from the table ([`Store::newest_change_id`]); deliveries keep it current. A
+//! poll whose `last_id` is that id then waits without reading the table (1,000 pollers
+//! re-polling after each message would otherwise be 1,000 reads). The value is trusted
+//! only while no notification can have been missed: [`ChangeBus::resync_all`] forgets
+//! every remembered id, and a table read that overlapped a resync is not remembered.
 
 use crate::Store;
 use crate::channels::Change;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -43,9 +51,17 @@ pub enum BusEvent {
 /// A channel id and a lowercase room (none for channels without rooms).
 type Topic = (i64, Option<String>);
 
+/// A channel/room with waiters on this node.
+struct TopicState {
+    tx: broadcast::Sender<BusEvent>,
+    /// The newest change id, when known for certain: every newer change is still to be
+    /// delivered here.
+    newest: Option<i64>,
+}
+
 #[derive(Default)]
 struct Topics {
-    senders: HashMap<Topic, broadcast::Sender<BusEvent>>,
+    senders: HashMap<Topic, TopicState>,
     /// Number of topics per channel id, to skip notifications nobody here waits for.
     per_channel: HashMap<i64, usize>,
 }
@@ -59,6 +75,9 @@ struct Recent {
 #[derive(Default)]
 struct BusInner {
     topics: Mutex<Topics>,
+    /// Bumped by every resync: a table read that started before one may have missed a
+    /// lost notification's change, so it must not become a remembered newest id.
+    epoch: AtomicU64,
     /// Channel/rooms written on this node since the last retention pass.
     touched: Mutex<HashSet<Topic>>,
     recent_local: Mutex<Recent>,
@@ -100,6 +119,40 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// The channel id and room this subscription waits on.
+    pub fn topic(&self) -> (i64, Option<&str>) {
+        (self.topic.0, self.topic.1.as_deref())
+    }
+
+    /// The remembered newest change id of this channel/room, if any.
+    pub fn known_newest(&self) -> Option<i64> {
+        lock(&self.bus.topics)
+            .senders
+            .get(&self.topic)
+            .and_then(|t| t.newest)
+    }
+
+    /// The resync epoch; take it before a table read passed to [`Self::learned_newest`].
+    pub fn epoch(&self) -> u64 {
+        self.bus.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Remembers `id`, read from the table while this subscription existed and since
+    /// `epoch` (from [`Self::epoch`]), as the newest change id. Every later change is
+    /// delivered to this subscription's topic, so deliveries keep the value exact.
+    pub fn learned_newest(&self, id: i64, epoch: u64) {
+        let mut topics = lock(&self.bus.topics);
+        // Checked under the lock that resync_all holds while forgetting.
+        if self.bus.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        if let Some(t) = topics.senders.get_mut(&self.topic) {
+            t.newest = Some(t.newest.map_or(id, |n| n.max(id)));
+        }
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         // Drop the receiver first so the count below no longer includes it.
@@ -108,7 +161,7 @@ impl Drop for Subscription {
         let unused = topics
             .senders
             .get(&self.topic)
-            .is_some_and(|s| s.receiver_count() == 0);
+            .is_some_and(|s| s.tx.receiver_count() == 0);
         if unused {
             topics.senders.remove(&self.topic);
             release_channel(&mut topics, self.topic.0);
@@ -132,10 +185,12 @@ impl ChangeBus {
         let topic: Topic = (channel_id, room.map(str::to_string));
         let mut topics = lock(&self.inner.topics);
         let rx = match topics.senders.get(&topic) {
-            Some(s) => s.subscribe(),
+            Some(s) => s.tx.subscribe(),
             None => {
                 let (tx, rx) = broadcast::channel(TOPIC_CAPACITY);
-                topics.senders.insert(topic.clone(), tx);
+                topics
+                    .senders
+                    .insert(topic.clone(), TopicState { tx, newest: None });
                 *topics.per_channel.entry(channel_id).or_insert(0) += 1;
                 rx
             }
@@ -171,12 +226,17 @@ impl ChangeBus {
 
     /// Sends a change to the waiters of its channel/room on this node.
     pub fn deliver(&self, change: Arc<Change>) {
-        let topics = lock(&self.inner.topics);
-        if let Some(tx) = topics
+        let mut topics = lock(&self.inner.topics);
+        if let Some(t) = topics
             .senders
-            .get(&(change.channel_id, change.room.clone()))
+            .get_mut(&(change.channel_id, change.room.clone()))
         {
-            let _ = tx.send(BusEvent::Change(change));
+            // Only a known value moves: one learned from the table guarantees that every
+            // newer change reaches this topic, which a first delivery alone does not.
+            if let Some(n) = t.newest.as_mut() {
+                *n = (*n).max(change.id);
+            }
+            let _ = t.tx.send(BusEvent::Change(change));
         }
     }
 
@@ -190,18 +250,21 @@ impl ChangeBus {
             .cloned()
             .collect();
         for topic in gone {
-            if let Some(tx) = topics.senders.remove(&topic) {
-                let _ = tx.send(BusEvent::Deleted);
+            if let Some(t) = topics.senders.remove(&topic) {
+                let _ = t.tx.send(BusEvent::Deleted);
             }
         }
         topics.per_channel.remove(&channel_id);
     }
 
-    /// Tells every waiter to re-read the table (after notifications may have been lost).
+    /// Tells every waiter to re-read the table and forgets every remembered newest id
+    /// (after notifications may have been lost).
     pub fn resync_all(&self) {
-        let topics = lock(&self.inner.topics);
-        for tx in topics.senders.values() {
-            let _ = tx.send(BusEvent::Resync);
+        let mut topics = lock(&self.inner.topics);
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        for t in topics.senders.values_mut() {
+            t.newest = None;
+            let _ = t.tx.send(BusEvent::Resync);
         }
     }
 
@@ -217,7 +280,7 @@ impl ChangeBus {
         lock(&self.inner.topics)
             .senders
             .values()
-            .map(|s| s.receiver_count())
+            .map(|s| s.tx.receiver_count())
             .sum()
     }
 
@@ -278,6 +341,27 @@ impl Store {
             let url = url.to_string();
             tokio::spawn(async move { listen_loop(store, url).await });
         }
+    }
+
+    /// The newest change id of a subscription's channel/room (0 when none): the remembered
+    /// one when it is at least `at_least`, else read from the table (and remembered). A
+    /// poll's `last_id` above the remembered id may be a change whose notification is
+    /// still on its way, hence the read.
+    pub async fn newest_change_id(
+        &self,
+        sub: &Subscription,
+        at_least: Option<i64>,
+    ) -> crate::StoreResult<i64> {
+        if let Some(n) = sub.known_newest()
+            && at_least.is_none_or(|l| l <= n)
+        {
+            return Ok(n);
+        }
+        let epoch = sub.epoch();
+        let (channel_id, room) = sub.topic();
+        let id = self.last_change_id(channel_id, room).await?;
+        sub.learned_newest(id, epoch);
+        Ok(id)
     }
 
     /// Runs one retention pass now (the background task does this every 30 s).
@@ -352,7 +436,11 @@ async fn listen_once(
 
 async fn handle_notice(store: &Store, payload: &str) {
     match parse_notice(payload) {
-        Some(Notice::Deleted { channel_id }) => store.bus.channel_deleted(channel_id),
+        Some(Notice::Deleted { channel_id }) => {
+            store.bus.channel_deleted(channel_id);
+            // Polls here may hold the channel in a cache: make them read it again.
+            store.auth_changed();
+        }
         Some(Notice::Change {
             instance_id,
             channel_id,
@@ -414,6 +502,55 @@ mod tests {
         drop(b);
         assert_eq!(bus.waiter_count(), 0);
         assert!(!bus.has_waiters(1));
+    }
+
+    fn change(id: i64, prev_id: i64) -> Arc<Change> {
+        Arc::new(Change::for_tests(id, 1, 9, None, prev_id))
+    }
+
+    #[tokio::test]
+    async fn newest_id_is_remembered_only_from_a_read_and_kept_by_deliveries() {
+        let bus = ChangeBus::default();
+        let s = bus.subscribe(9, None);
+        // A delivery alone does not make an id known.
+        bus.deliver(change(3, 2));
+        assert_eq!(s.known_newest(), None);
+        let epoch = s.epoch();
+        s.learned_newest(3, epoch);
+        assert_eq!(s.known_newest(), Some(3));
+        bus.deliver(change(5, 3));
+        assert_eq!(s.known_newest(), Some(5));
+        // A late delivery of an older change does not move it back.
+        bus.deliver(change(4, 3));
+        assert_eq!(s.known_newest(), Some(5));
+        // Another waiter on the same topic sees it too.
+        let t = bus.subscribe(9, None);
+        assert_eq!(t.known_newest(), Some(5));
+    }
+
+    #[tokio::test]
+    async fn resync_forgets_and_rejects_reads_that_overlapped_it() {
+        let bus = ChangeBus::default();
+        let s = bus.subscribe(9, None);
+        s.learned_newest(3, s.epoch());
+        let before = s.epoch();
+        bus.resync_all();
+        assert_eq!(s.known_newest(), None);
+        // A table read that started before the resync may lack a lost change.
+        s.learned_newest(4, before);
+        assert_eq!(s.known_newest(), None);
+        s.learned_newest(4, s.epoch());
+        assert_eq!(s.known_newest(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn the_remembered_id_goes_with_the_last_waiter() {
+        let bus = ChangeBus::default();
+        let s = bus.subscribe(9, None);
+        s.learned_newest(3, s.epoch());
+        drop(s);
+        let s = bus.subscribe(9, None);
+        assert_eq!(s.known_newest(), None);
     }
 
     #[tokio::test]

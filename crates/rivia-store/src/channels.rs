@@ -136,6 +136,30 @@ pub struct Change {
 }
 
 impl Change {
+    /// A change with empty contents, for the bus's unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        id: i64,
+        instance_id: i64,
+        channel_id: i64,
+        room: Option<String>,
+        prev_id: i64,
+    ) -> Change {
+        Change {
+            id,
+            instance_id,
+            channel_id,
+            room,
+            action: "custom".into(),
+            author: "{}".into(),
+            metadata: "{}".into(),
+            payload: "{}".into(),
+            created_at: 0,
+            prev_id,
+            message: OnceLock::new(),
+        }
+    }
+
     /// The message form delivered by poll and WebSocket: ChangeJSON without `links`,
     /// rendered once however many pollers receive it.
     pub fn message(&self) -> &str {
@@ -306,6 +330,8 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        // Pollers cache channels with the authentication data.
+        self.auth_changed();
         Ok(channel_from(row))
     }
 
@@ -372,6 +398,8 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        // Pollers cache channels with the authentication data.
+        self.auth_changed();
         Ok(row.map(channel_from))
     }
 
@@ -398,6 +426,8 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        // Pollers cache channels with the authentication data.
+        self.auth_changed();
         if n > 0 {
             self.bus.channel_deleted(id);
         }

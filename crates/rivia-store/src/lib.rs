@@ -30,7 +30,8 @@ pub struct Store {
     /// The database.
     pub db: Db,
     /// Bumped after every committed change to what authentication reads (instances, admins,
-    /// roles, API keys, users) and to classes, so caches of those lookups can tell a
+    /// roles, API keys, users), to classes and to channels (also when another node's
+    /// channel deletion is notified), so caches of those lookups can tell a
     /// stale entry: an entry remembers the generation read before its database lookup.
     auth_generation: Arc<AtomicU64>,
     /// Wakes channel pollers on this node when changes commit.

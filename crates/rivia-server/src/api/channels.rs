@@ -19,7 +19,7 @@ use rivia_core::errors::msg;
 use rivia_core::names::{SlugFamily, validate_slug};
 use rivia_core::perms::{AdminTable, ChannelPerm, Op};
 use rivia_store::StoreError;
-use rivia_store::bus::BusEvent;
+use rivia_store::bus::{BusEvent, Subscription};
 use rivia_store::channels::{
     Change, Channel, ChannelValues, ChannelVisibility, DEFAULT_CHANNEL, EVENTLOG_CHANNEL,
     NewChange, TYPE_DEFAULT, TYPE_SEPARATE_ROOMS,
@@ -224,6 +224,19 @@ async fn load(app: &AppState, ctx: &Ctx, name: &str) -> ApiResult<Channel> {
         .channel_by_name(ctx.instance.id, &name.to_lowercase())
         .await?
         .ok_or_else(ApiError::not_found)
+}
+
+/// [`load`] through the cache, for polls: a channel changed on another node is seen
+/// within the cache's TTL (its deletion at once, through the notification).
+async fn load_cached(app: &AppState, ctx: &Ctx, name: &str) -> ApiResult<Channel> {
+    let key = (ctx.instance.id, name.to_lowercase());
+    let generation = app.store.auth_generation();
+    if let Some(c) = app.cache.channels.get(&key, generation) {
+        return Ok(c);
+    }
+    let channel = load(app, ctx, name).await?;
+    app.cache.channels.put(key, channel.clone(), generation);
+    Ok(channel)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -733,20 +746,42 @@ async fn poll(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    check_view(&ctx, Action::Poll)?;
-    throttle_poll(&app, &ctx)?;
-    let channel = load(&app, &ctx, &name).await?;
-    check_object(&app, &ctx, &channel, Action::Poll).await?;
-    let query = read_poll_query(&req, &channel)?;
-    if req.param("transport") == Some("websocket") {
+    // The checks run in their own boxed future, which consumes `req`: a held poll keeps
+    // only what waiting needs. The request's header values point into hyper's read
+    // buffer, so keeping them would pin that 8 KiB while hyper reads into a new one.
+    let opened = Box::pin(open_poll(&app, &instance, &name, req)).await?;
+    if opened.websocket {
         let ws = ws.map_err(|rej| ApiError::Detail(rej.status(), rej.body_text()))?;
         let timeout = app.settings.poll_timeout;
+        let (channel_id, query) = (opened.channel.id, opened.query);
         return Ok(ws
-            .on_upgrade(move |socket| stream_changes(app, socket, channel.id, query, timeout))
+            .on_upgrade(move |socket| stream_changes(app, socket, channel_id, query, timeout))
             .into_response());
     }
-    long_poll(&app, &channel, query).await
+    drop(ws);
+    long_poll(&app, &opened.channel, opened.query).await
+}
+
+/// A poll that passed its checks.
+struct OpenedPoll {
+    channel: Channel,
+    query: PollQuery,
+    websocket: bool,
+}
+
+/// Authenticates and authorizes a poll and validates its parameters.
+async fn open_poll(app: &AppState, instance: &str, name: &str, req: Req) -> ApiResult<OpenedPoll> {
+    let ctx = instance_ctx(app, &req, instance).await?;
+    check_view(&ctx, Action::Poll)?;
+    throttle_poll(app, &ctx)?;
+    let channel = load_cached(app, &ctx, name).await?;
+    check_object(app, &ctx, &channel, Action::Poll).await?;
+    let query = read_poll_query(&req, &channel)?;
+    Ok(OpenedPoll {
+        websocket: req.param("transport") == Some("websocket"),
+        channel,
+        query,
+    })
 }
 
 /// What a waiter does next with the cursor it holds.
@@ -772,12 +807,14 @@ fn next_step(event: BusEvent, after: i64) -> Next {
     }
 }
 
-/// The newest change id, rejecting a `last_id` beyond it (spec: IncorrectLastId).
-async fn poll_cursor(app: &AppState, channel_id: i64, query: &PollQuery) -> ApiResult<(i64, i64)> {
-    let current = app
-        .store
-        .last_change_id(channel_id, query.room.as_deref())
-        .await?;
+/// The newest change id, rejecting a `last_id` beyond it (spec: IncorrectLastId). A poll
+/// whose `last_id` is the bus's remembered newest id needs no table read.
+async fn poll_cursor(
+    app: &AppState,
+    sub: &Subscription,
+    query: &PollQuery,
+) -> ApiResult<(i64, i64)> {
+    let current = app.store.newest_change_id(sub, query.last_id).await?;
     match query.last_id {
         Some(l) if current > 0 && current < l => {
             Err(ApiError::field_str("last_id", LAST_ID_TOO_HIGH))
@@ -793,15 +830,11 @@ async fn long_poll(app: &AppState, channel: &Channel, query: PollQuery) -> ApiRe
     let room = query.room.as_deref();
     // Subscribe before reading so a change committed in between still wakes us.
     let mut sub = app.store.bus.subscribe(channel.id, room);
-    let (current, after) = poll_cursor(app, channel.id, &query).await?;
+    let (current, after) = Box::pin(poll_cursor(app, &sub, &query)).await?;
     if current > after
-        && let Some(c) = app
-            .store
-            .changes_after(channel.id, room, after, 1)
-            .await?
-            .first()
+        && let Some(c) = first_change_after(app, channel.id, room, after).await?
     {
-        return Ok(message_response(c));
+        return Ok(message_response(&c));
     }
     let deadline = Instant::now() + app.settings.poll_timeout;
     loop {
@@ -813,17 +846,24 @@ async fn long_poll(app: &AppState, channel: &Channel, query: PollQuery) -> ApiRe
             Next::Wait => {}
             Next::Gone => return Err(ApiError::not_found()),
             Next::Reread => {
-                if let Some(c) = app
-                    .store
-                    .changes_after(channel.id, room, after, 1)
-                    .await?
-                    .first()
-                {
-                    return Ok(message_response(c));
+                if let Some(c) = first_change_after(app, channel.id, room, after).await? {
+                    return Ok(message_response(&c));
                 }
             }
         }
     }
+}
+
+/// The oldest stored change after `after`. The read is boxed: a database future is large,
+/// and inline it would enlarge every held poll's waiting state.
+async fn first_change_after(
+    app: &AppState,
+    channel_id: i64,
+    room: Option<&str>,
+    after: i64,
+) -> ApiResult<Option<Change>> {
+    let changes = Box::pin(app.store.changes_after(channel_id, room, after, 1)).await?;
+    Ok(changes.into_iter().next())
 }
 
 /// Sends an error frame shaped like Syncano's (`{"<field or detail>": "<message>"}`).
@@ -881,7 +921,7 @@ async fn stream_changes(
 ) {
     let room = query.room.as_deref();
     let mut sub = app.store.bus.subscribe(channel_id, room);
-    let mut sent = match poll_cursor(&app, channel_id, &query).await {
+    let mut sent = match poll_cursor(&app, &sub, &query).await {
         Ok((_, after)) => after,
         Err(_) if query.last_id.is_some() => {
             send_error(&mut socket, "last_id", LAST_ID_TOO_HIGH).await;

@@ -15,6 +15,8 @@ both_backends!(
     publish_validates_and_records_authors,
     history_lists_newest_first_with_cursors_and_rooms,
     poll_answers_at_once_or_waits_for_the_next_change,
+    poll_with_a_current_last_id_waits_for_the_next_change,
+    polls_see_a_channel_replaced_or_restricted_at_once,
     poll_validation_and_timeouts,
     poll_on_a_deleted_channel_ends,
     retention_keeps_the_newest_and_drops_expired,
@@ -736,6 +738,106 @@ async fn poll_answers_at_once_or_waits_for_the_next_change(b: Backend) {
         );
     }
     assert_eq!(app.store.bus.waiter_count(), 0);
+}
+
+/// Polls whose `last_id` is the newest change, answered from the bus's remembered newest
+/// id instead of the table: each waits and gets the change published right after it
+/// parks, and a `last_id` beyond the newest is still refused.
+async fn poll_with_a_current_last_id_waits_for_the_next_change(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let admin = app.admin_with_instance("chan-inst").await;
+    app.as_key(
+        &admin,
+        "POST",
+        CH,
+        Some(json!({"name": "steady", "custom_publish": true})),
+    )
+    .await;
+    let inst = app
+        .store
+        .instance_by_name("chan-inst")
+        .await
+        .expect("db")
+        .expect("instance");
+    let channel = app
+        .store
+        .channel_by_name(inst.id, "steady")
+        .await
+        .expect("db")
+        .expect("channel");
+    let mut newest = publish(&app, &admin, "steady", json!({"payload": {"n": 0}})).await;
+    let poll = format!("{CH}steady/poll/");
+    // Another waiter on the channel (as other pollers would be) keeps its state, and so
+    // the remembered newest id, alive between the polls below.
+    let keeper = app.store.bus.subscribe(channel.id, None);
+    let app = std::sync::Arc::new(app);
+    for round in 1..=3 {
+        if round > 1 {
+            // The previous round's delivery moved the remembered id: no table read.
+            assert_eq!(keeper.known_newest(), Some(newest));
+        }
+        let waiter = {
+            let (app, admin) = (app.clone(), admin.clone());
+            let url = format!("{poll}?last_id={newest}");
+            tokio::spawn(async move { app.as_key(&admin, "GET", &url, None).await })
+        };
+        wait_for_waiters(&app, 2).await;
+        let next = publish(&app, &admin, "steady", json!({"payload": {"n": round}})).await;
+        let r = waiter.await.expect("poll task");
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body["id"].as_i64(), Some(next));
+        assert_eq!(r.body["payload"], json!({"n": round}));
+        newest = next;
+    }
+    let r = app
+        .as_key(
+            &admin,
+            "GET",
+            &format!("{poll}?last_id={}", newest + 5),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body,
+        json!({"last_id": "Value is higher than the most current change id."})
+    );
+    drop(keeper);
+}
+
+/// Polls look channels up through a cache; changing or replacing a channel on this node
+/// is seen by the very next poll.
+async fn polls_see_a_channel_replaced_or_restricted_at_once(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let admin = app.admin_with_instance("chan-inst").await;
+    let create = json!({"name": "swap", "custom_publish": true});
+    app.as_key(&admin, "POST", CH, Some(create.clone())).await;
+    let first = publish(&app, &admin, "swap", json!({"payload": {"v": 1}})).await;
+    let poll = format!("{CH}swap/poll/?last_id=0");
+    let r = app.as_key(&admin, "GET", &poll, None).await;
+    assert_eq!(r.body["id"].as_i64(), Some(first));
+
+    // Replaced by a new channel of the same name: the poll answers from the new one.
+    let r = app
+        .as_key(&admin, "DELETE", &format!("{CH}swap/"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    app.as_key(&admin, "POST", CH, Some(create)).await;
+    let second = publish(&app, &admin, "swap", json!({"payload": {"v": 2}})).await;
+    let r = app.as_key(&admin, "GET", &poll, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["id"].as_i64(), Some(second));
+    assert_eq!(r.body["payload"], json!({"v": 2}));
+
+    // Gone: the next poll is 404.
+    app.as_key(&admin, "DELETE", &format!("{CH}swap/"), None)
+        .await;
+    let r = app.as_key(&admin, "GET", &poll, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 /// Waits (with a deadline) until `n` pollers are parked on the bus.

@@ -420,8 +420,25 @@ async fn two_nodes() {
         .expect("terminate")
         .get(0);
     assert_eq!(killed, 2);
+    // A poll on B whose last_id is B's remembered newest id (the WebSocket keeps it) may
+    // wait without reading the table; it must still get the change whose notification
+    // is lost, once B's listener reconnects.
+    let (addr_b, key_b) = (b.addr, key.clone());
+    let current = tokio::spawn(async move {
+        http(
+            addr_b,
+            "GET",
+            &format!("{CH}live/poll/?last_id={newest}"),
+            Some(&key_b),
+            None,
+        )
+        .await
+    });
     let lost = publish(a.addr, &key, 300).await;
     assert_eq!(next_text(&mut ws).await["id"].as_i64(), Some(lost));
+    let (status, _, body) = current.await.expect("poll task");
+    assert_eq!(status, 200, "{body:?}");
+    assert_eq!(body["id"].as_i64(), Some(lost));
     wait_for_listeners(&client, 2).await;
 
     // After reconnecting, fresh polls on B get A's publishes, and A gets B's.
