@@ -304,15 +304,28 @@ impl PgTx {
     pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         client_query(self.client()?, sql, &params).await
     }
-    /// Several statements pipelined on the transaction's connection, in order.
+    /// Several statements pipelined on the transaction's connection, in order. All are
+    /// prepared first: a statement still being prepared would otherwise be overtaken by
+    /// a later one whose preparation was cached, and run after it.
     pub async fn query_many(
         &mut self,
         statements: Vec<(String, Vec<Val>)>,
     ) -> StoreResult<Vec<Vec<Row>>> {
         let client = self.client()?;
-        let futures = statements
+        let mut prepared = Vec::with_capacity(statements.len());
+        for (sql, _) in &statements {
+            prepared.push(client.prepare_cached(sql).await.map_err(map_err)?);
+        }
+        // Each query is sent when first polled, and `try_join_all` polls them in order.
+        let futures = prepared
             .iter()
-            .map(|(sql, params)| client_query(client, sql, params));
+            .zip(&statements)
+            .map(|(stmt, (_, params))| async move {
+                let rows = client.query(stmt, &refs(params)).await.map_err(map_err)?;
+                rows.iter()
+                    .map(convert_row)
+                    .collect::<StoreResult<Vec<Row>>>()
+            });
         futures_util::future::try_join_all(futures).await
     }
     /// Statement without rows.

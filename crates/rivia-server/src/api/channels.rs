@@ -841,6 +841,13 @@ async fn long_poll(app: &AppState, channel: &Channel, query: PollQuery) -> ApiRe
         let Ok(event) = tokio::time::timeout_at(deadline, sub.recv()).await else {
             return Ok(no_content());
         };
+        let event = match event {
+            // Without `last_id` the poll waits for the next change, and every change the
+            // subscription brings was committed after it began, even one that committed
+            // while the newest id was being read (and so is not newer than it).
+            BusEvent::Change(c) if query.last_id.is_none() => return Ok(message_response(&c)),
+            other => other,
+        };
         match next_step(event, after) {
             Next::Deliver(c) => return Ok(message_response(&c)),
             Next::Wait => {}
