@@ -299,6 +299,18 @@ impl Tx {
             .ok_or_else(|| StoreError::Internal(format!("no row returned by: {sql}")))
     }
 
+    /// Runs several statements in order in one round trip (one writer job on SQLite,
+    /// pipelined on PostgreSQL) and returns their rows; the first error is returned.
+    pub async fn query_many(
+        &mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match &mut self.inner {
+            TxInner::Sqlite(t) => t.query_many(statements).await,
+            TxInner::Postgres(t) => t.query_many(statements).await,
+        }
+    }
+
     /// Runs a statement and returns the number of affected rows.
     pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
         match &mut self.inner {

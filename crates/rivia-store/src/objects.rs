@@ -2,7 +2,7 @@
 
 use crate::classes::table_name;
 use crate::db::{Row, StoreResult, Tx};
-use crate::{next_instance_id, params};
+use crate::{NEXT_ID_SQL, params};
 use rivia_core::time::now_micros;
 
 /// A stored data object. `data` holds the schema fields as JSON text, keyed by field name.
@@ -92,25 +92,28 @@ impl ObjectValues {
     }
 }
 
-/// Inserts an object into a class table, inside `tx`, and counts it on the class.
+/// Inserts an object into a class table, inside `tx`, and counts it on the class: the id
+/// allocation, the insert and the count run as one round trip (the insert reads the id
+/// the counter statement just allocated in the same transaction).
 pub async fn insert_object(
     tx: &mut Tx,
     instance_id: i64,
     class_id: i64,
     v: &ObjectValues,
 ) -> StoreResult<ObjectRow> {
-    let id = next_instance_id(tx, instance_id, "objects").await?;
     let now = now_micros();
-    let sql = format!(
+    let insert = format!(
         "INSERT INTO {} (id, created_at, updated_at, revision, owner, owner_permissions, group_id, group_permissions, other_permissions, channel, channel_room, data) \
-         VALUES ($1, $2, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {OBJECT_COLUMNS}",
+         VALUES ((SELECT value FROM instance_counters WHERE instance_id = $1 AND kind = 'objects'), $2, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10) \
+         RETURNING {OBJECT_COLUMNS}",
         table_name(class_id)
     );
-    let row = tx
-        .query_one(
-            &sql,
+    let statements = vec![
+        (NEXT_ID_SQL.to_string(), params![instance_id, "objects"]),
+        (
+            insert,
             params![
-                id,
+                instance_id,
                 now,
                 v.owner,
                 v.owner_permissions,
@@ -121,14 +124,18 @@ pub async fn insert_object(
                 v.channel_room.clone(),
                 crate::Val::Json(v.data.clone())
             ],
-        )
-        .await?;
-    tx.exec(
-        "UPDATE classes SET objects_count = objects_count + 1 WHERE id = $1",
-        params![class_id],
-    )
-    .await?;
-    Ok(object_from(row))
+        ),
+        (
+            "UPDATE classes SET objects_count = objects_count + 1 WHERE id = $1".to_string(),
+            params![class_id],
+        ),
+    ];
+    let mut results = tx.query_many(statements).await?.into_iter();
+    results
+        .nth(1)
+        .and_then(|rows| rows.into_iter().next())
+        .map(object_from)
+        .ok_or_else(|| crate::StoreError::Internal("object insert returned no row".into()))
 }
 
 /// Writes the full new state of an object, bumping the revision when `bump` is set.

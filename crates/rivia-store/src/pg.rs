@@ -274,6 +274,35 @@ impl PgTx {
     pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         client_query(self.client()?, sql, &params).await
     }
+    /// Several statements pipelined on the transaction's client; their results in order,
+    /// or the first statement's error (later ones then fail as the transaction aborted).
+    pub async fn query_many(
+        &mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        let client = self.client()?;
+        // Prepared first, so the statements are sent in order when first polled below.
+        let prepared = futures_util::future::try_join_all(
+            statements.iter().map(|(sql, _)| client.prepare_cached(sql)),
+        )
+        .await
+        .map_err(map_err)?;
+        let params: Vec<_> = statements.iter().map(|(_, p)| refs(p)).collect();
+        let futures = prepared
+            .iter()
+            .zip(&params)
+            .map(|(stmt, p)| client.query(stmt, p));
+        let mut out = Vec::with_capacity(statements.len());
+        for rows in futures_util::future::join_all(futures).await {
+            out.push(
+                rows.map_err(map_err)?
+                    .iter()
+                    .map(convert_row)
+                    .collect::<StoreResult<Vec<_>>>()?,
+            );
+        }
+        Ok(out)
+    }
     /// Statement without rows.
     pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
         client_exec(self.client()?, sql, &params).await

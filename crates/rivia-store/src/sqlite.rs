@@ -1,7 +1,8 @@
 //! SQLite executor: one writer thread owning the only read-write connection and a pool of
 //! reader threads with `query_only` connections, all fed closures over flume channels so no
 //! tokio worker ever blocks on SQLite. A write transaction holds an async lock for its whole
-//! life, so the writer connection runs one transaction at a time.
+//! life, so the writer connection runs one transaction at a time; consecutive transactions
+//! share one SQLite transaction, each in its own savepoint (group commit, see [`Writer`]).
 
 use crate::db::{Row, StoreError, StoreResult, Val, sqlite_placeholders};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -15,7 +16,7 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// The SQLite side of the storage seam.
 pub struct SqliteDb {
-    writer: flume::Sender<Job>,
+    writer: flume::Sender<WriteMsg>,
     readers: flume::Sender<Job>,
     write_lock: Arc<Mutex<()>>,
 }
@@ -142,6 +143,235 @@ fn spawn_worker(name: String, conn: Connection, jobs: flume::Receiver<Job>) -> S
         .map_err(|e| StoreError::Internal(e.to_string()))
 }
 
+/// A step of a write transaction: runs on the writer connection, told whether the
+/// transaction is usable (its savepoint opened, the group not lost).
+type TxJob = Box<dyn FnOnce(&mut Connection, StoreResult<()>) + Send>;
+
+/// Work for the writer thread.
+enum WriteMsg {
+    /// Outside any transaction (checkpoint); an open group is committed first.
+    Plain(Job),
+    /// A statement (or several) of the transaction holding the write lock; `begin` opens
+    /// its savepoint first.
+    Step { begin: bool, job: TxJob },
+    /// Ends the transaction holding the write lock: `ack` (a commit) gets the result once
+    /// the group containing the transaction has committed; no `ack` rolls it back.
+    Finish {
+        ack: Option<oneshot::Sender<StoreResult<()>>>,
+    },
+}
+
+/// Transactions committed together at most; bounds the latency a group adds.
+const MAX_GROUP: usize = 256;
+
+/// The writer connection and its group commit. Write transactions run one at a time (the
+/// async write lock), each inside a SAVEPOINT of one outer `BEGIN IMMEDIATE` shared by
+/// consecutive transactions. A finished transaction's savepoint is released and its
+/// acknowledgement held; the outer transaction commits once the queue runs dry between
+/// transactions (or the group is full), and only then is every member acknowledged, so an
+/// acknowledged write is committed and a failed one (rolled back to its savepoint) leaves
+/// no trace and does not touch its neighbours. One COMMIT then covers many requests.
+struct Writer {
+    conn: Connection,
+    /// The outer transaction is open.
+    group_open: bool,
+    /// A transaction's savepoint is open.
+    in_tx: bool,
+    /// The group was lost (SQLite rolled it back) while a transaction was in it; that
+    /// transaction's remaining steps fail until it finishes.
+    tx_broken: bool,
+    /// Committed savepoints waiting for the group's COMMIT.
+    acks: Vec<oneshot::Sender<StoreResult<()>>>,
+}
+
+impl Writer {
+    fn run(mut self, jobs: flume::Receiver<WriteMsg>) {
+        loop {
+            let msg = if self.group_open && !self.in_tx {
+                match jobs.try_recv() {
+                    Ok(m) => m,
+                    Err(flume::TryRecvError::Empty) => {
+                        // Nothing queued between transactions: make the group durable.
+                        self.commit_group();
+                        continue;
+                    }
+                    Err(flume::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match jobs.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            };
+            self.handle(msg);
+        }
+        if self.in_tx {
+            self.rollback_tx();
+        }
+        if self.group_open {
+            self.commit_group();
+        }
+    }
+
+    fn handle(&mut self, msg: WriteMsg) {
+        match msg {
+            WriteMsg::Plain(job) => {
+                if self.group_open {
+                    self.commit_group();
+                }
+                job(&mut self.conn);
+            }
+            WriteMsg::Step { begin, job } => {
+                let ready = if self.tx_broken {
+                    Err(StoreError::Internal(
+                        "the write transaction was lost".into(),
+                    ))
+                } else if begin {
+                    self.enter_tx()
+                } else {
+                    Ok(())
+                };
+                job(&mut self.conn, ready);
+                self.check_group_alive();
+            }
+            WriteMsg::Finish { ack: Some(ack) } => self.release_tx(ack),
+            WriteMsg::Finish { ack: None } => {
+                if self.in_tx {
+                    self.rollback_tx();
+                }
+                self.tx_broken = false;
+            }
+        }
+    }
+
+    /// Opens the group if needed and the transaction's savepoint.
+    fn enter_tx(&mut self) -> StoreResult<()> {
+        if self.group_open && self.acks.len() >= MAX_GROUP {
+            self.commit_group();
+        }
+        if !self.group_open {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(map_err)?;
+            self.group_open = true;
+        }
+        self.conn.execute_batch("SAVEPOINT tx").map_err(map_err)?;
+        self.in_tx = true;
+        Ok(())
+    }
+
+    /// Releases a finished transaction's savepoint; its ack waits for the group commit.
+    fn release_tx(&mut self, ack: oneshot::Sender<StoreResult<()>>) {
+        if !self.in_tx {
+            self.tx_broken = false;
+            let _ = ack.send(Err(StoreError::Internal(
+                "the write transaction was not open".into(),
+            )));
+            return;
+        }
+        match self.conn.execute_batch("RELEASE tx") {
+            Ok(()) => {
+                self.in_tx = false;
+                self.acks.push(ack);
+            }
+            Err(e) => {
+                self.rollback_tx();
+                let _ = ack.send(Err(map_err(e)));
+            }
+        }
+        self.check_group_alive();
+    }
+
+    /// Undoes the current transaction only; the group's earlier members stay.
+    fn rollback_tx(&mut self) {
+        self.in_tx = false;
+        if self
+            .conn
+            .execute_batch("ROLLBACK TO tx; RELEASE tx")
+            .is_err()
+        {
+            // The savepoint cannot be undone on its own: give the whole group up.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.fail_group("a write transaction could not be rolled back");
+        }
+        self.check_group_alive();
+    }
+
+    /// SQLite rolls the whole transaction back on some errors (I/O, full disk): then the
+    /// group is gone and its members must hear so rather than be acknowledged.
+    fn check_group_alive(&mut self) {
+        if self.group_open && self.conn.is_autocommit() {
+            if self.in_tx {
+                self.in_tx = false;
+                self.tx_broken = true;
+            }
+            self.fail_group("the write transaction group was rolled back");
+        }
+    }
+
+    fn fail_group(&mut self, why: &str) {
+        self.group_open = false;
+        for ack in self.acks.drain(..) {
+            let _ = ack.send(Err(StoreError::Internal(why.into())));
+        }
+    }
+
+    /// Commits the group and acknowledges its members.
+    fn commit_group(&mut self) {
+        self.group_open = false;
+        let result = self.conn.execute_batch("COMMIT");
+        if let Err(e) = &result {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            tracing::error!(error = %e, "sqlite group commit failed");
+        }
+        for ack in self.acks.drain(..) {
+            let _ = ack.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Internal(e.to_string())),
+            });
+        }
+    }
+}
+
+fn spawn_writer(conn: Connection, jobs: flume::Receiver<WriteMsg>) -> StoreResult<()> {
+    let writer = Writer {
+        conn,
+        group_open: false,
+        in_tx: false,
+        tx_broken: false,
+        acks: Vec::new(),
+    };
+    std::thread::Builder::new()
+        .name("rivia-sqlite-writer".into())
+        .spawn(move || writer.run(jobs))
+        .map(|_| ())
+        .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("sqlite executor stopped".into())
+}
+
+/// Runs one step of a write transaction on the writer.
+async fn submit_step<T: Send + 'static>(
+    writer: &flume::Sender<WriteMsg>,
+    begin: bool,
+    f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    let (tx, rx) = oneshot::channel();
+    let job: TxJob = Box::new(move |conn, ready| {
+        let _ = tx.send(ready.and_then(|()| f(conn)));
+    });
+    writer
+        .send_async(WriteMsg::Step { begin, job })
+        .await
+        .map_err(|_| stopped())?;
+    rx.await
+        .map_err(|_| StoreError::Unavailable("sqlite executor dropped a job".into()))?
+}
+
 async fn submit<T: Send + 'static>(
     queue: &flume::Sender<Job>,
     f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
@@ -167,7 +397,7 @@ impl SqliteDb {
         let writer_conn = Connection::open(&path).map_err(map_err)?;
         configure(&writer_conn, false).map_err(map_err)?;
         let (writer, writer_rx) = flume::unbounded();
-        spawn_worker("rivia-sqlite-writer".into(), writer_conn, writer_rx)?;
+        spawn_writer(writer_conn, writer_rx)?;
         let (readers, readers_rx) = flume::unbounded();
         let count = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -232,16 +462,14 @@ impl SqliteDb {
         .await
     }
 
-    /// Starts `BEGIN IMMEDIATE` on the writer, holding the write lock until commit/drop.
+    /// Takes the write lock for a transaction; its savepoint opens with its first
+    /// statement (so a transaction costs no extra trip to the writer).
     pub async fn begin(&self) -> StoreResult<SqliteTx> {
         let guard = self.write_lock.clone().lock_owned().await;
-        submit(&self.writer, |conn| {
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)
-        })
-        .await?;
         Ok(SqliteTx {
             writer: self.writer.clone(),
             guard: Some(guard),
+            started: false,
             open: true,
         })
     }
@@ -249,62 +477,87 @@ impl SqliteDb {
     /// Checkpoints the WAL so the database file is complete on its own.
     pub async fn close(&self) {
         let _guard = self.write_lock.lock().await;
-        let _ = submit(&self.writer, |conn| {
-            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-                .map_err(map_err)
-        })
-        .await;
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"));
+        });
+        if self.writer.send_async(WriteMsg::Plain(job)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 
-/// A write transaction on the SQLite writer thread.
+/// A write transaction on the SQLite writer thread (a savepoint in a commit group).
 pub struct SqliteTx {
-    writer: flume::Sender<Job>,
+    writer: flume::Sender<WriteMsg>,
     guard: Option<OwnedMutexGuard<()>>,
+    /// A statement was sent, so the writer opened the savepoint.
+    started: bool,
+    /// Neither committed nor rolled back yet.
     open: bool,
 }
 
 impl SqliteTx {
+    async fn step<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let begin = !self.started;
+        self.started = true;
+        submit_step(&self.writer, begin, f).await
+    }
     /// Statement with rows.
     pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         let sql = sql.to_string();
-        submit(&self.writer, move |conn| run_query(conn, &sql, &params)).await
+        self.step(move |conn| run_query(conn, &sql, &params)).await
+    }
+    /// Several statements in one trip to the writer, stopping at the first error.
+    pub async fn query_many(
+        &mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        self.step(move |conn| {
+            statements
+                .iter()
+                .map(|(sql, params)| run_query(conn, sql, params))
+                .collect()
+        })
+        .await
     }
     /// Statement without rows.
     pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
         let sql = sql.to_string();
-        submit(&self.writer, move |conn| run_exec(conn, &sql, &params)).await
+        self.step(move |conn| run_exec(conn, &sql, &params)).await
     }
     /// Several parameterless statements.
     pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
         let sql = sql.to_string();
-        submit(&self.writer, move |conn| {
-            conn.execute_batch(&sql).map_err(map_err)
-        })
-        .await
+        self.step(move |conn| conn.execute_batch(&sql).map_err(map_err))
+            .await
     }
-    /// Commits and releases the writer.
+    /// Commits: releases the savepoint and the write lock at once, then waits until the
+    /// group holding the transaction has committed.
     pub async fn commit(mut self) -> StoreResult<()> {
-        let result = submit(&self.writer, |conn| {
-            conn.execute_batch("COMMIT").map_err(map_err)
-        })
-        .await;
-        if result.is_ok() {
-            self.open = false;
+        self.open = false;
+        if !self.started {
+            return Ok(());
         }
-        result
+        let (ack, done) = oneshot::channel();
+        let sent = self.writer.send(WriteMsg::Finish { ack: Some(ack) });
+        // The channel is FIFO, so the next transaction's statements run after the release.
+        self.guard.take();
+        sent.map_err(|_| stopped())?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("sqlite executor dropped a commit".into()))?
     }
 }
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        if self.open {
+        if self.open && self.started {
             // The channel is FIFO and the write lock is released only after this send, so
-            // the rollback runs before the next transaction's BEGIN.
-            let job: Job = Box::new(|conn| {
-                let _ = conn.execute_batch("ROLLBACK");
-            });
-            let _ = self.writer.send(job);
+            // the rollback runs before the next transaction's first statement.
+            let _ = self.writer.send(WriteMsg::Finish { ack: None });
         }
         self.guard.take();
     }

@@ -693,7 +693,11 @@ async fn create_in_tx(
     let row = insert_object(&mut tx, ctx.instance.id, class.id, &values)
         .await
         .map_err(|e| conflict_error(class, schema, e))?;
-    let payload = change_payload(&ctx.base(), class, schema, &row);
+    // The payload is rendered only for objects on a channel (most creates have none).
+    let payload = match row.channel {
+        Some(_) => change_payload(&ctx.base(), class, schema, &row),
+        None => Map::new(),
+    };
     let change = append_object_change(app, ctx, &mut tx, class, &row, "create", payload).await?;
     tx.commit().await?;
     announce(app, change);
