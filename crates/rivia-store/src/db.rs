@@ -311,6 +311,20 @@ impl Tx {
         }
     }
 
+    /// Runs the transaction's last statements and commits, in one round trip where the
+    /// backend allows (one writer job on SQLite; pipelined with COMMIT on PostgreSQL).
+    /// Their rows come back once the commit is durable; a failed statement rolls the whole
+    /// transaction back and its error is returned.
+    pub async fn query_many_and_commit(
+        self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.query_many_and_commit(statements).await,
+            TxInner::Postgres(t) => t.query_many_and_commit(statements).await,
+        }
+    }
+
     /// Runs a statement and returns the number of affected rows.
     pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
         match &mut self.inner {

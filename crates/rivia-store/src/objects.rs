@@ -92,29 +92,27 @@ impl ObjectValues {
     }
 }
 
-/// Inserts an object into a class table, inside `tx`, and counts it on the class: the id
-/// allocation, the insert and the count run as one round trip (the insert reads the id
-/// the counter statement just allocated in the same transaction).
-pub async fn insert_object(
-    tx: &mut Tx,
+/// The statements inserting an object and counting it on the class: the id allocation,
+/// the insert (reading the id the first statement just allocated in the same transaction)
+/// and the count, run as one round trip. The insert's rows are the second result.
+fn insert_statements(
     instance_id: i64,
     class_id: i64,
     v: &ObjectValues,
-) -> StoreResult<ObjectRow> {
-    let now = now_micros();
+) -> Vec<(String, Vec<crate::Val>)> {
     let insert = format!(
         "INSERT INTO {} (id, created_at, updated_at, revision, owner, owner_permissions, group_id, group_permissions, other_permissions, channel, channel_room, data) \
          VALUES ((SELECT value FROM instance_counters WHERE instance_id = $1 AND kind = 'objects'), $2, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10) \
          RETURNING {OBJECT_COLUMNS}",
         table_name(class_id)
     );
-    let statements = vec![
+    vec![
         (NEXT_ID_SQL.to_string(), params![instance_id, "objects"]),
         (
             insert,
             params![
                 instance_id,
-                now,
+                now_micros(),
                 v.owner,
                 v.owner_permissions,
                 v.group_id,
@@ -129,13 +127,43 @@ pub async fn insert_object(
             "UPDATE classes SET objects_count = objects_count + 1 WHERE id = $1".to_string(),
             params![class_id],
         ),
-    ];
-    let mut results = tx.query_many(statements).await?.into_iter();
+    ]
+}
+
+fn inserted_row(results: Vec<Vec<Row>>) -> StoreResult<ObjectRow> {
     results
+        .into_iter()
         .nth(1)
         .and_then(|rows| rows.into_iter().next())
         .map(object_from)
         .ok_or_else(|| crate::StoreError::Internal("object insert returned no row".into()))
+}
+
+/// Inserts an object into a class table, inside `tx`, and counts it on the class.
+pub async fn insert_object(
+    tx: &mut Tx,
+    instance_id: i64,
+    class_id: i64,
+    v: &ObjectValues,
+) -> StoreResult<ObjectRow> {
+    inserted_row(
+        tx.query_many(insert_statements(instance_id, class_id, v))
+            .await?,
+    )
+}
+
+/// [`insert_object`] as the last write of `tx`, committed in the same round trip (the
+/// common create: no change event to append after the insert).
+pub async fn insert_object_and_commit(
+    tx: Tx,
+    instance_id: i64,
+    class_id: i64,
+    v: &ObjectValues,
+) -> StoreResult<ObjectRow> {
+    inserted_row(
+        tx.query_many_and_commit(insert_statements(instance_id, class_id, v))
+            .await?,
+    )
 }
 
 /// Writes the full new state of an object, bumping the revision when `bump` is set.

@@ -244,12 +244,12 @@ impl PgDb {
         Ok(out)
     }
 
-    /// BEGIN on a pooled client.
+    /// A transaction on a pooled client; its BEGIN is sent with its first statement.
     pub async fn begin(&self) -> StoreResult<PgTx> {
         let client = self.client().await?;
-        client.batch_execute("BEGIN").await.map_err(map_err)?;
         Ok(PgTx {
             client: Some(client),
+            begun: false,
         })
     }
 
@@ -262,6 +262,58 @@ impl PgDb {
 /// A transaction on one pooled PostgreSQL client.
 pub struct PgTx {
     client: Option<Object>,
+    /// BEGIN was sent (it goes out pipelined with the first statement).
+    begun: bool,
+}
+
+/// Sends `statements` pipelined on `client`, preceded by BEGIN when `begin` and followed
+/// by COMMIT when `commit`, so a whole short transaction is one round trip. Returns the
+/// rows in order or the first error; with `commit`, a failed statement has aborted the
+/// transaction and the COMMIT then ends it as a rollback.
+async fn pipeline(
+    client: &Object,
+    begin: bool,
+    statements: &[(String, Vec<Val>)],
+    commit: bool,
+) -> StoreResult<Vec<Vec<Row>>> {
+    // Prepared first (cached after the first use), so that everything below is sent in
+    // the order it is first polled: BEGIN, the statements, COMMIT.
+    let prepared = futures_util::future::try_join_all(
+        statements.iter().map(|(sql, _)| client.prepare_cached(sql)),
+    )
+    .await
+    .map_err(map_err)?;
+    let params: Vec<_> = statements.iter().map(|(_, p)| refs(p)).collect();
+    let queries = prepared
+        .iter()
+        .zip(&params)
+        .map(|(stmt, p)| client.query(stmt, p));
+    let open = async {
+        match begin {
+            true => client.batch_execute("BEGIN").await,
+            false => Ok(()),
+        }
+    };
+    let close = async {
+        match commit {
+            true => client.batch_execute("COMMIT").await,
+            false => Ok(()),
+        }
+    };
+    let (opened, results, closed) =
+        futures_util::future::join3(open, futures_util::future::join_all(queries), close).await;
+    opened.map_err(map_err)?;
+    let mut out = Vec::with_capacity(results.len());
+    for rows in results {
+        out.push(
+            rows.map_err(map_err)?
+                .iter()
+                .map(convert_row)
+                .collect::<StoreResult<Vec<_>>>()?,
+        );
+    }
+    closed.map_err(map_err)?;
+    Ok(out)
 }
 
 impl PgTx {
@@ -270,9 +322,16 @@ impl PgTx {
             .as_ref()
             .ok_or_else(|| StoreError::Internal("transaction already finished".into()))
     }
+    /// Statements of the transaction, with its BEGIN the first time.
+    async fn run(&mut self, statements: &[(String, Vec<Val>)]) -> StoreResult<Vec<Vec<Row>>> {
+        let begin = !self.begun;
+        self.begun = true;
+        pipeline(self.client()?, begin, statements, false).await
+    }
     /// Statement with rows.
     pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
-        client_query(self.client()?, sql, &params).await
+        let mut rows = self.run(&[(sql.to_string(), params)]).await?;
+        Ok(rows.pop().unwrap_or_default())
     }
     /// Several statements pipelined on the transaction's client; their results in order,
     /// or the first statement's error (later ones then fail as the transaction aborted).
@@ -280,43 +339,61 @@ impl PgTx {
         &mut self,
         statements: Vec<(String, Vec<Val>)>,
     ) -> StoreResult<Vec<Vec<Row>>> {
-        let client = self.client()?;
-        // Prepared first, so the statements are sent in order when first polled below.
-        let prepared = futures_util::future::try_join_all(
-            statements.iter().map(|(sql, _)| client.prepare_cached(sql)),
-        )
-        .await
-        .map_err(map_err)?;
-        let params: Vec<_> = statements.iter().map(|(_, p)| refs(p)).collect();
-        let futures = prepared
-            .iter()
-            .zip(&params)
-            .map(|(stmt, p)| client.query(stmt, p));
-        let mut out = Vec::with_capacity(statements.len());
-        for rows in futures_util::future::join_all(futures).await {
-            out.push(
-                rows.map_err(map_err)?
-                    .iter()
-                    .map(convert_row)
-                    .collect::<StoreResult<Vec<_>>>()?,
-            );
+        self.run(&statements).await
+    }
+    /// The last statements and COMMIT, pipelined (with BEGIN if nothing ran before).
+    pub async fn query_many_and_commit(
+        mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        let begin = !self.begun;
+        let client = self
+            .client
+            .take()
+            .ok_or_else(|| StoreError::Internal("no client".into()))?;
+        let result = pipeline(&client, begin, &statements, true).await;
+        if matches!(
+            result,
+            Err(StoreError::Unavailable(_) | StoreError::Internal(_))
+        ) {
+            // Whether the transaction ended is unknown: keep the client out of the pool.
+            let _ = Object::take(client);
         }
-        Ok(out)
+        result
     }
     /// Statement without rows.
     pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
+        if !self.begun {
+            self.begun = true;
+            let client = self.client()?;
+            let (opened, n) = futures_util::future::join(
+                client.batch_execute("BEGIN"),
+                client_exec(client, sql, &params),
+            )
+            .await;
+            opened.map_err(map_err)?;
+            return n;
+        }
         client_exec(self.client()?, sql, &params).await
     }
     /// Several parameterless statements.
     pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
-        self.client()?.batch_execute(sql).await.map_err(map_err)
+        let sql = match self.begun {
+            true => sql.to_string(),
+            false => format!("BEGIN; {sql}"),
+        };
+        self.begun = true;
+        self.client()?.batch_execute(&sql).await.map_err(map_err)
     }
-    /// COMMIT.
+    /// COMMIT (nothing to do when no statement ran).
     pub async fn commit(mut self) -> StoreResult<()> {
         let client = self
             .client
             .take()
             .ok_or_else(|| StoreError::Internal("no client".into()))?;
+        if !self.begun {
+            return Ok(());
+        }
         match client.batch_execute("COMMIT").await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -329,7 +406,9 @@ impl PgTx {
 
 impl Drop for PgTx {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
+        if let Some(client) = self.client.take()
+            && self.begun
+        {
             // Roll back before the client goes back to the pool; without a runtime the
             // client is detached from the pool instead of being reused mid-transaction.
             match tokio::runtime::Handle::try_current() {

@@ -144,21 +144,28 @@ fn spawn_worker(name: String, conn: Connection, jobs: flume::Receiver<Job>) -> S
 }
 
 /// A step of a write transaction: runs on the writer connection, told whether the
-/// transaction is usable (its savepoint opened, the group not lost).
-type TxJob = Box<dyn FnOnce(&mut Connection, StoreResult<()>) + Send>;
+/// transaction is usable (its savepoint opened, the group not lost); returns whether its
+/// statements succeeded.
+type TxJob = Box<dyn FnOnce(&mut Connection, StoreResult<()>) -> bool + Send>;
+
+/// Where a commit's outcome goes once its group has committed.
+type Ack = oneshot::Sender<StoreResult<()>>;
 
 /// Work for the writer thread.
 enum WriteMsg {
     /// Outside any transaction (checkpoint); an open group is committed first.
     Plain(Job),
     /// A statement (or several) of the transaction holding the write lock; `begin` opens
-    /// its savepoint first.
-    Step { begin: bool, job: TxJob },
+    /// its savepoint first; `commit` ends the transaction right after a successful step
+    /// (as [`WriteMsg::Finish`] would) and rolls it back after a failed one.
+    Step {
+        begin: bool,
+        job: TxJob,
+        commit: Option<Ack>,
+    },
     /// Ends the transaction holding the write lock: `ack` (a commit) gets the result once
     /// the group containing the transaction has committed; no `ack` rolls it back.
-    Finish {
-        ack: Option<oneshot::Sender<StoreResult<()>>>,
-    },
+    Finish { ack: Option<Ack> },
 }
 
 /// Transactions committed together at most; bounds the latency a group adds.
@@ -181,7 +188,7 @@ struct Writer {
     /// transaction's remaining steps fail until it finishes.
     tx_broken: bool,
     /// Committed savepoints waiting for the group's COMMIT.
-    acks: Vec<oneshot::Sender<StoreResult<()>>>,
+    acks: Vec<Ack>,
 }
 
 impl Writer {
@@ -221,7 +228,7 @@ impl Writer {
                 }
                 job(&mut self.conn);
             }
-            WriteMsg::Step { begin, job } => {
+            WriteMsg::Step { begin, job, commit } => {
                 let ready = if self.tx_broken {
                     Err(StoreError::Internal(
                         "the write transaction was lost".into(),
@@ -231,17 +238,25 @@ impl Writer {
                 } else {
                     Ok(())
                 };
-                job(&mut self.conn, ready);
+                let ok = job(&mut self.conn, ready);
                 self.check_group_alive();
+                match commit {
+                    Some(ack) if ok => self.release_tx(ack),
+                    Some(_) => self.end_tx_rolled_back(),
+                    None => {}
+                }
             }
             WriteMsg::Finish { ack: Some(ack) } => self.release_tx(ack),
-            WriteMsg::Finish { ack: None } => {
-                if self.in_tx {
-                    self.rollback_tx();
-                }
-                self.tx_broken = false;
-            }
+            WriteMsg::Finish { ack: None } => self.end_tx_rolled_back(),
         }
+    }
+
+    /// Ends the current transaction without committing it.
+    fn end_tx_rolled_back(&mut self) {
+        if self.in_tx {
+            self.rollback_tx();
+        }
+        self.tx_broken = false;
     }
 
     /// Opens the group if needed and the transaction's savepoint.
@@ -261,7 +276,7 @@ impl Writer {
     }
 
     /// Releases a finished transaction's savepoint; its ack waits for the group commit.
-    fn release_tx(&mut self, ack: oneshot::Sender<StoreResult<()>>) {
+    fn release_tx(&mut self, ack: Ack) {
         if !self.in_tx {
             self.tx_broken = false;
             let _ = ack.send(Err(StoreError::Internal(
@@ -354,20 +369,27 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("sqlite executor stopped".into())
 }
 
-/// Runs one step of a write transaction on the writer.
-async fn submit_step<T: Send + 'static>(
+/// Sends one step of a write transaction to the writer; the receiver gets its result.
+fn send_step<T: Send + 'static>(
     writer: &flume::Sender<WriteMsg>,
     begin: bool,
+    commit: Option<Ack>,
     f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
-) -> StoreResult<T> {
+) -> StoreResult<oneshot::Receiver<StoreResult<T>>> {
     let (tx, rx) = oneshot::channel();
     let job: TxJob = Box::new(move |conn, ready| {
-        let _ = tx.send(ready.and_then(|()| f(conn)));
+        let result = ready.and_then(|()| f(conn));
+        let ok = result.is_ok();
+        let _ = tx.send(result);
+        ok
     });
     writer
-        .send_async(WriteMsg::Step { begin, job })
-        .await
+        .send(WriteMsg::Step { begin, job, commit })
         .map_err(|_| stopped())?;
+    Ok(rx)
+}
+
+async fn step_result<T>(rx: oneshot::Receiver<StoreResult<T>>) -> StoreResult<T> {
     rx.await
         .map_err(|_| StoreError::Unavailable("sqlite executor dropped a job".into()))?
 }
@@ -462,13 +484,14 @@ impl SqliteDb {
         .await
     }
 
-    /// Takes the write lock for a transaction; its savepoint opens with its first
-    /// statement (so a transaction costs no extra trip to the writer).
+    /// A write transaction. It takes the write lock and opens its savepoint with its first
+    /// statement, so a transaction costs no extra trip to the writer and holds the lock
+    /// only while it has statements to run.
     pub async fn begin(&self) -> StoreResult<SqliteTx> {
-        let guard = self.write_lock.clone().lock_owned().await;
         Ok(SqliteTx {
             writer: self.writer.clone(),
-            guard: Some(guard),
+            lock: self.write_lock.clone(),
+            guard: None,
             started: false,
             open: true,
         })
@@ -490,6 +513,7 @@ impl SqliteDb {
 /// A write transaction on the SQLite writer thread (a savepoint in a commit group).
 pub struct SqliteTx {
     writer: flume::Sender<WriteMsg>,
+    lock: Arc<Mutex<()>>,
     guard: Option<OwnedMutexGuard<()>>,
     /// A statement was sent, so the writer opened the savepoint.
     started: bool,
@@ -502,9 +526,42 @@ impl SqliteTx {
         &mut self,
         f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        let begin = self.start().await;
+        step_result(send_step(&self.writer, begin, None, f)?).await
+    }
+
+    /// Takes the write lock before the first statement; true when the savepoint is
+    /// still to be opened.
+    async fn start(&mut self) -> bool {
+        if self.guard.is_none() {
+            self.guard = Some(self.lock.clone().lock_owned().await);
+        }
         let begin = !self.started;
         self.started = true;
-        submit_step(&self.writer, begin, f).await
+        begin
+    }
+
+    /// Runs the transaction's last statements and commits in the same trip to the
+    /// writer (the write lock is free again as soon as they are queued); their rows come
+    /// back once the commit is durable. A failed statement rolls the transaction back.
+    pub async fn query_many_and_commit(
+        mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        let begin = self.start().await;
+        self.open = false;
+        let (ack, done) = oneshot::channel();
+        let rows = send_step(&self.writer, begin, Some(ack), move |conn| {
+            statements
+                .iter()
+                .map(|(sql, params)| run_query(conn, sql, params))
+                .collect::<StoreResult<Vec<_>>>()
+        });
+        self.guard.take();
+        let rows = step_result(rows?).await?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("sqlite executor dropped a commit".into()))??;
+        Ok(rows)
     }
     /// Statement with rows.
     pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {

@@ -27,7 +27,8 @@ use rivia_core::schema::{Field, FieldType, Schema};
 use rivia_store::classes::Class;
 use rivia_store::objects::{
     ObjectListQuery, ObjectRow, ObjectValues, OrderField, RefTarget, Visibility, channel_kind,
-    delete_object, existing_ids, insert_object, lock_object, update_object,
+    delete_object, existing_ids, insert_object, insert_object_and_commit, lock_object,
+    update_object,
 };
 use rivia_store::{StoreError, Tx};
 use serde_json::{Map, Value, json};
@@ -690,14 +691,16 @@ async fn create_in_tx(
         channel_room,
         data: Value::Object(data).to_string(),
     };
+    if values.channel.is_none() {
+        // No change event follows the insert: insert and commit in one round trip.
+        return insert_object_and_commit(tx, ctx.instance.id, class.id, &values)
+            .await
+            .map_err(|e| conflict_error(class, schema, e));
+    }
     let row = insert_object(&mut tx, ctx.instance.id, class.id, &values)
         .await
         .map_err(|e| conflict_error(class, schema, e))?;
-    // The payload is rendered only for objects on a channel (most creates have none).
-    let payload = match row.channel {
-        Some(_) => change_payload(&ctx.base(), class, schema, &row),
-        None => Map::new(),
-    };
+    let payload = change_payload(&ctx.base(), class, schema, &row);
     let change = append_object_change(app, ctx, &mut tx, class, &row, "create", payload).await?;
     tx.commit().await?;
     announce(app, change);
