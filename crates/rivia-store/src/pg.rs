@@ -276,33 +276,39 @@ async fn pipeline(
     statements: &[(String, Vec<Val>)],
     commit: bool,
 ) -> StoreResult<Vec<Vec<Row>>> {
-    // Prepared first (cached after the first use), so that everything below is sent in
-    // the order it is first polled: BEGIN, the statements, COMMIT.
-    let prepared = futures_util::future::try_join_all(
-        statements.iter().map(|(sql, _)| client.prepare_cached(sql)),
-    )
-    .await
-    .map_err(map_err)?;
-    let params: Vec<_> = statements.iter().map(|(_, p)| refs(p)).collect();
-    let queries = prepared
-        .iter()
-        .zip(&params)
-        .map(|(stmt, p)| client.query(stmt, p));
+    // BEGIN goes out first (it is polled first), whatever happens to the statements, so
+    // the caller's transaction state is known. The statements are prepared (cached after
+    // the first use) before any is executed, then they and the COMMIT are sent in order
+    // as first polled: with cached statements the whole exchange is one round trip.
     let open = async {
         match begin {
             true => client.batch_execute("BEGIN").await,
             false => Ok(()),
         }
     };
-    let close = async {
-        match commit {
-            true => client.batch_execute("COMMIT").await,
-            false => Ok(()),
-        }
+    let params: Vec<_> = statements.iter().map(|(_, p)| refs(p)).collect();
+    let run = async {
+        let prepared = futures_util::future::try_join_all(
+            statements.iter().map(|(sql, _)| client.prepare_cached(sql)),
+        )
+        .await?;
+        let queries = prepared
+            .iter()
+            .zip(&params)
+            .map(|(stmt, p)| client.query(stmt, p));
+        let close = async {
+            match commit {
+                true => client.batch_execute("COMMIT").await,
+                false => Ok(()),
+            }
+        };
+        Ok::<_, tokio_postgres::Error>(
+            futures_util::future::join(futures_util::future::join_all(queries), close).await,
+        )
     };
-    let (opened, results, closed) =
-        futures_util::future::join3(open, futures_util::future::join_all(queries), close).await;
+    let (opened, ran) = futures_util::future::join(open, run).await;
     opened.map_err(map_err)?;
+    let (results, closed) = ran.map_err(map_err)?;
     let mut out = Vec::with_capacity(results.len());
     for rows in results {
         out.push(
