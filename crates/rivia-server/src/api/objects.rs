@@ -601,7 +601,7 @@ async fn create_object(
     if class.name == USER_PROFILE {
         return Err(ApiError::forbidden());
     }
-    let access = access(&app, &ctx, &class, Op::Create).await?;
+    let access = create_access(&app, &ctx, &class).await?;
     ctx.throttle(&app)?;
     let schema = Schema::from_stored(&class.schema);
     let body = req.body_object()?;
@@ -621,12 +621,40 @@ async fn create_object(
     }
 }
 
+/// [`access`] for a create. When the class lets every user create objects, a user's
+/// groups play no part in the gate, so they are not read (one database read less on the
+/// hot create path); [`check_group`] reads them if the object names a group.
+async fn create_access(app: &AppState, ctx: &Ctx, class: &Class) -> ApiResult<Access> {
+    match &ctx.who {
+        Who::ApiKey { key, user: Some(u) }
+            if !key.flags.ignore_acl
+                && ClassPerm::from_i64(class.other_permissions) >= ClassPerm::CreateObjects =>
+        {
+            Ok(Access::User {
+                id: u.id,
+                groups: Vec::new(),
+            })
+        }
+        _ => access(app, ctx, class, Op::Create).await,
+    }
+}
+
 async fn check_group(app: &AppState, ctx: &Ctx, access: &Access, group: i64) -> ApiResult<()> {
     match access {
-        Access::User { groups, .. } if !groups.contains(&group) => {
-            Err(ApiError::field("group", "Invalid group specified."))
+        Access::User { groups, .. } if groups.contains(&group) => Ok(()),
+        // The groups may not have been read (see `create_access`): read them now.
+        Access::User { id, .. } => {
+            if app
+                .store
+                .user_group_ids(ctx.instance.id, *id)
+                .await?
+                .contains(&group)
+            {
+                Ok(())
+            } else {
+                Err(ApiError::field("group", "Invalid group specified."))
+            }
         }
-        Access::User { .. } => Ok(()),
         _ if app.store.group_exists(ctx.instance.id, group).await? => Ok(()),
         _ => Err(ApiError::field(
             "group",
