@@ -9,16 +9,11 @@ const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_objects.sql")),
     (3, include_str!("../migrations/sqlite/0003_channels.sql")),
-    (4, include_str!("../migrations/sqlite/0004_wal_barrier.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_objects.sql")),
     (3, include_str!("../migrations/postgres/0003_channels.sql")),
-    (
-        4,
-        include_str!("../migrations/postgres/0004_wal_barrier.sql"),
-    ),
 ];
 
 /// Applies every migration not yet recorded.

@@ -266,30 +266,6 @@ pub struct PgTx {
     begun: bool,
 }
 
-/// Bumps this connection's `wal_barrier` row, committed synchronously (autocommit).
-const WAL_BARRIER: &str = "INSERT INTO wal_barrier (pid, writes) VALUES (pg_backend_pid(), 1) \
-     ON CONFLICT (pid) DO UPDATE SET writes = wal_barrier.writes + 1";
-
-/// Commits the open transaction without waiting for the WAL flush, then flushes through a
-/// synchronous write. Why: a create updates rows every create of the instance/class needs
-/// (the id counter, the class's object count), and a synchronous commit holds their locks
-/// until its WAL flush, so creates ran one flush after another. Committed asynchronously
-/// the locks go at once; the barrier's synchronous commit then flushes the WAL up to its
-/// own commit record, which comes after this transaction's, so the caller is answered only
-/// once the transaction is durable, and concurrent barriers share flushes. (Other sessions
-/// may see the rows a moment before they are durable; anything they commit on top of them
-/// flushes them too.) Sent pipelined: no extra round trip.
-async fn commit_then_flush(client: &Object) -> Result<(), tokio_postgres::Error> {
-    let (relaxed, committed, flushed) = futures_util::future::join3(
-        client.batch_execute("SET LOCAL synchronous_commit TO off"),
-        client.batch_execute("COMMIT"),
-        client.batch_execute(WAL_BARRIER),
-    )
-    .await;
-    // A failed SET LOCAL would have turned the COMMIT into a rollback.
-    relaxed.and(committed).and(flushed)
-}
-
 /// Sends `statements` pipelined on `client`, preceded by BEGIN when `begin` and followed
 /// by COMMIT when `commit`, so a whole short transaction is one round trip. Returns the
 /// rows in order or the first error; with `commit`, a failed statement has aborted the
@@ -322,7 +298,7 @@ async fn pipeline(
             .map(|(stmt, p)| client.query(stmt, p));
         let close = async {
             match commit {
-                true => commit_then_flush(client).await,
+                true => client.batch_execute("COMMIT").await,
                 false => Ok(()),
             }
         };

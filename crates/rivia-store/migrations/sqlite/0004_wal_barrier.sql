@@ -1,2 +1,0 @@
--- Nothing on SQLite: the WAL flush barrier table exists only on PostgreSQL (see there);
--- kept so both dialects share migration numbers.
