@@ -4,6 +4,7 @@ PostgreSQL, each figure next to a baseline measured in the same run (a handler o
 binary returning a fixed JSON body of the same size).
 
 Usage: bench/bench.py SUITE [--binary target/release/rivia] [--duration 10] [--backends sqlite,postgres]
+       [--cases create,list] [--concurrency 1,16,64]
 Suites: users, objects (--objects N). Needs wrk (apt-get install wrk) and, for PostgreSQL, BENCH_DATABASE_URL
 (default postgres://postgres@127.0.0.1:5432/test; a fresh database is created per run).
 """
@@ -194,6 +195,8 @@ def main():
     ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")))
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--objects", type=int, default=10000, help="objects to seed (objects suite)")
+    ap.add_argument("--cases", default="", help="only cases whose label contains one of these comma-separated words")
+    ap.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="comma-separated wrk -c values")
     args = ap.parse_args()
     pg_base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
     print(f"# bench {args.suite}: wrk -d{args.duration}s on loopback; server and wrk share {os.cpu_count()} cores")
@@ -203,14 +206,17 @@ def main():
         server = Server(args.binary, backend, pg_base)
         try:
             key, cases = SUITES[args.suite](server, args.objects)
+            wanted = [w for w in args.cases.split(",") if w]
             for case in cases:
                 label, path, body, headers = (case + (None, None))[:4]
+                if wanted and not any(w in label for w in wanted):
+                    continue
                 headers = headers or {"X-API-KEY": key}
                 if body is None:
                     size = len(urllib.request.urlopen(urllib.request.Request(server.url + path, headers=headers)).read())
                 else:
                     size = len(json.dumps(call(server, "POST", path, body=body, headers=headers)))
-                for c in CONCURRENCY:
+                for c in map(int, args.concurrency.split(",")):
                     rps, p50, p99 = wrk(server.url + path, c, args.duration, headers, body)
                     brps, b50, b99 = wrk(f"{server.url}/_bench/fixed/{size}/", c, args.duration, headers)
                     print(f"| {backend} | {label} ({size} B) | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | "

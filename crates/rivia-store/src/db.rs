@@ -253,26 +253,6 @@ impl Db {
         })
     }
 
-    /// Runs a whole write transaction of fixed statements (all or nothing, stopping at
-    /// the first error) and answers after its commit. Unlike [`Db::begin`] it holds no
-    /// lock while the caller works: on SQLite the writer thread commits the one-shot
-    /// transactions queued together as one group; on PostgreSQL it is a pipelined
-    /// transaction on one connection.
-    pub async fn write_once(
-        &self,
-        statements: Vec<(String, Vec<Val>)>,
-    ) -> StoreResult<Vec<Vec<Row>>> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.write_once(statements).await,
-            Backend::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                let rows = tx.query_many(statements).await?;
-                tx.commit().await?;
-                Ok(rows)
-            }
-        }
-    }
-
     /// Closes the database cleanly (checkpoints the SQLite WAL).
     pub async fn close(&self) {
         match &self.backend {
@@ -307,18 +287,6 @@ impl Tx {
         }
     }
 
-    /// Runs several statements in order, in one trip where the backend allows (SQLite:
-    /// one job on the writer; PostgreSQL: pipelined). Stops at the first error.
-    pub async fn query_many(
-        &mut self,
-        statements: Vec<(String, Vec<Val>)>,
-    ) -> StoreResult<Vec<Vec<Row>>> {
-        match &mut self.inner {
-            TxInner::Sqlite(t) => t.query_many(statements).await,
-            TxInner::Postgres(t) => t.query_many(statements).await,
-        }
-    }
-
     /// Runs a statement expected to return at most one row.
     pub async fn query_opt(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())
@@ -329,6 +297,32 @@ impl Tx {
         self.query_opt(sql, params)
             .await?
             .ok_or_else(|| StoreError::Internal(format!("no row returned by: {sql}")))
+    }
+
+    /// Runs several statements in order in one round trip (one writer job on SQLite,
+    /// pipelined on PostgreSQL) and returns their rows; the first error is returned.
+    pub async fn query_many(
+        &mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match &mut self.inner {
+            TxInner::Sqlite(t) => t.query_many(statements).await,
+            TxInner::Postgres(t) => t.query_many(statements).await,
+        }
+    }
+
+    /// Runs the transaction's last statements and commits, in one round trip where the
+    /// backend allows (one writer job on SQLite; pipelined with COMMIT on PostgreSQL).
+    /// Their rows come back once the commit is durable; a failed statement rolls the whole
+    /// transaction back and its error is returned.
+    pub async fn query_many_and_commit(
+        self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.query_many_and_commit(statements).await,
+            TxInner::Postgres(t) => t.query_many_and_commit(statements).await,
+        }
     }
 
     /// Runs a statement and returns the number of affected rows.

@@ -110,16 +110,16 @@ pub fn push_in_list(params: &mut Vec<Val>, values: impl IntoIterator<Item = Val>
     }
 }
 
+/// Allocates the next per-instance id of kind `$2` in instance `$1`, returning it.
+pub(crate) const NEXT_ID_SQL: &str = "INSERT INTO instance_counters (instance_id, kind, value) VALUES ($1, $2, 1) \
+     ON CONFLICT (instance_id, kind) DO UPDATE SET value = instance_counters.value + 1 \
+     RETURNING value";
+
 /// The next per-instance id of `kind` (users, groups, objects, changes): ids are small
 /// integers counted per instance, as Syncano's per-tenant schemas gave them.
 pub async fn next_instance_id(tx: &mut Tx, instance_id: i64, kind: &str) -> StoreResult<i64> {
     let row = tx
-        .query_one(
-            "INSERT INTO instance_counters (instance_id, kind, value) VALUES ($1, $2, 1) \
-             ON CONFLICT (instance_id, kind) DO UPDATE SET value = instance_counters.value + 1 \
-             RETURNING value",
-            params![instance_id, kind],
-        )
+        .query_one(NEXT_ID_SQL, params![instance_id, kind])
         .await?;
     Ok(row.i64(0))
 }

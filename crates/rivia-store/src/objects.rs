@@ -2,7 +2,7 @@
 
 use crate::classes::table_name;
 use crate::db::{Row, StoreResult, Tx};
-use crate::params;
+use crate::{NEXT_ID_SQL, params};
 use rivia_core::time::now_micros;
 
 /// A stored data object. `data` holds the schema fields as JSON text, keyed by field name.
@@ -92,39 +92,9 @@ impl ObjectValues {
     }
 }
 
-/// Inserts an object into a class table, inside `tx`, and counts it on the class, in one
-/// trip (see [`insert_statements`]).
-pub async fn insert_object(
-    tx: &mut Tx,
-    instance_id: i64,
-    class_id: i64,
-    v: &ObjectValues,
-) -> StoreResult<ObjectRow> {
-    let results = tx
-        .query_many(insert_statements(instance_id, class_id, v))
-        .await?;
-    inserted_row(results)
-}
-
-impl crate::Store {
-    /// [`insert_object`] as a transaction of its own, for creates that need nothing else
-    /// in their transaction: it joins the writer's group commit on SQLite.
-    pub async fn insert_object_alone(
-        &self,
-        instance_id: i64,
-        class_id: i64,
-        v: &ObjectValues,
-    ) -> StoreResult<ObjectRow> {
-        let results = self
-            .db
-            .write_once(insert_statements(instance_id, class_id, v))
-            .await?;
-        inserted_row(results)
-    }
-}
-
-/// The id allocation, the insert (taking the id the allocation left in the counter row)
-/// and the class count of a new object.
+/// The statements inserting an object and counting it on the class: the id allocation,
+/// the insert (reading the id the first statement just allocated in the same transaction)
+/// and the count, run as one round trip. The insert's rows are the second result.
 fn insert_statements(
     instance_id: i64,
     class_id: i64,
@@ -132,12 +102,12 @@ fn insert_statements(
 ) -> Vec<(String, Vec<crate::Val>)> {
     let insert = format!(
         "INSERT INTO {} (id, created_at, updated_at, revision, owner, owner_permissions, group_id, group_permissions, other_permissions, channel, channel_room, data) \
-         VALUES ((SELECT value FROM instance_counters WHERE instance_id = $1 AND kind = 'objects'), \
-         $2, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {OBJECT_COLUMNS}",
+         VALUES ((SELECT value FROM instance_counters WHERE instance_id = $1 AND kind = 'objects'), $2, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10) \
+         RETURNING {OBJECT_COLUMNS}",
         table_name(class_id)
     );
     vec![
-        (NEXT_OBJECT_ID.to_string(), params![instance_id]),
+        (NEXT_ID_SQL.to_string(), params![instance_id, "objects"]),
         (
             insert,
             params![
@@ -161,17 +131,40 @@ fn insert_statements(
 }
 
 fn inserted_row(results: Vec<Vec<Row>>) -> StoreResult<ObjectRow> {
-    let row = results
+    results
         .into_iter()
         .nth(1)
         .and_then(|rows| rows.into_iter().next())
-        .ok_or_else(|| crate::StoreError::Internal("insert returned no row".into()))?;
-    Ok(object_from(row))
+        .map(object_from)
+        .ok_or_else(|| crate::StoreError::Internal("object insert returned no row".into()))
 }
 
-/// Advances the instance's object id counter (as [`crate::next_instance_id`] does).
-const NEXT_OBJECT_ID: &str = "INSERT INTO instance_counters (instance_id, kind, value) VALUES ($1, 'objects', 1) \
-     ON CONFLICT (instance_id, kind) DO UPDATE SET value = instance_counters.value + 1 RETURNING value";
+/// Inserts an object into a class table, inside `tx`, and counts it on the class.
+pub async fn insert_object(
+    tx: &mut Tx,
+    instance_id: i64,
+    class_id: i64,
+    v: &ObjectValues,
+) -> StoreResult<ObjectRow> {
+    inserted_row(
+        tx.query_many(insert_statements(instance_id, class_id, v))
+            .await?,
+    )
+}
+
+/// [`insert_object`] as the last write of `tx`, committed in the same round trip (the
+/// common create: no change event to append after the insert).
+pub async fn insert_object_and_commit(
+    tx: Tx,
+    instance_id: i64,
+    class_id: i64,
+    v: &ObjectValues,
+) -> StoreResult<ObjectRow> {
+    inserted_row(
+        tx.query_many_and_commit(insert_statements(instance_id, class_id, v))
+            .await?,
+    )
+}
 
 /// Writes the full new state of an object, bumping the revision when `bump` is set.
 pub async fn update_object(

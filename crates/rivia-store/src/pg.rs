@@ -247,12 +247,12 @@ impl PgDb {
         Ok(out)
     }
 
-    /// BEGIN on a pooled client.
+    /// A transaction on a pooled client; its BEGIN is sent with its first statement.
     pub async fn begin(&self) -> StoreResult<PgTx> {
         let client = self.client().await?;
-        client.batch_execute("BEGIN").await.map_err(map_err)?;
         Ok(PgTx {
             client: Some(client),
+            begun: false,
         })
     }
 
@@ -292,6 +292,64 @@ impl Drop for InTransaction {
 /// A transaction on one pooled PostgreSQL client.
 pub struct PgTx {
     client: Option<Object>,
+    /// BEGIN was sent (it goes out pipelined with the first statement).
+    begun: bool,
+}
+
+/// Sends `statements` pipelined on `client`, preceded by BEGIN when `begin` and followed
+/// by COMMIT when `commit`, so a whole short transaction is one round trip. Returns the
+/// rows in order or the first error; with `commit`, a failed statement has aborted the
+/// transaction and the COMMIT then ends it as a rollback.
+async fn pipeline(
+    client: &Object,
+    begin: bool,
+    statements: &[(String, Vec<Val>)],
+    commit: bool,
+) -> StoreResult<Vec<Vec<Row>>> {
+    // BEGIN goes out first (it is polled first), whatever happens to the statements, so
+    // the caller's transaction state is known. The statements are prepared (cached after
+    // the first use) before any is executed, then they and the COMMIT are sent in order
+    // as first polled: with cached statements the whole exchange is one round trip.
+    let open = async {
+        match begin {
+            true => client.batch_execute("BEGIN").await,
+            false => Ok(()),
+        }
+    };
+    let params: Vec<_> = statements.iter().map(|(_, p)| refs(p)).collect();
+    let run = async {
+        let prepared = futures_util::future::try_join_all(
+            statements.iter().map(|(sql, _)| client.prepare_cached(sql)),
+        )
+        .await?;
+        let queries = prepared
+            .iter()
+            .zip(&params)
+            .map(|(stmt, p)| client.query(stmt, p));
+        let close = async {
+            match commit {
+                true => client.batch_execute("COMMIT").await,
+                false => Ok(()),
+            }
+        };
+        Ok::<_, tokio_postgres::Error>(
+            futures_util::future::join(futures_util::future::join_all(queries), close).await,
+        )
+    };
+    let (opened, ran) = futures_util::future::join(open, run).await;
+    opened.map_err(map_err)?;
+    let (results, closed) = ran.map_err(map_err)?;
+    let mut out = Vec::with_capacity(results.len());
+    for rows in results {
+        out.push(
+            rows.map_err(map_err)?
+                .iter()
+                .map(convert_row)
+                .collect::<StoreResult<Vec<_>>>()?,
+        );
+    }
+    closed.map_err(map_err)?;
+    Ok(out)
 }
 
 impl PgTx {
@@ -300,48 +358,81 @@ impl PgTx {
             .as_ref()
             .ok_or_else(|| StoreError::Internal("transaction already finished".into()))
     }
+    /// Statements of the transaction, with its BEGIN the first time.
+    async fn run(&mut self, statements: &[(String, Vec<Val>)]) -> StoreResult<Vec<Vec<Row>>> {
+        let begin = !self.begun;
+        self.begun = true;
+        pipeline(self.client()?, begin, statements, false).await
+    }
     /// Statement with rows.
     pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
-        client_query(self.client()?, sql, &params).await
+        let mut rows = self.run(&[(sql.to_string(), params)]).await?;
+        Ok(rows.pop().unwrap_or_default())
     }
-    /// Several statements pipelined on the transaction's connection, in order. All are
-    /// prepared first: a statement still being prepared would otherwise be overtaken by
-    /// a later one whose preparation was cached, and run after it.
+    /// Several statements pipelined on the transaction's client; their results in order,
+    /// or the first statement's error (later ones then fail as the transaction aborted).
     pub async fn query_many(
         &mut self,
         statements: Vec<(String, Vec<Val>)>,
     ) -> StoreResult<Vec<Vec<Row>>> {
-        let client = self.client()?;
-        let mut prepared = Vec::with_capacity(statements.len());
-        for (sql, _) in &statements {
-            prepared.push(client.prepare_cached(sql).await.map_err(map_err)?);
+        self.run(&statements).await
+    }
+    /// The last statements and COMMIT, pipelined (with BEGIN if nothing ran before).
+    pub async fn query_many_and_commit(
+        mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        let begin = !self.begun;
+        let client = self
+            .client
+            .take()
+            .ok_or_else(|| StoreError::Internal("no client".into()))?;
+        // Held so that a request cancelled mid-pipeline detaches the client.
+        let held = InTransaction(Some(client));
+        let result = pipeline(held.client()?, begin, &statements, true).await;
+        // After an unknown failure whether the transaction ended is unknown: the client
+        // stays out of the pool (dropping `held` detaches it).
+        if !matches!(
+            result,
+            Err(StoreError::Unavailable(_) | StoreError::Internal(_))
+        ) {
+            held.release();
         }
-        // Each query is sent when first polled, and `try_join_all` polls them in order.
-        let futures = prepared
-            .iter()
-            .zip(&statements)
-            .map(|(stmt, (_, params))| async move {
-                let rows = client.query(stmt, &refs(params)).await.map_err(map_err)?;
-                rows.iter()
-                    .map(convert_row)
-                    .collect::<StoreResult<Vec<Row>>>()
-            });
-        futures_util::future::try_join_all(futures).await
+        result
     }
     /// Statement without rows.
     pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
+        if !self.begun {
+            self.begun = true;
+            let client = self.client()?;
+            let (opened, n) = futures_util::future::join(
+                client.batch_execute("BEGIN"),
+                client_exec(client, sql, &params),
+            )
+            .await;
+            opened.map_err(map_err)?;
+            return n;
+        }
         client_exec(self.client()?, sql, &params).await
     }
     /// Several parameterless statements.
     pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
-        self.client()?.batch_execute(sql).await.map_err(map_err)
+        let sql = match self.begun {
+            true => sql.to_string(),
+            false => format!("BEGIN; {sql}"),
+        };
+        self.begun = true;
+        self.client()?.batch_execute(&sql).await.map_err(map_err)
     }
-    /// COMMIT.
+    /// COMMIT (nothing to do when no statement ran).
     pub async fn commit(mut self) -> StoreResult<()> {
         let client = self
             .client
             .take()
             .ok_or_else(|| StoreError::Internal("no client".into()))?;
+        if !self.begun {
+            return Ok(());
+        }
         // Held so that a request cancelled during COMMIT detaches the client.
         let held = InTransaction(Some(client));
         held.client()?
@@ -355,7 +446,9 @@ impl PgTx {
 
 impl Drop for PgTx {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
+        if let Some(client) = self.client.take()
+            && self.begun
+        {
             // Roll back before the client goes back to the pool; without a runtime the
             // client is detached from the pool instead of being reused mid-transaction.
             match tokio::runtime::Handle::try_current() {

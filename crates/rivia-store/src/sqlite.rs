@@ -1,7 +1,8 @@
 //! SQLite executor: one writer thread owning the only read-write connection and a pool of
 //! reader threads with `query_only` connections, all fed closures over flume channels so no
 //! tokio worker ever blocks on SQLite. A write transaction holds an async lock for its whole
-//! life, so the writer connection runs one transaction at a time.
+//! life, so the writer connection runs one transaction at a time; consecutive transactions
+//! share one SQLite transaction, each in its own savepoint (group commit, see [`Writer`]).
 
 use crate::db::{Row, StoreError, StoreResult, Val, sqlite_placeholders};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -15,7 +16,7 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// The SQLite side of the storage seam.
 pub struct SqliteDb {
-    writer: flume::Sender<WriterJob>,
+    writer: flume::Sender<WriteMsg>,
     readers: flume::Sender<Job>,
     write_lock: Arc<Mutex<()>>,
 }
@@ -142,6 +143,257 @@ fn spawn_worker(name: String, conn: Connection, jobs: flume::Receiver<Job>) -> S
         .map_err(|e| StoreError::Internal(e.to_string()))
 }
 
+/// A step of a write transaction: runs on the writer connection, told whether the
+/// transaction is usable (its savepoint opened, the group not lost); returns whether its
+/// statements succeeded.
+type TxJob = Box<dyn FnOnce(&mut Connection, StoreResult<()>) -> bool + Send>;
+
+/// Where a commit's outcome goes once its group has committed.
+type Ack = oneshot::Sender<StoreResult<()>>;
+
+/// Work for the writer thread.
+enum WriteMsg {
+    /// Outside any transaction (checkpoint); an open group is committed first.
+    Plain(Job),
+    /// A statement (or several) of the transaction holding the write lock; `begin` opens
+    /// its savepoint first; `commit` ends the transaction right after a successful step
+    /// (as [`WriteMsg::Finish`] would) and rolls it back after a failed one.
+    Step {
+        begin: bool,
+        job: TxJob,
+        commit: Option<Ack>,
+    },
+    /// Ends the transaction holding the write lock: `ack` (a commit) gets the result once
+    /// the group containing the transaction has committed; no `ack` rolls it back.
+    Finish { ack: Option<Ack> },
+}
+
+/// Transactions committed together at most; bounds the latency a group adds.
+const MAX_GROUP: usize = 256;
+
+/// The writer connection and its group commit. Write transactions run one at a time (the
+/// async write lock), each inside a SAVEPOINT of one outer `BEGIN IMMEDIATE` shared by
+/// consecutive transactions. A finished transaction's savepoint is released and its
+/// acknowledgement held; the outer transaction commits once the queue runs dry between
+/// transactions (or the group is full), and only then is every member acknowledged, so an
+/// acknowledged write is committed and a failed one (rolled back to its savepoint) leaves
+/// no trace and does not touch its neighbours. One COMMIT then covers many requests.
+struct Writer {
+    conn: Connection,
+    /// The outer transaction is open.
+    group_open: bool,
+    /// A transaction's savepoint is open.
+    in_tx: bool,
+    /// The group was lost (SQLite rolled it back) while a transaction was in it; that
+    /// transaction's remaining steps fail until it finishes.
+    tx_broken: bool,
+    /// Committed savepoints waiting for the group's COMMIT.
+    acks: Vec<Ack>,
+}
+
+impl Writer {
+    fn run(mut self, jobs: flume::Receiver<WriteMsg>) {
+        loop {
+            let msg = if self.group_open && !self.in_tx {
+                match jobs.try_recv() {
+                    Ok(m) => m,
+                    Err(flume::TryRecvError::Empty) => {
+                        // Nothing queued between transactions: make the group durable.
+                        self.commit_group();
+                        continue;
+                    }
+                    Err(flume::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match jobs.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            };
+            self.handle(msg);
+        }
+        if self.in_tx {
+            self.rollback_tx();
+        }
+        if self.group_open {
+            self.commit_group();
+        }
+    }
+
+    fn handle(&mut self, msg: WriteMsg) {
+        match msg {
+            WriteMsg::Plain(job) => {
+                if self.group_open {
+                    self.commit_group();
+                }
+                job(&mut self.conn);
+            }
+            WriteMsg::Step { begin, job, commit } => {
+                let ready = if self.tx_broken {
+                    Err(StoreError::Internal(
+                        "the write transaction was lost".into(),
+                    ))
+                } else if begin {
+                    self.enter_tx()
+                } else {
+                    Ok(())
+                };
+                let ok = job(&mut self.conn, ready);
+                self.check_group_alive();
+                match commit {
+                    Some(ack) if ok => self.release_tx(ack),
+                    Some(_) => self.end_tx_rolled_back(),
+                    None => {}
+                }
+            }
+            WriteMsg::Finish { ack: Some(ack) } => self.release_tx(ack),
+            WriteMsg::Finish { ack: None } => self.end_tx_rolled_back(),
+        }
+    }
+
+    /// Ends the current transaction without committing it.
+    fn end_tx_rolled_back(&mut self) {
+        if self.in_tx {
+            self.rollback_tx();
+        }
+        self.tx_broken = false;
+    }
+
+    /// Opens the group if needed and the transaction's savepoint.
+    fn enter_tx(&mut self) -> StoreResult<()> {
+        if self.group_open && self.acks.len() >= MAX_GROUP {
+            self.commit_group();
+        }
+        if !self.group_open {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(map_err)?;
+            self.group_open = true;
+        }
+        self.conn.execute_batch("SAVEPOINT tx").map_err(map_err)?;
+        self.in_tx = true;
+        Ok(())
+    }
+
+    /// Releases a finished transaction's savepoint; its ack waits for the group commit.
+    fn release_tx(&mut self, ack: Ack) {
+        if !self.in_tx {
+            self.tx_broken = false;
+            let _ = ack.send(Err(StoreError::Internal(
+                "the write transaction was not open".into(),
+            )));
+            return;
+        }
+        match self.conn.execute_batch("RELEASE tx") {
+            Ok(()) => {
+                self.in_tx = false;
+                self.acks.push(ack);
+            }
+            Err(e) => {
+                self.rollback_tx();
+                let _ = ack.send(Err(map_err(e)));
+            }
+        }
+        self.check_group_alive();
+    }
+
+    /// Undoes the current transaction only; the group's earlier members stay.
+    fn rollback_tx(&mut self) {
+        self.in_tx = false;
+        if self
+            .conn
+            .execute_batch("ROLLBACK TO tx; RELEASE tx")
+            .is_err()
+        {
+            // The savepoint cannot be undone on its own: give the whole group up.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.fail_group("a write transaction could not be rolled back");
+        }
+        self.check_group_alive();
+    }
+
+    /// SQLite rolls the whole transaction back on some errors (I/O, full disk): then the
+    /// group is gone and its members must hear so rather than be acknowledged.
+    fn check_group_alive(&mut self) {
+        if self.group_open && self.conn.is_autocommit() {
+            if self.in_tx {
+                self.in_tx = false;
+                self.tx_broken = true;
+            }
+            self.fail_group("the write transaction group was rolled back");
+        }
+    }
+
+    fn fail_group(&mut self, why: &str) {
+        self.group_open = false;
+        for ack in self.acks.drain(..) {
+            let _ = ack.send(Err(StoreError::Internal(why.into())));
+        }
+    }
+
+    /// Commits the group and acknowledges its members.
+    fn commit_group(&mut self) {
+        self.group_open = false;
+        let result = self.conn.execute_batch("COMMIT");
+        if let Err(e) = &result {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            tracing::error!(error = %e, "sqlite group commit failed");
+        }
+        for ack in self.acks.drain(..) {
+            let _ = ack.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Internal(e.to_string())),
+            });
+        }
+    }
+}
+
+fn spawn_writer(conn: Connection, jobs: flume::Receiver<WriteMsg>) -> StoreResult<()> {
+    let writer = Writer {
+        conn,
+        group_open: false,
+        in_tx: false,
+        tx_broken: false,
+        acks: Vec::new(),
+    };
+    std::thread::Builder::new()
+        .name("rivia-sqlite-writer".into())
+        .spawn(move || writer.run(jobs))
+        .map(|_| ())
+        .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("sqlite executor stopped".into())
+}
+
+/// Sends one step of a write transaction to the writer; the receiver gets its result.
+fn send_step<T: Send + 'static>(
+    writer: &flume::Sender<WriteMsg>,
+    begin: bool,
+    commit: Option<Ack>,
+    f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+) -> StoreResult<oneshot::Receiver<StoreResult<T>>> {
+    let (tx, rx) = oneshot::channel();
+    let job: TxJob = Box::new(move |conn, ready| {
+        let result = ready.and_then(|()| f(conn));
+        let ok = result.is_ok();
+        let _ = tx.send(result);
+        ok
+    });
+    writer
+        .send(WriteMsg::Step { begin, job, commit })
+        .map_err(|_| stopped())?;
+    Ok(rx)
+}
+
+async fn step_result<T>(rx: oneshot::Receiver<StoreResult<T>>) -> StoreResult<T> {
+    rx.await
+        .map_err(|_| StoreError::Unavailable("sqlite executor dropped a job".into()))?
+}
+
 async fn submit<T: Send + 'static>(
     queue: &flume::Sender<Job>,
     f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
@@ -156,126 +408,6 @@ async fn submit<T: Send + 'static>(
         .map_err(|_| StoreError::Unavailable("sqlite executor stopped".into()))?;
     rx.await
         .map_err(|_| StoreError::Unavailable("sqlite executor dropped a job".into()))?
-}
-
-/// Work for the writer thread.
-enum WriterJob {
-    /// A statement of the transaction holding the write lock (or a control statement).
-    Step(Job),
-    /// A whole transaction of fixed statements; see [`SqliteDb::write_once`].
-    Once(OnceJob),
-}
-
-/// A transaction of fixed statements and where its outcome goes.
-struct OnceJob {
-    statements: Vec<(String, Vec<Val>)>,
-    reply: oneshot::Sender<StoreResult<Vec<Vec<Row>>>>,
-}
-
-/// Most one-shot transactions committed together.
-const MAX_GROUP: usize = 256;
-
-/// Runs one step job on the writer and waits for its result.
-async fn submit_step<T: Send + 'static>(
-    queue: &flume::Sender<WriterJob>,
-    f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
-) -> StoreResult<T> {
-    let (tx, rx) = oneshot::channel();
-    let job: Job = Box::new(move |conn| {
-        let _ = tx.send(f(conn));
-    });
-    queue
-        .send_async(WriterJob::Step(job))
-        .await
-        .map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?;
-    rx.await
-        .map_err(|_| StoreError::Unavailable("sqlite writer dropped a job".into()))?
-}
-
-/// The writer thread. Steps run in arrival order. One-shot transactions that arrive
-/// while a stepped transaction is open wait for it to end; otherwise every one-shot
-/// transaction queued at that moment shares one SQLite transaction, each inside its own
-/// savepoint, and one commit (group commit): under concurrent writes the commit and the
-/// thread hand-offs are paid once per group instead of once per request. Each is
-/// answered only after the commit.
-fn spawn_writer(conn: Connection, jobs: flume::Receiver<WriterJob>) -> StoreResult<()> {
-    std::thread::Builder::new()
-        .name("rivia-sqlite-writer".into())
-        .spawn(move || {
-            let mut conn = conn;
-            let mut waiting: Vec<OnceJob> = Vec::new();
-            let mut next: Option<WriterJob> = None;
-            loop {
-                let job = match next.take() {
-                    Some(job) => job,
-                    None => match jobs.recv() {
-                        Ok(job) => job,
-                        Err(_) => break,
-                    },
-                };
-                match job {
-                    WriterJob::Step(step) => step(&mut conn),
-                    WriterJob::Once(once) => {
-                        waiting.push(once);
-                        // Gather what else is queued, up to a step (kept for after).
-                        while waiting.len() < MAX_GROUP && next.is_none() {
-                            match jobs.try_recv() {
-                                Ok(WriterJob::Once(o)) => waiting.push(o),
-                                Ok(step) => next = Some(step),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                }
-                if conn.is_autocommit() && !waiting.is_empty() {
-                    run_group(&mut conn, std::mem::take(&mut waiting));
-                }
-            }
-        })
-        .map(|_| ())
-        .map_err(|e| StoreError::Internal(e.to_string()))
-}
-
-/// Runs one-shot transactions in one SQLite transaction, a savepoint each (a failing one
-/// leaves no trace and does not fail the others), commits, then answers them all.
-fn run_group(conn: &mut Connection, group: Vec<OnceJob>) {
-    if let Err(e) = run_control(conn, "BEGIN IMMEDIATE") {
-        for job in group {
-            let _ = job.reply.send(Err(e.clone()));
-        }
-        return;
-    }
-    let mut results = Vec::with_capacity(group.len());
-    for job in &group {
-        results.push(run_in_savepoint(conn, &job.statements));
-    }
-    if let Err(e) = run_control(conn, "COMMIT") {
-        let _ = conn.execute_batch("ROLLBACK");
-        for r in results.iter_mut() {
-            if r.is_ok() {
-                *r = Err(e.clone());
-            }
-        }
-    }
-    for (job, result) in group.into_iter().zip(results) {
-        let _ = job.reply.send(result);
-    }
-}
-
-fn run_in_savepoint(
-    conn: &Connection,
-    statements: &[(String, Vec<Val>)],
-) -> StoreResult<Vec<Vec<Row>>> {
-    run_control(conn, "SAVEPOINT once")?;
-    let result: StoreResult<Vec<Vec<Row>>> = statements
-        .iter()
-        .map(|(sql, params)| run_query(conn, sql, params))
-        .collect();
-    if result.is_err() {
-        run_control(conn, "ROLLBACK TO once")?;
-    }
-    run_control(conn, "RELEASE once")?;
-    result
 }
 
 impl SqliteDb {
@@ -352,90 +484,96 @@ impl SqliteDb {
         .await
     }
 
-    /// A whole write transaction of fixed statements (all or nothing), answered after
-    /// its commit. It takes no write lock: the writer thread groups it with others.
-    pub async fn write_once(
-        &self,
-        statements: Vec<(String, Vec<Val>)>,
-    ) -> StoreResult<Vec<Vec<Row>>> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send_async(WriterJob::Once(OnceJob { statements, reply }))
-            .await
-            .map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("sqlite writer dropped a job".into()))?
-    }
-
-    /// A write transaction: holds the write lock until commit/drop. `BEGIN IMMEDIATE`
-    /// travels with the transaction's first statement, saving a trip to the writer thread.
+    /// A write transaction. It takes the write lock and opens its savepoint with its first
+    /// statement, so a transaction costs no extra trip to the writer and holds the lock
+    /// only while it has statements to run.
     pub async fn begin(&self) -> StoreResult<SqliteTx> {
-        let guard = self.write_lock.clone().lock_owned().await;
         Ok(SqliteTx {
             writer: self.writer.clone(),
-            guard: Some(guard),
+            lock: self.write_lock.clone(),
+            guard: None,
+            started: false,
             open: true,
-            begun: false,
         })
     }
 
     /// Checkpoints the WAL so the database file is complete on its own.
     pub async fn close(&self) {
         let _guard = self.write_lock.lock().await;
-        let _ = submit_step(&self.writer, |conn| {
-            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-                .map_err(map_err)
-        })
-        .await;
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"));
+        });
+        if self.writer.send_async(WriteMsg::Plain(job)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 
-/// A write transaction on the SQLite writer thread.
+/// A write transaction on the SQLite writer thread (a savepoint in a commit group).
 pub struct SqliteTx {
-    writer: flume::Sender<WriterJob>,
+    writer: flume::Sender<WriteMsg>,
+    lock: Arc<Mutex<()>>,
     guard: Option<OwnedMutexGuard<()>>,
+    /// A statement was sent, so the writer opened the savepoint.
+    started: bool,
+    /// Neither committed nor rolled back yet.
     open: bool,
-    /// Whether `BEGIN IMMEDIATE` has been sent (with the first statement).
-    begun: bool,
-}
-
-/// Runs a cached parameterless statement (`BEGIN IMMEDIATE`, `COMMIT`): `execute_batch`
-/// would parse it again each time.
-fn run_control(conn: &Connection, sql: &str) -> StoreResult<()> {
-    conn.prepare_cached(sql)
-        .and_then(|mut s| s.execute([]))
-        .map(|_| ())
-        .map_err(map_err)
 }
 
 impl SqliteTx {
-    /// Runs `f` on the writer, after `BEGIN IMMEDIATE` if this is the first statement.
-    async fn run<T: Send + 'static>(
+    async fn step<T: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let begin = !self.begun;
-        // Set before the job runs: if BEGIN itself fails, the rollback on drop is a no-op.
-        self.begun = true;
-        submit_step(&self.writer, move |conn| {
-            if begin {
-                run_control(conn, "BEGIN IMMEDIATE")?;
-            }
-            f(conn)
-        })
-        .await
+        let begin = self.start().await;
+        step_result(send_step(&self.writer, begin, None, f)?).await
+    }
+
+    /// Takes the write lock before the first statement; true when the savepoint is
+    /// still to be opened.
+    async fn start(&mut self) -> bool {
+        if self.guard.is_none() {
+            self.guard = Some(self.lock.clone().lock_owned().await);
+        }
+        let begin = !self.started;
+        self.started = true;
+        begin
+    }
+
+    /// Runs the transaction's last statements and commits in the same trip to the
+    /// writer (the write lock is free again as soon as they are queued); their rows come
+    /// back once the commit is durable. A failed statement rolls the transaction back.
+    pub async fn query_many_and_commit(
+        mut self,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        let begin = self.start().await;
+        self.open = false;
+        let (ack, done) = oneshot::channel();
+        let rows = send_step(&self.writer, begin, Some(ack), move |conn| {
+            statements
+                .iter()
+                .map(|(sql, params)| run_query(conn, sql, params))
+                .collect::<StoreResult<Vec<_>>>()
+        });
+        self.guard.take();
+        let rows = step_result(rows?).await?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("sqlite executor dropped a commit".into()))??;
+        Ok(rows)
     }
     /// Statement with rows.
     pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         let sql = sql.to_string();
-        self.run(move |conn| run_query(conn, &sql, &params)).await
+        self.step(move |conn| run_query(conn, &sql, &params)).await
     }
     /// Several statements in one trip to the writer, stopping at the first error.
     pub async fn query_many(
         &mut self,
         statements: Vec<(String, Vec<Val>)>,
     ) -> StoreResult<Vec<Vec<Row>>> {
-        self.run(move |conn| {
+        self.step(move |conn| {
             statements
                 .iter()
                 .map(|(sql, params)| run_query(conn, sql, params))
@@ -446,37 +584,37 @@ impl SqliteTx {
     /// Statement without rows.
     pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
         let sql = sql.to_string();
-        self.run(move |conn| run_exec(conn, &sql, &params)).await
+        self.step(move |conn| run_exec(conn, &sql, &params)).await
     }
     /// Several parameterless statements.
     pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
         let sql = sql.to_string();
-        self.run(move |conn| conn.execute_batch(&sql).map_err(map_err))
+        self.step(move |conn| conn.execute_batch(&sql).map_err(map_err))
             .await
     }
-    /// Commits and releases the writer.
+    /// Commits: releases the savepoint and the write lock at once, then waits until the
+    /// group holding the transaction has committed.
     pub async fn commit(mut self) -> StoreResult<()> {
-        if !self.begun {
-            self.open = false;
+        self.open = false;
+        if !self.started {
             return Ok(());
         }
-        let result = submit_step(&self.writer, |conn| run_control(conn, "COMMIT")).await;
-        if result.is_ok() {
-            self.open = false;
-        }
-        result
+        let (ack, done) = oneshot::channel();
+        let sent = self.writer.send(WriteMsg::Finish { ack: Some(ack) });
+        // The channel is FIFO, so the next transaction's statements run after the release.
+        self.guard.take();
+        sent.map_err(|_| stopped())?;
+        done.await
+            .map_err(|_| StoreError::Unavailable("sqlite executor dropped a commit".into()))?
     }
 }
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        if self.open && self.begun {
+        if self.open && self.started {
             // The channel is FIFO and the write lock is released only after this send, so
-            // the rollback runs before the next transaction's BEGIN.
-            let job: Job = Box::new(|conn| {
-                let _ = conn.execute_batch("ROLLBACK");
-            });
-            let _ = self.writer.send(WriterJob::Step(job));
+            // the rollback runs before the next transaction's first statement.
+            let _ = self.writer.send(WriteMsg::Finish { ack: None });
         }
         self.guard.take();
     }

@@ -14,3 +14,4 @@ mod object_changes;
 mod objects;
 mod query_prop;
 mod users;
+mod writes;
