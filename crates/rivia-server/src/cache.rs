@@ -85,6 +85,8 @@ pub struct AuthCache {
     pub profile_classes: TtlCache<i64, Class>,
     /// Classes by (instance id, lowercase name).
     pub classes: TtlCache<(i64, String), Class>,
+    /// Parsed class schemas by (class id, revision): every objects request needs one.
+    pub schemas: TtlCache<(i64, i64), std::sync::Arc<rivia_core::schema::Schema>>,
     /// Channels by (instance id, lowercase name), for polls: 1,000 pollers re-polling
     /// after every message would otherwise read the channel 1,000 times.
     pub channels: TtlCache<(i64, String), Channel>,

@@ -37,6 +37,19 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
+/// The parsed schema of a class, parsed once per class revision (a schema changes only
+/// with its revision) rather than on every request.
+pub fn class_schema(app: &AppState, class: &Class) -> std::sync::Arc<Schema> {
+    let generation = app.store.auth_generation();
+    let key = (class.id, class.revision);
+    if let Some(schema) = app.cache.schemas.get(&key, generation) {
+        return schema;
+    }
+    let schema = std::sync::Arc::new(Schema::from_stored(&class.schema));
+    app.cache.schemas.put(key, schema.clone(), generation);
+    schema
+}
+
 /// Statement timeout of list queries (Syncano's `DATA_OBJECT_STATEMENT_TIMEOUT`).
 pub const LIST_TIMEOUT: Duration = Duration::from_millis(2000);
 
@@ -505,7 +518,7 @@ pub async fn profile_fields(
     full: bool,
     creating: bool,
 ) -> Result<(String, bool), Result<Value, ApiError>> {
-    let schema = Schema::from_stored(&class.schema);
+    let schema = class_schema(&app, &class);
     if schema.fields.is_empty() {
         return Ok((current_data.to_string(), false));
     }
@@ -643,7 +656,7 @@ async fn create_object(
     }
     let access = create_access(&app, &ctx, &class).await?;
     ctx.throttle(&app)?;
-    let schema = Schema::from_stored(&class.schema);
+    let schema = class_schema(&app, &class);
     let body = req.body_object()?;
     let input = read_input(&body, &req.body.files, &schema, true).map_err(ApiError::fields)?;
     let mut new_files = NewFiles::default();
@@ -885,7 +898,7 @@ async fn get_object(
     let access = access(&app, &ctx, &class, Op::Read).await?;
     ctx.throttle(&app)?;
     let row = load_visible(&app, &class, &access, &id).await?;
-    let schema = Schema::from_stored(&class.schema);
+    let schema = class_schema(&app, &class);
     Ok(ok(ObjectView {
         base: &ctx.base(),
         class_name: &class.name,
@@ -925,7 +938,7 @@ async fn update_object_handler(
     if access.effective(&current) < ObjectPerm::Write {
         return Err(ApiError::forbidden());
     }
-    let schema = Schema::from_stored(&class.schema);
+    let schema = class_schema(&app, &class);
     let body = req.body_object()?;
     let input = read_input(&body, &req.body.files, &schema, false).map_err(ApiError::fields)?;
     let mut new_files = NewFiles::default();
@@ -1117,7 +1130,7 @@ async fn delete_object_handler(
     if access.effective(&row) < ObjectPerm::Full {
         return Err(ApiError::forbidden());
     }
-    let schema = Schema::from_stored(&class.schema);
+    let schema = class_schema(&app, &class);
     let mut tx = app.store.db.begin().await?;
     if !delete_object(&mut tx, class.id, row.id).await? {
         return Err(ApiError::not_found());
@@ -1279,7 +1292,7 @@ async fn list_objects(
     let (ctx, class) = class_ctx(&app, &req, &instance, &class_name).await?;
     let access = access(&app, &ctx, &class, Op::Read).await?;
     ctx.throttle(&app)?;
-    let schema = Schema::from_stored(&class.schema);
+    let schema = class_schema(&app, &class);
     let raw_queries = req.params("query");
     let targets = if raw_queries.iter().any(|q| q.contains("_is")) {
         targets_for(&app, &ctx, &class, &schema).await?

@@ -431,7 +431,7 @@ async fn list_users(
         )
         .await?;
     let base = ctx.base();
-    let schema = Schema::from_stored(&class.schema);
+    let schema = super::objects::class_schema(&app, &class);
     Ok(list_response(
         &req,
         &page,
