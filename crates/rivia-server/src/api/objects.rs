@@ -518,7 +518,7 @@ pub async fn profile_fields(
     full: bool,
     creating: bool,
 ) -> Result<(String, bool), Result<Value, ApiError>> {
-    let schema = class_schema(&app, &class);
+    let schema = class_schema(app, class);
     if schema.fields.is_empty() {
         return Ok((current_data.to_string(), false));
     }
