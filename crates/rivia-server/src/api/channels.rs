@@ -942,32 +942,46 @@ async fn stream_changes(
     {
         return;
     }
+    // Without `last_id`, a change the subscription brings that is not newer than the id
+    // read at setup committed during the setup, after the socket subscribed: sent too.
+    let setup_newest = query.last_id.is_none().then_some(sent);
     let mut deadline = Instant::now() + idle;
     loop {
         tokio::select! {
-            event = sub.recv() => match next_step(event, sent) {
-                Next::Wait => {}
-                Next::Deliver(c) => {
+            event = sub.recv() => {
+                if let (BusEvent::Change(c), Some(n)) = (&event, setup_newest)
+                    && c.id <= n
+                {
                     if socket.send(Message::Text(c.message().to_string().into())).await.is_err() {
                         return;
                     }
-                    sent = c.id;
                     deadline = Instant::now() + idle;
+                    continue;
                 }
-                Next::Reread => {
-                    let before = sent;
-                    if !send_backlog(&app, &mut socket, channel_id, room, &mut sent).await {
-                        return;
-                    }
-                    if sent != before {
+                match next_step(event, sent) {
+                    Next::Wait => {}
+                    Next::Deliver(c) => {
+                        if socket.send(Message::Text(c.message().to_string().into())).await.is_err() {
+                            return;
+                        }
+                        sent = c.id;
                         deadline = Instant::now() + idle;
                     }
+                    Next::Reread => {
+                        let before = sent;
+                        if !send_backlog(&app, &mut socket, channel_id, room, &mut sent).await {
+                            return;
+                        }
+                        if sent != before {
+                            deadline = Instant::now() + idle;
+                        }
+                    }
+                    Next::Gone => {
+                        send_error(&mut socket, "detail", "Not found.").await;
+                        break;
+                    }
                 }
-                Next::Gone => {
-                    send_error(&mut socket, "detail", "Not found.").await;
-                    break;
-                }
-            },
+            }
             incoming = socket.recv() => match incoming {
                 // Client frames carry nothing for us (pings are answered by the library).
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,

@@ -248,6 +248,19 @@ async fn websocket_streams_backlog_and_new_changes(b: Backend) {
         assert_eq!(frame["action"], "custom");
     }
     ws.send(Message::Close(None)).await.expect("close");
+    wait_for_no_waiters(&app).await;
+    // Without last_id: the next change, even one published while the socket was being
+    // set up (right after it subscribed, possibly before it read the newest id).
+    for n in 0..5 {
+        let url = format!("ws://{addr}{CH}live/poll/?transport=websocket&api_key={key}");
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+        wait_for_waiters(&app, 1).await;
+        let id = publish(addr, &key, 10 + n).await;
+        let frame = next_text(&mut ws).await;
+        assert_eq!(frame["id"].as_i64(), Some(id));
+        ws.send(Message::Close(None)).await.expect("close");
+        wait_for_no_waiters(&app).await;
+    }
     // A last_id beyond the newest change is an error frame.
     let url = format!("ws://{addr}{CH}live/poll/?transport=websocket&last_id=9999&api_key={key}");
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
@@ -469,4 +482,14 @@ async fn two_nodes() {
     let (sent, body) = publish_until_answered(b.addr, &key, pending).await;
     assert!(sent.contains(&body["id"].as_i64().expect("id")));
     drop(ws);
+}
+
+/// Waits until every subscription of the app is gone (closed sockets are noticed by the
+/// server asynchronously).
+async fn wait_for_no_waiters(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.store.bus.waiter_count() > 0 {
+        assert!(Instant::now() < deadline, "subscriptions left open");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
