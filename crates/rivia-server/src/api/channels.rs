@@ -797,9 +797,13 @@ enum Next {
 }
 
 /// Decides what a bus event means for a waiter whose cursor is `after`: a change whose
-/// predecessor the waiter has already seen can be taken as is.
-fn next_step(event: BusEvent, after: i64) -> Next {
+/// predecessor the waiter has already seen can be taken as is. `setup_newest` is set for
+/// waiters opened without `last_id`: the newest id they read after subscribing. A change
+/// the subscription brings that is not newer than it committed during that setup (after
+/// the subscription began), so it is new to the waiter too.
+fn next_step(event: BusEvent, after: i64, setup_newest: Option<i64>) -> Next {
     match event {
+        BusEvent::Change(c) if setup_newest.is_some_and(|n| c.id <= n) => Next::Deliver(c),
         BusEvent::Change(c) if c.id <= after => Next::Wait,
         BusEvent::Change(c) if c.prev_id <= after => Next::Deliver(c),
         BusEvent::Change(_) | BusEvent::Resync => Next::Reread,
@@ -841,14 +845,7 @@ async fn long_poll(app: &AppState, channel: &Channel, query: PollQuery) -> ApiRe
         let Ok(event) = tokio::time::timeout_at(deadline, sub.recv()).await else {
             return Ok(no_content());
         };
-        let event = match event {
-            // Without `last_id` the poll waits for the next change, and every change the
-            // subscription brings was committed after it began, even one that committed
-            // while the newest id was being read (and so is not newer than it).
-            BusEvent::Change(c) if query.last_id.is_none() => return Ok(message_response(&c)),
-            other => other,
-        };
-        match next_step(event, after) {
+        match next_step(event, after, query.last_id.is_none().then_some(after)) {
             Next::Deliver(c) => return Ok(message_response(&c)),
             Next::Wait => {}
             Next::Gone => return Err(ApiError::not_found()),
@@ -942,46 +939,34 @@ async fn stream_changes(
     {
         return;
     }
-    // Without `last_id`, a change the subscription brings that is not newer than the id
-    // read at setup committed during the setup, after the socket subscribed: sent too.
     let setup_newest = query.last_id.is_none().then_some(sent);
     let mut deadline = Instant::now() + idle;
     loop {
         tokio::select! {
-            event = sub.recv() => {
-                if let (BusEvent::Change(c), Some(n)) = (&event, setup_newest)
-                    && c.id <= n
-                {
+            event = sub.recv() => match next_step(event, sent, setup_newest) {
+                Next::Wait => {}
+                Next::Deliver(c) => {
                     if socket.send(Message::Text(c.message().to_string().into())).await.is_err() {
                         return;
                     }
+                    // A change from the setup is older than `sent`.
+                    sent = sent.max(c.id);
                     deadline = Instant::now() + idle;
-                    continue;
                 }
-                match next_step(event, sent) {
-                    Next::Wait => {}
-                    Next::Deliver(c) => {
-                        if socket.send(Message::Text(c.message().to_string().into())).await.is_err() {
-                            return;
-                        }
-                        sent = c.id;
+                Next::Reread => {
+                    let before = sent;
+                    if !send_backlog(&app, &mut socket, channel_id, room, &mut sent).await {
+                        return;
+                    }
+                    if sent != before {
                         deadline = Instant::now() + idle;
                     }
-                    Next::Reread => {
-                        let before = sent;
-                        if !send_backlog(&app, &mut socket, channel_id, room, &mut sent).await {
-                            return;
-                        }
-                        if sent != before {
-                            deadline = Instant::now() + idle;
-                        }
-                    }
-                    Next::Gone => {
-                        send_error(&mut socket, "detail", "Not found.").await;
-                        break;
-                    }
                 }
-            }
+                Next::Gone => {
+                    send_error(&mut socket, "detail", "Not found.").await;
+                    break;
+                }
+            },
             incoming = socket.recv() => match incoming {
                 // Client frames carry nothing for us (pings are answered by the library).
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
