@@ -22,7 +22,7 @@ use axum::handler::Handler;
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use rivia_core::page::PageRequest;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// One documented operation.
 #[derive(Debug, Clone)]
@@ -136,13 +136,23 @@ pub fn list_response<T, S: serde::Serialize>(
     pk: impl Fn(&T) -> i64,
     render: impl FnMut(T) -> S,
 ) -> Response {
+    crate::json::ok(list_page(req, page, items, pk, render))
+}
+
+/// One page of rendered items with its links.
+fn list_page<T, S>(
+    req: &Req,
+    page: &PageRequest,
+    items: Vec<T>,
+    pk: impl Fn(&T) -> i64,
+    render: impl FnMut(T) -> S,
+) -> ListPage<S> {
     let (next, prev) = list_links(req, page, &items, pk);
-    let objects: Vec<S> = items.into_iter().map(render).collect();
-    crate::json::ok(ListPage {
+    ListPage {
         next,
         prev,
-        objects,
-    })
+        objects: items.into_iter().map(render).collect(),
+    }
 }
 
 /// The list envelope.
@@ -179,9 +189,7 @@ pub fn list_value<T>(
     pk: impl Fn(&T) -> i64,
     render: impl FnMut(T) -> Value,
 ) -> Value {
-    let (next, prev) = list_links(req, page, &items, pk);
-    let objects: Vec<Value> = items.into_iter().map(render).collect();
-    json!({"next": next, "prev": prev, "objects": objects})
+    serde_json::to_value(list_page(req, page, items, pk, render)).unwrap_or(Value::Null)
 }
 
 /// Parses an integer id from the URL; anything else is 404 `Not found.`.

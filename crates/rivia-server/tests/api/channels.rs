@@ -313,12 +313,7 @@ async fn channel_permissions_for_keys_and_users(b: Backend) {
 
     // Admin roles: read may read, not write.
     let reader = app.admin("reader@example.com").await;
-    let inst = app
-        .store
-        .instance_by_name("chan-inst")
-        .await
-        .expect("db")
-        .expect("instance");
+    let inst = app.stored_instance("chan-inst").await;
     let reader_id = app
         .store
         .admin_by_key(&reader)
@@ -755,12 +750,7 @@ async fn poll_with_a_current_last_id_waits_for_the_next_change(b: Backend) {
         Some(json!({"name": "steady", "custom_publish": true})),
     )
     .await;
-    let inst = app
-        .store
-        .instance_by_name("chan-inst")
-        .await
-        .expect("db")
-        .expect("instance");
+    let inst = app.stored_instance("chan-inst").await;
     let channel = app
         .store
         .channel_by_name(inst.id, "steady")
@@ -964,12 +954,7 @@ async fn retention_keeps_the_newest_and_drops_expired(b: Backend) {
         Some(json!({"name": "busy", "custom_publish": true})),
     )
     .await;
-    let inst = app
-        .store
-        .instance_by_name("chan-inst")
-        .await
-        .expect("db")
-        .expect("instance");
+    let inst = app.stored_instance("chan-inst").await;
     let channel = |name: &'static str| {
         let store = app.store.clone();
         async move {
@@ -1052,12 +1037,7 @@ async fn append_change_joins_the_callers_transaction(b: Backend) {
         return;
     };
     app.admin_with_instance("chan-inst").await;
-    let inst = app
-        .store
-        .instance_by_name("chan-inst")
-        .await
-        .expect("db")
-        .expect("instance");
+    let inst = app.stored_instance("chan-inst").await;
     let default = app
         .store
         .channel_by_name(inst.id, "default")

@@ -233,6 +233,15 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// The stored instance of that name (the test created it).
+    pub async fn stored_instance(&self, name: &str) -> rivia_store::instances::Instance {
+        self.store
+            .instance_by_name(name)
+            .await
+            .expect("db")
+            .expect("instance")
+    }
+
     /// A request authenticated with an account or API key (as `X-API-KEY`).
     pub async fn as_key(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
         self.call(method, path, &[("x-api-key", key)], body).await
@@ -320,12 +329,7 @@ impl TestApp {
 
 /// Creates an app user directly in the store (no password hashing): (user id, user key).
 pub async fn store_user(app: &TestApp, instance: &str, name: &str) -> (i64, String) {
-    let inst = app
-        .store
-        .instance_by_name(instance)
-        .await
-        .expect("db")
-        .expect("instance");
+    let inst = app.stored_instance(instance).await;
     let profile = app
         .store
         .class_by_name(inst.id, "user_profile")
@@ -353,12 +357,7 @@ pub async fn store_user(app: &TestApp, instance: &str, name: &str) -> (i64, Stri
 
 /// Creates a group directly in the store with the given members; returns its id.
 pub async fn store_group(app: &TestApp, instance: &str, members: &[i64]) -> i64 {
-    let inst = app
-        .store
-        .instance_by_name(instance)
-        .await
-        .expect("db")
-        .expect("instance");
+    let inst = app.stored_instance(instance).await;
     let values = rivia_store::users::GroupValues {
         name: None,
         label: "g".into(),

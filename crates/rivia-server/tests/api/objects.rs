@@ -268,12 +268,7 @@ async fn class_visibility_and_limits(b: Backend) {
 
 /// Names of the real database indexes on a class table.
 async fn index_names(app: &TestApp, class: &str) -> Vec<String> {
-    let inst = app
-        .store
-        .instance_by_name(INST)
-        .await
-        .expect("db")
-        .expect("inst");
+    let inst = app.stored_instance(INST).await;
     let c = app
         .store
         .class_by_name(inst.id, class)
@@ -1187,12 +1182,7 @@ async fn anonymous_read_and_key_flags(b: Backend) {
         json!({"detail": "Class was not found."})
     );
     let reader = app.admin("reader@example.com").await;
-    let inst = app
-        .store
-        .instance_by_name(INST)
-        .await
-        .expect("db")
-        .expect("inst");
+    let inst = app.stored_instance(INST).await;
     let reader_admin = app
         .store
         .admin_by_key(&reader)
@@ -1466,12 +1456,7 @@ async fn filters_use_the_expression_index(b: Backend) {
         return;
     }
     make_class(&app, &key, json!({"name": "ix", "schema": [{"name": "score", "type": "integer", "filter_index": true}]})).await;
-    let inst = app
-        .store
-        .instance_by_name(INST)
-        .await
-        .expect("db")
-        .expect("inst");
+    let inst = app.stored_instance(INST).await;
     let class = app
         .store
         .class_by_name(inst.id, "ix")

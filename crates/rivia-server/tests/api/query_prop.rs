@@ -210,12 +210,7 @@ async fn sql_matches_reference_evaluator(b: Backend) {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     }
-    let inst = app
-        .store
-        .instance_by_name(INST)
-        .await
-        .expect("db")
-        .expect("inst");
+    let inst = app.stored_instance(INST).await;
     let class = app
         .store
         .class_by_name(inst.id, "prop")
