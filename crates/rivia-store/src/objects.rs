@@ -458,6 +458,14 @@ struct ListSql {
     started: std::time::Instant,
 }
 
+/// The page's objects in page order (none when no page was read).
+fn page_rows(rows: Option<Vec<Row>>, q: &ObjectListQuery) -> Vec<ObjectRow> {
+    let rows = rows
+        .map(|rows| rows.into_iter().map(object_from).collect())
+        .unwrap_or_default();
+    crate::finish_keyset(rows, &q.keyset)
+}
+
 /// What is left of a statement timeout (at least a millisecond, so it still applies).
 fn remaining(timeout: std::time::Duration, started: std::time::Instant) -> std::time::Duration {
     timeout
@@ -573,11 +581,7 @@ impl crate::Store {
                 results.next().as_ref().and_then(|r| r.first()),
             )),
         };
-        let rows = results
-            .next()
-            .map(|rows| rows.into_iter().map(object_from).collect())
-            .unwrap_or_default();
-        Ok((crate::finish_keyset(rows, &q.keyset), count))
+        Ok((page_rows(results.next(), q), count))
     }
 
     /// PostgreSQL: one pipelined round trip. Its planner has statistics, so the page
@@ -632,11 +636,7 @@ impl crate::Store {
         } else {
             None
         };
-        let rows = results
-            .next()
-            .map(|rows| rows.into_iter().map(object_from).collect())
-            .unwrap_or_default();
-        Ok((crate::finish_keyset(rows, &q.keyset), count))
+        Ok((page_rows(results.next(), q), count))
     }
 
     /// One object if the caller may see it.

@@ -122,6 +122,15 @@ pub(crate) fn run_query(conn: &Connection, sql: &str, params: &[Val]) -> StoreRe
     Ok(out)
 }
 
+/// Runs a parameterless control statement (`BEGIN`, `SAVEPOINT tx`, `COMMIT`…) from the
+/// statement cache: every write runs several, and `execute_batch` parses them each time.
+fn run_control(conn: &Connection, sql: &str) -> StoreResult<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(map_err)
+}
+
 fn run_exec(conn: &Connection, sql: &str, params: &[Val]) -> StoreResult<u64> {
     let sql = sqlite_placeholders(sql);
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
@@ -265,12 +274,10 @@ impl Writer {
             self.commit_group();
         }
         if !self.group_open {
-            self.conn
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(map_err)?;
+            run_control(&self.conn, "BEGIN IMMEDIATE")?;
             self.group_open = true;
         }
-        self.conn.execute_batch("SAVEPOINT tx").map_err(map_err)?;
+        run_control(&self.conn, "SAVEPOINT tx")?;
         self.in_tx = true;
         Ok(())
     }
@@ -284,14 +291,14 @@ impl Writer {
             )));
             return;
         }
-        match self.conn.execute_batch("RELEASE tx") {
+        match run_control(&self.conn, "RELEASE tx") {
             Ok(()) => {
                 self.in_tx = false;
                 self.acks.push(ack);
             }
             Err(e) => {
                 self.rollback_tx();
-                let _ = ack.send(Err(map_err(e)));
+                let _ = ack.send(Err(e));
             }
         }
         self.check_group_alive();
@@ -334,7 +341,7 @@ impl Writer {
     /// Commits the group and acknowledges its members.
     fn commit_group(&mut self) {
         self.group_open = false;
-        let result = self.conn.execute_batch("COMMIT");
+        let result = run_control(&self.conn, "COMMIT");
         if let Err(e) = &result {
             if !self.conn.is_autocommit() {
                 let _ = self.conn.execute_batch("ROLLBACK");
@@ -471,13 +478,13 @@ impl SqliteDb {
         submit(&self.readers, move |conn| {
             DEADLINE.with(|d| d.set(Some(Instant::now() + timeout)));
             // One read transaction, so a list page and its count see the same data.
-            let result = conn.execute_batch("BEGIN").map_err(map_err).and_then(|_| {
+            let result = run_control(conn, "BEGIN").and_then(|_| {
                 statements
                     .iter()
                     .map(|(sql, params)| run_query(conn, sql, params))
                     .collect::<StoreResult<Vec<_>>>()
             });
-            let _ = conn.execute_batch("COMMIT");
+            let _ = run_control(conn, "COMMIT");
             DEADLINE.with(|d| d.set(None));
             result
         })
