@@ -5,9 +5,17 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 
+/// Initial capacity of a response body being serialised.
+const INITIAL_BODY_BYTES: usize = 2048;
+
 /// A JSON response with a status, serialised straight from `body`.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    // Room for a typical object or short page up front: serde_json starts at 128 bytes
+    // and a 2 KB page otherwise grows (and copies) five times.
+    let mut bytes = Vec::with_capacity(INITIAL_BODY_BYTES);
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes = b"{}".to_vec();
+    }
     raw_json_response(status, bytes)
 }
 

@@ -1,8 +1,9 @@
 //! Classes (schemas) and their per-class object tables `c<class id>`.
 
 use crate::db::{Dialect, Row, StoreResult, Tx};
-use crate::{Store, params};
+use crate::{Store, params, qualify};
 use rivia_core::time::now_micros;
+use std::sync::LazyLock;
 
 /// A class row.
 #[derive(Debug, Clone)]
@@ -318,11 +319,8 @@ impl Store {
         name_prefix: Option<&str>,
         keyset: &rivia_core::page::Keyset,
     ) -> StoreResult<Vec<Class>> {
-        let cols = CLASS_COLUMNS
-            .split(", ")
-            .map(|c| format!("c.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        static COLUMNS_C: LazyLock<String> = LazyLock::new(|| qualify(CLASS_COLUMNS, "c"));
+        let cols = &*COLUMNS_C;
         let mut sql = format!("SELECT {cols} FROM classes c WHERE c.instance_id = $1");
         let mut p = params![instance_id];
         push_class_visibility(&mut sql, &mut p, instance_id, visibility);

@@ -110,6 +110,15 @@ pub fn push_in_list(params: &mut Vec<Val>, values: impl IntoIterator<Item = Val>
     }
 }
 
+/// `cols` ("a, b") with every column prefixed by `alias` ("u.a, u.b"), for joins; built
+/// once per constant (`LazyLock`), not per request.
+pub(crate) fn qualify(cols: &str, alias: &str) -> String {
+    cols.split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Allocates the next per-instance id of kind `$2` in instance `$1`, returning it.
 pub(crate) const NEXT_ID_SQL: &str = "INSERT INTO instance_counters (instance_id, kind, value) VALUES ($1, $2, 1) \
      ON CONFLICT (instance_id, kind) DO UPDATE SET value = instance_counters.value + 1 \

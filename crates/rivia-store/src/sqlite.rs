@@ -131,6 +131,17 @@ fn run_control(conn: &Connection, sql: &str) -> StoreResult<()> {
         .map_err(map_err)
 }
 
+/// Runs `f` inside `BEGIN … COMMIT` on a reader connection.
+fn in_read_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    run_control(conn, "BEGIN")?;
+    let result = f(conn);
+    let _ = run_control(conn, "COMMIT");
+    result
+}
+
 fn run_exec(conn: &Connection, sql: &str, params: &[Val]) -> StoreResult<u64> {
     let sql = sqlite_placeholders(sql);
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
@@ -458,13 +469,16 @@ impl SqliteDb {
         submit(&self.readers, move |conn| run_query(conn, &sql, &params)).await
     }
 
-    /// Several reads in one job on one reader thread.
+    /// Several reads in one job on one reader thread, in one read transaction: they see
+    /// the same data, and WAL read locks are taken once instead of per statement.
     pub async fn read_batch(&self, queries: Vec<(String, Vec<Val>)>) -> StoreResult<Vec<Vec<Row>>> {
         submit(&self.readers, move |conn| {
-            queries
-                .iter()
-                .map(|(sql, params)| run_query(conn, sql, params))
-                .collect()
+            in_read_transaction(conn, |conn| {
+                queries
+                    .iter()
+                    .map(|(sql, params)| run_query(conn, sql, params))
+                    .collect()
+            })
         })
         .await
     }
@@ -478,13 +492,12 @@ impl SqliteDb {
         submit(&self.readers, move |conn| {
             DEADLINE.with(|d| d.set(Some(Instant::now() + timeout)));
             // One read transaction, so a list page and its count see the same data.
-            let result = run_control(conn, "BEGIN").and_then(|_| {
+            let result = in_read_transaction(conn, |conn| {
                 statements
                     .iter()
                     .map(|(sql, params)| run_query(conn, sql, params))
                     .collect::<StoreResult<Vec<_>>>()
             });
-            let _ = run_control(conn, "COMMIT");
             DEADLINE.with(|d| d.set(None));
             result
         })

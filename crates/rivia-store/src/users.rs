@@ -3,9 +3,12 @@
 use crate::classes::table_name;
 use crate::db::{Row, StoreError, StoreResult};
 use crate::objects::{ObjectRow, ObjectValues, insert_object, update_object};
-use crate::{Store, Val, finish_keyset, next_instance_id, params, push_in_list, push_keyset};
+use crate::{
+    Store, Val, finish_keyset, next_instance_id, params, push_in_list, push_keyset, qualify,
+};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
+use std::sync::LazyLock;
 
 /// The most groups one user may belong to.
 pub const MAX_GROUPS_PER_USER: i64 = 32;
@@ -55,6 +58,12 @@ pub struct Group {
     /// Description.
     pub description: String,
 }
+
+/// [`USER_COLUMNS`] of the alias `u`.
+static USER_COLUMNS_U: LazyLock<String> = LazyLock::new(|| qualify(USER_COLUMNS, "u"));
+/// Profile object columns of the alias `p`.
+static OBJECT_COLUMNS_P: LazyLock<String> =
+    LazyLock::new(|| qualify(crate::objects::OBJECT_COLUMNS, "p"));
 
 const GROUP_COLUMNS: &str = "g.id, g.name, g.label, g.description";
 
@@ -204,23 +213,21 @@ impl Store {
         }
         let mut page = String::new();
         push_keyset(&mut page, &mut p, "u.id", keyset);
-        let user_cols = USER_COLUMNS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let object_cols = crate::objects::OBJECT_COLUMNS
-            .split(", ")
-            .map(|c| format!("p.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let (user_cols, object_cols) = (&*USER_COLUMNS_U, &*OBJECT_COLUMNS_P);
         let users_sql = format!(
             "SELECT {user_cols}, {object_cols} FROM users u LEFT JOIN {} p ON p.id = u.profile_id WHERE {filter}{page}",
             table_name(profile_class_id)
         );
+        // Driven by the page of users: `CROSS JOIN` makes SQLite read the page as a
+        // co-routine in the outer loop (PostgreSQL plans it as an inner join).
+        // `IN (subquery)` materialised the page into a temporary b-tree and `ORDER BY g.id`
+        // sorted, a third of the SQLite work of a 3-user page; each user's groups are put
+        // in id order below instead.
         let groups_sql = format!(
-            "SELECT m.user_id, {GROUP_COLUMNS} FROM memberships m JOIN user_groups g ON g.instance_id = m.instance_id AND g.id = m.group_id \
-             WHERE m.instance_id = $1 AND m.user_id IN (SELECT u.id FROM users u WHERE {filter}{page}) ORDER BY g.id"
+            "SELECT m.user_id, {GROUP_COLUMNS} FROM (SELECT u.id FROM users u WHERE {filter}{page}) pu \
+             CROSS JOIN memberships m \
+             JOIN user_groups g ON g.instance_id = m.instance_id AND g.id = m.group_id \
+             WHERE m.instance_id = $1 AND m.user_id = pu.id"
         );
         let mut results = self
             .db
@@ -234,6 +241,9 @@ impl Store {
             let uid = r.i64(0);
             r.0.remove(0);
             groups.entry(uid).or_default().push(group_from(r));
+        }
+        for list in groups.values_mut() {
+            list.sort_unstable_by_key(|g| g.id);
         }
         let list = user_rows
             .into_iter()
@@ -567,11 +577,7 @@ impl Store {
         only: Option<i64>,
         keyset: &Keyset,
     ) -> StoreResult<Vec<User>> {
-        let cols = USER_COLUMNS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cols = &*USER_COLUMNS_U;
         let mut sql = format!(
             "SELECT {cols} FROM memberships m JOIN users u ON u.instance_id = m.instance_id AND u.id = m.user_id \
              WHERE m.instance_id = $1 AND m.group_id = $2"

@@ -1,5 +1,6 @@
 //! Groups (spec-core §7.5) and the `/groups/{id}/users/` memberships (§7.6).
 
+use super::link::{Links, url};
 use super::users::{add_membership, render_users};
 use super::{Api, list_response, path_id};
 use crate::auth::{Ctx, Who, caller_in, instance_ctx, resolve_instance};
@@ -95,24 +96,11 @@ impl Serialize for GroupView<'_> {
         m.serialize_entry("description", &g.description)?;
         m.serialize_entry(
             "links",
-            &Links(&[
-                ("self", format_args!("{base}/groups/{}/", g.id)),
-                ("users", format_args!("{base}/groups/{}/users/", g.id)),
+            &Links([
+                ("self", url!(base, "/groups/", g.id, "/")),
+                ("users", url!(base, "/groups/", g.id, "/users/")),
             ]),
         )?;
-        m.end()
-    }
-}
-
-/// A `links` object of fixed entries, written without allocating.
-pub struct Links<'a, const N: usize>(pub &'a [(&'static str, std::fmt::Arguments<'a>); N]);
-
-impl<const N: usize> Serialize for Links<'_, N> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(N))?;
-        for (name, url) in self.0 {
-            m.serialize_entry(name, url)?;
-        }
         m.end()
     }
 }

@@ -13,6 +13,7 @@ pub mod files;
 pub mod groups;
 pub mod instances;
 pub mod invitations;
+pub mod link;
 pub mod objects;
 pub mod users;
 

@@ -3,6 +3,7 @@
 //! permission model of §9.9 and file uploads.
 
 use super::classes::{USER_PROFILE, check_expected_revision};
+use super::link::url;
 use super::{Api, path_id};
 use crate::api::files;
 use crate::auth::{Ctx, Who, resolve_instance};
@@ -151,16 +152,16 @@ impl Serialize for ObjectLinks<'_> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry(
             "self",
-            &format_args!("{base}/classes/{class_name}/objects/{}/", row.id),
+            &url!(*base, "/classes/", *class_name, "/objects/", row.id, "/"),
         )?;
         if let Some(o) = row.owner {
-            m.serialize_entry("owner", &format_args!("{base}/users/{o}/"))?;
+            m.serialize_entry("owner", &url!(*base, "/users/", o, "/"))?;
         }
         if let Some(g) = row.group_id {
-            m.serialize_entry("group", &format_args!("{base}/groups/{g}/"))?;
+            m.serialize_entry("group", &url!(*base, "/groups/", g, "/"))?;
         }
         if let Some(c) = &row.channel {
-            m.serialize_entry("channel", &format_args!("{base}/channels/{c}/"))?;
+            m.serialize_entry("channel", &url!(*base, "/channels/", c, "/"))?;
         }
         m.end()
     }

@@ -1,7 +1,8 @@
 //! App users, their profiles, user login and the calling user's own account
 //! (spec-core §7.1–§7.4), and the `/users/{id}/groups/` memberships (§7.6).
 
-use super::groups::{GroupView, Links, group_json};
+use super::groups::{GroupView, group_json};
+use super::link::{Links, url};
 use super::objects::ObjectView;
 use super::{Api, list_response, path_id};
 use crate::auth::{Ctx, Who, caller_in, instance_ctx, resolve_instance};
@@ -184,16 +185,13 @@ impl Serialize for UserView<'_> {
         m.serialize_entry("user_key", &u.user_key)?;
         m.serialize_entry(
             "links",
-            &Links(&[
-                ("self", format_args!("{base}/users/{}/", u.id)),
-                ("groups", format_args!("{base}/users/{}/groups/", u.id)),
-                (
-                    "reset-key",
-                    format_args!("{base}/users/{}/reset_key/", u.id),
-                ),
+            &Links([
+                ("self", url!(base, "/users/", u.id, "/")),
+                ("groups", url!(base, "/users/", u.id, "/groups/")),
+                ("reset-key", url!(base, "/users/", u.id, "/reset_key/")),
                 (
                     "profile",
-                    format_args!("{base}/classes/user_profile/objects/{}/", u.profile_id),
+                    url!(base, "/classes/user_profile/objects/", u.profile_id, "/"),
                 ),
             ]),
         )?;

@@ -12,6 +12,7 @@ both_backends!(
     permissions_of_api_keys_and_users,
     groups_and_memberships,
     group_limit_and_membership_errors,
+    users_list_shows_each_users_groups_in_id_order,
 );
 
 fn reference_page() -> Value {
@@ -751,4 +752,93 @@ async fn group_limit_and_membership_errors(b: Backend) {
         )
         .await;
     assert_eq!(r.body["objects"].as_array().expect("list").len(), 4);
+}
+
+/// The users list gathers every listed user's groups in one query: each user gets exactly
+/// their own groups, in group id order whatever order they joined in, on every page and
+/// under a username filter.
+async fn users_list_shows_each_users_groups_in_id_order(b: Backend) {
+    let Some(app) = TestApp::new(b).await else {
+        return;
+    };
+    let admin = app.admin_with_instance("order").await;
+    let base = "/v1.1/instances/order";
+    for label in ["a", "b", "c"] {
+        let r = app
+            .as_key(
+                &admin,
+                "POST",
+                &format!("{base}/groups/"),
+                Some(json!({"label": label})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    for name in ["anna", "bert", "anton"] {
+        let r = app
+            .as_key(
+                &admin,
+                "POST",
+                &format!("{base}/users/"),
+                Some(json!({"username": name, "password": "p"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    for (user, group) in [(1, 3), (1, 1), (3, 2), (3, 3), (3, 1)] {
+        let r = app
+            .as_key(
+                &admin,
+                "POST",
+                &format!("{base}/users/{user}/groups/"),
+                Some(json!({"group": group})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let group_ids = |page: &Value| -> Vec<(String, Vec<i64>)> {
+        page["objects"]
+            .as_array()
+            .expect("objects")
+            .iter()
+            .map(|u| {
+                let ids = u["groups"].as_array().expect("groups").iter();
+                (
+                    u["username"].as_str().expect("username").to_string(),
+                    ids.map(|g| g["id"].as_i64().expect("id")).collect(),
+                )
+            })
+            .collect()
+    };
+    let first = app
+        .as_key(&admin, "GET", &format!("{base}/users/?page_size=2"), None)
+        .await;
+    assert_eq!(
+        group_ids(&first.body),
+        vec![
+            ("anna".to_string(), vec![1, 3]),
+            ("bert".to_string(), vec![])
+        ]
+    );
+    let next = first.body["next"].as_str().expect("next link").to_string();
+    let second = app.as_key(&admin, "GET", &next, None).await;
+    assert_eq!(
+        group_ids(&second.body),
+        vec![("anton".to_string(), vec![1, 2, 3])]
+    );
+    let filtered = app
+        .as_key(
+            &admin,
+            "GET",
+            &format!("{base}/users/?username__startswith=an"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        group_ids(&filtered.body),
+        vec![
+            ("anna".to_string(), vec![1, 3]),
+            ("anton".to_string(), vec![1, 2, 3])
+        ]
+    );
 }
