@@ -8,41 +8,86 @@ pub fn now_micros() -> i64 {
     Utc::now().timestamp_micros()
 }
 
-/// Renders stored microseconds as `2015-05-19T15:52:36.183576Z`. Every response carries
-/// several timestamps, so this writes digits directly instead of interpreting a format string.
+/// Renders stored microseconds as `2015-05-19T15:52:36.183576Z`.
 pub fn format_micros(micros: i64) -> String {
-    use chrono::{Datelike, Timelike};
-    let Some(t) = DateTime::<Utc>::from_timestamp_micros(micros) else {
-        return "1970-01-01T00:00:00.000000Z".to_string();
-    };
-    let mut out = String::with_capacity(27);
-    let year = t.year();
-    if !(0..=9999).contains(&year) {
-        return t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    match TimestampText::new(micros) {
+        Some(text) => text.as_str().to_string(),
+        None => match DateTime::<Utc>::from_timestamp_micros(micros) {
+            Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            None => "1970-01-01T00:00:00.000000Z".to_string(),
+        },
     }
-    push_digits(&mut out, year as u32, 4);
-    out.push('-');
-    push_digits(&mut out, t.month(), 2);
-    out.push('-');
-    push_digits(&mut out, t.day(), 2);
-    out.push('T');
-    push_digits(&mut out, t.hour(), 2);
-    out.push(':');
-    push_digits(&mut out, t.minute(), 2);
-    out.push(':');
-    push_digits(&mut out, t.second(), 2);
-    out.push('.');
-    push_digits(&mut out, micros.rem_euclid(1_000_000) as u32, 6);
-    out.push('Z');
-    out
 }
 
-fn push_digits(out: &mut String, value: u32, width: u32) {
-    let mut div = 10u32.pow(width - 1);
-    while div > 0 {
-        out.push(char::from(b'0' + ((value / div) % 10) as u8));
-        div /= 10;
+/// Stored microseconds serialised as [`format_micros`] text, without allocating.
+#[derive(Clone, Copy)]
+pub struct Timestamp(pub i64);
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match TimestampText::new(self.0) {
+            Some(text) => s.serialize_str(text.as_str()),
+            None => s.serialize_str(&format_micros(self.0)),
+        }
     }
+}
+
+/// `YYYY-MM-DDThh:mm:ss.ffffffZ` on the stack, for years 0000–9999. Every object and
+/// user in a response carries two timestamps, so the calendar arithmetic is done here
+/// directly (days to civil date, as in Howard Hinnant's `civil_from_days`) rather than
+/// through chrono's general formatting, and digits are written into a fixed array.
+pub struct TimestampText {
+    bytes: [u8; 27],
+}
+
+impl TimestampText {
+    /// The text of `micros`, or `None` outside years 0000–9999.
+    pub fn new(micros: i64) -> Option<TimestampText> {
+        let secs = micros.div_euclid(1_000_000);
+        let fraction = micros.rem_euclid(1_000_000) as u32;
+        let days = secs.div_euclid(86_400);
+        let of_day = secs.rem_euclid(86_400) as u32;
+        let (year, month, day) = civil_from_days(days);
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let mut bytes = *b"0000-00-00T00:00:00.000000Z";
+        write_digits(&mut bytes[0..4], year as u32);
+        write_digits(&mut bytes[5..7], month);
+        write_digits(&mut bytes[8..10], day);
+        write_digits(&mut bytes[11..13], of_day / 3600);
+        write_digits(&mut bytes[14..16], of_day / 60 % 60);
+        write_digits(&mut bytes[17..19], of_day % 60);
+        write_digits(&mut bytes[20..26], fraction);
+        Some(TimestampText { bytes })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are ever written.
+        std::str::from_utf8(&self.bytes).unwrap_or_default()
+    }
+}
+
+/// Writes `value` as decimal digits filling `out`, zero-padded on the left.
+fn write_digits(out: &mut [u8], mut value: u32) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // day of era, 0..=146096
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // 0..=399
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // 0..=365, from March 1st
+    let mp = (5 * doy + 2) / 153; // 0..=11, March = 0
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Parses the strict Syncano datetime input format (`YYYY-MM-DDThh:mm:ss.f{1,6}Z`).
@@ -96,6 +141,41 @@ pub fn parse_lenient(input: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chrono_text(micros: i64) -> String {
+        DateTime::<Utc>::from_timestamp_micros(micros)
+            .expect("in range")
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string()
+    }
+
+    #[test]
+    fn calendar_arithmetic_matches_chrono_over_years_0_to_9999() {
+        let first = -62_167_219_200_000_000; // 0000-01-01T00:00:00Z
+        let last = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
+        let edges = [
+            first,
+            last,
+            0,
+            -1,
+            951_782_400_000_000,    // 2000-02-29
+            951_868_799_999_999,    // 2000-02-29T23:59:59.999999
+            -2_203_891_200_000_001, // 1900-02-28T23:59:59.999999 (1900 is no leap year)
+            4_107_542_400_000_000,  // 2100-03-01
+        ];
+        // Edges plus ~100k points spread over the whole range by a step prime to a day.
+        let step = (last - first) / 100_003 + 7_919;
+        let sweep = (0..).map(|i| first + i * step).take_while(|m| *m <= last);
+        for micros in edges.into_iter().chain(sweep) {
+            assert_eq!(format_micros(micros), chrono_text(micros), "{micros}");
+        }
+        assert!(TimestampText::new(first - 1).is_none());
+        assert!(TimestampText::new(last + 1).is_none());
+        assert_eq!(
+            serde_json::to_string(&Timestamp(0)).expect("json"),
+            "\"1970-01-01T00:00:00.000000Z\""
+        );
+    }
 
     #[test]
     fn formats_six_fraction_digits() {

@@ -25,7 +25,7 @@ use rivia_core::page::{Cursor, PageRequest, encode_query_value, join_link};
 use rivia_core::perms::{AdminTable, ClassPerm, ObjectPerm, Op};
 use rivia_core::query::{ParseCtx, Query, QueryError, Scalar, Target, TargetKind, parse_queries};
 use rivia_core::schema::{Field, FieldType, Schema};
-use rivia_core::time::format_micros;
+use rivia_core::time::Timestamp;
 use rivia_store::classes::Class;
 use rivia_store::objects::{
     ObjectListQuery, ObjectRow, ObjectValues, OrderField, RefTarget, Visibility, channel_kind,
@@ -115,8 +115,8 @@ impl Serialize for ObjectView<'_> {
         let data = stored_fields(&row.data);
         let mut m = s.serialize_map(Some(12 + self.schema.fields.len()))?;
         m.serialize_entry("id", &row.id)?;
-        m.serialize_entry("created_at", &format_micros(row.created_at))?;
-        m.serialize_entry("updated_at", &format_micros(row.updated_at))?;
+        m.serialize_entry("created_at", &Timestamp(row.created_at))?;
+        m.serialize_entry("updated_at", &Timestamp(row.updated_at))?;
         m.serialize_entry("revision", &row.revision)?;
         m.serialize_entry("owner", &row.owner)?;
         m.serialize_entry("owner_permissions", perm(row.owner_permissions))?;
