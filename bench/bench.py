@@ -4,7 +4,7 @@ PostgreSQL, each figure next to a baseline measured in the same run (a handler o
 binary returning a fixed JSON body of the same size).
 
 Usage: bench/bench.py SUITE [--binary target/release/rivia] [--duration 10] [--backends sqlite,postgres]
-       [--cases create,list] [--concurrency 1,16,64]
+       [--cases create,list] [--concurrency 1,16,64] [--rounds 3]
 Suites: users, objects (--objects N). Needs wrk (apt-get install wrk) and, for PostgreSQL, BENCH_DATABASE_URL
 (default postgres://postgres@127.0.0.1:5432/test; a fresh database is created per run).
 """
@@ -124,6 +124,11 @@ def wrk(url, concurrency, duration, headers, post_body=None):
     return rps, pct(50), pct(99)
 
 
+def median_run(runs):
+    """The (req/s, p50, p99) run with the median req/s."""
+    return sorted(runs)[len(runs) // 2]
+
+
 def seed_users(server):
     """The reference example (instance rivia: geralt in witchers, ciri, triss) and an
     instance of 1,000 users."""
@@ -197,9 +202,12 @@ def main():
     ap.add_argument("--objects", type=int, default=10000, help="objects to seed (objects suite)")
     ap.add_argument("--cases", default="", help="only cases whose label contains one of these comma-separated words")
     ap.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="comma-separated wrk -c values")
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "1")),
+                    help="alternating case/baseline runs per figure; the median run is reported")
     args = ap.parse_args()
     pg_base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-    print(f"# bench {args.suite}: wrk -d{args.duration}s on loopback; server and wrk share {os.cpu_count()} cores")
+    print(f"# bench {args.suite}: wrk -d{args.duration}s on loopback, median of {args.rounds} alternating "
+          f"case/baseline round(s); server and wrk share {os.cpu_count()} cores")
     print("| backend | request | c | req/s | p50 ms | p99 ms | baseline req/s | baseline p50 | baseline p99 | req/s ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for backend in args.backends.split(","):
@@ -217,8 +225,13 @@ def main():
                 else:
                     size = len(json.dumps(call(server, "POST", path, body=body, headers=headers)))
                 for c in map(int, args.concurrency.split(",")):
-                    rps, p50, p99 = wrk(server.url + path, c, args.duration, headers, body)
-                    brps, b50, b99 = wrk(f"{server.url}/_bench/fixed/{size}/", c, args.duration, headers)
+                    # Case and baseline alternate; with several rounds each figure is the
+                    # round with the median req/s (the machine's noise hits both alike).
+                    runs = [(wrk(server.url + path, c, args.duration, headers, body),
+                             wrk(f"{server.url}/_bench/fixed/{size}/", c, args.duration, headers))
+                            for _ in range(args.rounds)]
+                    rps, p50, p99 = median_run([r[0] for r in runs])
+                    brps, b50, b99 = median_run([r[1] for r in runs])
                     print(f"| {backend} | {label} ({size} B) | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | "
                           f"{brps:,.0f} | {b50:.2f} | {b99:.2f} | {rps / brps:.0%} |", flush=True)
             print(f"<!-- {backend}: server RSS after the run {server.rss_mib():.0f} MiB -->", flush=True)
