@@ -28,8 +28,10 @@ pub struct Class {
     pub other_permissions: i64,
     /// Metadata JSON text.
     pub metadata: String,
-    /// Live objects.
-    pub objects_count: i64,
+    /// Live objects (spec-core §8.1: exact up to 1,000, estimated above); `None` when the
+    /// lookup did not count them (only the reads behind the class endpoints do, see
+    /// [`objects_count_sql`]).
+    pub objects_count: Option<i64>,
     /// Created, µs.
     pub created_at: i64,
     /// Updated, µs.
@@ -54,10 +56,23 @@ pub struct NewClass {
     pub metadata: String,
 }
 
-/// Column list matching [`class_from`].
-pub const CLASS_COLUMNS: &str = "id, instance_id, name, description, schema, revision, group_id, group_permissions, other_permissions, metadata, objects_count, created_at, updated_at";
+/// Column list matching [`class_from`]; a counted read appends [`objects_count_sql`].
+pub const CLASS_COLUMNS: &str = "id, instance_id, name, description, schema, revision, group_id, group_permissions, other_permissions, metadata, created_at, updated_at";
 
-/// Builds a [`Class`] from a row selected with [`CLASS_COLUMNS`].
+/// The live objects of the class whose `classes` row is `alias` (`"c."` or `""`), as a
+/// column. SQLite keeps an exact counter on the row (one writer, so the update costs no
+/// contention). PostgreSQL counts when the class is read (`rivia_objects_count`, migration
+/// 0004: exact up to 1,000, the planner's estimate above): a counter row updated by every
+/// create and delete stayed locked until COMMIT and serialised the writes of a class.
+pub fn objects_count_sql(dialect: Dialect, alias: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("{alias}objects_count"),
+        Dialect::Postgres => format!("rivia_objects_count({alias}id)"),
+    }
+}
+
+/// Builds a [`Class`] from a row selected with [`CLASS_COLUMNS`], optionally followed by
+/// [`objects_count_sql`].
 pub fn class_from(mut r: Row) -> Class {
     Class {
         id: r.i64(0),
@@ -70,9 +85,9 @@ pub fn class_from(mut r: Row) -> Class {
         group_permissions: r.i64(7),
         other_permissions: r.i64(8),
         metadata: r.take_string(9),
-        objects_count: r.i64(10),
-        created_at: r.i64(11),
-        updated_at: r.i64(12),
+        created_at: r.i64(10),
+        updated_at: r.i64(11),
+        objects_count: r.opt_i64(12),
     }
 }
 
@@ -128,16 +143,36 @@ pub async fn insert_class(tx: &mut Tx, instance_id: i64, new: &NewClass) -> Stor
             ],
         )
         .await?;
-    let class = class_from(row);
+    let mut class = class_from(row);
+    // A new class has no objects yet.
+    class.objects_count = Some(0);
     tx.batch(&create_table_ddl(tx.dialect(), class.id)).await?;
     Ok(class)
 }
 
 impl Store {
-    /// A class of the instance by (lowercase) name.
+    /// A class of the instance by (lowercase) name, without its `objects_count` (for
+    /// lookups on every object request, which must not count).
     pub async fn class_by_name(&self, instance_id: i64, name: &str) -> StoreResult<Option<Class>> {
         let sql =
             format!("SELECT {CLASS_COLUMNS} FROM classes WHERE instance_id = $1 AND name = $2");
+        Ok(self
+            .db
+            .query_opt(&sql, params![instance_id, name])
+            .await?
+            .map(class_from))
+    }
+
+    /// [`Store::class_by_name`] with the class's `objects_count`, in the same statement.
+    pub async fn class_by_name_counted(
+        &self,
+        instance_id: i64,
+        name: &str,
+    ) -> StoreResult<Option<Class>> {
+        let count = objects_count_sql(self.db.dialect(), "");
+        let sql = format!(
+            "SELECT {CLASS_COLUMNS}, {count} FROM classes WHERE instance_id = $1 AND name = $2"
+        );
         Ok(self
             .db
             .query_opt(&sql, params![instance_id, name])
@@ -264,13 +299,14 @@ impl ClassUpdateTx {
         let old = &self.class;
         let old_schema = rivia_core::schema::Schema::from_stored(&old.schema);
         let changed = old_schema.public() != upd.schema.public();
+        let count = objects_count_sql(self.tx.dialect(), "");
         let row = self
             .tx
             .query_one(
                 &format!(
                     "UPDATE classes SET description = $2, schema = $3, revision = revision + $4, group_id = $5, \
                      group_permissions = $6, other_permissions = $7, metadata = $8, updated_at = $9 \
-                     WHERE id = $1 RETURNING {CLASS_COLUMNS}"
+                     WHERE id = $1 RETURNING {CLASS_COLUMNS}, {count}"
                 ),
                 params![
                     old.id,
@@ -295,10 +331,11 @@ impl ClassUpdateTx {
     }
 }
 
-/// On PostgreSQL, locks a class table before its `classes` row. Object writes lock the
-/// table first (the insert) and the row second (`objects_count`); index DDL and drops
-/// taking the row first and the table second deadlocked against them. SQLite has one
-/// writer, so nothing to order there. `mode` is a constant of the callers.
+/// On PostgreSQL, locks a class table before its `classes` row, so that a schema change or
+/// a drop waits for the object writes in flight (and holds back new ones). Always the table
+/// first: when object writes still updated `objects_count` (table, then row), index DDL and
+/// drops taking the row first deadlocked against them. SQLite has one writer, so nothing
+/// to order there. `mode` is a constant of the callers.
 async fn lock_class_table(tx: &mut Tx, class_id: i64, mode: &'static str) -> StoreResult<()> {
     if tx.dialect() == crate::Dialect::Postgres {
         tx.batch(&format!(
@@ -310,8 +347,30 @@ async fn lock_class_table(tx: &mut Tx, class_id: i64, mode: &'static str) -> Sto
     Ok(())
 }
 
+/// A page of classes, `SELECT {cols} {page}` (`page`: `FROM classes c …`, ordered and
+/// limited), with each class's `objects_count` as a last column, in one statement. On
+/// PostgreSQL the count runs once per class of the page only: the page is a subquery,
+/// sorted again outside (at most a page of rows).
+fn counted_page_sql(
+    dialect: Dialect,
+    cols: &str,
+    page: &str,
+    keyset: &rivia_core::page::Keyset,
+) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("SELECT {cols}, {} {page}", objects_count_sql(dialect, "c.")),
+        Dialect::Postgres => {
+            let dir = if keyset.sql_descending { "DESC" } else { "ASC" };
+            format!(
+                "SELECT listed.*, {} FROM (SELECT {cols} {page}) AS listed ORDER BY listed.id {dir}",
+                objects_count_sql(dialect, "listed.")
+            )
+        }
+    }
+}
+
 impl Store {
-    /// One page of the instance's classes visible to the caller.
+    /// One page of the instance's classes visible to the caller, with their objects counts.
     pub async fn list_classes(
         &self,
         instance_id: i64,
@@ -321,14 +380,15 @@ impl Store {
     ) -> StoreResult<Vec<Class>> {
         static COLUMNS_C: LazyLock<String> = LazyLock::new(|| qualify(CLASS_COLUMNS, "c"));
         let cols = &*COLUMNS_C;
-        let mut sql = format!("SELECT {cols} FROM classes c WHERE c.instance_id = $1");
+        let mut page = "FROM classes c WHERE c.instance_id = $1".to_string();
         let mut p = params![instance_id];
-        push_class_visibility(&mut sql, &mut p, instance_id, visibility);
+        push_class_visibility(&mut page, &mut p, instance_id, visibility);
         if let Some(prefix) = name_prefix {
             p.push(crate::instances::like_prefix(&prefix.to_lowercase()).into());
-            sql.push_str(&format!(" AND c.name LIKE ${} ESCAPE '\\'", p.len()));
+            page.push_str(&format!(" AND c.name LIKE ${} ESCAPE '\\'", p.len()));
         }
-        crate::push_keyset(&mut sql, &mut p, "c.id", keyset);
+        crate::push_keyset(&mut page, &mut p, "c.id", keyset);
+        let sql = counted_page_sql(self.db.dialect(), cols, &page, keyset);
         let rows = self.db.query(&sql, p).await?;
         Ok(crate::finish_keyset(
             rows.into_iter().map(class_from).collect(),

@@ -1,5 +1,6 @@
 //! Instances, their admins (roles) and what every new instance starts with: the
-//! `user_profile` class (with its object table) and the `default` and `eventlog` channels.
+//! `user_profile` class (with its object table), the `default` and `eventlog` channels and,
+//! on PostgreSQL, the sequence of its object ids.
 
 use crate::db::{Dialect, Row, StoreResult, Tx};
 use crate::{Store, finish_keyset, params, push_keyset};
@@ -92,6 +93,12 @@ pub fn like_prefix(prefix: &str) -> String {
 }
 
 async fn create_builtins(tx: &mut Tx, instance_id: i64, now: i64) -> StoreResult<()> {
+    // On PostgreSQL object ids come from the instance's own sequence (see
+    // `objects::insert_statements`); it exists before the first object (a user profile).
+    if tx.dialect() == Dialect::Postgres {
+        tx.batch(&crate::objects::create_id_sequence_ddl(instance_id))
+            .await?;
+    }
     crate::classes::insert_class(
         tx,
         instance_id,
@@ -251,6 +258,9 @@ impl Store {
         }
         tx.exec("DELETE FROM instances WHERE id = $1", params![id])
             .await?;
+        if tx.dialect() == Dialect::Postgres {
+            tx.batch(&crate::objects::drop_id_sequence_ddl(id)).await?;
+        }
         tx.commit().await?;
         self.auth_changed();
         Ok(())

@@ -14,6 +14,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_objects.sql")),
     (3, include_str!("../migrations/postgres/0003_channels.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_object_sequences.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded.

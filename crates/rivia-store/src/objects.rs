@@ -92,64 +92,110 @@ impl ObjectValues {
     }
 }
 
-/// The statements inserting an object and counting it on the class: the id allocation,
-/// the insert (reading the id the first statement just allocated in the same transaction)
-/// and the count, run as one round trip. The insert's rows are the second result.
-fn insert_statements(
-    instance_id: i64,
-    class_id: i64,
-    v: &ObjectValues,
-) -> Vec<(String, Vec<crate::Val>)> {
-    let insert = format!(
-        "INSERT INTO {} (id, created_at, updated_at, revision, owner, owner_permissions, group_id, group_permissions, other_permissions, channel, channel_room, data) \
-         VALUES ((SELECT value FROM instance_counters WHERE instance_id = $1 AND kind = 'objects'), $2, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10) \
-         RETURNING {OBJECT_COLUMNS}",
-        table_name(class_id)
-    );
-    vec![
-        (NEXT_ID_SQL.to_string(), params![instance_id, "objects"]),
-        (
-            insert,
-            params![
-                instance_id,
-                now_micros(),
-                v.owner,
-                v.owner_permissions,
-                v.group_id,
-                v.group_permissions,
-                v.other_permissions,
-                v.channel.clone(),
-                v.channel_room.clone(),
-                crate::Val::Json(v.data.clone())
-            ],
-        ),
-        (
-            "UPDATE classes SET objects_count = objects_count + 1 WHERE id = $1".to_string(),
-            params![class_id],
-        ),
+/// The PostgreSQL sequence handing out an instance's object ids; the name comes from the
+/// integer id only.
+pub fn object_id_sequence(instance_id: i64) -> String {
+    format!("rivia_objects_{instance_id}")
+}
+
+/// DDL creating an instance's object id sequence (PostgreSQL; run with the instance's
+/// creation). No `CACHE`: each id is the next one, so ids grow in allocation order across
+/// connections.
+pub fn create_id_sequence_ddl(instance_id: i64) -> String {
+    format!("CREATE SEQUENCE {}", object_id_sequence(instance_id))
+}
+
+/// DDL dropping an instance's object id sequence (PostgreSQL).
+pub fn drop_id_sequence_ddl(instance_id: i64) -> String {
+    format!(
+        "DROP SEQUENCE IF EXISTS {}",
+        object_id_sequence(instance_id)
+    )
+}
+
+/// A new object's values bound in order: created (and updated) time, owner, permissions,
+/// group, channel, room, data.
+fn new_object_params(v: &ObjectValues) -> Vec<crate::Val> {
+    params![
+        now_micros(),
+        v.owner,
+        v.owner_permissions,
+        v.group_id,
+        v.group_permissions,
+        v.other_permissions,
+        v.channel.clone(),
+        v.channel_room.clone(),
+        crate::Val::Json(v.data.clone())
     ]
 }
 
-fn inserted_row(results: Vec<Vec<Row>>) -> StoreResult<ObjectRow> {
+/// The statements inserting an object, run as one round trip, and which of them returns
+/// the inserted row.
+///
+/// SQLite (one writer, so no contention): the id from the instance's counter, the insert
+/// reading the id that statement just allocated in the same transaction, and the class's
+/// `objects_count` kept exact. PostgreSQL: the insert alone, its id from the instance's
+/// sequence. Both rows the SQLite way would stay locked until COMMIT and serialise every
+/// concurrent create of an instance behind the one committing; a sequence takes no row lock,
+/// and the count is computed when a class is read (`rivia_objects_count`).
+fn insert_statements(
+    dialect: crate::Dialect,
+    instance_id: i64,
+    class_id: i64,
+    v: &ObjectValues,
+) -> (Vec<(String, Vec<crate::Val>)>, usize) {
+    let table = table_name(class_id);
+    match dialect {
+        crate::Dialect::Postgres => {
+            let insert = format!(
+                "INSERT INTO {table} ({OBJECT_COLUMNS}) \
+                 VALUES (nextval('{}'), $1, $1, 1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {OBJECT_COLUMNS}",
+                object_id_sequence(instance_id)
+            );
+            (vec![(insert, new_object_params(v))], 0)
+        }
+        crate::Dialect::Sqlite => {
+            let insert = format!(
+                "INSERT INTO {table} ({OBJECT_COLUMNS}) \
+                 VALUES ((SELECT value FROM instance_counters WHERE instance_id = $1 AND kind = 'objects'), \
+                 $2, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {OBJECT_COLUMNS}"
+            );
+            let statements = vec![
+                (NEXT_ID_SQL.to_string(), params![instance_id, "objects"]),
+                (
+                    insert,
+                    [vec![crate::Val::Int(instance_id)], new_object_params(v)].concat(),
+                ),
+                (
+                    "UPDATE classes SET objects_count = objects_count + 1 WHERE id = $1"
+                        .to_string(),
+                    params![class_id],
+                ),
+            ];
+            (statements, 1)
+        }
+    }
+}
+
+/// The row of the statement at `at` that inserted an object.
+fn inserted_row(results: Vec<Vec<Row>>, at: usize) -> StoreResult<ObjectRow> {
     results
         .into_iter()
-        .nth(1)
+        .nth(at)
         .and_then(|rows| rows.into_iter().next())
         .map(object_from)
         .ok_or_else(|| crate::StoreError::Internal("object insert returned no row".into()))
 }
 
-/// Inserts an object into a class table, inside `tx`, and counts it on the class.
+/// Inserts an object into a class table, inside `tx`, with a new id of the instance.
 pub async fn insert_object(
     tx: &mut Tx,
     instance_id: i64,
     class_id: i64,
     v: &ObjectValues,
 ) -> StoreResult<ObjectRow> {
-    inserted_row(
-        tx.query_many(insert_statements(instance_id, class_id, v))
-            .await?,
-    )
+    let (statements, at) = insert_statements(tx.dialect(), instance_id, class_id, v);
+    inserted_row(tx.query_many(statements).await?, at)
 }
 
 /// [`insert_object`] as the last write of `tx`, committed in the same round trip (the
@@ -160,10 +206,8 @@ pub async fn insert_object_and_commit(
     class_id: i64,
     v: &ObjectValues,
 ) -> StoreResult<ObjectRow> {
-    inserted_row(
-        tx.query_many_and_commit(insert_statements(instance_id, class_id, v))
-            .await?,
-    )
+    let (statements, at) = insert_statements(tx.dialect(), instance_id, class_id, v);
+    inserted_row(tx.query_many_and_commit(statements).await?, at)
 }
 
 /// Writes the full new state of an object, bumping the revision when `bump` is set.
@@ -206,7 +250,8 @@ pub async fn delete_object(tx: &mut Tx, class_id: i64, id: i64) -> StoreResult<b
             params![id],
         )
         .await?;
-    if n > 0 {
+    // Only SQLite keeps the count on the class row (see `insert_statements`).
+    if n > 0 && tx.dialect() == crate::Dialect::Sqlite {
         tx.exec(
             "UPDATE classes SET objects_count = objects_count - 1 WHERE id = $1",
             params![class_id],

@@ -378,18 +378,23 @@ impl PgTx {
         self.run(&statements).await
     }
     /// The last statements and COMMIT, pipelined (with BEGIN if nothing ran before).
+    /// A transaction that is one statement alone runs as that statement, without BEGIN
+    /// and COMMIT: PostgreSQL commits a lone statement atomically (and durably, before it
+    /// answers) by itself, and the two extra commands cost server work (object creates
+    /// at c=16 ran 10-15 % faster without them).
     pub async fn query_many_and_commit(
         mut self,
         statements: Vec<(String, Vec<Val>)>,
     ) -> StoreResult<Vec<Vec<Row>>> {
-        let begin = !self.begun;
+        let alone = !self.begun && statements.len() == 1;
+        let (begin, commit) = (!self.begun && !alone, !alone);
         let client = self
             .client
             .take()
             .ok_or_else(|| StoreError::Internal("no client".into()))?;
         // Held so that a request cancelled mid-pipeline detaches the client.
         let held = InTransaction(Some(client));
-        let result = pipeline(held.client()?, begin, &statements, true).await;
+        let result = pipeline(held.client()?, begin, &statements, commit).await;
         // After an unknown failure whether the transaction ended is unknown: the client
         // stays out of the pool (dropping `held` detaches it).
         if !matches!(

@@ -106,18 +106,19 @@ async fn list_classes(
     ))
 }
 
-/// Looks up a class by its URL name (lowercased); `None` when missing. Reads the database,
-/// so `objects_count` is current: the class endpoints use this.
+/// Looks up a class by its URL name (lowercased); `None` when missing. Reads the database
+/// and counts the class's objects, so `objects_count` is current: the class endpoints use
+/// this.
 pub async fn find_class(app: &AppState, instance_id: i64, name: &str) -> ApiResult<Option<Class>> {
     let lower = name.to_lowercase();
     if lower.is_empty() || lower.len() > 64 {
         return Ok(None);
     }
-    Ok(app.store.class_by_name(instance_id, &lower).await?)
+    Ok(app.store.class_by_name_counted(instance_id, &lower).await?)
 }
 
-/// [`find_class`] through the cache (schema and permissions only; `objects_count` may be
-/// stale): the objects endpoints use this on every request.
+/// [`find_class`] through the cache, without counting (schema and permissions only;
+/// `objects_count` is `None`): the objects endpoints use this on every request.
 pub async fn find_class_cached(
     app: &AppState,
     instance_id: i64,

@@ -11,6 +11,7 @@ mod conventions;
 mod durability;
 mod instances;
 mod object_changes;
+mod object_ids;
 mod objects;
 mod query_prop;
 mod users;
