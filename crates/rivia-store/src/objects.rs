@@ -511,6 +511,21 @@ fn page_rows(rows: Option<Vec<Row>>, q: &ObjectListQuery) -> Vec<ObjectRow> {
     crate::finish_keyset(rows, &q.keyset)
 }
 
+/// The statement reading the page of a list: its columns under the list's filter, in the
+/// page's order and keyset.
+fn page_statement(
+    dialect: crate::Dialect,
+    q: &ObjectListQuery,
+    table: &str,
+    where_sql: &str,
+    mut params: Vec<crate::Val>,
+    plan: IdOrderPlan,
+) -> (String, Vec<crate::Val>) {
+    let mut sql = format!("SELECT {OBJECT_COLUMNS} FROM {table}{where_sql}");
+    push_ordered_keyset(dialect, &mut sql, &mut params, q, plan);
+    (sql, params)
+}
+
 /// What is left of a statement timeout (at least a millisecond, so it still applies).
 fn remaining(timeout: std::time::Duration, started: std::time::Instant) -> std::time::Duration {
     timeout
@@ -575,7 +590,7 @@ impl crate::Store {
         let ListSql {
             table,
             where_sql,
-            mut params,
+            params,
             started,
         } = list;
         let choose_plan =
@@ -607,9 +622,14 @@ impl crate::Store {
             statements.push((count_estimate_sql(&table, cond, ep.len()), ep));
         }
         if q.keyset.limit > 0 {
-            let mut sql = format!("SELECT {OBJECT_COLUMNS} FROM {table}{where_sql}");
-            push_ordered_keyset(crate::Dialect::Sqlite, &mut sql, &mut params, q, plan);
-            statements.push((sql, params));
+            statements.push(page_statement(
+                crate::Dialect::Sqlite,
+                q,
+                &table,
+                &where_sql,
+                params,
+                plan,
+            ));
         }
         if statements.is_empty() {
             return Ok((Vec::new(), q.count.then_some(capped.unwrap_or(0))));
@@ -640,7 +660,7 @@ impl crate::Store {
         let ListSql {
             table,
             where_sql,
-            mut params,
+            params,
             started,
         } = list;
         let mut statements = Vec::new();
@@ -652,15 +672,15 @@ impl crate::Store {
             ));
         }
         if q.keyset.limit > 0 {
-            let mut sql = format!("SELECT {OBJECT_COLUMNS} FROM {table}{where_sql}");
-            push_ordered_keyset(
+            let plan = IdOrderPlan::ScanById;
+            statements.push(page_statement(
                 crate::Dialect::Postgres,
-                &mut sql,
-                &mut params,
                 q,
-                IdOrderPlan::ScanById,
-            );
-            statements.push((sql, params));
+                &table,
+                &where_sql,
+                params,
+                plan,
+            ));
         }
         let mut results = self
             .db

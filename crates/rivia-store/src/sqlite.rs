@@ -469,16 +469,22 @@ impl SqliteDb {
         submit(&self.readers, move |conn| run_query(conn, &sql, &params)).await
     }
 
-    /// Several reads in one job on one reader thread, in one read transaction: they see
-    /// the same data, and WAL read locks are taken once instead of per statement.
+    /// Several reads in one job on one reader thread; two or more share one read
+    /// transaction, so they see the same data and WAL read locks are taken once instead of
+    /// per statement (a lone statement is its own transaction already).
     pub async fn read_batch(&self, queries: Vec<(String, Vec<Val>)>) -> StoreResult<Vec<Vec<Row>>> {
         submit(&self.readers, move |conn| {
-            in_read_transaction(conn, |conn| {
+            let run_all = |conn: &mut Connection| {
                 queries
                     .iter()
                     .map(|(sql, params)| run_query(conn, sql, params))
                     .collect()
-            })
+            };
+            if queries.len() > 1 {
+                in_read_transaction(conn, run_all)
+            } else {
+                run_all(conn)
+            }
         })
         .await
     }

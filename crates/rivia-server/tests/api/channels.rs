@@ -524,14 +524,7 @@ async fn history_lists_newest_first_with_cursors_and_rooms(b: Backend) {
     let Some(app) = TestApp::new(b).await else {
         return;
     };
-    let admin = app.admin_with_instance("chan-inst").await;
-    app.as_key(
-        &admin,
-        "POST",
-        CH,
-        Some(json!({"name": "plain", "custom_publish": true})),
-    )
-    .await;
+    let admin = admin_with_publish_channel(&app, "plain").await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let r = app
@@ -653,6 +646,21 @@ async fn history_lists_newest_first_with_cursors_and_rooms(b: Backend) {
 }
 
 /// Publishes `payload` on a default-type channel and returns the change id.
+/// An admin of instance `chan-inst` with a `custom_publish` channel `name` in it.
+async fn admin_with_publish_channel(app: &TestApp, name: &str) -> String {
+    let admin = app.admin_with_instance("chan-inst").await;
+    let r = app
+        .as_key(
+            &admin,
+            "POST",
+            CH,
+            Some(json!({"name": name, "custom_publish": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    admin
+}
+
 async fn publish(app: &TestApp, key: &str, channel: &str, body: Value) -> i64 {
     let r = app
         .as_key(key, "POST", &format!("{CH}{channel}/publish/"), Some(body))
@@ -665,14 +673,7 @@ async fn poll_answers_at_once_or_waits_for_the_next_change(b: Backend) {
     let Some(app) = TestApp::new(b).await else {
         return;
     };
-    let admin = app.admin_with_instance("chan-inst").await;
-    app.as_key(
-        &admin,
-        "POST",
-        CH,
-        Some(json!({"name": "plain", "custom_publish": true})),
-    )
-    .await;
+    let admin = admin_with_publish_channel(&app, "plain").await;
     let first = publish(&app, &admin, "plain", json!({"payload": {"n": 1}})).await;
     let second = publish(&app, &admin, "plain", json!({"payload": {"n": 2}})).await;
     let poll = format!("{CH}plain/poll/");
@@ -742,14 +743,7 @@ async fn poll_with_a_current_last_id_waits_for_the_next_change(b: Backend) {
     let Some(app) = TestApp::new(b).await else {
         return;
     };
-    let admin = app.admin_with_instance("chan-inst").await;
-    app.as_key(
-        &admin,
-        "POST",
-        CH,
-        Some(json!({"name": "steady", "custom_publish": true})),
-    )
-    .await;
+    let admin = admin_with_publish_channel(&app, "steady").await;
     let inst = app.stored_instance("chan-inst").await;
     let channel = app
         .store
@@ -849,14 +843,7 @@ async fn poll_validation_and_timeouts(b: Backend) {
     else {
         return;
     };
-    let admin = app.admin_with_instance("chan-inst").await;
-    app.as_key(
-        &admin,
-        "POST",
-        CH,
-        Some(json!({"name": "plain", "custom_publish": true})),
-    )
-    .await;
+    let admin = admin_with_publish_channel(&app, "plain").await;
     let poll = format!("{CH}plain/poll/");
     // Nothing published yet: any last_id waits; the timeout answers 204 with no body.
     let started = std::time::Instant::now();
@@ -946,14 +933,7 @@ async fn retention_keeps_the_newest_and_drops_expired(b: Backend) {
     let Some(app) = TestApp::new(b).await else {
         return;
     };
-    let admin = app.admin_with_instance("chan-inst").await;
-    app.as_key(
-        &admin,
-        "POST",
-        CH,
-        Some(json!({"name": "busy", "custom_publish": true})),
-    )
-    .await;
+    let admin = admin_with_publish_channel(&app, "busy").await;
     let inst = app.stored_instance("chan-inst").await;
     let channel = |name: &'static str| {
         let store = app.store.clone();

@@ -337,16 +337,7 @@ pub async fn store_user(app: &TestApp, instance: &str, name: &str) -> (i64, Stri
         .expect("db")
         .expect("profile class");
     let key = rivia_core::keys::new_account_key();
-    let values = rivia_store::objects::ObjectValues {
-        owner: None,
-        owner_permissions: 3,
-        group_id: None,
-        group_permissions: 0,
-        other_permissions: 0,
-        channel: None,
-        channel_room: None,
-        data: "{}".into(),
-    };
+    let values = plain_object_values();
     let (user, _) = app
         .store
         .create_user(inst.id, profile.id, name, "unused-hash", &key, values)
@@ -396,5 +387,19 @@ pub fn redact(v: &Value) -> Value {
         ),
         Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
         other => other.clone(),
+    }
+}
+
+/// Values of an object with no fields, full owner rights and nothing else set.
+pub fn plain_object_values() -> rivia_store::objects::ObjectValues {
+    rivia_store::objects::ObjectValues {
+        owner: None,
+        owner_permissions: 3,
+        group_id: None,
+        group_permissions: 0,
+        other_permissions: 0,
+        channel: None,
+        channel_room: None,
+        data: "{}".into(),
     }
 }

@@ -5,9 +5,9 @@
 //! PostgreSQL).
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, store_user};
+use crate::helpers::{Backend, TestApp, plain_object_values, store_user};
 use axum::http::StatusCode;
-use rivia_store::objects::{ObjectValues, insert_object};
+use rivia_store::objects::insert_object;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -94,19 +94,6 @@ async fn listed_counts(app: &TestApp, key: &str, query: &str) -> Vec<(String, Va
             (name, c["objects_count"].clone())
         })
         .collect()
-}
-
-fn empty_values() -> ObjectValues {
-    ObjectValues {
-        owner: None,
-        owner_permissions: 3,
-        group_id: None,
-        group_permissions: 0,
-        other_permissions: 0,
-        channel: None,
-        channel_room: None,
-        data: "{}".into(),
-    }
 }
 
 async fn ids_increase_per_instance_across_classes_and_profiles(b: Backend) {
@@ -312,7 +299,7 @@ async fn rolled_back_creates_leave_no_object(b: Backend) {
         .expect("db")
         .expect("class");
     let mut tx = app.store.db.begin().await.expect("begin");
-    let dropped = insert_object(&mut tx, instance.id, class.id, &empty_values())
+    let dropped = insert_object(&mut tx, instance.id, class.id, &plain_object_values())
         .await
         .expect("insert");
     drop(tx);
