@@ -6,15 +6,16 @@
 # database may be created; default postgres://postgres@127.0.0.1:5432/postgres, set it
 # empty to skip).
 #   bench/channels.sh [--held 10000] [--pollers 1000] [--rounds 20] [--registrations 1000]
-# RIVIA_BENCH_FEATURES=mimalloc builds the server with mimalloc instead of tuned glibc
-# malloc, for comparison. RIVIA_BENCH_SERVER=path benchmarks an already built binary.
+# RIVIA_BENCH_ALLOCATOR=glibc builds the server with tuned glibc malloc instead of
+# mimalloc, for comparison. RIVIA_BENCH_SERVER=path benchmarks an already built binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every held poll is a socket on both sides.
 ulimit -n "$(ulimit -Hn)"
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-cargo build --release -q -p rivia-server --bin rivia --example channels_bench \
-  ${RIVIA_BENCH_FEATURES:+--features "$RIVIA_BENCH_FEATURES"}
+allocator=()
+if [[ "${RIVIA_BENCH_ALLOCATOR:-}" == glibc ]]; then allocator=(--no-default-features); fi
+cargo build --release -q -p rivia-server --bin rivia --example channels_bench "${allocator[@]}"
 # Private copies: another build may replace the target directory's files mid-run.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -8,7 +8,7 @@ use rivia_store::{Db, Store};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-// glibc malloc (tuned in `memory::tune_allocator`) unless built with `--features mimalloc`.
+// mimalloc, tuned in `memory::tune_allocator`; glibc malloc with `--no-default-features`.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -49,6 +49,7 @@ fn main() -> anyhow::Result<()> {
     rivia_server::memory::tune_allocator();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(rivia_server::memory::on_worker_park)
         .build()
         .context("starting the async runtime")?
         .block_on(run())
