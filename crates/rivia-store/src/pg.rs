@@ -216,7 +216,8 @@ impl PgDb {
         futures_util::future::try_join_all(futures).await
     }
 
-    /// Several reads in one read-only transaction with a statement timeout.
+    /// Several reads in one read-only transaction with a statement timeout, pipelined:
+    /// BEGIN, the timeout, the statements and COMMIT go out together, one round trip.
     pub async fn read_many(
         &self,
         statements: Vec<(String, Vec<Val>)>,
@@ -225,26 +226,14 @@ impl PgDb {
         let held = InTransaction(Some(self.client().await?));
         let client = held.client()?;
         let ms = timeout.as_millis().max(1);
-        client
-            .batch_execute(&format!(
-                "BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}"
-            ))
-            .await
-            .map_err(map_err)?;
-        let mut out = Vec::with_capacity(statements.len());
-        for (sql, params) in &statements {
-            match client_query(client, sql, params).await {
-                Ok(rows) => out.push(rows),
-                Err(e) => {
-                    client.batch_execute("ROLLBACK").await.map_err(map_err)?;
-                    held.release();
-                    return Err(e);
-                }
-            }
+        let open = format!("BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}");
+        let framed = framed_pipeline(client, Some(&open), &statements, Some("COMMIT")).await;
+        // COMMIT ran (after a failed statement it ends the aborted transaction as a
+        // rollback), so the client is idle again; otherwise `held` drops it from the pool.
+        if framed.closed.is_ok() {
+            held.release();
         }
-        client.batch_execute("COMMIT").await.map_err(map_err)?;
-        held.release();
-        Ok(out)
+        framed.rows
     }
 
     /// A transaction on a pooled client; its BEGIN is sent with its first statement.
@@ -306,14 +295,41 @@ async fn pipeline(
     statements: &[(String, Vec<Val>)],
     commit: bool,
 ) -> StoreResult<Vec<Vec<Row>>> {
-    // BEGIN goes out first (it is polled first), whatever happens to the statements, so
-    // the caller's transaction state is known. The statements are prepared (cached after
-    // the first use) before any is executed, then they and the COMMIT are sent in order
-    // as first polled: with cached statements the whole exchange is one round trip.
-    let open = async {
-        match begin {
-            true => client.batch_execute("BEGIN").await,
-            false => Ok(()),
+    let framed = framed_pipeline(
+        client,
+        begin.then_some("BEGIN"),
+        statements,
+        commit.then_some("COMMIT"),
+    )
+    .await;
+    let rows = framed.rows?;
+    framed.closed?;
+    Ok(rows)
+}
+
+/// What a [`framed_pipeline`] returned: the statements' rows (or the first error of the
+/// opening or a statement), and how the closing went.
+struct Framed {
+    rows: StoreResult<Vec<Vec<Row>>>,
+    closed: StoreResult<()>,
+}
+
+/// Sends `open` (simple-query SQL), `statements` and `close` pipelined on `client`.
+async fn framed_pipeline(
+    client: &Object,
+    open: Option<&str>,
+    statements: &[(String, Vec<Val>)],
+    close: Option<&str>,
+) -> Framed {
+    // The opening goes out first (it is polled first), whatever happens to the
+    // statements, so the caller's transaction state is known. The statements are prepared
+    // (cached after the first use) before any is executed, then they and the closing are
+    // sent in order as first polled: with cached statements the whole exchange is one
+    // round trip.
+    let opening = async {
+        match open {
+            Some(sql) => client.batch_execute(sql).await,
+            None => Ok(()),
         }
     };
     let params: Vec<_> = statements.iter().map(|(_, p)| refs(p)).collect();
@@ -326,30 +342,39 @@ async fn pipeline(
             .iter()
             .zip(&params)
             .map(|(stmt, p)| client.query(stmt, p));
-        let close = async {
-            match commit {
-                true => client.batch_execute("COMMIT").await,
-                false => Ok(()),
+        let closing = async {
+            match close {
+                Some(sql) => client.batch_execute(sql).await,
+                None => Ok(()),
             }
         };
         Ok::<_, tokio_postgres::Error>(
-            futures_util::future::join(futures_util::future::join_all(queries), close).await,
+            futures_util::future::join(futures_util::future::join_all(queries), closing).await,
         )
     };
-    let (opened, ran) = futures_util::future::join(open, run).await;
-    opened.map_err(map_err)?;
-    let (results, closed) = ran.map_err(map_err)?;
-    let mut out = Vec::with_capacity(results.len());
-    for rows in results {
-        out.push(
+    let (opened, ran) = futures_util::future::join(opening, run).await;
+    let (results, closed) = match (opened, ran) {
+        (Err(e), _) | (Ok(()), Err(e)) => {
+            return Framed {
+                rows: Err(map_err(e)),
+                closed: Err(StoreError::Internal("pipeline did not close".into())),
+            };
+        }
+        (Ok(()), Ok(ran)) => ran,
+    };
+    let rows = results
+        .into_iter()
+        .map(|rows| {
             rows.map_err(map_err)?
                 .iter()
                 .map(convert_row)
-                .collect::<StoreResult<Vec<_>>>()?,
-        );
+                .collect::<StoreResult<Vec<_>>>()
+        })
+        .collect();
+    Framed {
+        rows,
+        closed: closed.map_err(map_err),
     }
-    closed.map_err(map_err)?;
-    Ok(out)
 }
 
 impl PgTx {
