@@ -25,6 +25,7 @@ both_backends!(
     large_counts_are_estimates_and_selective_filters_page_in_order,
     schema_changes_racing_writes_stay_consistent,
     cancelled_reads_leave_no_open_transaction,
+    failed_reads_report_the_first_error_and_leave_no_open_transaction,
     concurrent_creates_commit_together_and_fail_alone,
 );
 
@@ -1749,6 +1750,65 @@ async fn cancelled_reads_leave_no_open_transaction(b: Backend) {
         )
         .await;
     assert_eq!(r.body["objects_count"], json!(24));
+}
+
+/// Reads of one batch share a transaction (on PostgreSQL one pipeline: BEGIN, the
+/// statements, COMMIT); a statement failing at run time or at prepare ends it cleanly.
+async fn failed_reads_report_the_first_error_and_leave_no_open_transaction(b: Backend) {
+    let Some((app, key)) = setup(b).await else {
+        return;
+    };
+    make_class(
+        &app,
+        &key,
+        json!({"name": "sane", "schema": [{"name": "n", "type": "integer"}]}),
+    )
+    .await;
+    let read = |statements: Vec<&str>| {
+        let statements = statements
+            .into_iter()
+            .map(|s| (s.to_string(), vec![]))
+            .collect();
+        app.store
+            .db
+            .read_with_timeout(statements, std::time::Duration::from_secs(5))
+    };
+    // A statement that prepares but fails when it runs (SQLite's 1 / 0 is NULL).
+    let (fails_at_run, message) = match b {
+        Backend::Sqlite => ("SELECT json('not json')", "malformed JSON"),
+        Backend::Postgres => ("SELECT 1 / 0", "division by zero"),
+    };
+    // More failures than the pool has connections, so every connection sees one.
+    for _ in 0..20 {
+        let at_run = read(vec!["SELECT 1", fails_at_run, "SELECT 2"]).await;
+        assert!(
+            matches!(at_run, Err(rivia_store::StoreError::Internal(ref m)) if m.contains(message)),
+            "{at_run:?}"
+        );
+        let at_prepare = read(vec!["SELECT 1", "SELEKT 2"]).await;
+        assert!(
+            matches!(at_prepare, Err(rivia_store::StoreError::Internal(_))),
+            "{at_prepare:?}"
+        );
+    }
+    let ok = read(vec!["SELECT 1", "SELECT 2"])
+        .await
+        .expect("reads work again");
+    assert_eq!((ok[0][0].i64(0), ok[1][0].i64(0)), (1, 2));
+    // Writes land and later lists see them: no connection was left in a read-only
+    // transaction or an old snapshot.
+    for n in 0..24 {
+        create(&app, &key, "sane", json!({"n": n})).await;
+        let r = app
+            .as_key(
+                &key,
+                "GET",
+                &format!("{}?page_size=0&include_count=1", objects("sane")),
+                None,
+            )
+            .await;
+        assert_eq!(r.body["objects_count"], json!(n + 1));
+    }
 }
 
 async fn concurrent_creates_commit_together_and_fail_alone(b: Backend) {
