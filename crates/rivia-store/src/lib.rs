@@ -36,6 +36,8 @@ pub struct Store {
     auth_generation: Arc<AtomicU64>,
     /// Wakes channel pollers on this node when changes commit.
     pub bus: bus::ChangeBus,
+    /// Recent PostgreSQL planner estimates of large counts (see [`objects::EstimateCache`]).
+    estimates: Arc<objects::EstimateCache>,
 }
 
 impl Store {
@@ -45,6 +47,7 @@ impl Store {
             db,
             auth_generation: Arc::new(AtomicU64::new(0)),
             bus: bus::ChangeBus::default(),
+            estimates: Arc::default(),
         }
     }
 
