@@ -5,12 +5,13 @@
 //! dropped on tokio workers, and the other way round for jobs); glibc malloc serialises
 //! those frees on arena locks. Against tuned glibc, in the same run on 2 cores, mimalloc
 //! took server CPU per request from ~300 to ~222 µs on the filtered list + count (7.8–8.1k
-//! against 5.8–5.9k req/s) and from ~29 to ~25 µs on `GET /users/` (bench/README.md).
+//! against 5.8–5.9k req/s) and from ~29 to ~25 µs on `GET /users/` (`bench/bench.py`).
 //!
 //! Three settings keep its memory at or below glibc's (`bench/channels.sh`):
 //! - Transparent huge pages are turned off for the process. Where the kernel's THP mode is
 //!   `always`, mimalloc's eagerly committed arenas were backed by 2 MiB pages: 10,000 held
-//!   polls took 292 MiB instead of 210, and opening them took 23 s instead of 1.
+//!   polls took 292 MiB instead of 210, and opening them took 23 s instead of 1. (mimalloc's
+//!   own `allow_thp` option is read before `main` runs, so the process does it itself.)
 //! - Freed memory is purged at once (`purge_delay` 0) rather than after 10 ms.
 //! - mimalloc's free pages belong to the thread that allocated them, so after many
 //!   connections close each tokio worker collects its own heap when it next parks
