@@ -714,15 +714,18 @@ impl crate::Store {
         let mut statements = Vec::new();
         // The estimate is only used above EXACT_COUNT_LIMIT, but asked for in the same
         // round trip as the capped count, unless a recent one for this query is at hand.
-        let explain = format!("EXPLAIN SELECT 1 FROM {table}{where_sql}");
-        let key = q.count.then(|| estimate_key(&explain, &params));
         let now = std::time::Instant::now();
-        let recent = key.as_deref().and_then(|k| self.estimates.get(k, now));
+        let mut key = None;
+        let mut recent = None;
         if q.count {
             statements.push((capped_count_sql(&table, &where_sql), params.clone()));
+            let explain = format!("EXPLAIN SELECT 1 FROM {table}{where_sql}");
+            let k = estimate_key(&explain, &params);
+            recent = self.estimates.get(&k, now);
             if recent.is_none() {
                 statements.push((explain, params.clone()));
             }
+            key = Some(k);
         }
         if q.keyset.limit > 0 {
             let plan = IdOrderPlan::ScanById;

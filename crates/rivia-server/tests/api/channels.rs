@@ -645,7 +645,6 @@ async fn history_lists_newest_first_with_cursors_and_rooms(b: Backend) {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
-/// Publishes `payload` on a default-type channel and returns the change id.
 /// An admin of instance `chan-inst` with a `custom_publish` channel `name` in it.
 async fn admin_with_publish_channel(app: &TestApp, name: &str) -> String {
     let admin = app.admin_with_instance("chan-inst").await;

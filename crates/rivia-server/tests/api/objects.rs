@@ -62,6 +62,14 @@ async fn create(app: &TestApp, key: &str, class: &str, body: Value) -> Value {
     r.body
 }
 
+/// The class's `objects_count` as a `page_size=0&include_count=1` list reports it.
+async fn count_objects(app: &TestApp, key: &str, class: &str) -> Value {
+    let url = format!("{}?page_size=0&include_count=1", objects(class));
+    let r = app.as_key(key, "GET", &url, None).await;
+    assert_eq!(r.status, StatusCode::OK, "count: {:?}", r.body);
+    r.body["objects_count"].clone()
+}
+
 fn ids(r: &Resp) -> Vec<i64> {
     r.body["objects"]
         .as_array()
@@ -1695,15 +1703,10 @@ async fn schema_changes_racing_writes_stay_consistent(b: Backend) {
             r.body
         );
     }
-    let r = app
-        .as_key(
-            &key,
-            "GET",
-            &format!("{}?page_size=0&include_count=1", objects("race")),
-            None,
-        )
-        .await;
-    assert_eq!(r.body["objects_count"], json!(created.len()));
+    assert_eq!(
+        count_objects(&app, &key, "race").await,
+        json!(created.len())
+    );
     // The final schema's index serves filters.
     let q = rivia_core::page::encode_query_value(r#"{"w": {"_eq": "nobody"}}"#);
     let r = app
@@ -1741,15 +1744,7 @@ async fn cancelled_reads_leave_no_open_transaction(b: Backend) {
     for n in 0..24 {
         create(&app, &key, "calm", json!({"n": n})).await;
     }
-    let r = app
-        .as_key(
-            &key,
-            "GET",
-            &format!("{}?page_size=0&include_count=1", objects("calm")),
-            None,
-        )
-        .await;
-    assert_eq!(r.body["objects_count"], json!(24));
+    assert_eq!(count_objects(&app, &key, "calm").await, json!(24));
 }
 
 /// Reads of one batch share a transaction (on PostgreSQL one pipeline: BEGIN, the
@@ -1799,15 +1794,7 @@ async fn failed_reads_report_the_first_error_and_leave_no_open_transaction(b: Ba
     // transaction or an old snapshot.
     for n in 0..24 {
         create(&app, &key, "sane", json!({"n": n})).await;
-        let r = app
-            .as_key(
-                &key,
-                "GET",
-                &format!("{}?page_size=0&include_count=1", objects("sane")),
-                None,
-            )
-            .await;
-        assert_eq!(r.body["objects_count"], json!(n + 1));
+        assert_eq!(count_objects(&app, &key, "sane").await, json!(n + 1));
     }
 }
 
@@ -1859,15 +1846,7 @@ async fn concurrent_creates_commit_together_and_fail_alone(b: Backend) {
             .await;
         assert_eq!(got.body["code"], json!(code));
     }
-    let count = app
-        .as_key(
-            &key,
-            "GET",
-            &format!("{}?page_size=0&include_count=1", objects("crowd")),
-            None,
-        )
-        .await;
-    assert_eq!(count.body["objects_count"], json!(37));
+    assert_eq!(count_objects(&app, &key, "crowd").await, json!(37));
     let class = app.as_key(&key, "GET", &class_url("crowd"), None).await;
     assert_eq!(class.body["objects_count"], json!(37));
 }
