@@ -16,7 +16,7 @@ both_backends!(
 );
 
 fn reference_page() -> Value {
-    let text = include_str!("../../../../../shared/seed/users-list.json");
+    let text = include_str!("fixtures/users-list.json");
     let seed: Value = serde_json::from_str(text).expect("seed json");
     seed["examples"].clone()
 }
