@@ -20,9 +20,10 @@ fi
 command -v node >/dev/null || { echo "conformance/js: node is not installed" >&2; exit 2; }
 command -v npm >/dev/null || { echo "conformance/js: npm is not installed" >&2; exit 2; }
 
+RIVIA_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+export RIVIA_BIN
 cd "$here"
 if ! node -e 'process.exit(require("syncano/package.json").version === "1.0.30" ? 0 : 1)' 2>/dev/null; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
-export RIVIA_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 exec node --test --test-concurrency=1 "$@" test/
