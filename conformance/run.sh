@@ -116,7 +116,7 @@ echo "conformance: server up at $url" >&2
 
 status=0
 RIVIA_URL="$url" PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" \
-    "$py" -m pytest -p no:cacheprovider -v -rfE "$here/test_client.py" "$@" || status=$?
+    "$py" -m pytest -p no:cacheprovider -v -rfE "$here/test_client.py" "$here/test_cli.py" "$@" || status=$?
 
 if [ "$status" -ne 0 ]; then
     echo "----- server log (last 200 lines) -----" >&2

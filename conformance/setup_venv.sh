@@ -24,8 +24,8 @@ pip=("$VENV/bin/python" -m pip --disable-pip-version-check --no-input)
 
 # Dependencies first, the client last with --no-deps: in this order pip does not
 # print its (expected, harmless) complaint about syncano's ancient pins.
-"${pip[@]}" install --quiet requests six python-slugify validictory pytest
-"${pip[@]}" install --quiet --no-deps 'syncano==5.4.6'
+"${pip[@]}" install --quiet requests six python-slugify validictory pytest click PyYAML watchdog
+"${pip[@]}" install --quiet --no-deps 'syncano==5.4.6' 'syncano-cli==0.8'
 
 # Smoke check: the client must be importable with our compatibility shim.
 PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" "$VENV/bin/python" - <<'PY'
@@ -33,5 +33,6 @@ import syncano_compat  # noqa: F401  (patches the model metaclass)
 import syncano
 from syncano.models import Instance, Class, Object, User, Group, Channel, ApiKey  # noqa: F401
 assert syncano.VERSION == '5.4.6', syncano.VERSION
-print("setup_venv: syncano %s importable" % syncano.VERSION)
+from syncano_cli.main import cli  # noqa: F401  (the command-line tool, syncano-cli 0.8)
+print("setup_venv: syncano %s and syncano-cli importable" % syncano.VERSION)
 PY

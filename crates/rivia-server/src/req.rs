@@ -17,7 +17,7 @@ pub struct Req {
     pub method: Method,
     /// URL path.
     pub path: String,
-    /// Query parameters in order.
+    /// Query parameters in order, without blank ones.
     pub query: Vec<(String, String)>,
     /// Headers.
     pub headers: HeaderMap,
@@ -31,11 +31,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts
+        let mut query = parts
             .uri
             .query()
             .map(|q| crate::body::form_urlencoded_pairs(q.as_bytes()))
             .unwrap_or_default();
+        // A blank optional parameter counts as absent, as the platform's DRF treated it:
+        // Syncano's JavaScript library polls with `?last_id=&room=` when neither is set.
+        query.retain(|(_, v)| !v.is_empty());
         let body = parts
             .extensions
             .get::<Parsed>()

@@ -863,13 +863,13 @@ async fn poll_validation_and_timeouts(b: Backend) {
         )
     );
     let r = app
-        .as_key(&admin, "GET", &format!("{poll}?last_id=aaa&room="), None)
+        .as_key(&admin, "GET", &format!("{poll}?last_id=aaa&room=x"), None)
         .await;
     assert_eq!(
         (r.status, r.body),
         (
             StatusCode::BAD_REQUEST,
-            json!({"last_id": ["A valid integer is required."], "room": ["This field may not be blank."]})
+            json!({"last_id": ["A valid integer is required."]})
         )
     );
     let r = app

@@ -4,6 +4,7 @@ pub mod helpers;
 
 mod account;
 mod batch;
+mod blank_params;
 mod channels;
 mod channels_net;
 mod cli;
