@@ -13,6 +13,26 @@ pub struct Fields<'a> {
     partial: bool,
 }
 
+/// Proof that a field error was recorded: only [`Fields`] makes one, when it records an
+/// error. A required field's reader returns it instead of a value.
+#[derive(Debug, Clone, Copy)]
+pub struct Reported(());
+
+/// A required field's value, or the proof that its error was recorded.
+pub type Parsed<T> = Result<T, Reported>;
+
+/// What reading a field found.
+enum Read<T> {
+    /// The key is absent.
+    Absent,
+    /// `null` (or blank) on a nullable field.
+    Null,
+    /// A valid value.
+    Value(T),
+    /// An invalid value; its error is recorded.
+    Invalid(Reported),
+}
+
 /// Options of a char field.
 #[derive(Clone, Copy)]
 pub struct Char {
@@ -74,40 +94,95 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A char field. `Ok(None)`: absent. Nullable fields give `Some(None)` for null.
+    /// A char field. `None`: absent or invalid. Nullable fields give `Some(None)` for null.
     pub fn char(&mut self, name: &str, opts: Char, required: bool) -> Option<Option<String>> {
-        let Some(v) = self.body.get(name) else {
-            if required {
-                self.missing(name);
+        match self.text(name, opts) {
+            Read::Absent => {
+                if required {
+                    self.missing(name);
+                }
+                None
             }
-            return None;
+            Read::Null => Some(None),
+            Read::Value(s) => Some(Some(s)),
+            Read::Invalid(_) => None,
+        }
+    }
+
+    /// Reads a char field, recording its errors. `Read::Null` only when `opts.allow_null`.
+    fn text(&mut self, name: &str, opts: Char) -> Read<String> {
+        let Some(v) = self.body.get(name) else {
+            return Read::Absent;
         };
         let s = match v {
-            Value::Null if opts.allow_null => return Some(None),
-            Value::Null => {
-                self.errors.add(name, msg::NULL);
-                return None;
-            }
+            Value::Null if opts.allow_null => return Read::Null,
+            Value::Null => return Read::Invalid(self.report(name, msg::NULL)),
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
-            _ => {
-                self.errors.add(name, msg::NOT_STRING);
-                return None;
-            }
+            _ => return Read::Invalid(self.report(name, msg::NOT_STRING)),
         };
         let s = if opts.trim { s.trim().to_string() } else { s };
         if s.is_empty() && !opts.allow_blank {
             if opts.allow_null {
-                return Some(None);
+                return Read::Null;
             }
-            self.errors.add(name, msg::BLANK);
-            return None;
+            return Read::Invalid(self.report(name, msg::BLANK));
         }
         if s.chars().count() > opts.max {
-            self.errors.add(name, msg::max_length(opts.max));
-            return None;
+            return Read::Invalid(self.report(name, msg::max_length(opts.max)));
         }
-        Some(Some(s))
+        Read::Value(s)
+    }
+
+    /// Records `message` for `name`; the returned token proves an error was recorded.
+    pub fn report(&mut self, name: &str, message: impl Into<String>) -> Reported {
+        self.errors.add(name, message);
+        Reported(())
+    }
+
+    /// Records every message of `messages` for `name` (e.g. a slug's rule violations).
+    pub fn reject<M: Into<String>>(
+        &mut self,
+        name: &str,
+        messages: impl IntoIterator<Item = M>,
+    ) -> Reported {
+        messages.into_iter().for_each(|m| self.errors.add(name, m));
+        Reported(())
+    }
+
+    /// A required, non-null char field of a full body (absent → `This field is required.`,
+    /// whatever `partial` says). `opts.allow_null` is ignored: null is an error.
+    pub fn required_string(&mut self, name: &str, opts: Char) -> Parsed<String> {
+        let opts = Char {
+            allow_null: false,
+            ..opts
+        };
+        match self.text(name, opts) {
+            Read::Value(s) => Ok(s),
+            Read::Invalid(r) => Err(r),
+            Read::Absent => Err(self.report(name, msg::REQUIRED)),
+            Read::Null => Err(self.report(name, msg::NULL)),
+        }
+    }
+
+    /// A required email field of a full body.
+    pub fn required_email(&mut self, name: &str) -> Parsed<String> {
+        let email = self.required_string(name, Char::required(254))?;
+        if rivia_core::names::valid_email(&email) {
+            Ok(email)
+        } else {
+            Err(self.report(name, msg::INVALID_EMAIL))
+        }
+    }
+
+    /// A required, non-null primary-key reference of a full body.
+    pub fn required_pk(&mut self, name: &str) -> Parsed<i64> {
+        match self.read_pk(name, false) {
+            Read::Value(id) => Ok(id),
+            Read::Invalid(r) => Err(r),
+            Read::Absent => Err(self.report(name, msg::REQUIRED)),
+            Read::Null => Err(self.report(name, msg::NULL)),
+        }
     }
 
     /// A non-null char field; absent → `None`.
@@ -121,7 +196,7 @@ impl<'a> Fields<'a> {
         if rivia_core::names::valid_email(&email) {
             Some(email)
         } else {
-            self.errors.add(name, msg::INVALID_EMAIL);
+            self.report(name, msg::INVALID_EMAIL);
             None
         }
     }
@@ -168,36 +243,41 @@ impl<'a> Fields<'a> {
 
     /// A primary-key reference (`Some(None)` for null when allowed).
     pub fn pk(&mut self, name: &str, allow_null: bool, required: bool) -> Option<Option<i64>> {
-        let Some(v) = self.body.get(name) else {
-            if required {
-                self.missing(name);
-            }
-            return None;
-        };
-        match v {
-            Value::Null if allow_null => Some(None),
-            Value::Null => {
-                self.errors.add(name, msg::NULL);
+        match self.read_pk(name, allow_null) {
+            Read::Absent => {
+                if required {
+                    self.missing(name);
+                }
                 None
             }
-            Value::String(s) if s.is_empty() && allow_null => Some(None),
+            Read::Null => Some(None),
+            Read::Value(id) => Some(Some(id)),
+            Read::Invalid(_) => None,
+        }
+    }
+
+    /// Reads a primary-key reference, recording its errors. `Read::Null` only when
+    /// `allow_null`.
+    fn read_pk(&mut self, name: &str, allow_null: bool) -> Read<i64> {
+        let Some(v) = self.body.get(name) else {
+            return Read::Absent;
+        };
+        match v {
+            Value::Null if allow_null => Read::Null,
+            Value::Null => Read::Invalid(self.report(name, msg::NULL)),
+            Value::String(s) if s.is_empty() && allow_null => Read::Null,
             Value::Number(_) | Value::String(_) => {
                 let text = match v {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
                 match text.trim().parse::<i64>() {
-                    Ok(id) if (0..=i32::MAX as i64).contains(&id) => Some(Some(id)),
-                    _ => {
-                        self.errors.add(name, msg::invalid_pk(&text));
-                        None
-                    }
+                    Ok(id) if (0..=i32::MAX as i64).contains(&id) => Read::Value(id),
+                    _ => Read::Invalid(self.report(name, msg::invalid_pk(&text))),
                 }
             }
             other => {
-                self.errors
-                    .add(name, msg::pk_type(crate::req::json_type_name(other)));
-                None
+                Read::Invalid(self.report(name, msg::pk_type(crate::req::json_type_name(other))))
             }
         }
     }
@@ -211,6 +291,16 @@ impl<'a> Fields<'a> {
                 self.errors.add(name, e);
                 None
             }
+        }
+    }
+
+    /// Finishes a typed input: its value when no field error was recorded, else the
+    /// errors. A required field that failed to parse carries a [`Reported`], so "valid but
+    /// missing" cannot occur.
+    pub fn finish_with<T>(self, parsed: Parsed<T>) -> Result<T, crate::error::ApiError> {
+        match parsed {
+            Ok(value) if self.errors.is_empty() => Ok(value),
+            _ => Err(crate::error::ApiError::fields(self.errors)),
         }
     }
 

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod caller;
 pub mod config;
 pub mod error;
 pub mod fields;

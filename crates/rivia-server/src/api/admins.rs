@@ -1,7 +1,8 @@
 //! Instance administrators and their roles (spec-core §5).
 
 use super::{Api, list_response, path_id};
-use crate::auth::instance_ctx;
+use crate::auth::Ctx;
+use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Fields;
 use crate::json::{no_content, ok};
@@ -58,9 +59,9 @@ async fn list_admins(
     Path(instance): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Admins, Op::Read)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::Admins, Op::Read)
+        .await?;
     let page = req.page(false)?;
     let list = app
         .store
@@ -81,9 +82,9 @@ async fn get_admin(
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Admins, Op::Read)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::Admins, Op::Read)
+        .await?;
     let a = app
         .store
         .instance_admin(&ctx.instance, path_id(&id)?)
@@ -97,9 +98,9 @@ async fn update_admin(
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Admins, Op::Update)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::Admins, Op::Update)
+        .await?;
     let a = app
         .store
         .instance_admin(&ctx.instance, path_id(&id)?)
@@ -124,19 +125,25 @@ async fn update_admin(
     Ok(ok(admin_role_json(&ctx.base(), &a)))
 }
 
+/// Any admin may leave an instance; removing others needs owner/full.
+fn may_remove(ctx: &Ctx, id: i64) -> ApiResult<()> {
+    let is_self = ctx.admin().is_some_and(|a| a.id == id) && ctx.admin_role().is_some();
+    if is_self {
+        Ok(())
+    } else {
+        ctx.require_admin(AdminTable::Admins, Op::Delete)
+    }
+}
+
 async fn delete_admin(
     State(app): State<AppState>,
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
     let id = path_id(&id)?;
-    // Any admin may leave an instance; removing others needs owner/full.
-    let is_self = ctx.admin().is_some_and(|a| a.id == id) && ctx.admin_role().is_some();
-    if !is_self {
-        ctx.require_admin(AdminTable::Admins, Op::Delete)?;
-    }
-    ctx.throttle(&app)?;
+    let (ctx, ()) = Caller::new(&app, &req, &instance)
+        .check(async |ctx| may_remove(ctx, id))
+        .await?;
     let a = app
         .store
         .instance_admin(&ctx.instance, id)

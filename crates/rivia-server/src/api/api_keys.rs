@@ -1,7 +1,8 @@
 //! Instance API keys (spec-core §6).
 
 use super::{Api, list_response, path_id, ts};
-use crate::auth::{Ctx, instance_ctx};
+use crate::auth::Ctx;
+use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields};
 use crate::json::{created, no_content, ok};
@@ -97,20 +98,25 @@ fn read_key_fields(req: &Req, current: Option<&ApiKey>) -> ApiResult<(String, Ap
     Ok((description, flags))
 }
 
+/// Reading keys: an API key sees only itself (its id is returned); admins need a role
+/// that reads API keys.
+fn own_key_or_admin(ctx: &Ctx) -> ApiResult<Option<i64>> {
+    match ctx.api_key() {
+        Some(k) => Ok(Some(k.id)),
+        None => ctx
+            .require_admin(AdminTable::ApiKeys, Op::Read)
+            .map(|()| None),
+    }
+}
+
 async fn list_keys(
     State(app): State<AppState>,
     Path(instance): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    let only = match ctx.api_key() {
-        Some(k) => Some(k.id),
-        None => {
-            ctx.require_admin(AdminTable::ApiKeys, Op::Read)?;
-            None
-        }
-    };
-    ctx.throttle(&app)?;
+    let (ctx, only) = Caller::new(&app, &req, &instance)
+        .check(async |ctx| own_key_or_admin(ctx))
+        .await?;
     let page = req.page(false)?;
     let list = app
         .store
@@ -131,9 +137,9 @@ async fn create_key(
     Path(instance): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::ApiKeys, Op::Create)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::ApiKeys, Op::Create)
+        .await?;
     let (description, flags) = read_key_fields(&req, None)?;
     let key = app
         .store
@@ -159,12 +165,9 @@ async fn get_key(
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    let own = ctx.api_key().map(|k| k.id);
-    if own.is_none() {
-        ctx.require_admin(AdminTable::ApiKeys, Op::Read)?;
-    }
-    ctx.throttle(&app)?;
+    let (ctx, own) = Caller::new(&app, &req, &instance)
+        .check(async |ctx| own_key_or_admin(ctx))
+        .await?;
     let key = load(&app, &ctx, &id).await?;
     if own.is_some_and(|own| own != key.id) {
         return Err(ApiError::not_found());
@@ -177,9 +180,9 @@ async fn update_key(
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::ApiKeys, Op::Update)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::ApiKeys, Op::Update)
+        .await?;
     let key = load(&app, &ctx, &id).await?;
     let (description, flags) = read_key_fields(&req, Some(&key))?;
     let saved = app
@@ -195,9 +198,9 @@ async fn delete_key(
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::ApiKeys, Op::Delete)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::ApiKeys, Op::Delete)
+        .await?;
     let key = load(&app, &ctx, &id).await?;
     app.store.delete_api_key(ctx.instance.id, key.id).await?;
     Ok(no_content())
@@ -208,9 +211,9 @@ async fn reset_key(
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::ApiKeys, Op::Update)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::ApiKeys, Op::Update)
+        .await?;
     let key = load(&app, &ctx, &id).await?;
     let saved = app
         .store

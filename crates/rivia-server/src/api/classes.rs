@@ -1,7 +1,8 @@
 //! Classes (schemas) — spec-core §8.
 
 use super::{Api, list_response, stored_json, ts};
-use crate::auth::{Ctx, Who, instance_ctx};
+use crate::auth::{Ctx, Who};
+use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields};
 use crate::json::{created, no_content, ok};
@@ -83,9 +84,9 @@ async fn list_classes(
     Path(instance): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    let visibility = class_visibility(&ctx)?;
-    ctx.throttle(&app)?;
+    let (ctx, visibility) = Caller::new(&app, &req, &instance)
+        .check(async |ctx| class_visibility(ctx))
+        .await?;
     let page = req.page(false)?;
     let list = app
         .store
@@ -145,9 +146,9 @@ async fn get_class(
     Path((instance, name)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    let visibility = class_visibility(&ctx)?;
-    ctx.throttle(&app)?;
+    let (ctx, visibility) = Caller::new(&app, &req, &instance)
+        .check(async |ctx| class_visibility(ctx))
+        .await?;
     let class = find_class(&app, ctx.instance.id, &name)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -232,9 +233,9 @@ async fn create_class(
     Path(instance): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Data, Op::Create)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::Data, Op::Create)
+        .await?;
     let body = req.body_object()?;
     let name = match body.get("name") {
         None | Some(Value::Null) => Err(vec![rivia_core::errors::msg::REQUIRED.to_string()]),
@@ -325,9 +326,9 @@ async fn update_class(
     Path((instance, name)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Data, Op::Update)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::Data, Op::Update)
+        .await?;
     let body = req.body_object()?;
     let partial = req.is_partial();
     let name = name.to_lowercase();
@@ -390,9 +391,9 @@ async fn delete_class(
     Path((instance, name)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Data, Op::Delete)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::Data, Op::Delete)
+        .await?;
     let class = find_class(&app, ctx.instance.id, &name)
         .await?
         .ok_or_else(ApiError::not_found)?;

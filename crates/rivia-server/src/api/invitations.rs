@@ -1,7 +1,8 @@
 //! Instance invitations (spec-rest §12).
 
 use super::{Api, list_response, path_id, ts};
-use crate::auth::{Ctx, instance_ctx};
+use crate::auth::Ctx;
+use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Fields;
 use crate::json::{created, no_content, ok};
@@ -78,9 +79,9 @@ async fn list_invitations(
     Path(instance): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Read)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::FullWrites, Op::Read)
+        .await?;
     let page = req.page(false)?;
     let list = app
         .store
@@ -101,9 +102,9 @@ async fn create_invitation(
     Path(instance): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Create)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::FullWrites, Op::Create)
+        .await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
     let email = f.email("email");
@@ -150,9 +151,9 @@ async fn get_invitation(
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Read)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::FullWrites, Op::Read)
+        .await?;
     Ok(ok(invitation_json(
         &ctx.base(),
         &load(&app, &ctx, &id).await?,
@@ -164,9 +165,9 @@ async fn update_invitation(
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Update)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::FullWrites, Op::Update)
+        .await?;
     let v = load(&app, &ctx, &id).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, true);
@@ -189,9 +190,9 @@ async fn delete_invitation(
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Delete)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::FullWrites, Op::Delete)
+        .await?;
     let v = load(&app, &ctx, &id).await?;
     app.store.delete_invitation(ctx.instance.id, v.id).await?;
     Ok(no_content())
@@ -202,9 +203,9 @@ async fn resend_invitation(
     Path((instance, id)): Path<(String, String)>,
     req: Req,
 ) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Update)?;
-    ctx.throttle(&app)?;
+    let ctx = Caller::new(&app, &req, &instance)
+        .admin(AdminTable::FullWrites, Op::Update)
+        .await?;
     let v = load(&app, &ctx, &id).await?;
     mail_invitation(&app, &v);
     Ok(no_content())

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod instances;
 pub mod invitations;
 pub mod link;
+pub mod memberships;
 pub mod objects;
 pub mod users;
 
@@ -121,8 +122,10 @@ pub fn all() -> Api {
     let api = channels::routes(api.tag("channels"));
     let api = invitations::routes(api.tag("invitations"));
     let api = users::routes(api.tag("users"));
+    let api = memberships::user_routes(api);
     let api = batch::routes(api.tag("batch"));
     let api = groups::routes(api.tag("groups"));
+    let api = memberships::group_routes(api);
     let api = classes::routes(api.tag("classes"));
     let api = objects::routes(api.tag("objects"));
     files::routes(api.tag("files"))
