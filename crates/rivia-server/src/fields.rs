@@ -21,6 +21,11 @@ pub struct Reported(());
 /// A required field's value, or the proof that its error was recorded.
 pub type Parsed<T> = Result<T, Reported>;
 
+/// Two required fields together: both values, or the proof that an error was recorded.
+pub fn both<A, B>(a: Parsed<A>, b: Parsed<B>) -> Parsed<(A, B)> {
+    Ok((a?, b?))
+}
+
 /// What reading a field found.
 enum Read<T> {
     /// The key is absent.
@@ -47,6 +52,14 @@ pub struct Char {
 }
 
 impl Char {
+    /// A password: non-blank, not trimmed, at most 128 characters.
+    pub const PASSWORD: Char = Char {
+        max: 128,
+        allow_blank: false,
+        allow_null: false,
+        trim: false,
+    };
+
     /// A blank-allowing, trimmed field of `max` characters.
     pub const fn text(max: usize) -> Char {
         Char {

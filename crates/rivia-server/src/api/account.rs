@@ -4,7 +4,7 @@
 use super::{Api, list_response, path_id, stored_json};
 use crate::auth::{Principal, authenticate, throttle_account};
 use crate::error::{ApiError, ApiResult};
-use crate::fields::{Char, Fields};
+use crate::fields::{Char, Fields, both};
 use crate::json::{no_content, ok};
 use crate::req::Req;
 use crate::state::AppState;
@@ -163,17 +163,8 @@ async fn register(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
     }
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.email("email");
-    let password = f.string(
-        "password",
-        Char {
-            max: 128,
-            allow_blank: false,
-            allow_null: false,
-            trim: false,
-        },
-        true,
-    );
+    let email = f.required_email("email");
+    let password = f.required_string("password", Char::PASSWORD);
     let first_name = f
         .string("first_name", Char::text(64), false)
         .unwrap_or_default();
@@ -183,15 +174,12 @@ async fn register(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
     let invitation_key = f
         .string("invitation_key", Char::text(40), false)
         .filter(|k| !k.is_empty());
-    if let Some(e) = &email
+    if let Ok(e) = &email
         && app.store.admin_by_email(e).await?.is_some()
     {
         f.errors.add("email", msg::UNIQUE);
     }
-    f.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let (email, password) = f.finish_with(both(email, password))?;
     if let Some(key) = &invitation_key
         && !app.store.invitation_key_exists(key).await?
     {
@@ -231,21 +219,9 @@ async fn login(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     anonymous(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.email("email");
-    let password = f.string(
-        "password",
-        Char {
-            max: 128,
-            allow_blank: false,
-            allow_null: false,
-            trim: false,
-        },
-        true,
-    );
-    f.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let email = f.required_email("email");
+    let password = f.required_string("password", Char::PASSWORD);
+    let (email, password) = f.finish_with(both(email, password))?;
     let admin = app.store.admin_by_email(&email).await?;
     let verified = app
         .verify_password(
@@ -329,18 +305,9 @@ async fn change_password(State(app): State<AppState>, req: Req) -> ApiResult<Res
     let admin = account_admin(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let pw = Char {
-        max: 128,
-        allow_blank: false,
-        allow_null: false,
-        trim: false,
-    };
-    let current = f.string("current_password", pw, true);
-    let new = f.string("new_password", pw, true);
-    f.finish()?;
-    let (Some(current), Some(new)) = (current, new) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let current = f.required_string("current_password", Char::PASSWORD);
+    let new = f.required_string("new_password", Char::PASSWORD);
+    let (current, new) = f.finish_with(both(current, new))?;
     if !app
         .verify_password(&current, admin.password.as_deref())
         .await
@@ -356,20 +323,8 @@ async fn set_password(State(app): State<AppState>, req: Req) -> ApiResult<Respon
     let admin = account_admin(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let password = f.string(
-        "password",
-        Char {
-            max: 128,
-            allow_blank: false,
-            allow_null: false,
-            trim: false,
-        },
-        true,
-    );
-    f.finish()?;
-    let Some(password) = password else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let password = f.required_string("password", Char::PASSWORD);
+    let password = f.finish_with(password)?;
     if admin.password.is_some() {
         return Err(ApiError::field("password", "Admin already has password."));
     }
@@ -381,9 +336,8 @@ async fn set_password(State(app): State<AppState>, req: Req) -> ApiResult<Respon
 fn email_field(req: &Req) -> ApiResult<String> {
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.email("email");
-    f.finish()?;
-    email.ok_or_else(|| ApiError::Internal("validated fields missing".into()))
+    let email = f.required_email("email");
+    f.finish_with(email)
 }
 
 async fn password_reset(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
@@ -410,22 +364,10 @@ async fn password_reset_confirm(State(app): State<AppState>, req: Req) -> ApiRes
     anonymous(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let uid = f.string("uid", Char::required(64), true);
-    let token = f.string("token", Char::required(64), true);
-    let new = f.string(
-        "new_password",
-        Char {
-            max: 128,
-            allow_blank: false,
-            allow_null: false,
-            trim: false,
-        },
-        true,
-    );
-    f.finish()?;
-    let (Some(uid), Some(token), Some(new)) = (uid, token, new) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let uid = f.required_string("uid", Char::required(64));
+    let token = f.required_string("token", Char::required(64));
+    let new = f.required_string("new_password", Char::PASSWORD);
+    let ((uid, token), new) = f.finish_with(both(both(uid, token), new))?;
     let admin = match id_of_uid(&uid) {
         Some(id) => app.store.admin_by_id(id).await?,
         None => None,
@@ -447,12 +389,9 @@ async fn activate(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
     anonymous(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let uid = f.string("uid", Char::required(64), true);
-    let token = f.string("token", Char::required(64), true);
-    f.finish()?;
-    let (Some(uid), Some(token)) = (uid, token) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let uid = f.required_string("uid", Char::required(64));
+    let token = f.required_string("token", Char::required(64));
+    let (uid, token) = f.finish_with(both(uid, token))?;
     let admin = match id_of_uid(&uid) {
         Some(id) => app.store.admin_by_id(id).await?,
         None => None,
@@ -562,9 +501,8 @@ async fn accept_invitation(State(app): State<AppState>, req: Req) -> ApiResult<R
     let admin = account_admin(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let key = f.string("invitation_key", Char::required(40), true);
-    f.finish()?;
-    let key = key.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
+    let key = f.required_string("invitation_key", Char::required(40));
+    let key = f.finish_with(key)?;
     if !app.store.accept_invitation(&key, admin.id).await? {
         return Err(ApiError::field_str(
             "invitation_key",

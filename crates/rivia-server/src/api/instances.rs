@@ -160,22 +160,14 @@ async fn create_instance(State(app): State<AppState>, req: Req) -> ApiResult<Res
     throttle_account(&app, &req, &principal)?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let name = match f.string("name", Char::required(1000), true) {
-        Some(raw) => match validate_slug(&raw, SlugFamily::Instance) {
-            Ok(n) => Some(n),
-            Err(errs) => {
-                errs.into_iter().for_each(|e| f.errors.add("name", e));
-                None
-            }
-        },
-        None => None,
-    };
+    let name = f
+        .required_string("name", Char::required(1000))
+        .and_then(|raw| validate_slug(&raw, SlugFamily::Instance).map_err(|e| f.reject("name", e)));
     let description = f
         .string("description", Char::text(256), false)
         .unwrap_or_default();
     let metadata = f.metadata("metadata").unwrap_or_else(|| "{}".into());
-    f.finish()?;
-    let name = name.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
+    let name = f.finish_with(name)?;
     let instance = app
         .store
         .create_instance(
@@ -309,23 +301,16 @@ async fn rename_instance(
     }
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
+    // An absent `new_name` reads as null (Syncano's message for both).
     let new_name = match body.get("new_name") {
-        None | Some(Value::Null) => {
-            f.errors.add("new_name", msg::NULL);
-            None
-        }
+        None | Some(Value::Null) => Err(f.report("new_name", msg::NULL)),
         Some(_) => f
-            .string("new_name", Char::required(1000), true)
-            .and_then(|raw| match validate_slug(&raw, SlugFamily::Instance) {
-                Ok(n) => Some(n),
-                Err(errs) => {
-                    errs.into_iter().for_each(|e| f.errors.add("new_name", e));
-                    None
-                }
+            .required_string("new_name", Char::required(1000))
+            .and_then(|raw| {
+                validate_slug(&raw, SlugFamily::Instance).map_err(|e| f.reject("new_name", e))
             }),
     };
-    f.finish()?;
-    let new_name = new_name.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
+    let new_name = f.finish_with(new_name)?;
     let saved = app
         .store
         .rename_instance(instance.id, &new_name)

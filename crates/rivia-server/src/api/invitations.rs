@@ -107,13 +107,12 @@ async fn create_invitation(
         .await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.email("email");
+    let email = f.required_email("email");
     let role = f
         .choice("role", &["full", "write", "read"], false)
         .and_then(|r| Role::parse(&r))
         .unwrap_or(Role::Full);
-    f.finish()?;
-    let email = email.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
+    let email = f.finish_with(email)?;
     let inviter = ctx.admin().map(|a| a.id).unwrap_or_default();
     let v = app
         .store

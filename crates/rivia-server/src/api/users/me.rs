@@ -1,11 +1,11 @@
 //! The calling user (spec-core §7.4): `/user/` and logging in with `/user/auth/`.
 
 use super::render::render_one;
-use super::{PASSWORD, USERNAME, apply_user_update};
+use super::{USERNAME, apply_user_update};
 use crate::auth::{Ctx, Who};
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::fields::Fields;
+use crate::fields::{Char, Fields, both};
 use crate::json::ok;
 use crate::req::Req;
 use crate::state::AppState;
@@ -33,14 +33,9 @@ fn read_login(req: &Req) -> ApiResult<Login> {
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
     let username = f.required_string("username", USERNAME);
-    let password = f.required_string("password", PASSWORD);
-    let login = username.and_then(|username| {
-        Ok(Login {
-            username,
-            password: password?,
-        })
-    });
-    f.finish_with(login)
+    let password = f.required_string("password", Char::PASSWORD);
+    let (username, password) = f.finish_with(both(username, password))?;
+    Ok(Login { username, password })
 }
 
 pub(super) async fn login_user(

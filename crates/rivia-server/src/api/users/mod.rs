@@ -14,7 +14,7 @@ use super::{Api, list_response, path_id};
 use crate::auth::{Ctx, Who};
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::fields::{Char, Fields};
+use crate::fields::{Char, Fields, both};
 use crate::json::{created, no_content, ok};
 use crate::req::Req;
 use crate::state::AppState;
@@ -85,12 +85,6 @@ const USERNAME: Char = Char {
     allow_null: false,
     trim: true,
 };
-const PASSWORD: Char = Char {
-    max: 128,
-    allow_blank: false,
-    allow_null: false,
-    trim: false,
-};
 
 async fn list_users(
     State(app): State<AppState>,
@@ -138,32 +132,28 @@ async fn create_user(
         .await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let username = f.string("username", USERNAME, true);
-    let password = f.string("password", PASSWORD, true);
-    let mut errors = f.errors;
+    let username = f.required_string("username", USERNAME);
+    let password = f.required_string("password", Char::PASSWORD);
     let profile = match body.get("profile") {
         None | Some(Value::Null) => None,
         Some(raw) => match read_profile(&app, &ctx, raw, None, false).await {
             Ok(p) => Some(p.0),
             Err(e) => {
-                errors.set("profile", e.into_value());
+                f.errors.set("profile", e.into_value());
                 None
             }
         },
     };
-    if let Some(name) = &username
+    if let Ok(name) = &username
         && app
             .store
             .user_by_username(ctx.instance.id, &name.to_lowercase())
             .await?
             .is_some()
     {
-        errors.add("username", msg::UNIQUE);
+        f.errors.add("username", msg::UNIQUE);
     }
-    errors.clone().into_result().map_err(ApiError::fields)?;
-    let (Some(username), Some(password)) = (username, password) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let (username, password) = f.finish_with(both(username, password))?;
     let class = profile_class(&app, &ctx).await?;
     let profile = profile.unwrap_or(ObjectValues {
         owner: None,
@@ -228,7 +218,7 @@ async fn apply_user_update(app: &AppState, ctx: &Ctx, req: &Req, user: User) -> 
     let partial = req.is_partial();
     let mut f = Fields::new(&body, partial);
     let username = f.string("username", USERNAME, true);
-    let password = f.string("password", PASSWORD, true);
+    let password = f.string("password", Char::PASSWORD, true);
     let mut errors = f.errors;
     let class = profile_class(app, ctx).await?;
     let current_profile = app.store.get_object(class.id, user.profile_id).await?;
