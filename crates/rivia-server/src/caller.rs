@@ -36,7 +36,7 @@ use rivia_store::instances::Instance;
 
 /// Which per-instance rate a request counts against (spec-core §1.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rate {
+pub(crate) enum Rate {
     /// The instance's request rate (every request but channel polls).
     Request,
     /// The instance's poll rate (channel polls).
@@ -47,7 +47,7 @@ pub enum Rate {
 /// instance name. Build it with [`Caller::new`], then finish with [`Caller::admin`],
 /// [`Caller::check`] or [`Caller::nested`], which run the steps of §1.7 in order.
 #[derive(Clone, Copy)]
-pub struct Caller<'a> {
+pub(crate) struct Caller<'a> {
     app: &'a AppState,
     req: &'a Req,
     instance: &'a str,
@@ -56,7 +56,7 @@ pub struct Caller<'a> {
 
 impl<'a> Caller<'a> {
     /// A request to the instance named `instance` in the URL, throttled at the request rate.
-    pub fn new(app: &'a AppState, req: &'a Req, instance: &'a str) -> Self {
+    pub(crate) fn new(app: &'a AppState, req: &'a Req, instance: &'a str) -> Self {
         Caller {
             app,
             req,
@@ -66,7 +66,7 @@ impl<'a> Caller<'a> {
     }
 
     /// Counts the request against the instance's poll rate instead (channel polls).
-    pub fn polling(self) -> Self {
+    pub(crate) fn polling(self) -> Self {
         Caller {
             rate: Rate::Poll,
             ..self
@@ -74,14 +74,14 @@ impl<'a> Caller<'a> {
     }
 
     /// A view open only to admins whose role allows `op` on `table`.
-    pub async fn admin(self, table: AdminTable, op: Op) -> ApiResult<Ctx> {
+    pub(crate) async fn admin(self, table: AdminTable, op: Op) -> ApiResult<Ctx> {
         let (ctx, ()) = self.check(async |ctx| ctx.require_admin(table, op)).await?;
         Ok(ctx)
     }
 
     /// A view whose permission check is `permit`; returns the context and what `permit`
     /// granted (an access scope, a visibility, …).
-    pub async fn check<T>(
+    pub(crate) async fn check<T>(
         self,
         permit: impl AsyncFnOnce(&Ctx) -> ApiResult<T>,
     ) -> ApiResult<(Ctx, T)> {
@@ -93,7 +93,7 @@ impl<'a> Caller<'a> {
 
     /// A nested route: `parent` looks up the parent object in the resolved instance
     /// before authentication, then `permit` checks the caller against it.
-    pub async fn nested<P, T>(
+    pub(crate) async fn nested<P, T>(
         self,
         parent: impl AsyncFnOnce(&Instance) -> ApiResult<P>,
         permit: impl AsyncFnOnce(&Ctx, &P) -> ApiResult<T>,

@@ -6,23 +6,23 @@ use rivia_core::errors::msg;
 use serde_json::{Map, Value};
 
 /// Reads fields of one body, collecting errors.
-pub struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     body: &'a Map<String, Value>,
     /// Errors so far.
-    pub errors: FieldErrors,
+    pub(crate) errors: FieldErrors,
     partial: bool,
 }
 
 /// Proof that a field error was recorded: only [`Fields`] makes one, when it records an
 /// error. A required field's reader returns it instead of a value.
 #[derive(Debug, Clone, Copy)]
-pub struct Reported(());
+pub(crate) struct Reported(());
 
 /// A required field's value, or the proof that its error was recorded.
-pub type Parsed<T> = Result<T, Reported>;
+pub(crate) type Parsed<T> = Result<T, Reported>;
 
 /// Two required fields together: both values, or the proof that an error was recorded.
-pub fn both<A, B>(a: Parsed<A>, b: Parsed<B>) -> Parsed<(A, B)> {
+pub(crate) fn both<A, B>(a: Parsed<A>, b: Parsed<B>) -> Parsed<(A, B)> {
     Ok((a?, b?))
 }
 
@@ -40,20 +40,20 @@ enum Read<T> {
 
 /// Options of a char field.
 #[derive(Clone, Copy)]
-pub struct Char {
+pub(crate) struct Char {
     /// Maximum length in characters.
-    pub max: usize,
+    pub(crate) max: usize,
     /// Whether `""` is allowed.
-    pub allow_blank: bool,
+    pub(crate) allow_blank: bool,
     /// Whether `null` is allowed (returned as `Some(None)`).
-    pub allow_null: bool,
+    pub(crate) allow_null: bool,
     /// Whether the value is stripped (DRF `trim_whitespace`).
-    pub trim: bool,
+    pub(crate) trim: bool,
 }
 
 impl Char {
     /// A password: non-blank, not trimmed, at most 128 characters.
-    pub const PASSWORD: Char = Char {
+    pub(crate) const PASSWORD: Char = Char {
         max: 128,
         allow_blank: false,
         allow_null: false,
@@ -61,7 +61,7 @@ impl Char {
     };
 
     /// A blank-allowing, trimmed field of `max` characters.
-    pub const fn text(max: usize) -> Char {
+    pub(crate) const fn text(max: usize) -> Char {
         Char {
             max,
             allow_blank: true,
@@ -70,7 +70,7 @@ impl Char {
         }
     }
     /// A non-blank, trimmed field of `max` characters.
-    pub const fn required(max: usize) -> Char {
+    pub(crate) const fn required(max: usize) -> Char {
         Char {
             max,
             allow_blank: false,
@@ -82,7 +82,7 @@ impl Char {
 
 impl<'a> Fields<'a> {
     /// Starts reading `body`; `partial` (PATCH) disables "required" errors.
-    pub fn new(body: &'a Map<String, Value>, partial: bool) -> Self {
+    pub(crate) fn new(body: &'a Map<String, Value>, partial: bool) -> Self {
         Fields {
             body,
             errors: FieldErrors::new(),
@@ -90,25 +90,25 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// Whether the key is present.
-    pub fn has(&self, name: &str) -> bool {
-        self.body.contains_key(name)
-    }
-
     /// The raw value.
-    pub fn raw(&self, name: &str) -> Option<&'a Value> {
+    pub(crate) fn raw(&self, name: &str) -> Option<&'a Value> {
         self.body.get(name)
     }
 
     /// Records a "required" error unless partial.
-    pub fn missing(&mut self, name: &str) {
+    pub(crate) fn missing(&mut self, name: &str) {
         if !self.partial {
             self.errors.add(name, msg::REQUIRED);
         }
     }
 
     /// A char field. `None`: absent or invalid. Nullable fields give `Some(None)` for null.
-    pub fn char(&mut self, name: &str, opts: Char, required: bool) -> Option<Option<String>> {
+    pub(crate) fn char(
+        &mut self,
+        name: &str,
+        opts: Char,
+        required: bool,
+    ) -> Option<Option<String>> {
         match self.text(name, opts) {
             Read::Absent => {
                 if required {
@@ -148,13 +148,13 @@ impl<'a> Fields<'a> {
     }
 
     /// Records `message` for `name`; the returned token proves an error was recorded.
-    pub fn report(&mut self, name: &str, message: impl Into<String>) -> Reported {
+    pub(crate) fn report(&mut self, name: &str, message: impl Into<String>) -> Reported {
         self.errors.add(name, message);
         Reported(())
     }
 
     /// Records every message of `messages` for `name` (e.g. a slug's rule violations).
-    pub fn reject<M: Into<String>>(
+    pub(crate) fn reject<M: Into<String>>(
         &mut self,
         name: &str,
         messages: impl IntoIterator<Item = M>,
@@ -165,7 +165,7 @@ impl<'a> Fields<'a> {
 
     /// A required, non-null char field of a full body (absent → `This field is required.`,
     /// whatever `partial` says). `opts.allow_null` is ignored: null is an error.
-    pub fn required_string(&mut self, name: &str, opts: Char) -> Parsed<String> {
+    pub(crate) fn required_string(&mut self, name: &str, opts: Char) -> Parsed<String> {
         let opts = Char {
             allow_null: false,
             ..opts
@@ -179,7 +179,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A required email field of a full body.
-    pub fn required_email(&mut self, name: &str) -> Parsed<String> {
+    pub(crate) fn required_email(&mut self, name: &str) -> Parsed<String> {
         let email = self.required_string(name, Char::required(254))?;
         if rivia_core::names::valid_email(&email) {
             Ok(email)
@@ -189,7 +189,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A required, non-null primary-key reference of a full body.
-    pub fn required_pk(&mut self, name: &str) -> Parsed<i64> {
+    pub(crate) fn required_pk(&mut self, name: &str) -> Parsed<i64> {
         match self.read_pk(name, false) {
             Read::Value(id) => Ok(id),
             Read::Invalid(r) => Err(r),
@@ -199,12 +199,12 @@ impl<'a> Fields<'a> {
     }
 
     /// A non-null char field; absent → `None`.
-    pub fn string(&mut self, name: &str, opts: Char, required: bool) -> Option<String> {
+    pub(crate) fn string(&mut self, name: &str, opts: Char, required: bool) -> Option<String> {
         self.char(name, opts, required).flatten()
     }
 
     /// An email field (required unless partial).
-    pub fn email(&mut self, name: &str) -> Option<String> {
+    pub(crate) fn email(&mut self, name: &str) -> Option<String> {
         let email = self.string(name, Char::required(254), true)?;
         if rivia_core::names::valid_email(&email) {
             Some(email)
@@ -215,7 +215,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A boolean field.
-    pub fn boolean(&mut self, name: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, name: &str) -> Option<bool> {
         let v = self.body.get(name)?;
         match parse_bool(v) {
             Some(b) => Some(b),
@@ -231,7 +231,12 @@ impl<'a> Fields<'a> {
     }
 
     /// A choice field among `choices`.
-    pub fn choice(&mut self, name: &str, choices: &[&str], required: bool) -> Option<String> {
+    pub(crate) fn choice(
+        &mut self,
+        name: &str,
+        choices: &[&str],
+        required: bool,
+    ) -> Option<String> {
         let Some(v) = self.body.get(name) else {
             if required {
                 self.missing(name);
@@ -255,7 +260,12 @@ impl<'a> Fields<'a> {
     }
 
     /// A primary-key reference (`Some(None)` for null when allowed).
-    pub fn pk(&mut self, name: &str, allow_null: bool, required: bool) -> Option<Option<i64>> {
+    pub(crate) fn pk(
+        &mut self,
+        name: &str,
+        allow_null: bool,
+        required: bool,
+    ) -> Option<Option<i64>> {
         match self.read_pk(name, allow_null) {
             Read::Absent => {
                 if required {
@@ -296,7 +306,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The `metadata` field (spec-core §1.12) as JSON text.
-    pub fn metadata(&mut self, name: &str) -> Option<String> {
+    pub(crate) fn metadata(&mut self, name: &str) -> Option<String> {
         let v = self.body.get(name)?;
         match rivia_core::metadata::validate_metadata(v) {
             Ok(m) => Some(Value::Object(m).to_string()),
@@ -310,7 +320,7 @@ impl<'a> Fields<'a> {
     /// Finishes a typed input: its value when no field error was recorded, else the
     /// errors. A required field that failed to parse carries a [`Reported`], so "valid but
     /// missing" cannot occur.
-    pub fn finish_with<T>(self, parsed: Parsed<T>) -> Result<T, crate::error::ApiError> {
+    pub(crate) fn finish_with<T>(self, parsed: Parsed<T>) -> Result<T, crate::error::ApiError> {
         match parsed {
             Ok(value) if self.errors.is_empty() => Ok(value),
             _ => Err(crate::error::ApiError::fields(self.errors)),
@@ -318,7 +328,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Finishes: `Err` with the collected errors, if any.
-    pub fn finish(self) -> Result<(), crate::error::ApiError> {
+    pub(crate) fn finish(self) -> Result<(), crate::error::ApiError> {
         if self.errors.is_empty() {
             Ok(())
         } else {
@@ -328,7 +338,7 @@ impl<'a> Fields<'a> {
 }
 
 /// DRF `BooleanField` coercion.
-pub fn parse_bool(v: &Value) -> Option<bool> {
+pub(crate) fn parse_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
         Value::Number(n) if n.as_i64() == Some(1) => Some(true),

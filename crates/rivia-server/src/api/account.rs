@@ -21,7 +21,7 @@ const ACTIVATION_TTL: i64 = 3 * 24 * 3600 * 1_000_000;
 const RESET_TTL: i64 = 24 * 3600 * 1_000_000;
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.post(
         "/v1.1/account/register/",
         "Register an admin account",
@@ -102,7 +102,7 @@ pub fn routes(api: Api) -> Api {
 }
 
 /// AdminJSON without the key.
-pub fn admin_json(a: &Admin) -> Value {
+pub(crate) fn admin_json(a: &Admin) -> Value {
     json!({
         "id": a.id,
         "email": a.email,
@@ -121,7 +121,7 @@ fn admin_with_key(a: &Admin) -> Value {
 }
 
 /// Authenticates an admin for account-level routes and throttles the request.
-pub async fn account_admin(app: &AppState, req: &Req) -> ApiResult<Admin> {
+pub(crate) async fn account_admin(app: &AppState, req: &Req) -> ApiResult<Admin> {
     let principal = authenticate(app, req, None).await?;
     let Principal::Admin(admin) = &principal else {
         return Err(ApiError::forbidden());

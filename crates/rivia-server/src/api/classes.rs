@@ -17,10 +17,10 @@ use rivia_store::classes::{Class, ClassUpdate, ClassVisibility, CreateClassError
 use serde_json::{Map, Value, json};
 
 /// The class every instance has for user profiles; it cannot be deleted.
-pub const USER_PROFILE: &str = "user_profile";
+pub(crate) const USER_PROFILE: &str = "user_profile";
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     let list = "/v1.1/instances/{instance}/classes/";
     let item = "/v1.1/instances/{instance}/classes/{class}/";
     api.get(list, "List classes", list_classes)
@@ -37,7 +37,7 @@ pub fn routes(api: Api) -> Api {
 
 /// ClassJSON (spec-core §8.1). `status` is always `ready`: indexes are built inside the
 /// saving transaction, so there is never a pending migration to report.
-pub fn class_json(base: &str, c: &Class) -> Value {
+pub(crate) fn class_json(base: &str, c: &Class) -> Value {
     let schema = Schema::from_stored(&c.schema);
     let mut links = Map::new();
     links.insert("self".into(), json!(format!("{base}/classes/{}/", c.name)));
@@ -66,7 +66,7 @@ pub fn class_json(base: &str, c: &Class) -> Value {
 }
 
 /// Which classes the caller sees; anonymous callers and admins without a role get 403.
-pub fn class_visibility(ctx: &Ctx) -> ApiResult<ClassVisibility> {
+pub(crate) fn class_visibility(ctx: &Ctx) -> ApiResult<ClassVisibility> {
     match &ctx.who {
         Who::Admin { .. } => {
             ctx.require_admin(AdminTable::Data, Op::Read)?;
@@ -110,7 +110,11 @@ async fn list_classes(
 /// Looks up a class by its URL name (lowercased); `None` when missing. Reads the database
 /// and counts the class's objects, so `objects_count` is current: the class endpoints use
 /// this.
-pub async fn find_class(app: &AppState, instance_id: i64, name: &str) -> ApiResult<Option<Class>> {
+pub(crate) async fn find_class(
+    app: &AppState,
+    instance_id: i64,
+    name: &str,
+) -> ApiResult<Option<Class>> {
     let lower = name.to_lowercase();
     if lower.is_empty() || lower.len() > 64 {
         return Ok(None);
@@ -120,7 +124,7 @@ pub async fn find_class(app: &AppState, instance_id: i64, name: &str) -> ApiResu
 
 /// [`find_class`] through the cache, without counting (schema and permissions only;
 /// `objects_count` is `None`): the objects endpoints use this on every request.
-pub async fn find_class_cached(
+pub(crate) async fn find_class_cached(
     app: &AppState,
     instance_id: i64,
     name: &str,
@@ -296,7 +300,7 @@ async fn create_class(
 }
 
 /// `expected_revision` (write-only): when given and non-zero it must equal the current one.
-pub fn check_expected_revision(body: &Map<String, Value>, current: i64) -> ApiResult<()> {
+pub(crate) fn check_expected_revision(body: &Map<String, Value>, current: i64) -> ApiResult<()> {
     let Some(raw) = body.get("expected_revision") else {
         return Ok(());
     };

@@ -21,7 +21,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.get(
         "/v1.1/instances/{instance}/groups/",
         "List groups",
@@ -55,16 +55,16 @@ pub fn routes(api: Api) -> Api {
 }
 
 /// GroupJSON.
-pub fn group_json(base: &str, g: &Group) -> Value {
+pub(crate) fn group_json(base: &str, g: &Group) -> Value {
     serde_json::to_value(GroupView { base, group: g }).unwrap_or(Value::Null)
 }
 
 /// GroupJSON, serialised straight from the row (user lists nest many).
-pub struct GroupView<'a> {
+pub(crate) struct GroupView<'a> {
     /// The instance prefix `/v1.1/instances/<name>`.
-    pub base: &'a str,
+    pub(crate) base: &'a str,
     /// The group.
-    pub group: &'a Group,
+    pub(crate) group: &'a Group,
 }
 
 impl Serialize for GroupView<'_> {

@@ -17,7 +17,7 @@ use rivia_store::instances::{CreateInstanceError, Instance};
 use serde_json::{Map, Value, json};
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.get("/v1.1/instances/", "List instances", list_instances)
         .post("/v1.1/instances/", "Create an instance", create_instance)
         .get(
@@ -68,7 +68,7 @@ const LINKS: &[(&str, &str)] = &[
 ];
 
 /// InstanceJSON; `role` is the caller's stored role name or `api_key`.
-pub fn instance_json(i: &Instance, owner: &Value, role: &str) -> Value {
+pub(crate) fn instance_json(i: &Instance, owner: &Value, role: &str) -> Value {
     let base = format!("/v1.1/instances/{}/", i.name);
     let mut links = Map::new();
     links.insert("self".into(), Value::String(base.clone()));

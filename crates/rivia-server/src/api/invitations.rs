@@ -15,7 +15,7 @@ use rivia_store::invitations::{Invitation, InviteError};
 use serde_json::{Value, json};
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.get(
         "/v1.1/instances/{instance}/invitations/",
         "List invitations",

@@ -21,7 +21,7 @@ use rivia_store::users::{Group, MembershipError, User};
 use serde_json::{Value, json};
 
 /// Registers the `/users/{id}/groups/` routes.
-pub fn user_routes(api: Api) -> Api {
+pub(crate) fn user_routes(api: Api) -> Api {
     let list = "/v1.1/instances/{instance}/users/{id}/groups/";
     let item = "/v1.1/instances/{instance}/users/{id}/groups/{group}/";
     api.get(list, "List a user's groups", list_user_groups)
@@ -31,7 +31,7 @@ pub fn user_routes(api: Api) -> Api {
 }
 
 /// Registers the `/groups/{id}/users/` routes.
-pub fn group_routes(api: Api) -> Api {
+pub(crate) fn group_routes(api: Api) -> Api {
     let list = "/v1.1/instances/{instance}/groups/{id}/users/";
     let item = "/v1.1/instances/{instance}/groups/{id}/users/{user}/";
     api.get(list, "List a group's members", list_group_users)

@@ -8,8 +8,8 @@ mod perms;
 mod poll;
 mod publish;
 
-pub use perms::check_object_change_publish;
-pub use publish::author_json;
+pub(crate) use perms::check_object_change_publish;
+pub(crate) use publish::author_json;
 
 use self::input::{read_channel_update, read_new_channel};
 use self::perms::{Action, check_object, check_view};
@@ -33,7 +33,7 @@ const ROOM_REQUIRED: &str = "This field is required for channels with separate r
 const MAX_ROOM: usize = 128;
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     let list = "/v1.1/instances/{instance}/channels/";
     let item = "/v1.1/instances/{instance}/channels/{name}/";
     api.get(list, "List channels", list_channels)

@@ -118,7 +118,7 @@ pub(super) async fn check_object(
 /// The §10.6 check for data-object writes attached to `channel`: a caller that used a user
 /// key without `ignore_acl` needs publish permission (custom_publish is not required),
 /// else the whole write fails with 403.
-pub async fn check_object_change_publish(
+pub(crate) async fn check_object_change_publish(
     app: &AppState,
     ctx: &Ctx,
     channel: &Channel,

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 /// `{"admin": id}` or `{"api_key": id[, "user": id]}` (apps/channels/helpers.py): the
 /// `author` of a change made by this caller, as JSON text for [`NewChange::author`].
-pub fn author_json(ctx: &Ctx) -> String {
+pub(crate) fn author_json(ctx: &Ctx) -> String {
     let v = match &ctx.who {
         Who::Admin { admin, .. } => json!({"admin": admin.id}),
         Who::ApiKey { key, user } => match user {

@@ -6,7 +6,7 @@ mod me;
 mod profile;
 mod render;
 
-pub use render::{UserView, profile_class, render_users};
+pub(crate) use render::{profile_class, render_users};
 
 use self::profile::read_profile;
 use self::render::{render_one, user_view};
@@ -27,7 +27,7 @@ use rivia_store::users::{User, UserUpdate};
 use serde_json::Value;
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     let list = "/v1.1/instances/{instance}/users/";
     let item = "/v1.1/instances/{instance}/users/{id}/";
     let me = "/v1.1/instances/{instance}/user/";

@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// The `user_profile` class of the instance.
-pub async fn profile_class(app: &AppState, ctx: &Ctx) -> ApiResult<Class> {
+pub(crate) async fn profile_class(app: &AppState, ctx: &Ctx) -> ApiResult<Class> {
     let generation = app.store.auth_generation();
     if let Some(c) = app.cache.profile_classes.get(&ctx.instance.id, generation) {
         return Ok(c);
@@ -40,17 +40,17 @@ pub async fn profile_class(app: &AppState, ctx: &Ctx) -> ApiResult<Class> {
 /// UserJSON (UserFullSerializer), serialised straight from the rows. `username` is
 /// separate because create and update responses echo it as sent (QUIRK), while reads
 /// return the stored lowercase form.
-pub struct UserView<'a> {
+pub(crate) struct UserView<'a> {
     /// The instance prefix `/v1.1/instances/<name>`.
-    pub base: &'a str,
+    pub(crate) base: &'a str,
     /// The user.
-    pub user: &'a User,
+    pub(crate) user: &'a User,
     /// The username to show.
-    pub username: &'a str,
+    pub(crate) username: &'a str,
     /// The profile object (null if missing).
-    pub profile: Option<ObjectView<'a>>,
+    pub(crate) profile: Option<ObjectView<'a>>,
     /// The user's groups.
-    pub groups: &'a [Group],
+    pub(crate) groups: &'a [Group],
 }
 
 impl Serialize for UserView<'_> {
@@ -123,7 +123,11 @@ pub(super) fn user_view<'a>(
 }
 
 /// Renders several users with one query for their profiles and one for their groups.
-pub async fn render_users(app: &AppState, ctx: &Ctx, users: Vec<User>) -> ApiResult<Vec<Value>> {
+pub(crate) async fn render_users(
+    app: &AppState,
+    ctx: &Ctx,
+    users: Vec<User>,
+) -> ApiResult<Vec<Value>> {
     let class = profile_class(app, ctx).await?;
     let profile_ids: Vec<i64> = users.iter().map(|u| u.profile_id).collect();
     let user_ids: Vec<i64> = users.iter().map(|u| u.id).collect();
