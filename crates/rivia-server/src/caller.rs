@@ -11,6 +11,19 @@
 //! steps live here, a handler cannot run them out of order, skip the throttle, or let a
 //! later error win over an earlier one.
 //!
+//! Handlers receive their request as a [`Call`] (the state, the request, the URL's
+//! instance and the other path parameters), whose methods are [`Caller`]'s:
+//!
+//! ```ignore
+//! async fn delete_key(call: Call<String>) -> ApiResult<Response> {
+//!     let ctx = call.admin(AdminTable::ApiKeys, Op::Delete).await?;
+//!     let Call { app, path: id, .. } = call;
+//!     // … step 6: look the key up, act, answer.
+//! }
+//! ```
+//!
+//! [`Caller`] is the same preamble for code that holds the pieces separately:
+//!
 //! ```ignore
 //! // An admin-only view:
 //! let ctx = Caller::new(&app, &req, &instance).admin(AdminTable::ApiKeys, Op::Read).await?;
@@ -31,6 +44,9 @@ use crate::auth::{Ctx, caller_in, resolve_instance};
 use crate::error::{ApiError, ApiResult};
 use crate::req::Req;
 use crate::state::AppState;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use rivia_core::perms::{AdminTable, Op};
 use rivia_store::instances::Instance;
 
@@ -120,5 +136,94 @@ impl<'a> Caller<'a> {
                 }
             }
         }
+    }
+}
+
+/// An instance route's request as a handler takes it: the state, the request, the
+/// URL's `{instance}`, and the path parameters after it (`()`, `String`, or a pair).
+pub(crate) struct Call<P> {
+    /// The application state.
+    pub(crate) app: AppState,
+    /// The request.
+    pub(crate) req: Req,
+    /// The `{instance}` of the URL, as sent.
+    pub(crate) instance: String,
+    /// The path parameters after `{instance}`.
+    pub(crate) path: P,
+}
+
+/// The path parameters of a route after `{instance}`, in URL order.
+pub(crate) trait PathRest: Sized {
+    /// Takes them from the values after `{instance}`.
+    fn take(values: &mut std::vec::IntoIter<String>) -> Self;
+}
+
+impl PathRest for () {
+    fn take(_: &mut std::vec::IntoIter<String>) -> Self {}
+}
+
+impl PathRest for String {
+    fn take(values: &mut std::vec::IntoIter<String>) -> Self {
+        // The router only matches with every parameter present.
+        values.next().unwrap_or_default()
+    }
+}
+
+impl PathRest for (String, String) {
+    fn take(values: &mut std::vec::IntoIter<String>) -> Self {
+        let first = String::take(values);
+        (first, String::take(values))
+    }
+}
+
+impl<P: PathRest + Send> FromRequestParts<AppState> for Call<P> {
+    /// Axum's answer to a path that cannot be decoded, as for a `Path` extractor.
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Response> {
+        let Path(values) = Path::<Vec<String>>::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let mut values = values.into_iter();
+        let instance = String::take(&mut values);
+        let path = P::take(&mut values);
+        let req = Req::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Call {
+            app: app.clone(),
+            req,
+            instance,
+            path,
+        })
+    }
+}
+
+impl<P> Call<P> {
+    /// The preamble builder for this request.
+    pub(crate) fn caller(&self) -> Caller<'_> {
+        Caller::new(&self.app, &self.req, &self.instance)
+    }
+
+    /// [`Caller::admin`] for this request.
+    pub(crate) async fn admin(&self, table: AdminTable, op: Op) -> ApiResult<Ctx> {
+        self.caller().admin(table, op).await
+    }
+
+    /// [`Caller::check`] for this request.
+    pub(crate) async fn check<T>(
+        &self,
+        permit: impl AsyncFnOnce(&Ctx) -> ApiResult<T>,
+    ) -> ApiResult<(Ctx, T)> {
+        self.caller().check(permit).await
+    }
+
+    /// [`Caller::nested`] for this request.
+    pub(crate) async fn nested<Q, T>(
+        &self,
+        parent: impl AsyncFnOnce(&Instance) -> ApiResult<Q>,
+        permit: impl AsyncFnOnce(&Ctx, &Q) -> ApiResult<T>,
+    ) -> ApiResult<(Ctx, Q, T)> {
+        self.caller().nested(parent, permit).await
     }
 }

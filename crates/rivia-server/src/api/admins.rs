@@ -2,13 +2,10 @@
 
 use super::{Api, list_response, path_id};
 use crate::auth::Ctx;
-use crate::caller::Caller;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Fields;
 use crate::json::{no_content, ok};
-use crate::req::Req;
-use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::perms::{AdminTable, Op, Role};
 use rivia_store::instances::InstanceAdmin;
@@ -54,14 +51,9 @@ fn admin_role_json(base: &str, a: &InstanceAdmin) -> Value {
     })
 }
 
-async fn list_admins(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::Admins, Op::Read)
-        .await?;
+async fn list_admins(call: Call<()>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Admins, Op::Read).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let list = app
         .store
@@ -77,14 +69,9 @@ async fn list_admins(
     ))
 }
 
-async fn get_admin(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::Admins, Op::Read)
-        .await?;
+async fn get_admin(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Admins, Op::Read).await?;
+    let Call { app, path: id, .. } = call;
     let a = app
         .store
         .instance_admin(&ctx.instance, path_id(&id)?)
@@ -93,14 +80,11 @@ async fn get_admin(
     Ok(ok(admin_role_json(&ctx.base(), &a)))
 }
 
-async fn update_admin(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::Admins, Op::Update)
-        .await?;
+async fn update_admin(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Admins, Op::Update).await?;
+    let Call {
+        app, req, path: id, ..
+    } = call;
     let a = app
         .store
         .instance_admin(&ctx.instance, path_id(&id)?)
@@ -125,25 +109,20 @@ async fn update_admin(
     Ok(ok(admin_role_json(&ctx.base(), &a)))
 }
 
-/// Any admin may leave an instance; removing others needs owner/full.
-fn may_remove(ctx: &Ctx, id: i64) -> ApiResult<()> {
+/// Any admin may leave an instance; removing others needs owner/full. The `{id}` is
+/// parsed first (404 for a malformed one), after authentication, as Syncano does.
+fn may_remove(ctx: &Ctx, raw_id: &str) -> ApiResult<i64> {
+    let id = path_id(raw_id)?;
     let is_self = ctx.admin().is_some_and(|a| a.id == id) && ctx.admin_role().is_some();
-    if is_self {
-        Ok(())
-    } else {
-        ctx.require_admin(AdminTable::Admins, Op::Delete)
+    if !is_self {
+        ctx.require_admin(AdminTable::Admins, Op::Delete)?;
     }
+    Ok(id)
 }
 
-async fn delete_admin(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let id = path_id(&id)?;
-    let (ctx, ()) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| may_remove(ctx, id))
-        .await?;
+async fn delete_admin(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, id) = call.check(async |ctx| may_remove(ctx, &call.path)).await?;
+    let app = call.app;
     let a = app
         .store
         .instance_admin(&ctx.instance, id)

@@ -2,13 +2,12 @@
 
 use super::{Api, list_response, path_id, ts};
 use crate::auth::Ctx;
-use crate::caller::Caller;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields};
 use crate::json::{created, no_content, ok};
 use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::perms::{AdminTable, Op};
 use rivia_store::api_keys::{ApiKey, ApiKeyFlags};
@@ -109,14 +108,9 @@ fn own_key_or_admin(ctx: &Ctx) -> ApiResult<Option<i64>> {
     }
 }
 
-async fn list_keys(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, only) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| own_key_or_admin(ctx))
-        .await?;
+async fn list_keys(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, only) = call.check(async |ctx| own_key_or_admin(ctx)).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let list = app
         .store
@@ -132,14 +126,9 @@ async fn list_keys(
     ))
 }
 
-async fn create_key(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::ApiKeys, Op::Create)
-        .await?;
+async fn create_key(call: Call<()>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::ApiKeys, Op::Create).await?;
+    let Call { app, req, .. } = call;
     let (description, flags) = read_key_fields(&req, None)?;
     let key = app
         .store
@@ -160,14 +149,9 @@ async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<ApiKey> {
         .ok_or_else(ApiError::not_found)
 }
 
-async fn get_key(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, own) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| own_key_or_admin(ctx))
-        .await?;
+async fn get_key(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, own) = call.check(async |ctx| own_key_or_admin(ctx)).await?;
+    let Call { app, path: id, .. } = call;
     let key = load(&app, &ctx, &id).await?;
     if own.is_some_and(|own| own != key.id) {
         return Err(ApiError::not_found());
@@ -175,14 +159,11 @@ async fn get_key(
     Ok(ok(key_json(&ctx.base(), &key)))
 }
 
-async fn update_key(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::ApiKeys, Op::Update)
-        .await?;
+async fn update_key(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::ApiKeys, Op::Update).await?;
+    let Call {
+        app, req, path: id, ..
+    } = call;
     let key = load(&app, &ctx, &id).await?;
     let (description, flags) = read_key_fields(&req, Some(&key))?;
     let saved = app
@@ -193,27 +174,17 @@ async fn update_key(
     Ok(ok(key_json(&ctx.base(), &saved)))
 }
 
-async fn delete_key(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::ApiKeys, Op::Delete)
-        .await?;
+async fn delete_key(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::ApiKeys, Op::Delete).await?;
+    let Call { app, path: id, .. } = call;
     let key = load(&app, &ctx, &id).await?;
     app.store.delete_api_key(ctx.instance.id, key.id).await?;
     Ok(no_content())
 }
 
-async fn reset_key(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::ApiKeys, Op::Update)
-        .await?;
+async fn reset_key(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::ApiKeys, Op::Update).await?;
+    let Call { app, path: id, .. } = call;
     let key = load(&app, &ctx, &id).await?;
     let saved = app
         .store

@@ -2,13 +2,11 @@
 
 use super::{Api, list_response, stored_json, ts};
 use crate::auth::{Ctx, Who};
-use crate::caller::Caller;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields};
 use crate::json::{created, no_content, ok};
-use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::names::{SlugFamily, validate_slug};
 use rivia_core::perms::{AdminTable, ClassPerm, Op};
@@ -79,14 +77,9 @@ pub(crate) fn class_visibility(ctx: &Ctx) -> ApiResult<ClassVisibility> {
     }
 }
 
-async fn list_classes(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, visibility) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| class_visibility(ctx))
-        .await?;
+async fn list_classes(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, visibility) = call.check(async |ctx| class_visibility(ctx)).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let list = app
         .store
@@ -145,14 +138,11 @@ pub(crate) async fn find_class_cached(
     Ok(found)
 }
 
-async fn get_class(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, visibility) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| class_visibility(ctx))
-        .await?;
+async fn get_class(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, visibility) = call.check(async |ctx| class_visibility(ctx)).await?;
+    let Call {
+        app, path: name, ..
+    } = call;
     let class = find_class(&app, ctx.instance.id, &name)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -232,14 +222,9 @@ async fn read_class_input(
     })
 }
 
-async fn create_class(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::Data, Op::Create)
-        .await?;
+async fn create_class(call: Call<()>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Data, Op::Create).await?;
+    let Call { app, req, .. } = call;
     let body = req.body_object()?;
     let name = match body.get("name") {
         None | Some(Value::Null) => Err(vec![rivia_core::errors::msg::REQUIRED.to_string()]),
@@ -325,14 +310,14 @@ pub(crate) fn check_expected_revision(body: &Map<String, Value>, current: i64) -
     }
 }
 
-async fn update_class(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::Data, Op::Update)
-        .await?;
+async fn update_class(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Data, Op::Update).await?;
+    let Call {
+        app,
+        req,
+        path: name,
+        ..
+    } = call;
     let body = req.body_object()?;
     let partial = req.is_partial();
     let name = name.to_lowercase();
@@ -390,14 +375,11 @@ async fn class_update(
     })
 }
 
-async fn delete_class(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::Data, Op::Delete)
-        .await?;
+async fn delete_class(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Data, Op::Delete).await?;
+    let Call {
+        app, path: name, ..
+    } = call;
     let class = find_class(&app, ctx.instance.id, &name)
         .await?
         .ok_or_else(ApiError::not_found)?;

@@ -4,13 +4,12 @@
 use super::link::{Links, url};
 use super::{Api, list_response, path_id};
 use crate::auth::{Ctx, Who};
-use crate::caller::Caller;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields};
 use crate::json::{created, no_content, ok};
 use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::errors::msg;
 use rivia_core::names::{SlugFamily, validate_slug};
@@ -137,14 +136,9 @@ fn name_taken(e: rivia_store::StoreError) -> ApiError {
     }
 }
 
-async fn list_groups(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, _) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| group_access(ctx, Op::Read))
-        .await?;
+async fn list_groups(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, _) = call.check(async |ctx| group_access(ctx, Op::Read)).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let groups = app
         .store
@@ -164,14 +158,11 @@ async fn list_groups(
     ))
 }
 
-async fn create_group(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, _) = Caller::new(&app, &req, &instance)
+async fn create_group(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, _) = call
         .check(async |ctx| group_access(ctx, Op::Create))
         .await?;
+    let Call { app, req, .. } = call;
     let values = read_group(&req, None)?;
     let group = app
         .store
@@ -188,25 +179,19 @@ async fn load(app: &AppState, ctx: &Ctx, raw: &str) -> ApiResult<Group> {
         .ok_or_else(ApiError::not_found)
 }
 
-async fn get_group(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, _) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| group_access(ctx, Op::Read))
-        .await?;
+async fn get_group(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, _) = call.check(async |ctx| group_access(ctx, Op::Read)).await?;
+    let Call { app, path: id, .. } = call;
     Ok(ok(group_json(&ctx.base(), &load(&app, &ctx, &id).await?)))
 }
 
-async fn update_group(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, _) = Caller::new(&app, &req, &instance)
+async fn update_group(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, _) = call
         .check(async |ctx| group_access(ctx, Op::Update))
         .await?;
+    let Call {
+        app, req, path: id, ..
+    } = call;
     let group = load(&app, &ctx, &id).await?;
     let values = read_group(&req, Some(&group))?;
     let saved = app
@@ -218,14 +203,11 @@ async fn update_group(
     Ok(ok(group_json(&ctx.base(), &saved)))
 }
 
-async fn delete_group(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, _) = Caller::new(&app, &req, &instance)
+async fn delete_group(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, _) = call
         .check(async |ctx| group_access(ctx, Op::Delete))
         .await?;
+    let Call { app, path: id, .. } = call;
     let group = load(&app, &ctx, &id).await?;
     app.store.delete_group(ctx.instance.id, group.id).await?;
     Ok(no_content())

@@ -2,13 +2,11 @@
 
 use super::{Api, list_response, path_id, ts};
 use crate::auth::Ctx;
-use crate::caller::Caller;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Fields;
 use crate::json::{created, no_content, ok};
-use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::perms::{AdminTable, Op, Role};
 use rivia_store::invitations::{Invitation, InviteError};
@@ -74,14 +72,9 @@ fn mail_invitation(app: &AppState, v: &Invitation) {
     app.mailer.send(&v.email, "invitation", json!({"instance": v.instance_name, "role": v.role.name(), "key": v.key, "inviter": v.inviter}));
 }
 
-async fn list_invitations(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::FullWrites, Op::Read)
-        .await?;
+async fn list_invitations(call: Call<()>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::FullWrites, Op::Read).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let list = app
         .store
@@ -97,14 +90,9 @@ async fn list_invitations(
     ))
 }
 
-async fn create_invitation(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::FullWrites, Op::Create)
-        .await?;
+async fn create_invitation(call: Call<()>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::FullWrites, Op::Create).await?;
+    let Call { app, req, .. } = call;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
     let email = f.required_email("email");
@@ -145,28 +133,20 @@ async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Invitation> {
         .ok_or_else(ApiError::not_found)
 }
 
-async fn get_invitation(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::FullWrites, Op::Read)
-        .await?;
+async fn get_invitation(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::FullWrites, Op::Read).await?;
+    let Call { app, path: id, .. } = call;
     Ok(ok(invitation_json(
         &ctx.base(),
         &load(&app, &ctx, &id).await?,
     )))
 }
 
-async fn update_invitation(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::FullWrites, Op::Update)
-        .await?;
+async fn update_invitation(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::FullWrites, Op::Update).await?;
+    let Call {
+        app, req, path: id, ..
+    } = call;
     let v = load(&app, &ctx, &id).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, true);
@@ -184,27 +164,17 @@ async fn update_invitation(
     Ok(ok(invitation_json(&ctx.base(), &saved)))
 }
 
-async fn delete_invitation(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::FullWrites, Op::Delete)
-        .await?;
+async fn delete_invitation(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::FullWrites, Op::Delete).await?;
+    let Call { app, path: id, .. } = call;
     let v = load(&app, &ctx, &id).await?;
     app.store.delete_invitation(ctx.instance.id, v.id).await?;
     Ok(no_content())
 }
 
-async fn resend_invitation(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = Caller::new(&app, &req, &instance)
-        .admin(AdminTable::FullWrites, Op::Update)
-        .await?;
+async fn resend_invitation(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::FullWrites, Op::Update).await?;
+    let Call { app, path: id, .. } = call;
     let v = load(&app, &ctx, &id).await?;
     mail_invitation(&app, &v);
     Ok(no_content())

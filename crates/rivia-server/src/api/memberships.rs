@@ -6,13 +6,12 @@ use super::groups::group_json;
 use super::users::render_users;
 use super::{Api, list_response, path_id};
 use crate::auth::{Ctx, Who};
-use crate::caller::Caller;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Fields;
 use crate::json::{created, no_content, ok};
 use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::errors::msg;
 use rivia_core::perms::{AdminTable, Op};
@@ -87,15 +86,10 @@ fn user_side_access(ctx: &Ctx, op: Op, user_id: i64) -> ApiResult<()> {
 }
 
 /// The preamble of a `/users/{id}/groups/` route doing `op`.
-async fn user_side(
-    app: &AppState,
-    req: &Req,
-    (instance, id): (&str, &str),
-    op: Op,
-) -> ApiResult<(Ctx, User)> {
-    let (ctx, user, ()) = Caller::new(app, req, instance)
+async fn user_side<P>(call: &Call<P>, id: &str, op: Op) -> ApiResult<(Ctx, User)> {
+    let (ctx, user, ()) = call
         .nested(
-            async |inst| parent_user(app, inst, id).await,
+            async |inst| parent_user(&call.app, inst, id).await,
             async |ctx, user| user_side_access(ctx, op, user.id),
         )
         .await?;
@@ -106,12 +100,9 @@ fn user_membership_json(base: &str, uid: i64, g: &Group) -> Value {
     json!({"group": group_json(base, g), "links": {"self": format!("{base}/users/{uid}/groups/{}/", g.id)}})
 }
 
-async fn list_user_groups(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, user) = user_side(&app, &req, (&instance, &id), Op::Read).await?;
+async fn list_user_groups(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, user) = user_side(&call, &call.path, Op::Read).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let groups = app
         .store
@@ -127,12 +118,9 @@ async fn list_user_groups(
     ))
 }
 
-async fn add_user_group(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, user) = user_side(&app, &req, (&instance, &id), Op::Create).await?;
+async fn add_user_group(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, user) = user_side(&call, &call.path, Op::Create).await?;
+    let Call { app, req, .. } = call;
     let gid = body_pk(&req, "group")?;
     let group = app
         .store
@@ -160,22 +148,24 @@ async fn membership_group(
         .ok_or_else(ApiError::not_found)
 }
 
-async fn get_user_group(
-    State(app): State<AppState>,
-    Path((instance, id, gid)): Path<(String, String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, user) = user_side(&app, &req, (&instance, &id), Op::Read).await?;
+async fn get_user_group(call: Call<(String, String)>) -> ApiResult<Response> {
+    let (ctx, user) = user_side(&call, &call.path.0, Op::Read).await?;
+    let Call {
+        app,
+        path: (_, gid),
+        ..
+    } = call;
     let group = membership_group(&app, &ctx, &user, &gid).await?;
     Ok(ok(user_membership_json(&ctx.base(), user.id, &group)))
 }
 
-async fn remove_user_group(
-    State(app): State<AppState>,
-    Path((instance, id, gid)): Path<(String, String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, user) = user_side(&app, &req, (&instance, &id), Op::Delete).await?;
+async fn remove_user_group(call: Call<(String, String)>) -> ApiResult<Response> {
+    let (ctx, user) = user_side(&call, &call.path.0, Op::Delete).await?;
+    let Call {
+        app,
+        path: (_, gid),
+        ..
+    } = call;
     let group = membership_group(&app, &ctx, &user, &gid).await?;
     app.store
         .remove_membership(ctx.instance.id, user.id, group.id)
@@ -208,18 +198,12 @@ fn group_side_scope(ctx: &Ctx, op: Op) -> ApiResult<Option<i64>> {
 
 /// The preamble of a `/groups/{id}/users/` route doing `op`; also returns the only user
 /// the caller may see, if restricted.
-async fn group_side(
-    app: &AppState,
-    req: &Req,
-    (instance, id): (&str, &str),
-    op: Op,
-) -> ApiResult<(Ctx, Group, Option<i64>)> {
-    Caller::new(app, req, instance)
-        .nested(
-            async |inst| parent_group(app, inst, id).await,
-            async |ctx, _| group_side_scope(ctx, op),
-        )
-        .await
+async fn group_side<P>(call: &Call<P>, id: &str, op: Op) -> ApiResult<(Ctx, Group, Option<i64>)> {
+    call.nested(
+        async |inst| parent_group(&call.app, inst, id).await,
+        async |ctx, _| group_side_scope(ctx, op),
+    )
+    .await
 }
 
 fn group_membership_json(base: &str, gid: i64, uid: i64, user: Value) -> Value {
@@ -236,12 +220,9 @@ async fn render_member(app: &AppState, ctx: &Ctx, group: &Group, user: User) -> 
     Ok(group_membership_json(&ctx.base(), group.id, uid, rendered))
 }
 
-async fn list_group_users(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, group, only) = group_side(&app, &req, (&instance, &id), Op::Read).await?;
+async fn list_group_users(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, group, only) = group_side(&call, &call.path, Op::Read).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let users = app
         .store
@@ -260,12 +241,9 @@ async fn list_group_users(
     ))
 }
 
-async fn add_group_user(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, group, _) = group_side(&app, &req, (&instance, &id), Op::Create).await?;
+async fn add_group_user(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, group, _) = group_side(&call, &call.path, Op::Create).await?;
+    let Call { app, req, .. } = call;
     let uid = body_pk(&req, "user")?;
     let user = app
         .store
@@ -296,22 +274,24 @@ async fn member(
         .ok_or_else(ApiError::not_found)
 }
 
-async fn get_group_user(
-    State(app): State<AppState>,
-    Path((instance, id, uid)): Path<(String, String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, group, only) = group_side(&app, &req, (&instance, &id), Op::Read).await?;
+async fn get_group_user(call: Call<(String, String)>) -> ApiResult<Response> {
+    let (ctx, group, only) = group_side(&call, &call.path.0, Op::Read).await?;
+    let Call {
+        app,
+        path: (_, uid),
+        ..
+    } = call;
     let user = member(&app, &ctx, &group, &uid, only).await?;
     Ok(ok(render_member(&app, &ctx, &group, user).await?))
 }
 
-async fn remove_group_user(
-    State(app): State<AppState>,
-    Path((instance, id, uid)): Path<(String, String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, group, _) = group_side(&app, &req, (&instance, &id), Op::Delete).await?;
+async fn remove_group_user(call: Call<(String, String)>) -> ApiResult<Response> {
+    let (ctx, group, _) = group_side(&call, &call.path.0, Op::Delete).await?;
+    let Call {
+        app,
+        path: (_, uid),
+        ..
+    } = call;
     let user = member(&app, &ctx, &group, &uid, None).await?;
     app.store
         .remove_membership(ctx.instance.id, user.id, group.id)

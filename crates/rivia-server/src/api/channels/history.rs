@@ -4,12 +4,11 @@ use super::perms::{Action, check_object, check_view};
 use super::{ROOM_REQUIRED, change_json};
 use crate::api::{list_response, path_id};
 use crate::auth::Ctx;
-use crate::caller::Caller;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ok;
 use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_store::channels::Channel;
 use rivia_store::instances::Instance;
@@ -43,25 +42,17 @@ async fn history_access(
 }
 
 /// The preamble of a history route: the caller, the channel and the room filter.
-async fn history_ctx(
-    app: &AppState,
-    req: &Req,
-    (instance, name): (&str, &str),
-) -> ApiResult<(Ctx, Channel, Option<String>)> {
-    Caller::new(app, req, instance)
-        .nested(
-            async |inst| parent_channel(app, inst, name).await,
-            async |ctx, channel| history_access(app, req, ctx, channel).await,
-        )
-        .await
+async fn history_ctx<P>(call: &Call<P>, name: &str) -> ApiResult<(Ctx, Channel, Option<String>)> {
+    call.nested(
+        async |inst| parent_channel(&call.app, inst, name).await,
+        async |ctx, channel| history_access(&call.app, &call.req, ctx, channel).await,
+    )
+    .await
 }
 
-pub(super) async fn list_history(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, channel, room) = history_ctx(&app, &req, (&instance, &name)).await?;
+pub(super) async fn list_history(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, channel, room) = history_ctx(&call, &call.path).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(true)?;
     // `last_id` that is not an integer is ignored, as in Syncano.
     let after = req
@@ -82,12 +73,11 @@ pub(super) async fn list_history(
     ))
 }
 
-pub(super) async fn get_history(
-    State(app): State<AppState>,
-    Path((instance, name, id)): Path<(String, String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, channel, room) = history_ctx(&app, &req, (&instance, &name)).await?;
+pub(super) async fn get_history(call: Call<(String, String)>) -> ApiResult<Response> {
+    let (ctx, channel, room) = history_ctx(&call, &call.path.0).await?;
+    let Call {
+        app, path: (_, id), ..
+    } = call;
     let id = path_id(&id)?;
     let change = app
         .store

@@ -15,12 +15,10 @@ use self::input::{read_channel_update, read_new_channel};
 use self::perms::{Action, check_object, check_view};
 use super::{Api, list_response, stored_json, ts};
 use crate::auth::{Ctx, Who};
-use crate::caller::Caller;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{created, no_content, ok};
-use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::errors::msg;
 use rivia_core::perms::ChannelPerm;
@@ -77,17 +75,13 @@ async fn load(app: &AppState, ctx: &Ctx, name: &str) -> ApiResult<Channel> {
 
 /// The preamble of an item route doing `action`: the caller, checked for the view, then the
 /// `{name}` channel, checked for the object.
-async fn open_item(
-    app: &AppState,
-    req: &Req,
-    (instance, name): (&str, &str),
-    action: Action,
-) -> ApiResult<(Ctx, Channel)> {
-    let (ctx, ()) = Caller::new(app, req, instance)
+async fn open_item<P>(call: &Call<P>, name: &str, action: Action) -> ApiResult<(Ctx, Channel)> {
+    let (ctx, ()) = call
+        .caller()
         .check(async |ctx| check_view(ctx, action))
         .await?;
-    let channel = load(app, &ctx, name).await?;
-    check_object(app, &ctx, &channel, action).await?;
+    let channel = load(&call.app, &ctx, name).await?;
+    check_object(&call.app, &ctx, &channel, action).await?;
     Ok((ctx, channel))
 }
 
@@ -139,14 +133,11 @@ fn change_json(base: &str, channel: &str, c: &Change) -> Value {
 // ---------------------------------------------------------------------------------------
 // CRUD
 
-async fn list_channels(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, _) = Caller::new(&app, &req, &instance)
+async fn list_channels(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, _) = call
         .check(async |ctx| check_view(ctx, Action::List))
         .await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let visibility = match &ctx.who {
         Who::ApiKey { key, .. } if key.flags.ignore_acl => ChannelVisibility::All,
@@ -173,14 +164,11 @@ async fn list_channels(
     ))
 }
 
-async fn create_channel(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, _) = Caller::new(&app, &req, &instance)
+async fn create_channel(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, _) = call
         .check(async |ctx| check_view(ctx, Action::Create))
         .await?;
+    let Call { app, req, .. } = call;
     let input = read_new_channel(&app, &ctx, &req).await?;
     match app
         .store
@@ -194,21 +182,14 @@ async fn create_channel(
     }
 }
 
-async fn get_channel(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, channel) = open_item(&app, &req, (&instance, &name), Action::Retrieve).await?;
+async fn get_channel(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, channel) = open_item(&call, &call.path, Action::Retrieve).await?;
     Ok(ok(channel_json(&ctx.base(), &channel)))
 }
 
-async fn update_channel(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, channel) = open_item(&app, &req, (&instance, &name), Action::Update).await?;
+async fn update_channel(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, channel) = open_item(&call, &call.path, Action::Update).await?;
+    let Call { app, req, .. } = call;
     let values = read_channel_update(&app, &ctx, &req, &channel).await?;
     let saved = app
         .store
@@ -218,12 +199,9 @@ async fn update_channel(
     Ok(ok(channel_json(&ctx.base(), &saved)))
 }
 
-async fn delete_channel(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, channel) = open_item(&app, &req, (&instance, &name), Action::Delete).await?;
+async fn delete_channel(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, channel) = open_item(&call, &call.path, Action::Delete).await?;
+    let Call { app, .. } = call;
     app.store
         .delete_channel(ctx.instance.id, channel.id)
         .await?;

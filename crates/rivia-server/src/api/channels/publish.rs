@@ -3,12 +3,11 @@
 use super::perms::Action;
 use super::{MAX_ROOM, ROOM_REQUIRED, change_json};
 use crate::auth::{Ctx, Who};
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields, Parsed};
 use crate::json::created;
 use crate::req::Req;
-use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::errors::msg;
 use rivia_store::channels::NewChange;
@@ -64,12 +63,9 @@ fn read_message(req: &Req) -> ApiResult<Message> {
     f.finish_with(message)
 }
 
-pub(super) async fn publish(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, channel) = super::open_item(&app, &req, (&instance, &name), Action::Publish).await?;
+pub(super) async fn publish(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, channel) = super::open_item(&call, &call.path, Action::Publish).await?;
+    let Call { app, req, .. } = call;
     let Message { payload, room } = read_message(&req)?;
     let room = if channel.separate_rooms() {
         Some(room.ok_or_else(|| ApiError::field_str("room", ROOM_REQUIRED))?)

@@ -3,13 +3,11 @@
 use super::render::render_one;
 use super::{USERNAME, apply_user_update};
 use crate::auth::{Ctx, Who};
-use crate::caller::Caller;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields, both};
 use crate::json::ok;
 use crate::req::Req;
-use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::perms::{AdminTable, Op};
 use rivia_store::users::User;
@@ -38,14 +36,9 @@ fn read_login(req: &Req) -> ApiResult<Login> {
     Ok(Login { username, password })
 }
 
-pub(super) async fn login_user(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, ()) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| login_access(ctx))
-        .await?;
+pub(super) async fn login_user(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, ()) = call.check(async |ctx| login_access(ctx)).await?;
+    let Call { app, req, .. } = call;
     let Login { username, password } = read_login(&req)?;
     let user = app
         .store
@@ -66,24 +59,14 @@ fn calling_user(ctx: &Ctx) -> ApiResult<User> {
     ctx.user().cloned().ok_or_else(ApiError::forbidden)
 }
 
-pub(super) async fn get_me(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, user) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| calling_user(ctx))
-        .await?;
+pub(super) async fn get_me(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, user) = call.check(async |ctx| calling_user(ctx)).await?;
+    let Call { app, .. } = call;
     Ok(ok(render_one(&app, &ctx, user, None).await?))
 }
 
-pub(super) async fn update_me(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, user) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| calling_user(ctx))
-        .await?;
+pub(super) async fn update_me(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, user) = call.check(async |ctx| calling_user(ctx)).await?;
+    let Call { app, req, .. } = call;
     Ok(ok(apply_user_update(&app, &ctx, &req, user).await?))
 }

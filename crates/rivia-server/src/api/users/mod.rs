@@ -12,13 +12,12 @@ use self::profile::read_profile;
 use self::render::{render_one, user_view};
 use super::{Api, list_response, path_id};
 use crate::auth::{Ctx, Who};
-use crate::caller::Caller;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields, both};
 use crate::json::{created, no_content, ok};
 use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::errors::msg;
 use rivia_core::perms::{AdminTable, ObjectPerm, Op};
@@ -86,14 +85,9 @@ const USERNAME: Char = Char {
     trim: true,
 };
 
-async fn list_users(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, access) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| user_access(ctx, Op::Read))
-        .await?;
+async fn list_users(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, access) = call.check(async |ctx| user_access(ctx, Op::Read)).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let only = match access {
         Access::All => None,
@@ -122,14 +116,9 @@ async fn list_users(
     ))
 }
 
-async fn create_user(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, _) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| user_access(ctx, Op::Create))
-        .await?;
+async fn create_user(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, _) = call.check(async |ctx| user_access(ctx, Op::Create)).await?;
+    let Call { app, req, .. } = call;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
     let username = f.required_string("username", USERNAME);
@@ -200,14 +189,9 @@ async fn visible_user(app: &AppState, ctx: &Ctx, access: Access, raw_id: &str) -
         .ok_or_else(ApiError::not_found)
 }
 
-async fn get_user(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, access) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| user_access(ctx, Op::Read))
-        .await?;
+async fn get_user(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, access) = call.check(async |ctx| user_access(ctx, Op::Read)).await?;
+    let Call { app, path: id, .. } = call;
     let user = visible_user(&app, &ctx, access, &id).await?;
     Ok(ok(render_one(&app, &ctx, user, None).await?))
 }
@@ -263,26 +247,18 @@ async fn apply_user_update(app: &AppState, ctx: &Ctx, req: &Req, user: User) -> 
     render_one(app, ctx, saved, username.as_deref()).await
 }
 
-async fn update_user(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, access) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| user_access(ctx, Op::Update))
-        .await?;
+async fn update_user(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, access) = call.check(async |ctx| user_access(ctx, Op::Update)).await?;
+    let Call {
+        app, req, path: id, ..
+    } = call;
     let user = visible_user(&app, &ctx, access, &id).await?;
     Ok(ok(apply_user_update(&app, &ctx, &req, user).await?))
 }
 
-async fn delete_user(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, _) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| user_access(ctx, Op::Delete))
-        .await?;
+async fn delete_user(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, _) = call.check(async |ctx| user_access(ctx, Op::Delete)).await?;
+    let Call { app, path: id, .. } = call;
     let user = visible_user(&app, &ctx, Access::All, &id).await?;
     let class = profile_class(&app, &ctx).await?;
     app.store
@@ -291,14 +267,9 @@ async fn delete_user(
     Ok(no_content())
 }
 
-async fn reset_user_key(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, access) = Caller::new(&app, &req, &instance)
-        .check(async |ctx| user_access(ctx, Op::Update))
-        .await?;
+async fn reset_user_key(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, access) = call.check(async |ctx| user_access(ctx, Op::Update)).await?;
+    let Call { app, path: id, .. } = call;
     let user = visible_user(&app, &ctx, access, &id).await?;
     let saved = app
         .store
