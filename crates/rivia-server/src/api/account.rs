@@ -457,13 +457,9 @@ async fn list_my_invitations(State(app): State<AppState>, req: Req) -> ApiResult
         .store
         .list_invitations_for_email(&admin.email, &page.keyset())
         .await?;
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |v| v.id,
-        |v| my_invitation_json(&v),
-    ))
+    Ok(list_response(&req, &page, list, |v| {
+        (v.id, my_invitation_json(&v))
+    }))
 }
 
 async fn get_my_invitation(

@@ -60,13 +60,9 @@ async fn list_admins(call: Call<()>) -> ApiResult<Response> {
         .list_instance_admins(&ctx.instance, &page.keyset())
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |a| a.admin_id,
-        |a| admin_role_json(&base, &a),
-    ))
+    Ok(list_response(&req, &page, list, |a| {
+        (a.admin_id, admin_role_json(&base, &a))
+    }))
 }
 
 async fn get_admin(call: Call<String>) -> ApiResult<Response> {

@@ -117,13 +117,9 @@ async fn list_keys(call: Call<()>) -> ApiResult<Response> {
         .list_api_keys(ctx.instance.id, only, &page.keyset())
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |k| k.id,
-        |k| key_json(&base, &k),
-    ))
+    Ok(list_response(&req, &page, list, |k| {
+        (k.id, key_json(&base, &k))
+    }))
 }
 
 async fn create_key(call: Call<()>) -> ApiResult<Response> {
@@ -140,6 +136,14 @@ async fn create_key(call: Call<()>) -> ApiResult<Response> {
         )
         .await?;
     Ok(created(key_json(&ctx.base(), &key)))
+}
+
+/// The preamble of an item route doing `op`: an admin whose role allows it on this
+/// table, then the `{id}` item.
+async fn open(call: &Call<String>, op: Op) -> ApiResult<(Ctx, ApiKey)> {
+    let ctx = call.admin(AdminTable::ApiKeys, op).await?;
+    let item = load(&call.app, &ctx, &call.path).await?;
+    Ok((ctx, item))
 }
 
 async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<ApiKey> {
@@ -160,11 +164,8 @@ async fn get_key(call: Call<String>) -> ApiResult<Response> {
 }
 
 async fn update_key(call: Call<String>) -> ApiResult<Response> {
-    let ctx = call.admin(AdminTable::ApiKeys, Op::Update).await?;
-    let Call {
-        app, req, path: id, ..
-    } = call;
-    let key = load(&app, &ctx, &id).await?;
+    let (ctx, key) = open(&call, Op::Update).await?;
+    let Call { app, req, .. } = call;
     let (description, flags) = read_key_fields(&req, Some(&key))?;
     let saved = app
         .store
@@ -175,17 +176,15 @@ async fn update_key(call: Call<String>) -> ApiResult<Response> {
 }
 
 async fn delete_key(call: Call<String>) -> ApiResult<Response> {
-    let ctx = call.admin(AdminTable::ApiKeys, Op::Delete).await?;
-    let Call { app, path: id, .. } = call;
-    let key = load(&app, &ctx, &id).await?;
+    let (ctx, key) = open(&call, Op::Delete).await?;
+    let Call { app, .. } = call;
     app.store.delete_api_key(ctx.instance.id, key.id).await?;
     Ok(no_content())
 }
 
 async fn reset_key(call: Call<String>) -> ApiResult<Response> {
-    let ctx = call.admin(AdminTable::ApiKeys, Op::Update).await?;
-    let Call { app, path: id, .. } = call;
-    let key = load(&app, &ctx, &id).await?;
+    let (ctx, key) = open(&call, Op::Update).await?;
+    let Call { app, .. } = call;
     let saved = app
         .store
         .reset_api_key(ctx.instance.id, key.id, &rivia_core::keys::new_api_key())

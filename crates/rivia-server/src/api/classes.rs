@@ -91,13 +91,9 @@ async fn list_classes(call: Call<()>) -> ApiResult<Response> {
         )
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |c| c.id,
-        |c| class_json(&base, &c),
-    ))
+    Ok(list_response(&req, &page, list, |c| {
+        (c.id, class_json(&base, &c))
+    }))
 }
 
 /// Looks up a class by its URL name (lowercased); `None` when missing. Reads the database

@@ -149,13 +149,9 @@ async fn list_groups(call: Call<()>) -> ApiResult<Response> {
         )
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        groups,
-        |g| g.id,
-        |g| group_json(&base, &g),
-    ))
+    Ok(list_response(&req, &page, groups, |g| {
+        (g.id, group_json(&base, &g))
+    }))
 }
 
 async fn create_group(call: Call<()>) -> ApiResult<Response> {

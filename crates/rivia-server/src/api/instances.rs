@@ -114,16 +114,10 @@ async fn list_instances(State(app): State<AppState>, req: Req) -> ApiResult<Resp
                     e.insert(owner_json(&app, i).await?);
                 }
             }
-            Ok(list_response(
-                &req,
-                &page,
-                list,
-                |(i, _)| i.id,
-                |(i, role)| {
-                    let owner = owners.get(&i.owner_id).cloned().unwrap_or(Value::Null);
-                    instance_json(&i, &owner, role.name())
-                },
-            ))
+            Ok(list_response(&req, &page, list, |(i, role)| {
+                let owner = owners.get(&i.owner_id).cloned().unwrap_or(Value::Null);
+                (i.id, instance_json(&i, &owner, role.name()))
+            }))
         }
         Principal::ApiKey { key, .. } => {
             let own = app.store.instance_by_id(key.instance_id).await?;
@@ -140,13 +134,9 @@ async fn list_instances(State(app): State<AppState>, req: Req) -> ApiResult<Resp
                 let owner = owner_json(&app, &i).await?;
                 list.push((i, owner));
             }
-            Ok(list_response(
-                &req,
-                &page,
-                list,
-                |(i, _)| i.id,
-                |(i, owner)| instance_json(&i, &owner, "api_key"),
-            ))
+            Ok(list_response(&req, &page, list, |(i, owner)| {
+                (i.id, instance_json(&i, &owner, "api_key"))
+            }))
         }
         Principal::Anonymous => Err(ApiError::forbidden()),
     }

@@ -81,13 +81,9 @@ async fn list_invitations(call: Call<()>) -> ApiResult<Response> {
         .list_invitations(ctx.instance.id, &page.keyset())
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |v| v.id,
-        |v| invitation_json(&base, &v),
-    ))
+    Ok(list_response(&req, &page, list, |v| {
+        (v.id, invitation_json(&base, &v))
+    }))
 }
 
 async fn create_invitation(call: Call<()>) -> ApiResult<Response> {
@@ -126,6 +122,14 @@ async fn create_invitation(call: Call<()>) -> ApiResult<Response> {
     Ok(created(invitation_json(&ctx.base(), &v)))
 }
 
+/// The preamble of an item route doing `op`: an admin whose role allows it on this
+/// table, then the `{id}` item.
+async fn open(call: &Call<String>, op: Op) -> ApiResult<(Ctx, Invitation)> {
+    let ctx = call.admin(AdminTable::FullWrites, op).await?;
+    let item = load(&call.app, &ctx, &call.path).await?;
+    Ok((ctx, item))
+}
+
 async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Invitation> {
     app.store
         .invitation(ctx.instance.id, path_id(id)?)
@@ -134,20 +138,13 @@ async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Invitation> {
 }
 
 async fn get_invitation(call: Call<String>) -> ApiResult<Response> {
-    let ctx = call.admin(AdminTable::FullWrites, Op::Read).await?;
-    let Call { app, path: id, .. } = call;
-    Ok(ok(invitation_json(
-        &ctx.base(),
-        &load(&app, &ctx, &id).await?,
-    )))
+    let (ctx, v) = open(&call, Op::Read).await?;
+    Ok(ok(invitation_json(&ctx.base(), &v)))
 }
 
 async fn update_invitation(call: Call<String>) -> ApiResult<Response> {
-    let ctx = call.admin(AdminTable::FullWrites, Op::Update).await?;
-    let Call {
-        app, req, path: id, ..
-    } = call;
-    let v = load(&app, &ctx, &id).await?;
+    let (ctx, v) = open(&call, Op::Update).await?;
+    let Call { app, req, .. } = call;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, true);
     let role = f
@@ -165,17 +162,14 @@ async fn update_invitation(call: Call<String>) -> ApiResult<Response> {
 }
 
 async fn delete_invitation(call: Call<String>) -> ApiResult<Response> {
-    let ctx = call.admin(AdminTable::FullWrites, Op::Delete).await?;
-    let Call { app, path: id, .. } = call;
-    let v = load(&app, &ctx, &id).await?;
+    let (ctx, v) = open(&call, Op::Delete).await?;
+    let Call { app, .. } = call;
     app.store.delete_invitation(ctx.instance.id, v.id).await?;
     Ok(no_content())
 }
 
 async fn resend_invitation(call: Call<String>) -> ApiResult<Response> {
-    let ctx = call.admin(AdminTable::FullWrites, Op::Update).await?;
-    let Call { app, path: id, .. } = call;
-    let v = load(&app, &ctx, &id).await?;
-    mail_invitation(&app, &v);
+    let (_, v) = open(&call, Op::Update).await?;
+    mail_invitation(&call.app, &v);
     Ok(no_content())
 }

@@ -109,13 +109,9 @@ async fn list_user_groups(call: Call<String>) -> ApiResult<Response> {
         .list_user_groups(ctx.instance.id, user.id, &page.keyset())
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        groups,
-        |g| g.id,
-        |g| user_membership_json(&base, user.id, &g),
-    ))
+    Ok(list_response(&req, &page, groups, |g| {
+        (g.id, user_membership_json(&base, user.id, &g))
+    }))
 }
 
 async fn add_user_group(call: Call<String>) -> ApiResult<Response> {
@@ -232,13 +228,9 @@ async fn list_group_users(call: Call<String>) -> ApiResult<Response> {
     let rendered = render_users(&app, &ctx, users).await?;
     let base = ctx.base();
     let pairs: Vec<(i64, Value)> = ids.into_iter().zip(rendered).collect();
-    Ok(list_response(
-        &req,
-        &page,
-        pairs,
-        |(uid, _)| *uid,
-        |(uid, v)| group_membership_json(&base, group.id, uid, v),
-    ))
+    Ok(list_response(&req, &page, pairs, |(uid, v)| {
+        (uid, group_membership_json(&base, group.id, uid, v))
+    }))
 }
 
 async fn add_group_user(call: Call<String>) -> ApiResult<Response> {

@@ -143,31 +143,25 @@ pub fn all() -> Api {
 }
 
 /// Renders a page of a list as `{"next", "prev", "objects"}` with Syncano's cursor links,
-/// serialising each item straight into the response.
+/// serialising each item straight into the response. `render` gives an item's primary key
+/// (for the links) and its rendering.
 pub(crate) fn list_response<T, S: serde::Serialize>(
     req: &Req,
     page: &PageRequest,
     items: Vec<T>,
-    pk: impl Fn(&T) -> i64,
-    render: impl FnMut(T) -> S,
+    render: impl FnMut(T) -> (i64, S),
 ) -> Response {
-    crate::json::ok(list_page(req, page, items, pk, render))
-}
-
-/// One page of rendered items with its links.
-fn list_page<T, S>(
-    req: &Req,
-    page: &PageRequest,
-    items: Vec<T>,
-    pk: impl Fn(&T) -> i64,
-    render: impl FnMut(T) -> S,
-) -> ListPage<S> {
-    let (next, prev) = list_links(req, page, &items, pk);
-    ListPage {
-        next,
-        prev,
-        objects: items.into_iter().map(render).collect(),
-    }
+    let rendered: Vec<(i64, S)> = items.into_iter().map(render).collect();
+    let first_last = match (rendered.first(), rendered.last()) {
+        (Some(f), Some(l)) => Some((f.0, l.0)),
+        _ => None,
+    };
+    let (next, prev) = page.links(rendered.len(), first_last);
+    crate::json::ok(ListPage {
+        next: next.map(|c| page.link(&req.path, &c)),
+        prev: prev.map(|c| page.link(&req.path, &c)),
+        objects: rendered.into_iter().map(|(_, s)| s).collect(),
+    })
 }
 
 /// The list envelope.
@@ -176,24 +170,6 @@ struct ListPage<S> {
     next: Option<String>,
     prev: Option<String>,
     objects: Vec<S>,
-}
-
-/// The next/prev links of a page.
-fn list_links<T>(
-    req: &Req,
-    page: &PageRequest,
-    items: &[T],
-    pk: impl Fn(&T) -> i64,
-) -> (Option<String>, Option<String>) {
-    let first_last = match (items.first(), items.last()) {
-        (Some(f), Some(l)) => Some((pk(f), pk(l))),
-        _ => None,
-    };
-    let (next, prev) = page.links(items.len(), first_last);
-    (
-        next.map(|c| page.link(&req.path, &c)),
-        prev.map(|c| page.link(&req.path, &c)),
-    )
 }
 
 /// Parses an integer id from the URL; anything else is 404 `Not found.`.

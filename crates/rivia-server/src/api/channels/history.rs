@@ -64,13 +64,9 @@ pub(super) async fn list_history(call: Call<String>) -> ApiResult<Response> {
         .list_changes(channel.id, room.as_deref(), after, &page.keyset())
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |c| c.id,
-        |c| change_json(&base, &channel.name, &c),
-    ))
+    Ok(list_response(&req, &page, list, |c| {
+        (c.id, change_json(&base, &channel.name, &c))
+    }))
 }
 
 pub(super) async fn get_history(call: Call<(String, String)>) -> ApiResult<Response> {

@@ -155,13 +155,9 @@ async fn list_channels(call: Call<()>) -> ApiResult<Response> {
         )
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |c| c.id,
-        |c| channel_json(&base, &c),
-    ))
+    Ok(list_response(&req, &page, list, |c| {
+        (c.id, channel_json(&base, &c))
+    }))
 }
 
 async fn create_channel(call: Call<()>) -> ApiResult<Response> {

@@ -111,8 +111,10 @@ async fn list_users(call: Call<()>) -> ApiResult<Response> {
         &req,
         &page,
         rows.iter().collect(),
-        |(user, _, _)| user.id,
-        |(user, profile, groups)| user_view(&base, &class, &schema, user, profile.as_ref(), groups),
+        |(user, profile, groups)| {
+            let view = user_view(&base, &class, &schema, user, profile.as_ref(), groups);
+            (user.id, view)
+        },
     ))
 }
 
