@@ -143,17 +143,28 @@ fn id_of_uid(uid: &str) -> Option<i64> {
     std::str::from_utf8(&bytes).ok()?.parse().ok()
 }
 
-async fn send_activation(app: &AppState, admin: &Admin) -> ApiResult<()> {
+/// Stores a new `kind` token of `admin`, valid for `ttl` microseconds, and mails it with
+/// the admin's uid using the `template` mail.
+async fn mail_token(
+    app: &AppState,
+    admin: &Admin,
+    (kind, template): (&str, &str),
+    ttl: i64,
+) -> ApiResult<()> {
     let token = rivia_core::keys::new_token();
     app.store
-        .create_admin_token(admin.id, "activate", &token, ACTIVATION_TTL)
+        .create_admin_token(admin.id, kind, &token, ttl)
         .await?;
     app.mailer.send(
         &admin.email,
-        "activation",
+        template,
         json!({"uid": uid_of(admin.id), "token": token}),
     );
     Ok(())
+}
+
+async fn send_activation(app: &AppState, admin: &Admin) -> ApiResult<()> {
+    mail_token(app, admin, ("activate", "activation"), ACTIVATION_TTL).await
 }
 
 async fn register(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
@@ -340,23 +351,19 @@ fn email_field(req: &Req) -> ApiResult<String> {
     f.finish_with(email)
 }
 
-async fn password_reset(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
-    anonymous(&app, &req).await?;
-    let email = email_field(&req)?;
-    let admin = app
-        .store
+/// The admin named by the body's `email`; `Email not found.` when none.
+async fn admin_of_email_field(app: &AppState, req: &Req) -> ApiResult<Admin> {
+    let email = email_field(req)?;
+    app.store
         .admin_by_email(&email)
         .await?
-        .ok_or_else(|| ApiError::field("email", "Email not found."))?;
-    let token = rivia_core::keys::new_token();
-    app.store
-        .create_admin_token(admin.id, "reset", &token, RESET_TTL)
-        .await?;
-    app.mailer.send(
-        &admin.email,
-        "password_reset",
-        json!({"uid": uid_of(admin.id), "token": token}),
-    );
+        .ok_or_else(|| ApiError::field("email", "Email not found."))
+}
+
+async fn password_reset(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
+    anonymous(&app, &req).await?;
+    let admin = admin_of_email_field(&app, &req).await?;
+    mail_token(&app, &admin, ("reset", "password_reset"), RESET_TTL).await?;
     Ok(no_content())
 }
 
@@ -418,12 +425,7 @@ async fn activate(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
 
 async fn resend_email(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     anonymous(&app, &req).await?;
-    let email = email_field(&req)?;
-    let admin = app
-        .store
-        .admin_by_email(&email)
-        .await?
-        .ok_or_else(|| ApiError::field("email", "Email not found."))?;
+    let admin = admin_of_email_field(&app, &req).await?;
     if admin.is_active {
         return Err(ApiError::bad_request("Account has already been activated."));
     }
@@ -462,18 +464,22 @@ async fn list_my_invitations(State(app): State<AppState>, req: Req) -> ApiResult
     }))
 }
 
+/// The `{id}` invitation addressed to the calling admin; 404 for any other.
+async fn my_invitation(app: &AppState, req: &Req, raw_id: &str) -> ApiResult<Invitation> {
+    let admin = account_admin(app, req).await?;
+    let id = path_id(raw_id)?;
+    app.store
+        .invitation_for_email(&admin.email, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
 async fn get_my_invitation(
     State(app): State<AppState>,
     Path(id): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let admin = account_admin(&app, &req).await?;
-    let id = path_id(&id)?;
-    let v = app
-        .store
-        .invitation_for_email(&admin.email, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let v = my_invitation(&app, &req, &id).await?;
     Ok(ok(my_invitation_json(&v)))
 }
 
@@ -482,13 +488,7 @@ async fn decline_invitation(
     Path(id): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let admin = account_admin(&app, &req).await?;
-    let id = path_id(&id)?;
-    let v = app
-        .store
-        .invitation_for_email(&admin.email, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let v = my_invitation(&app, &req, &id).await?;
     app.store.decline_invitation(v.id).await?;
     Ok(no_content())
 }

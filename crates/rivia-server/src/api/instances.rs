@@ -214,6 +214,38 @@ async fn visible_instance(
     Ok((instance, principal, role))
 }
 
+/// What an instance route needs of the caller.
+#[derive(Clone, Copy)]
+enum Need {
+    /// Seeing the instance.
+    Read,
+    /// The full or owner role.
+    Full,
+    /// Ownership (the owner role, or the owning or a staff admin).
+    Owner,
+}
+
+/// The preamble of `/v1.1/instances/{name}/` routes: [`visible_instance`], then what the
+/// route needs of the caller (403 otherwise). Returns the instance and the caller's role.
+async fn open_instance(
+    app: &AppState,
+    req: &Req,
+    name: &str,
+    need: Need,
+) -> ApiResult<(Instance, Option<Role>)> {
+    let (instance, _, role) = visible_instance(app, req, name).await?;
+    let allowed = match need {
+        Need::Read => true,
+        Need::Full => role.is_some_and(|r| r >= Role::Full),
+        Need::Owner => role == Some(Role::Owner) || is_owner(&instance, req, app).await?,
+    };
+    if allowed {
+        Ok((instance, role))
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
 fn role_name(role: Option<Role>) -> &'static str {
     role.map_or("api_key", Role::name)
 }
@@ -223,7 +255,7 @@ async fn get_instance(
     Path(name): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let (instance, _, role) = visible_instance(&app, &req, &name).await?;
+    let (instance, role) = open_instance(&app, &req, &name, Need::Read).await?;
     Ok(ok(render(&app, &instance, role_name(role)).await?))
 }
 
@@ -232,10 +264,7 @@ async fn update_instance(
     Path(name): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let (instance, _, role) = visible_instance(&app, &req, &name).await?;
-    if role.is_none_or(|r| r < Role::Full) {
-        return Err(ApiError::forbidden());
-    }
+    let (instance, role) = open_instance(&app, &req, &name, Need::Full).await?;
     let body = req.body_object()?;
     let partial = req.is_partial();
     let mut f = Fields::new(&body, partial);
@@ -265,10 +294,7 @@ async fn delete_instance(
     Path(name): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let (instance, _, role) = visible_instance(&app, &req, &name).await?;
-    if role != Some(Role::Owner) && !is_owner(&instance, &req, &app).await? {
-        return Err(ApiError::forbidden());
-    }
+    let (instance, _) = open_instance(&app, &req, &name, Need::Owner).await?;
     app.store.delete_instance(instance.id).await?;
     tracing::info!(instance = %instance.name, "instance deleted");
     Ok(no_content())
@@ -285,10 +311,7 @@ async fn rename_instance(
     Path(name): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let (instance, _, role) = visible_instance(&app, &req, &name).await?;
-    if role != Some(Role::Owner) && !is_owner(&instance, &req, &app).await? {
-        return Err(ApiError::forbidden());
-    }
+    let (instance, role) = open_instance(&app, &req, &name, Need::Owner).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
     // An absent `new_name` reads as null (Syncano's message for both).
