@@ -9,7 +9,13 @@
 //!
 //! The handler then does step 6 itself: object lookup and body validation. Because the
 //! steps live here, a handler cannot run them out of order, skip the throttle, or let a
-//! later error win over an earlier one.
+//! later error win over an earlier one. What Syncano checks before throttling (a malformed
+//! `{id}` on admin removal, a channel history's missing `room`) goes into the permission
+//! step, so it keeps its place.
+//!
+//! The objects handlers map onto it too: their `class_ctx` + `access` + `ctx.throttle` is
+//! `call.nested(async |inst| <class or 404 Class>, async |ctx, class| access(..).await)`
+//! with a `Call<String>` (`{class}`) or `Call<(String, String)>` (`{class}`, `{id}`).
 //!
 //! Handlers receive their request as a [`Call`] (the state, the request, the URL's
 //! instance and the other path parameters), whose methods are [`Caller`]'s:
