@@ -233,3 +233,16 @@ impl<P> Call<P> {
         self.caller().nested(parent, permit).await
     }
 }
+
+impl Call<String> {
+    /// [`Call::admin`], then the `{id}` item through `load` (the object lookup of step 6).
+    pub(crate) async fn admin_item<T>(
+        &self,
+        (table, op): (AdminTable, Op),
+        load: impl AsyncFnOnce(&AppState, &Ctx, &str) -> ApiResult<T>,
+    ) -> ApiResult<(Ctx, T)> {
+        let ctx = self.admin(table, op).await?;
+        let item = load(&self.app, &ctx, &self.path).await?;
+        Ok((ctx, item))
+    }
+}

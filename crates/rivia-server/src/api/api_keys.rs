@@ -138,14 +138,6 @@ async fn create_key(call: Call<()>) -> ApiResult<Response> {
     Ok(created(key_json(&ctx.base(), &key)))
 }
 
-/// The preamble of an item route doing `op`: an admin whose role allows it on this
-/// table, then the `{id}` item.
-async fn open(call: &Call<String>, op: Op) -> ApiResult<(Ctx, ApiKey)> {
-    let ctx = call.admin(AdminTable::ApiKeys, op).await?;
-    let item = load(&call.app, &ctx, &call.path).await?;
-    Ok((ctx, item))
-}
-
 async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<ApiKey> {
     app.store
         .api_key(ctx.instance.id, path_id(id)?)
@@ -164,7 +156,9 @@ async fn get_key(call: Call<String>) -> ApiResult<Response> {
 }
 
 async fn update_key(call: Call<String>) -> ApiResult<Response> {
-    let (ctx, key) = open(&call, Op::Update).await?;
+    let (ctx, key) = call
+        .admin_item((AdminTable::ApiKeys, Op::Update), load)
+        .await?;
     let Call { app, req, .. } = call;
     let (description, flags) = read_key_fields(&req, Some(&key))?;
     let saved = app
@@ -176,14 +170,18 @@ async fn update_key(call: Call<String>) -> ApiResult<Response> {
 }
 
 async fn delete_key(call: Call<String>) -> ApiResult<Response> {
-    let (ctx, key) = open(&call, Op::Delete).await?;
+    let (ctx, key) = call
+        .admin_item((AdminTable::ApiKeys, Op::Delete), load)
+        .await?;
     let Call { app, .. } = call;
     app.store.delete_api_key(ctx.instance.id, key.id).await?;
     Ok(no_content())
 }
 
 async fn reset_key(call: Call<String>) -> ApiResult<Response> {
-    let (ctx, key) = open(&call, Op::Update).await?;
+    let (ctx, key) = call
+        .admin_item((AdminTable::ApiKeys, Op::Update), load)
+        .await?;
     let Call { app, .. } = call;
     let saved = app
         .store

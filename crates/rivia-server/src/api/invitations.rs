@@ -122,14 +122,6 @@ async fn create_invitation(call: Call<()>) -> ApiResult<Response> {
     Ok(created(invitation_json(&ctx.base(), &v)))
 }
 
-/// The preamble of an item route doing `op`: an admin whose role allows it on this
-/// table, then the `{id}` item.
-async fn open(call: &Call<String>, op: Op) -> ApiResult<(Ctx, Invitation)> {
-    let ctx = call.admin(AdminTable::FullWrites, op).await?;
-    let item = load(&call.app, &ctx, &call.path).await?;
-    Ok((ctx, item))
-}
-
 async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Invitation> {
     app.store
         .invitation(ctx.instance.id, path_id(id)?)
@@ -138,12 +130,16 @@ async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Invitation> {
 }
 
 async fn get_invitation(call: Call<String>) -> ApiResult<Response> {
-    let (ctx, v) = open(&call, Op::Read).await?;
+    let (ctx, v) = call
+        .admin_item((AdminTable::FullWrites, Op::Read), load)
+        .await?;
     Ok(ok(invitation_json(&ctx.base(), &v)))
 }
 
 async fn update_invitation(call: Call<String>) -> ApiResult<Response> {
-    let (ctx, v) = open(&call, Op::Update).await?;
+    let (ctx, v) = call
+        .admin_item((AdminTable::FullWrites, Op::Update), load)
+        .await?;
     let Call { app, req, .. } = call;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, true);
@@ -162,14 +158,18 @@ async fn update_invitation(call: Call<String>) -> ApiResult<Response> {
 }
 
 async fn delete_invitation(call: Call<String>) -> ApiResult<Response> {
-    let (ctx, v) = open(&call, Op::Delete).await?;
+    let (ctx, v) = call
+        .admin_item((AdminTable::FullWrites, Op::Delete), load)
+        .await?;
     let Call { app, .. } = call;
     app.store.delete_invitation(ctx.instance.id, v.id).await?;
     Ok(no_content())
 }
 
 async fn resend_invitation(call: Call<String>) -> ApiResult<Response> {
-    let (_, v) = open(&call, Op::Update).await?;
+    let (_, v) = call
+        .admin_item((AdminTable::FullWrites, Op::Update), load)
+        .await?;
     mail_invitation(&call.app, &v);
     Ok(no_content())
 }
