@@ -20,7 +20,7 @@
 //! Handlers receive their request as a [`Call`] (the state, the request, the URL's
 //! instance and the other path parameters), whose methods are [`Caller`]'s:
 //!
-//! ```ignore
+//! ```text
 //! async fn delete_key(call: Call<String>) -> ApiResult<Response> {
 //!     let ctx = call.admin(AdminTable::ApiKeys, Op::Delete).await?;
 //!     let Call { app, path: id, .. } = call;
@@ -30,7 +30,7 @@
 //!
 //! [`Caller`] is the same preamble for code that holds the pieces separately:
 //!
-//! ```ignore
+//! ```text
 //! // An admin-only view:
 //! let ctx = Caller::new(&app, &req, &instance).admin(AdminTable::ApiKeys, Op::Read).await?;
 //! // A view with its own permission rule, which returns what it granted:
