@@ -13,7 +13,7 @@ use rivia_store::users::User;
 
 /// Who is calling.
 #[derive(Debug, Clone)]
-pub enum Principal {
+pub(crate) enum Principal {
     /// No credentials.
     Anonymous,
     /// An admin account key.
@@ -29,7 +29,7 @@ pub enum Principal {
 
 /// The caller inside an instance.
 #[derive(Debug, Clone)]
-pub enum Who {
+pub(crate) enum Who {
     /// No credentials.
     Anonymous,
     /// An admin and the role held in this instance (none: no access).
@@ -50,15 +50,15 @@ pub enum Who {
 
 /// A request resolved to an instance and a caller.
 #[derive(Debug, Clone)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     /// The instance of the URL.
-    pub instance: Instance,
+    pub(crate) instance: Instance,
     /// The caller.
-    pub who: Who,
+    pub(crate) who: Who,
 }
 
 /// The primary key (account key or API key) the request carries, by the precedence of §2.2.
-pub fn primary_key(req: &Req) -> Option<String> {
+pub(crate) fn primary_key(req: &Req) -> Option<String> {
     let from_header = req.header("x-api-key").filter(|s| !s.is_empty());
     let from_query = req
         .param("api_key")
@@ -76,7 +76,7 @@ pub fn primary_key(req: &Req) -> Option<String> {
 }
 
 /// The user key the request carries.
-pub fn user_key(req: &Req) -> Option<String> {
+pub(crate) fn user_key(req: &Req) -> Option<String> {
     req.header("x-user-key")
         .filter(|s| !s.is_empty())
         .or_else(|| req.param("user_key").filter(|s| !s.is_empty()))
@@ -86,7 +86,7 @@ pub fn user_key(req: &Req) -> Option<String> {
 }
 
 /// Resolves the caller (§2.3). `instance` restricts API keys to the URL's instance.
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     app: &AppState,
     req: &Req,
     instance: Option<&Instance>,
@@ -191,7 +191,7 @@ async fn instance_by_name(app: &AppState, lower: &str) -> ApiResult<Option<Insta
 }
 
 /// Looks up the URL's instance: unknown, malformed or deleted → 404 before authentication.
-pub async fn resolve_instance(app: &AppState, name: &str) -> ApiResult<Instance> {
+pub(crate) async fn resolve_instance(app: &AppState, name: &str) -> ApiResult<Instance> {
     let lower = name.to_lowercase();
     if !rivia_core::names::plausible_instance_name(&lower) {
         return Err(ApiError::model_not_found("Instance"));
@@ -202,7 +202,7 @@ pub async fn resolve_instance(app: &AppState, name: &str) -> ApiResult<Instance>
 }
 
 /// Authenticates inside an already resolved instance.
-pub async fn caller_in(app: &AppState, req: &Req, instance: Instance) -> ApiResult<Ctx> {
+pub(crate) async fn caller_in(app: &AppState, req: &Req, instance: Instance) -> ApiResult<Ctx> {
     let who = match authenticate(app, req, Some(&instance)).await? {
         Principal::Anonymous => Who::Anonymous,
         Principal::Admin(admin) => {
@@ -218,15 +218,9 @@ pub async fn caller_in(app: &AppState, req: &Req, instance: Instance) -> ApiResu
     Ok(Ctx { instance, who })
 }
 
-/// Instance lookup then authentication, in the order of §1.7.
-pub async fn instance_ctx(app: &AppState, req: &Req, name: &str) -> ApiResult<Ctx> {
-    let instance = resolve_instance(app, name).await?;
-    caller_in(app, req, instance).await
-}
-
 impl Ctx {
     /// The admin role, when an admin with a role calls.
-    pub fn admin_role(&self) -> Option<Role> {
+    pub(crate) fn admin_role(&self) -> Option<Role> {
         match &self.who {
             Who::Admin { role, .. } => *role,
             _ => None,
@@ -234,7 +228,7 @@ impl Ctx {
     }
 
     /// The admin, when an admin calls.
-    pub fn admin(&self) -> Option<&Admin> {
+    pub(crate) fn admin(&self) -> Option<&Admin> {
         match &self.who {
             Who::Admin { admin, .. } => Some(admin),
             _ => None,
@@ -242,7 +236,7 @@ impl Ctx {
     }
 
     /// The API key, when one is used.
-    pub fn api_key(&self) -> Option<&ApiKey> {
+    pub(crate) fn api_key(&self) -> Option<&ApiKey> {
         match &self.who {
             Who::ApiKey { key, .. } => Some(key),
             _ => None,
@@ -250,7 +244,7 @@ impl Ctx {
     }
 
     /// The user, when an API key with a valid user key is used.
-    pub fn user(&self) -> Option<&User> {
+    pub(crate) fn user(&self) -> Option<&User> {
         match &self.who {
             Who::ApiKey { user, .. } => user.as_ref(),
             _ => None,
@@ -258,21 +252,15 @@ impl Ctx {
     }
 
     /// Requires an admin whose role allows `op` on `table`.
-    pub fn require_admin(&self, table: AdminTable, op: Op) -> ApiResult<()> {
+    pub(crate) fn require_admin(&self, table: AdminTable, op: Op) -> ApiResult<()> {
         match self.admin_role() {
             Some(role) if admin_allows(role, table, op) => Ok(()),
             _ => Err(ApiError::forbidden()),
         }
     }
 
-    /// Whether an admin role allows `op` on `table` (false for non-admins).
-    pub fn admin_can(&self, table: AdminTable, op: Op) -> bool {
-        self.admin_role()
-            .is_some_and(|r| admin_allows(r, table, op))
-    }
-
     /// Counts this request against the instance's rate (after permission checks).
-    pub fn throttle(&self, app: &AppState) -> ApiResult<()> {
+    pub(crate) fn throttle(&self, app: &AppState) -> ApiResult<()> {
         if self.admin().is_some_and(|a| a.is_staff) {
             return Ok(());
         }
@@ -287,13 +275,13 @@ impl Ctx {
     }
 
     /// Relative URL prefix of this instance: `/v1.1/instances/<name>`.
-    pub fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("/v1.1/instances/{}", self.instance.name)
     }
 }
 
 /// Throttles account-level requests: per admin, or per client IP when anonymous.
-pub fn throttle_account(app: &AppState, req: &Req, principal: &Principal) -> ApiResult<()> {
+pub(crate) fn throttle_account(app: &AppState, req: &Req, principal: &Principal) -> ApiResult<()> {
     let allowed = match principal {
         Principal::Admin(a) if a.is_staff => true,
         Principal::Admin(a) => app

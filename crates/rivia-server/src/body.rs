@@ -13,41 +13,37 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Default limit for request bodies.
-pub const DEFAULT_LIMIT: usize = 1024 * 1024;
+pub(crate) const DEFAULT_LIMIT: usize = 1024 * 1024;
 /// Limit for multipart uploads (whole request).
-pub const UPLOAD_LIMIT: usize = 15 * 1024 * 1024;
+pub(crate) const UPLOAD_LIMIT: usize = 15 * 1024 * 1024;
 /// Limit for channel publish requests.
-pub const PUBLISH_LIMIT: usize = 65536;
+pub(crate) const PUBLISH_LIMIT: usize = 65536;
 /// Limit for batch requests (50 sub-requests).
-pub const BATCH_LIMIT: usize = 4 * 1024 * 1024;
+pub(crate) const BATCH_LIMIT: usize = 4 * 1024 * 1024;
 
 /// An uploaded file of a multipart request.
 #[derive(Debug, Clone)]
-pub struct Upload {
+pub(crate) struct Upload {
     /// Form field name.
-    pub field: String,
+    pub(crate) field: String,
     /// Client file name.
-    pub filename: String,
-    /// Declared content type.
-    pub content_type: Option<String>,
+    pub(crate) filename: String,
     /// Contents.
-    pub bytes: Bytes,
+    pub(crate) bytes: Bytes,
 }
 
 /// The parsed request body.
 #[derive(Debug, Clone, Default)]
-pub struct ParsedBody {
+pub(crate) struct ParsedBody {
     /// The data: any JSON for JSON bodies; an object of strings for forms.
-    pub value: Option<Value>,
+    pub(crate) value: Option<Value>,
     /// Files of a multipart body.
-    pub files: Vec<Upload>,
-    /// Whether the body came from a form (values are strings to be coerced).
-    pub is_form: bool,
+    pub(crate) files: Vec<Upload>,
 }
 
 impl ParsedBody {
     /// `_api_key` from a dict body.
-    pub fn api_key(&self) -> Option<&str> {
+    pub(crate) fn api_key(&self) -> Option<&str> {
         self.value
             .as_ref()?
             .get("_api_key")?
@@ -55,7 +51,7 @@ impl ParsedBody {
             .filter(|s| !s.is_empty())
     }
     /// `_user_key` from a dict body.
-    pub fn user_key(&self) -> Option<&str> {
+    pub(crate) fn user_key(&self) -> Option<&str> {
         self.value
             .as_ref()?
             .get("_user_key")?
@@ -66,7 +62,7 @@ impl ParsedBody {
 
 /// The request extension holding the parsed body.
 #[derive(Debug, Clone, Default)]
-pub struct Parsed(pub Arc<ParsedBody>);
+pub(crate) struct Parsed(pub Arc<ParsedBody>);
 
 fn limit_for(path: &str, content_type: &str) -> usize {
     if content_type.starts_with("multipart/form-data") {
@@ -103,7 +99,7 @@ fn parse_form(bytes: &[u8]) -> Value {
 }
 
 /// Decodes `a=1&b=2` pairs (`+` as space, percent escapes).
-pub fn form_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn form_urlencoded_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     bytes
         .split(|b| *b == b'&')
         .filter(|p| !p.is_empty())
@@ -157,7 +153,6 @@ async fn parse_multipart(bytes: Bytes, content_type: &str) -> Result<ParsedBody,
         let Some(field) = field else { break };
         let name = field.name().unwrap_or_default().to_string();
         let filename = field.file_name().map(str::to_string);
-        let ct = field.content_type().map(|m| m.to_string());
         let data = field
             .bytes()
             .await
@@ -166,7 +161,6 @@ async fn parse_multipart(bytes: Bytes, content_type: &str) -> Result<ParsedBody,
             Some(filename) => files.push(Upload {
                 field: name,
                 filename,
-                content_type: ct,
                 bytes: data,
             }),
             None => {
@@ -180,12 +174,11 @@ async fn parse_multipart(bytes: Bytes, content_type: &str) -> Result<ParsedBody,
     Ok(ParsedBody {
         value: Some(Value::Object(map)),
         files,
-        is_form: true,
     })
 }
 
 /// Parses the body per its content type, applies `_method`, and stores [`Parsed`].
-pub async fn parse_body_middleware(req: Request, next: Next) -> Response {
+pub(crate) async fn parse_body_middleware(req: Request, next: Next) -> Response {
     // Boxed: parsing state (multipart, body collection) is large, and inline it would
     // stay allocated for as long as the request runs (a held poll: minutes).
     match Box::pin(parse_request_body(req)).await {
@@ -249,7 +242,6 @@ async fn parse_request_body(req: Request) -> Result<Request, ApiError> {
             }
             "application/x-www-form-urlencoded" => ParsedBody {
                 value: Some(parse_form(&bytes)),
-                is_form: true,
                 ..Default::default()
             },
             "multipart/form-data" => parse_multipart(bytes, &content_type).await?,

@@ -17,7 +17,7 @@ use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 /// How long an entry may serve without re-reading the database.
-pub const TTL: Duration = Duration::from_secs(2);
+pub(crate) const TTL: Duration = Duration::from_secs(2);
 const MAX_ENTRIES: usize = 10_000;
 
 struct Entry<V> {
@@ -27,7 +27,7 @@ struct Entry<V> {
 }
 
 /// A map of entries tagged with the generation read before their lookup.
-pub struct TtlCache<K, V> {
+pub(crate) struct TtlCache<K, V> {
     map: Mutex<HashMap<K, Entry<V>>>,
 }
 
@@ -41,7 +41,7 @@ impl<K, V> Default for TtlCache<K, V> {
 
 impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     /// A fresh entry for `key`, if any.
-    pub fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
+    pub(crate) fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -52,7 +52,7 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     }
 
     /// Stores a value looked up at `generation`.
-    pub fn put(&self, key: K, value: V, generation: u64) {
+    pub(crate) fn put(&self, key: K, value: V, generation: u64) {
         let mut map = self.map.lock();
         if map.len() >= MAX_ENTRIES {
             map.clear();
@@ -70,26 +70,26 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
 
 /// Every cache of the authentication path.
 #[derive(Default)]
-pub struct AuthCache {
+pub(crate) struct AuthCache {
     /// Instance by lowercase name.
-    pub instances: TtlCache<String, Instance>,
+    pub(crate) instances: TtlCache<String, Instance>,
     /// Admin by account key.
-    pub admins: TtlCache<String, Admin>,
+    pub(crate) admins: TtlCache<String, Admin>,
     /// API key by value.
-    pub api_keys: TtlCache<String, ApiKey>,
+    pub(crate) api_keys: TtlCache<String, ApiKey>,
     /// Role of an admin in an instance (none cached too).
-    pub roles: TtlCache<(i64, i64), Option<Role>>,
+    pub(crate) roles: TtlCache<(i64, i64), Option<Role>>,
     /// User by (instance id, user key).
-    pub users: TtlCache<(i64, String), User>,
+    pub(crate) users: TtlCache<(i64, String), User>,
     /// The `user_profile` class of an instance.
-    pub profile_classes: TtlCache<i64, Class>,
+    pub(crate) profile_classes: TtlCache<i64, Class>,
     /// Classes by (instance id, lowercase name).
-    pub classes: TtlCache<(i64, String), Class>,
+    pub(crate) classes: TtlCache<(i64, String), Class>,
     /// Parsed class schemas by (class id, revision): every objects request needs one.
-    pub schemas: TtlCache<(i64, i64), std::sync::Arc<rivia_core::schema::Schema>>,
+    pub(crate) schemas: TtlCache<(i64, i64), std::sync::Arc<rivia_core::schema::Schema>>,
     /// Channels by (instance id, lowercase name), for polls: 1,000 pollers re-polling
     /// after every message would otherwise read the channel 1,000 times.
-    pub channels: TtlCache<(i64, String), Channel>,
+    pub(crate) channels: TtlCache<(i64, String), Channel>,
 }
 
 #[cfg(test)]

@@ -25,60 +25,60 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     /// 404 `Not found.`
-    pub fn not_found() -> Self {
+    pub(crate) fn not_found() -> Self {
         ApiError::Detail(StatusCode::NOT_FOUND, "Not found.".into())
     }
     /// 404 `<Model> was not found.`
-    pub fn model_not_found(model: &str) -> Self {
+    pub(crate) fn model_not_found(model: &str) -> Self {
         ApiError::Detail(StatusCode::NOT_FOUND, format!("{model} was not found."))
     }
     /// 403 `You do not have permission to perform this action.`
-    pub fn forbidden() -> Self {
+    pub(crate) fn forbidden() -> Self {
         ApiError::Detail(
             StatusCode::FORBIDDEN,
             "You do not have permission to perform this action.".into(),
         )
     }
     /// 403 `No such API Key.`
-    pub fn no_such_key() -> Self {
+    pub(crate) fn no_such_key() -> Self {
         ApiError::Detail(StatusCode::FORBIDDEN, "No such API Key.".into())
     }
     /// 400 `{"detail": msg}`.
-    pub fn bad_request(msg: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(msg: impl Into<String>) -> Self {
         ApiError::Detail(StatusCode::BAD_REQUEST, msg.into())
     }
     /// 400 with a field-error body.
-    pub fn fields(errors: FieldErrors) -> Self {
+    pub(crate) fn fields(errors: FieldErrors) -> Self {
         ApiError::Body(StatusCode::BAD_REQUEST, errors.into_value())
     }
     /// 400 `{field: [msg]}`.
-    pub fn field(field: &str, msg: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, msg: impl Into<String>) -> Self {
         Self::fields(FieldErrors::single(field, msg))
     }
     /// 400 `{field: "msg"}` (string, not list: custom Syncano exceptions).
-    pub fn field_str(field: &str, msg: impl Into<String>) -> Self {
+    pub(crate) fn field_str(field: &str, msg: impl Into<String>) -> Self {
         ApiError::Body(StatusCode::BAD_REQUEST, json!({ field: msg.into() }))
     }
     /// 400 `Incorrect page parameter provided.`
-    pub fn bad_page() -> Self {
+    pub(crate) fn bad_page() -> Self {
         Self::bad_request("Incorrect page parameter provided.")
     }
     /// 413 `Request size limit exceeded (<n>).`
-    pub fn too_large(limit: usize) -> Self {
+    pub(crate) fn too_large(limit: usize) -> Self {
         ApiError::Detail(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("Request size limit exceeded ({limit})."),
         )
     }
     /// 405 `Method "<M>" not allowed.`
-    pub fn method_not_allowed(method: &str) -> Self {
+    pub(crate) fn method_not_allowed(method: &str) -> Self {
         ApiError::Detail(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("Method \"{method}\" not allowed."),
         )
     }
     /// 401 with a detail.
-    pub fn unauthorized(msg: &str) -> Self {
+    pub(crate) fn unauthorized(msg: &str) -> Self {
         ApiError::Detail(StatusCode::UNAUTHORIZED, msg.into())
     }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 const INITIAL_BODY_BYTES: usize = 2048;
 
 /// A JSON response with a status, serialised straight from `body`.
-pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     // Room for a typical object or short page up front: serde_json starts at 128 bytes
     // and a 2 KB page otherwise grows (and copies) five times.
     let mut bytes = Vec::with_capacity(INITIAL_BODY_BYTES);
@@ -20,7 +20,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
 }
 
 /// A response from already-serialised JSON bytes.
-pub fn raw_json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
+pub(crate) fn raw_json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -31,17 +31,17 @@ pub fn raw_json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
 }
 
 /// 200 with a body.
-pub fn ok<T: Serialize>(body: T) -> Response {
+pub(crate) fn ok<T: Serialize>(body: T) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
 /// 201 with a body.
-pub fn created<T: Serialize>(body: T) -> Response {
+pub(crate) fn created<T: Serialize>(body: T) -> Response {
     json_response(StatusCode::CREATED, &body)
 }
 
 /// 204 with an empty body.
-pub fn no_content() -> Response {
+pub(crate) fn no_content() -> Response {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     resp

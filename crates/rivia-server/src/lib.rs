@@ -2,32 +2,31 @@
 //! `rivia serve` runs and that the tests drive in-process.
 
 pub mod api;
-pub mod auth;
-pub mod body;
-pub mod cache;
+pub(crate) mod auth;
+pub(crate) mod body;
+pub(crate) mod cache;
+pub(crate) mod caller;
 pub mod config;
 pub mod error;
-pub mod fields;
-pub mod json;
-pub mod mailer;
+pub(crate) mod fields;
+pub(crate) mod json;
+pub(crate) mod mailer;
 pub mod memory;
+mod middleware;
 pub mod openapi;
-pub mod req;
+pub(crate) mod req;
 pub mod server;
 pub mod state;
-pub mod throttle;
+pub(crate) mod throttle;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::Request;
-use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderName, header};
+use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 /// Builds the full application router.
@@ -51,10 +50,10 @@ pub fn app(state: AppState) -> Router {
     // the body parser may change the method (`_method`), which must pick the route.
     Router::new()
         .fallback_service(routed)
-        .layer(middleware::from_fn(body::parse_body_middleware))
-        .layer(middleware::from_fn(field_selection))
-        .layer(cors())
-        .layer(middleware::from_fn(conventions))
+        .layer(from_fn(body::parse_body_middleware))
+        .layer(from_fn(middleware::field_selection))
+        .layer(middleware::cors())
+        .layer(from_fn(middleware::conventions))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
@@ -63,32 +62,6 @@ pub fn app(state: AppState) -> Router {
             HeaderName::from_static("x-api-key"),
             HeaderName::from_static("x-user-key"),
         ]))
-}
-
-fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
-        .allow_methods(AllowMethods::list([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ]))
-        .allow_headers(AllowHeaders::list([
-            header::ACCEPT,
-            header::ACCEPT_ENCODING,
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ORIGIN,
-            header::USER_AGENT,
-            HeaderName::from_static("x-csrftoken"),
-            HeaderName::from_static("x-requested-with"),
-            HeaderName::from_static("x-api-key"),
-            HeaderName::from_static("x-user-key"),
-        ]))
-        .expose_headers([HeaderName::from_static("x-last-id")])
 }
 
 /// The benchmarks' baseline: a fixed JSON body of the requested size, built once per size.
@@ -115,143 +88,4 @@ async fn not_found() -> Response {
     let mut resp = ApiError::not_found().into_response();
     resp.extensions_mut().insert(api::batch::Unrouted);
     resp
-}
-
-fn accepts_json(accept: &str) -> bool {
-    accept.split(',').any(|part| {
-        let media = part
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        media.is_empty()
-            || media == "*/*"
-            || media == "application/*"
-            || media == "application/json"
-    })
-}
-
-/// Accept negotiation (406), and JSON bodies for 405 and plain `OPTIONS` (DRF metadata).
-async fn conventions(req: Request, next: Next) -> Response {
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
-    if accept.is_some_and(|a| !accepts_json(a)) {
-        return ApiError::Detail(
-            StatusCode::NOT_ACCEPTABLE,
-            "Could not satisfy the request Accept header.".into(),
-        )
-        .into_response();
-    }
-    let method = req.method().clone();
-    // A plain OPTIONS (not a CORS preflight) answers DRF-style metadata.
-    if method == Method::OPTIONS
-        && !req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-    {
-        return options_metadata();
-    }
-    let resp = next.run(req).await;
-    if resp.status() != StatusCode::METHOD_NOT_ALLOWED
-        || resp.headers().contains_key(header::CONTENT_TYPE)
-    {
-        return resp;
-    }
-    ApiError::method_not_allowed(method.as_str()).into_response()
-}
-
-fn options_metadata() -> Response {
-    json::ok(json!({
-        "name": "Rivia",
-        "description": "",
-        "renders": ["application/json"],
-        "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data", "text/plain"],
-    }))
-}
-
-/// Applies `fields` / `excluded_fields` (spec-core §1.5) to successful GET responses.
-async fn field_selection(req: Request, next: Next) -> Response {
-    let wanted = if req.method() == Method::GET {
-        FieldFilter::from_query(req.uri().query())
-    } else {
-        None
-    };
-    let resp = next.run(req).await;
-    match wanted {
-        // Boxed: the rewrite's state would otherwise enlarge every request's future
-        // for its whole life (a held poll: minutes).
-        Some(filter) => Box::pin(select_fields(resp, filter)).await,
-        None => resp,
-    }
-}
-
-async fn select_fields(resp: Response, filter: FieldFilter) -> Response {
-    if resp.status() != StatusCode::OK {
-        return resp;
-    }
-    let (parts, body) = resp.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return ApiError::Internal("response body unreadable".into()).into_response();
-    };
-    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
-        return Response::from_parts(parts, axum::body::Body::from(bytes));
-    };
-    match value.get_mut("objects").and_then(Value::as_array_mut) {
-        Some(objects) if value_is_list(&bytes) => objects.iter_mut().for_each(|o| filter.apply(o)),
-        _ => filter.apply(&mut value),
-    }
-    let mut resp = json::ok(value);
-    *resp.status_mut() = parts.status;
-    for (k, v) in parts.headers.iter() {
-        if k != header::CONTENT_LENGTH {
-            resp.headers_mut().insert(k.clone(), v.clone());
-        }
-    }
-    resp
-}
-
-fn value_is_list(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(bytes)
-        .ok()
-        .is_some_and(|v| v.get("next").is_some() && v.get("objects").is_some())
-}
-
-struct FieldFilter {
-    fields: Option<Vec<String>>,
-    excluded: Vec<String>,
-}
-
-impl FieldFilter {
-    fn from_query(query: Option<&str>) -> Option<Self> {
-        let pairs = body::form_urlencoded_pairs(query?.as_bytes());
-        let last = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let split = |s: String| {
-            s.split(',')
-                .take(65)
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-        };
-        let fields = last("fields").map(split);
-        let excluded = last("excluded_fields").map(split).unwrap_or_default();
-        (fields.is_some() || !excluded.is_empty()).then_some(FieldFilter { fields, excluded })
-    }
-
-    fn apply(&self, v: &mut Value) {
-        if let Value::Object(map) = v {
-            if let Some(keep) = &self.fields {
-                map.retain(|k, _| keep.iter().any(|f| f == k));
-            }
-            map.retain(|k, _| !self.excluded.iter().any(|f| f == k));
-        }
-    }
 }

@@ -6,14 +6,14 @@ use std::io::Write;
 use std::path::PathBuf;
 
 /// Writes mails to an outbox file.
-pub struct Mailer {
+pub(crate) struct Mailer {
     outbox: PathBuf,
     lock: parking_lot::Mutex<()>,
 }
 
 impl Mailer {
     /// A mailer writing to `<dir>/outbox.jsonl`.
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         Mailer {
             outbox: dir.join("outbox.jsonl"),
             lock: parking_lot::Mutex::new(()),
@@ -21,7 +21,7 @@ impl Mailer {
     }
 
     /// Sends (records) one mail. Failures are logged; they never fail the request.
-    pub fn send(&self, to: &str, kind: &str, fields: serde_json::Value) {
+    pub(crate) fn send(&self, to: &str, kind: &str, fields: serde_json::Value) {
         let line = json!({
             "to": to,
             "kind": kind,

@@ -71,7 +71,7 @@ pub fn on_worker_park() {
 
 /// Hands free allocator memory back to the OS. Walks the whole heap: run it on a
 /// blocking thread, and only after memory was actually freed.
-pub fn release_free_memory() {
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
     // SAFETY: malloc_trim is thread-safe and only releases pages of free chunks.
     unsafe {
@@ -110,7 +110,7 @@ struct Counts {
 
 impl LiveConnections {
     /// Connections open now.
-    pub fn get(&self) -> usize {
+    pub(crate) fn get(&self) -> usize {
         self.0.open.load(Ordering::Relaxed)
     }
 
@@ -121,7 +121,7 @@ impl LiveConnections {
     }
 
     /// Counts a connection until the guard drops.
-    pub fn enter(&self) -> ConnectionGuard {
+    pub(crate) fn enter(&self) -> ConnectionGuard {
         let open = self.0.open.fetch_add(1, Ordering::Relaxed) + 1;
         self.0.peak.fetch_max(open, Ordering::Relaxed);
         ConnectionGuard(self.0.clone())
@@ -129,7 +129,7 @@ impl LiveConnections {
 }
 
 /// Counts one connection while alive.
-pub struct ConnectionGuard(Arc<Counts>);
+pub(crate) struct ConnectionGuard(Arc<Counts>);
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {

@@ -12,19 +12,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// What a handler needs of the request.
-pub struct Req {
+pub(crate) struct Req {
     /// Method (after a `_method` override).
-    pub method: Method,
+    pub(crate) method: Method,
     /// URL path.
-    pub path: String,
+    pub(crate) path: String,
     /// Query parameters in order, without blank ones.
-    pub query: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
     /// Headers.
-    pub headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// Parsed body.
-    pub body: Arc<ParsedBody>,
+    pub(crate) body: Arc<ParsedBody>,
     /// Client address, when served over a socket.
-    pub peer: Option<IpAddr>,
+    pub(crate) peer: Option<IpAddr>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Req {
@@ -61,7 +61,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
 
 impl Req {
     /// The last value of a query parameter (Syncano clients re-send parameters; last wins).
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .rev()
@@ -70,7 +70,7 @@ impl Req {
     }
 
     /// Every value of a query parameter, in order.
-    pub fn params(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn params(&self, name: &str) -> Vec<&str> {
         self.query
             .iter()
             .filter(|(k, _)| k == name)
@@ -79,12 +79,12 @@ impl Req {
     }
 
     /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The body as an object; an absent body is an empty object.
-    pub fn body_object(&self) -> Result<Map<String, Value>, ApiError> {
+    pub(crate) fn body_object(&self) -> Result<Map<String, Value>, ApiError> {
         match &self.body.value {
             None => Ok(Map::new()),
             Some(Value::Object(m)) => Ok(m.clone()),
@@ -99,7 +99,7 @@ impl Req {
     }
 
     /// The standard page parameters.
-    pub fn page(&self, default_descending: bool) -> Result<PageRequest, ApiError> {
+    pub(crate) fn page(&self, default_descending: bool) -> Result<PageRequest, ApiError> {
         PageRequest::parse(
             self.param("page_size"),
             self.param("ordering"),
@@ -111,13 +111,13 @@ impl Req {
     }
 
     /// Whether this is a PATCH (partial update).
-    pub fn is_partial(&self) -> bool {
+    pub(crate) fn is_partial(&self) -> bool {
         self.method == Method::PATCH
     }
 }
 
 /// DRF's name for a JSON value's Python type, used in error messages.
-pub fn json_type_name(v: &Value) -> &'static str {
+pub(crate) fn json_type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "NoneType",
         Value::Bool(_) => "bool",

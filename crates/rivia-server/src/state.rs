@@ -55,15 +55,15 @@ impl Settings {
 /// Everything a handler can reach.
 pub struct Inner {
     /// The store.
-    pub store: Store,
+    pub(crate) store: Store,
     /// Tunables.
-    pub settings: Settings,
+    pub(crate) settings: Settings,
     /// Outgoing mail.
-    pub mailer: Mailer,
+    pub(crate) mailer: Mailer,
     /// Rate limiting.
-    pub throttle: Throttle,
+    pub(crate) throttle: Throttle,
     /// Caches of the authentication lookups.
-    pub cache: crate::cache::AuthCache,
+    pub(crate) cache: crate::cache::AuthCache,
     /// Bounds concurrent Argon2 work (each hash takes 19 MiB and a core for ~25 ms).
     hash_permits: Semaphore,
 }
@@ -97,7 +97,10 @@ impl AppState {
     }
 
     /// Hashes a password off the async workers.
-    pub async fn hash_password(&self, password: &str) -> Result<String, crate::error::ApiError> {
+    pub(crate) async fn hash_password(
+        &self,
+        password: &str,
+    ) -> Result<String, crate::error::ApiError> {
         let _permit = self
             .hash_permits
             .acquire()
@@ -112,7 +115,7 @@ impl AppState {
 
     /// Verifies a password off the async workers. `None` verifies against a dummy hash so
     /// that unknown accounts cost the same time as known ones, and always fails.
-    pub async fn verify_password(&self, password: &str, hash: Option<&str>) -> bool {
+    pub(crate) async fn verify_password(&self, password: &str, hash: Option<&str>) -> bool {
         let Ok(_permit) = self.hash_permits.acquire().await else {
             return false;
         };

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Fixed one-second windows keyed by an arbitrary string.
 #[derive(Default)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     windows: Mutex<HashMap<String, (u64, u32)>>,
 }
 
@@ -21,7 +21,7 @@ fn current_second() -> u64 {
 impl Throttle {
     /// Counts one request for `key`; false when it exceeds `rate` in this second.
     /// A rate of 0 means unlimited.
-    pub fn allow(&self, key: &str, rate: u32) -> bool {
+    pub(crate) fn allow(&self, key: &str, rate: u32) -> bool {
         if rate == 0 {
             return true;
         }

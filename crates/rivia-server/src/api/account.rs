@@ -4,7 +4,7 @@
 use super::{Api, list_response, path_id, stored_json};
 use crate::auth::{Principal, authenticate, throttle_account};
 use crate::error::{ApiError, ApiResult};
-use crate::fields::{Char, Fields};
+use crate::fields::{Char, Fields, both};
 use crate::json::{no_content, ok};
 use crate::req::Req;
 use crate::state::AppState;
@@ -21,7 +21,7 @@ const ACTIVATION_TTL: i64 = 3 * 24 * 3600 * 1_000_000;
 const RESET_TTL: i64 = 24 * 3600 * 1_000_000;
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.post(
         "/v1.1/account/register/",
         "Register an admin account",
@@ -102,7 +102,7 @@ pub fn routes(api: Api) -> Api {
 }
 
 /// AdminJSON without the key.
-pub fn admin_json(a: &Admin) -> Value {
+pub(crate) fn admin_json(a: &Admin) -> Value {
     json!({
         "id": a.id,
         "email": a.email,
@@ -121,7 +121,7 @@ fn admin_with_key(a: &Admin) -> Value {
 }
 
 /// Authenticates an admin for account-level routes and throttles the request.
-pub async fn account_admin(app: &AppState, req: &Req) -> ApiResult<Admin> {
+pub(crate) async fn account_admin(app: &AppState, req: &Req) -> ApiResult<Admin> {
     let principal = authenticate(app, req, None).await?;
     let Principal::Admin(admin) = &principal else {
         return Err(ApiError::forbidden());
@@ -143,17 +143,28 @@ fn id_of_uid(uid: &str) -> Option<i64> {
     std::str::from_utf8(&bytes).ok()?.parse().ok()
 }
 
-async fn send_activation(app: &AppState, admin: &Admin) -> ApiResult<()> {
+/// Stores a new `kind` token of `admin`, valid for `ttl` microseconds, and mails it with
+/// the admin's uid using the `template` mail.
+async fn mail_token(
+    app: &AppState,
+    admin: &Admin,
+    (kind, template): (&str, &str),
+    ttl: i64,
+) -> ApiResult<()> {
     let token = rivia_core::keys::new_token();
     app.store
-        .create_admin_token(admin.id, "activate", &token, ACTIVATION_TTL)
+        .create_admin_token(admin.id, kind, &token, ttl)
         .await?;
     app.mailer.send(
         &admin.email,
-        "activation",
+        template,
         json!({"uid": uid_of(admin.id), "token": token}),
     );
     Ok(())
+}
+
+async fn send_activation(app: &AppState, admin: &Admin) -> ApiResult<()> {
+    mail_token(app, admin, ("activate", "activation"), ACTIVATION_TTL).await
 }
 
 async fn register(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
@@ -163,17 +174,8 @@ async fn register(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
     }
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.email("email");
-    let password = f.string(
-        "password",
-        Char {
-            max: 128,
-            allow_blank: false,
-            allow_null: false,
-            trim: false,
-        },
-        true,
-    );
+    let email = f.required_email("email");
+    let password = f.required_string("password", Char::PASSWORD);
     let first_name = f
         .string("first_name", Char::text(64), false)
         .unwrap_or_default();
@@ -183,15 +185,12 @@ async fn register(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
     let invitation_key = f
         .string("invitation_key", Char::text(40), false)
         .filter(|k| !k.is_empty());
-    if let Some(e) = &email
+    if let Ok(e) = &email
         && app.store.admin_by_email(e).await?.is_some()
     {
         f.errors.add("email", msg::UNIQUE);
     }
-    f.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let (email, password) = f.finish_with(both(email, password))?;
     if let Some(key) = &invitation_key
         && !app.store.invitation_key_exists(key).await?
     {
@@ -231,21 +230,9 @@ async fn login(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     anonymous(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.email("email");
-    let password = f.string(
-        "password",
-        Char {
-            max: 128,
-            allow_blank: false,
-            allow_null: false,
-            trim: false,
-        },
-        true,
-    );
-    f.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let email = f.required_email("email");
+    let password = f.required_string("password", Char::PASSWORD);
+    let (email, password) = f.finish_with(both(email, password))?;
     let admin = app.store.admin_by_email(&email).await?;
     let verified = app
         .verify_password(
@@ -329,18 +316,9 @@ async fn change_password(State(app): State<AppState>, req: Req) -> ApiResult<Res
     let admin = account_admin(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let pw = Char {
-        max: 128,
-        allow_blank: false,
-        allow_null: false,
-        trim: false,
-    };
-    let current = f.string("current_password", pw, true);
-    let new = f.string("new_password", pw, true);
-    f.finish()?;
-    let (Some(current), Some(new)) = (current, new) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let current = f.required_string("current_password", Char::PASSWORD);
+    let new = f.required_string("new_password", Char::PASSWORD);
+    let (current, new) = f.finish_with(both(current, new))?;
     if !app
         .verify_password(&current, admin.password.as_deref())
         .await
@@ -356,20 +334,8 @@ async fn set_password(State(app): State<AppState>, req: Req) -> ApiResult<Respon
     let admin = account_admin(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let password = f.string(
-        "password",
-        Char {
-            max: 128,
-            allow_blank: false,
-            allow_null: false,
-            trim: false,
-        },
-        true,
-    );
-    f.finish()?;
-    let Some(password) = password else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let password = f.required_string("password", Char::PASSWORD);
+    let password = f.finish_with(password)?;
     if admin.password.is_some() {
         return Err(ApiError::field("password", "Admin already has password."));
     }
@@ -381,28 +347,23 @@ async fn set_password(State(app): State<AppState>, req: Req) -> ApiResult<Respon
 fn email_field(req: &Req) -> ApiResult<String> {
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.email("email");
-    f.finish()?;
-    email.ok_or_else(|| ApiError::Internal("validated fields missing".into()))
+    let email = f.required_email("email");
+    f.finish_with(email)
+}
+
+/// The admin named by the body's `email`; `Email not found.` when none.
+async fn admin_of_email_field(app: &AppState, req: &Req) -> ApiResult<Admin> {
+    let email = email_field(req)?;
+    app.store
+        .admin_by_email(&email)
+        .await?
+        .ok_or_else(|| ApiError::field("email", "Email not found."))
 }
 
 async fn password_reset(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     anonymous(&app, &req).await?;
-    let email = email_field(&req)?;
-    let admin = app
-        .store
-        .admin_by_email(&email)
-        .await?
-        .ok_or_else(|| ApiError::field("email", "Email not found."))?;
-    let token = rivia_core::keys::new_token();
-    app.store
-        .create_admin_token(admin.id, "reset", &token, RESET_TTL)
-        .await?;
-    app.mailer.send(
-        &admin.email,
-        "password_reset",
-        json!({"uid": uid_of(admin.id), "token": token}),
-    );
+    let admin = admin_of_email_field(&app, &req).await?;
+    mail_token(&app, &admin, ("reset", "password_reset"), RESET_TTL).await?;
     Ok(no_content())
 }
 
@@ -410,22 +371,10 @@ async fn password_reset_confirm(State(app): State<AppState>, req: Req) -> ApiRes
     anonymous(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let uid = f.string("uid", Char::required(64), true);
-    let token = f.string("token", Char::required(64), true);
-    let new = f.string(
-        "new_password",
-        Char {
-            max: 128,
-            allow_blank: false,
-            allow_null: false,
-            trim: false,
-        },
-        true,
-    );
-    f.finish()?;
-    let (Some(uid), Some(token), Some(new)) = (uid, token, new) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let uid = f.required_string("uid", Char::required(64));
+    let token = f.required_string("token", Char::required(64));
+    let new = f.required_string("new_password", Char::PASSWORD);
+    let ((uid, token), new) = f.finish_with(both(both(uid, token), new))?;
     let admin = match id_of_uid(&uid) {
         Some(id) => app.store.admin_by_id(id).await?,
         None => None,
@@ -447,12 +396,9 @@ async fn activate(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
     anonymous(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let uid = f.string("uid", Char::required(64), true);
-    let token = f.string("token", Char::required(64), true);
-    f.finish()?;
-    let (Some(uid), Some(token)) = (uid, token) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+    let uid = f.required_string("uid", Char::required(64));
+    let token = f.required_string("token", Char::required(64));
+    let (uid, token) = f.finish_with(both(uid, token))?;
     let admin = match id_of_uid(&uid) {
         Some(id) => app.store.admin_by_id(id).await?,
         None => None,
@@ -479,12 +425,7 @@ async fn activate(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
 
 async fn resend_email(State(app): State<AppState>, req: Req) -> ApiResult<Response> {
     anonymous(&app, &req).await?;
-    let email = email_field(&req)?;
-    let admin = app
-        .store
-        .admin_by_email(&email)
-        .await?
-        .ok_or_else(|| ApiError::field("email", "Email not found."))?;
+    let admin = admin_of_email_field(&app, &req).await?;
     if admin.is_active {
         return Err(ApiError::bad_request("Account has already been activated."));
     }
@@ -518,13 +459,19 @@ async fn list_my_invitations(State(app): State<AppState>, req: Req) -> ApiResult
         .store
         .list_invitations_for_email(&admin.email, &page.keyset())
         .await?;
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |v| v.id,
-        |v| my_invitation_json(&v),
-    ))
+    Ok(list_response(&req, &page, list, |v| {
+        (v.id, my_invitation_json(&v))
+    }))
+}
+
+/// The `{id}` invitation addressed to the calling admin; 404 for any other.
+async fn my_invitation(app: &AppState, req: &Req, raw_id: &str) -> ApiResult<Invitation> {
+    let admin = account_admin(app, req).await?;
+    let id = path_id(raw_id)?;
+    app.store
+        .invitation_for_email(&admin.email, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 async fn get_my_invitation(
@@ -532,13 +479,7 @@ async fn get_my_invitation(
     Path(id): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let admin = account_admin(&app, &req).await?;
-    let id = path_id(&id)?;
-    let v = app
-        .store
-        .invitation_for_email(&admin.email, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let v = my_invitation(&app, &req, &id).await?;
     Ok(ok(my_invitation_json(&v)))
 }
 
@@ -547,13 +488,7 @@ async fn decline_invitation(
     Path(id): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let admin = account_admin(&app, &req).await?;
-    let id = path_id(&id)?;
-    let v = app
-        .store
-        .invitation_for_email(&admin.email, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let v = my_invitation(&app, &req, &id).await?;
     app.store.decline_invitation(v.id).await?;
     Ok(no_content())
 }
@@ -562,9 +497,8 @@ async fn accept_invitation(State(app): State<AppState>, req: Req) -> ApiResult<R
     let admin = account_admin(&app, &req).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let key = f.string("invitation_key", Char::required(40), true);
-    f.finish()?;
-    let key = key.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
+    let key = f.required_string("invitation_key", Char::required(40));
+    let key = f.finish_with(key)?;
     if !app.store.accept_invitation(&key, admin.id).await? {
         return Err(ApiError::field_str(
             "invitation_key",

@@ -1,20 +1,18 @@
 //! Instance administrators and their roles (spec-core §5).
 
 use super::{Api, list_response, path_id};
-use crate::auth::instance_ctx;
+use crate::auth::Ctx;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Fields;
 use crate::json::{no_content, ok};
-use crate::req::Req;
-use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::perms::{AdminTable, Op, Role};
 use rivia_store::instances::InstanceAdmin;
 use serde_json::{Value, json};
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.get(
         "/v1.1/instances/{instance}/admins/",
         "List the instance's admins",
@@ -53,37 +51,23 @@ fn admin_role_json(base: &str, a: &InstanceAdmin) -> Value {
     })
 }
 
-async fn list_admins(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Admins, Op::Read)?;
-    ctx.throttle(&app)?;
+async fn list_admins(call: Call<()>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Admins, Op::Read).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let list = app
         .store
         .list_instance_admins(&ctx.instance, &page.keyset())
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |a| a.admin_id,
-        |a| admin_role_json(&base, &a),
-    ))
+    Ok(list_response(&req, &page, list, |a| {
+        (a.admin_id, admin_role_json(&base, &a))
+    }))
 }
 
-async fn get_admin(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Admins, Op::Read)?;
-    ctx.throttle(&app)?;
+async fn get_admin(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Admins, Op::Read).await?;
+    let Call { app, path: id, .. } = call;
     let a = app
         .store
         .instance_admin(&ctx.instance, path_id(&id)?)
@@ -92,14 +76,11 @@ async fn get_admin(
     Ok(ok(admin_role_json(&ctx.base(), &a)))
 }
 
-async fn update_admin(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Admins, Op::Update)?;
-    ctx.throttle(&app)?;
+async fn update_admin(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Admins, Op::Update).await?;
+    let Call {
+        app, req, path: id, ..
+    } = call;
     let a = app
         .store
         .instance_admin(&ctx.instance, path_id(&id)?)
@@ -124,19 +105,20 @@ async fn update_admin(
     Ok(ok(admin_role_json(&ctx.base(), &a)))
 }
 
-async fn delete_admin(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    let id = path_id(&id)?;
-    // Any admin may leave an instance; removing others needs owner/full.
+/// Any admin may leave an instance; removing others needs owner/full. The `{id}` is
+/// parsed first (404 for a malformed one), after authentication, as Syncano does.
+fn may_remove(ctx: &Ctx, raw_id: &str) -> ApiResult<i64> {
+    let id = path_id(raw_id)?;
     let is_self = ctx.admin().is_some_and(|a| a.id == id) && ctx.admin_role().is_some();
     if !is_self {
         ctx.require_admin(AdminTable::Admins, Op::Delete)?;
     }
-    ctx.throttle(&app)?;
+    Ok(id)
+}
+
+async fn delete_admin(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, id) = call.check(async |ctx| may_remove(ctx, &call.path)).await?;
+    let app = call.app;
     let a = app
         .store
         .instance_admin(&ctx.instance, id)

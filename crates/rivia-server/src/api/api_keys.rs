@@ -1,20 +1,20 @@
 //! Instance API keys (spec-core §6).
 
 use super::{Api, list_response, path_id, ts};
-use crate::auth::{Ctx, instance_ctx};
+use crate::auth::Ctx;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields};
 use crate::json::{created, no_content, ok};
 use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::perms::{AdminTable, Op};
 use rivia_store::api_keys::{ApiKey, ApiKeyFlags};
 use serde_json::{Value, json};
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.get(
         "/v1.1/instances/{instance}/api_keys/",
         "List API keys",
@@ -97,43 +97,34 @@ fn read_key_fields(req: &Req, current: Option<&ApiKey>) -> ApiResult<(String, Ap
     Ok((description, flags))
 }
 
-async fn list_keys(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    let only = match ctx.api_key() {
-        Some(k) => Some(k.id),
-        None => {
-            ctx.require_admin(AdminTable::ApiKeys, Op::Read)?;
-            None
-        }
-    };
-    ctx.throttle(&app)?;
+/// Reading keys: an API key sees only itself (its id is returned); admins need a role
+/// that reads API keys.
+fn own_key_or_admin(ctx: &Ctx) -> ApiResult<Option<i64>> {
+    match ctx.api_key() {
+        Some(k) => Ok(Some(k.id)),
+        None => ctx
+            .require_admin(AdminTable::ApiKeys, Op::Read)
+            .map(|()| None),
+    }
+}
+
+async fn list_keys(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, only) = call.check(async |ctx| own_key_or_admin(ctx)).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let list = app
         .store
         .list_api_keys(ctx.instance.id, only, &page.keyset())
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |k| k.id,
-        |k| key_json(&base, &k),
-    ))
+    Ok(list_response(&req, &page, list, |k| {
+        (k.id, key_json(&base, &k))
+    }))
 }
 
-async fn create_key(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::ApiKeys, Op::Create)?;
-    ctx.throttle(&app)?;
+async fn create_key(call: Call<()>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::ApiKeys, Op::Create).await?;
+    let Call { app, req, .. } = call;
     let (description, flags) = read_key_fields(&req, None)?;
     let key = app
         .store
@@ -154,17 +145,9 @@ async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<ApiKey> {
         .ok_or_else(ApiError::not_found)
 }
 
-async fn get_key(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    let own = ctx.api_key().map(|k| k.id);
-    if own.is_none() {
-        ctx.require_admin(AdminTable::ApiKeys, Op::Read)?;
-    }
-    ctx.throttle(&app)?;
+async fn get_key(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, own) = call.check(async |ctx| own_key_or_admin(ctx)).await?;
+    let Call { app, path: id, .. } = call;
     let key = load(&app, &ctx, &id).await?;
     if own.is_some_and(|own| own != key.id) {
         return Err(ApiError::not_found());
@@ -172,15 +155,11 @@ async fn get_key(
     Ok(ok(key_json(&ctx.base(), &key)))
 }
 
-async fn update_key(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::ApiKeys, Op::Update)?;
-    ctx.throttle(&app)?;
-    let key = load(&app, &ctx, &id).await?;
+async fn update_key(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, key) = call
+        .admin_item((AdminTable::ApiKeys, Op::Update), load)
+        .await?;
+    let Call { app, req, .. } = call;
     let (description, flags) = read_key_fields(&req, Some(&key))?;
     let saved = app
         .store
@@ -190,28 +169,20 @@ async fn update_key(
     Ok(ok(key_json(&ctx.base(), &saved)))
 }
 
-async fn delete_key(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::ApiKeys, Op::Delete)?;
-    ctx.throttle(&app)?;
-    let key = load(&app, &ctx, &id).await?;
+async fn delete_key(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, key) = call
+        .admin_item((AdminTable::ApiKeys, Op::Delete), load)
+        .await?;
+    let Call { app, .. } = call;
     app.store.delete_api_key(ctx.instance.id, key.id).await?;
     Ok(no_content())
 }
 
-async fn reset_key(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::ApiKeys, Op::Update)?;
-    ctx.throttle(&app)?;
-    let key = load(&app, &ctx, &id).await?;
+async fn reset_key(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, key) = call
+        .admin_item((AdminTable::ApiKeys, Op::Update), load)
+        .await?;
+    let Call { app, .. } = call;
     let saved = app
         .store
         .reset_api_key(ctx.instance.id, key.id, &rivia_core::keys::new_api_key())

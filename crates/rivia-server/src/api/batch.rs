@@ -17,10 +17,10 @@ use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
 /// Most sub-requests in one batch.
-pub const MAX_REQUESTS: usize = 50;
+pub(crate) const MAX_REQUESTS: usize = 50;
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.post(
         "/v1.1/instances/{instance}/batch/",
         "Run up to 50 requests in one call",
@@ -30,7 +30,7 @@ pub fn routes(api: Api) -> Api {
 
 /// Response extension marking the router's fallback: no route matched.
 #[derive(Debug, Clone, Copy)]
-pub struct Unrouted;
+pub(crate) struct Unrouted;
 
 /// One validated sub-request.
 struct SubRequest {

@@ -1,13 +1,12 @@
 //! Classes (schemas) — spec-core §8.
 
 use super::{Api, list_response, stored_json, ts};
-use crate::auth::{Ctx, Who, instance_ctx};
+use crate::auth::{Ctx, Who};
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Char, Fields};
 use crate::json::{created, no_content, ok};
-use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::names::{SlugFamily, validate_slug};
 use rivia_core::perms::{AdminTable, ClassPerm, Op};
@@ -16,10 +15,10 @@ use rivia_store::classes::{Class, ClassUpdate, ClassVisibility, CreateClassError
 use serde_json::{Map, Value, json};
 
 /// The class every instance has for user profiles; it cannot be deleted.
-pub const USER_PROFILE: &str = "user_profile";
+pub(crate) const USER_PROFILE: &str = "user_profile";
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     let list = "/v1.1/instances/{instance}/classes/";
     let item = "/v1.1/instances/{instance}/classes/{class}/";
     api.get(list, "List classes", list_classes)
@@ -36,7 +35,7 @@ pub fn routes(api: Api) -> Api {
 
 /// ClassJSON (spec-core §8.1). `status` is always `ready`: indexes are built inside the
 /// saving transaction, so there is never a pending migration to report.
-pub fn class_json(base: &str, c: &Class) -> Value {
+pub(crate) fn class_json(base: &str, c: &Class) -> Value {
     let schema = Schema::from_stored(&c.schema);
     let mut links = Map::new();
     links.insert("self".into(), json!(format!("{base}/classes/{}/", c.name)));
@@ -65,7 +64,7 @@ pub fn class_json(base: &str, c: &Class) -> Value {
 }
 
 /// Which classes the caller sees; anonymous callers and admins without a role get 403.
-pub fn class_visibility(ctx: &Ctx) -> ApiResult<ClassVisibility> {
+pub(crate) fn class_visibility(ctx: &Ctx) -> ApiResult<ClassVisibility> {
     match &ctx.who {
         Who::Admin { .. } => {
             ctx.require_admin(AdminTable::Data, Op::Read)?;
@@ -78,14 +77,9 @@ pub fn class_visibility(ctx: &Ctx) -> ApiResult<ClassVisibility> {
     }
 }
 
-async fn list_classes(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    let visibility = class_visibility(&ctx)?;
-    ctx.throttle(&app)?;
+async fn list_classes(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, visibility) = call.check(async |ctx| class_visibility(ctx)).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let list = app
         .store
@@ -97,19 +91,19 @@ async fn list_classes(
         )
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |c| c.id,
-        |c| class_json(&base, &c),
-    ))
+    Ok(list_response(&req, &page, list, |c| {
+        (c.id, class_json(&base, &c))
+    }))
 }
 
 /// Looks up a class by its URL name (lowercased); `None` when missing. Reads the database
 /// and counts the class's objects, so `objects_count` is current: the class endpoints use
 /// this.
-pub async fn find_class(app: &AppState, instance_id: i64, name: &str) -> ApiResult<Option<Class>> {
+pub(crate) async fn find_class(
+    app: &AppState,
+    instance_id: i64,
+    name: &str,
+) -> ApiResult<Option<Class>> {
     let lower = name.to_lowercase();
     if lower.is_empty() || lower.len() > 64 {
         return Ok(None);
@@ -119,7 +113,7 @@ pub async fn find_class(app: &AppState, instance_id: i64, name: &str) -> ApiResu
 
 /// [`find_class`] through the cache, without counting (schema and permissions only;
 /// `objects_count` is `None`): the objects endpoints use this on every request.
-pub async fn find_class_cached(
+pub(crate) async fn find_class_cached(
     app: &AppState,
     instance_id: i64,
     name: &str,
@@ -140,14 +134,11 @@ pub async fn find_class_cached(
     Ok(found)
 }
 
-async fn get_class(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    let visibility = class_visibility(&ctx)?;
-    ctx.throttle(&app)?;
+async fn get_class(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, visibility) = call.check(async |ctx| class_visibility(ctx)).await?;
+    let Call {
+        app, path: name, ..
+    } = call;
     let class = find_class(&app, ctx.instance.id, &name)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -227,14 +218,9 @@ async fn read_class_input(
     })
 }
 
-async fn create_class(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Data, Op::Create)?;
-    ctx.throttle(&app)?;
+async fn create_class(call: Call<()>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Data, Op::Create).await?;
+    let Call { app, req, .. } = call;
     let body = req.body_object()?;
     let name = match body.get("name") {
         None | Some(Value::Null) => Err(vec![rivia_core::errors::msg::REQUIRED.to_string()]),
@@ -295,7 +281,7 @@ async fn create_class(
 }
 
 /// `expected_revision` (write-only): when given and non-zero it must equal the current one.
-pub fn check_expected_revision(body: &Map<String, Value>, current: i64) -> ApiResult<()> {
+pub(crate) fn check_expected_revision(body: &Map<String, Value>, current: i64) -> ApiResult<()> {
     let Some(raw) = body.get("expected_revision") else {
         return Ok(());
     };
@@ -320,14 +306,14 @@ pub fn check_expected_revision(body: &Map<String, Value>, current: i64) -> ApiRe
     }
 }
 
-async fn update_class(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Data, Op::Update)?;
-    ctx.throttle(&app)?;
+async fn update_class(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Data, Op::Update).await?;
+    let Call {
+        app,
+        req,
+        path: name,
+        ..
+    } = call;
     let body = req.body_object()?;
     let partial = req.is_partial();
     let name = name.to_lowercase();
@@ -385,14 +371,11 @@ async fn class_update(
     })
 }
 
-async fn delete_class(
-    State(app): State<AppState>,
-    Path((instance, name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::Data, Op::Delete)?;
-    ctx.throttle(&app)?;
+async fn delete_class(call: Call<String>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::Data, Op::Delete).await?;
+    let Call {
+        app, path: name, ..
+    } = call;
     let class = find_class(&app, ctx.instance.id, &name)
         .await?
         .ok_or_else(ApiError::not_found)?;

@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde_json::json;
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.get("/", "API versions", root)
         .get("/v1.1/", "Top-level links of API v1.1", v1_1)
 }

@@ -17,7 +17,7 @@ use rivia_store::instances::{CreateInstanceError, Instance};
 use serde_json::{Map, Value, json};
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.get("/v1.1/instances/", "List instances", list_instances)
         .post("/v1.1/instances/", "Create an instance", create_instance)
         .get(
@@ -68,7 +68,7 @@ const LINKS: &[(&str, &str)] = &[
 ];
 
 /// InstanceJSON; `role` is the caller's stored role name or `api_key`.
-pub fn instance_json(i: &Instance, owner: &Value, role: &str) -> Value {
+pub(crate) fn instance_json(i: &Instance, owner: &Value, role: &str) -> Value {
     let base = format!("/v1.1/instances/{}/", i.name);
     let mut links = Map::new();
     links.insert("self".into(), Value::String(base.clone()));
@@ -114,16 +114,10 @@ async fn list_instances(State(app): State<AppState>, req: Req) -> ApiResult<Resp
                     e.insert(owner_json(&app, i).await?);
                 }
             }
-            Ok(list_response(
-                &req,
-                &page,
-                list,
-                |(i, _)| i.id,
-                |(i, role)| {
-                    let owner = owners.get(&i.owner_id).cloned().unwrap_or(Value::Null);
-                    instance_json(&i, &owner, role.name())
-                },
-            ))
+            Ok(list_response(&req, &page, list, |(i, role)| {
+                let owner = owners.get(&i.owner_id).cloned().unwrap_or(Value::Null);
+                (i.id, instance_json(&i, &owner, role.name()))
+            }))
         }
         Principal::ApiKey { key, .. } => {
             let own = app.store.instance_by_id(key.instance_id).await?;
@@ -140,13 +134,9 @@ async fn list_instances(State(app): State<AppState>, req: Req) -> ApiResult<Resp
                 let owner = owner_json(&app, &i).await?;
                 list.push((i, owner));
             }
-            Ok(list_response(
-                &req,
-                &page,
-                list,
-                |(i, _)| i.id,
-                |(i, owner)| instance_json(&i, &owner, "api_key"),
-            ))
+            Ok(list_response(&req, &page, list, |(i, owner)| {
+                (i.id, instance_json(&i, &owner, "api_key"))
+            }))
         }
         Principal::Anonymous => Err(ApiError::forbidden()),
     }
@@ -160,22 +150,14 @@ async fn create_instance(State(app): State<AppState>, req: Req) -> ApiResult<Res
     throttle_account(&app, &req, &principal)?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let name = match f.string("name", Char::required(1000), true) {
-        Some(raw) => match validate_slug(&raw, SlugFamily::Instance) {
-            Ok(n) => Some(n),
-            Err(errs) => {
-                errs.into_iter().for_each(|e| f.errors.add("name", e));
-                None
-            }
-        },
-        None => None,
-    };
+    let name = f
+        .required_string("name", Char::required(1000))
+        .and_then(|raw| validate_slug(&raw, SlugFamily::Instance).map_err(|e| f.reject("name", e)));
     let description = f
         .string("description", Char::text(256), false)
         .unwrap_or_default();
     let metadata = f.metadata("metadata").unwrap_or_else(|| "{}".into());
-    f.finish()?;
-    let name = name.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
+    let name = f.finish_with(name)?;
     let instance = app
         .store
         .create_instance(
@@ -232,6 +214,38 @@ async fn visible_instance(
     Ok((instance, principal, role))
 }
 
+/// What an instance route needs of the caller.
+#[derive(Clone, Copy)]
+enum Need {
+    /// Seeing the instance.
+    Read,
+    /// The full or owner role.
+    Full,
+    /// Ownership (the owner role, or the owning or a staff admin).
+    Owner,
+}
+
+/// The preamble of `/v1.1/instances/{name}/` routes: [`visible_instance`], then what the
+/// route needs of the caller (403 otherwise). Returns the instance and the caller's role.
+async fn open_instance(
+    app: &AppState,
+    req: &Req,
+    name: &str,
+    need: Need,
+) -> ApiResult<(Instance, Option<Role>)> {
+    let (instance, _, role) = visible_instance(app, req, name).await?;
+    let allowed = match need {
+        Need::Read => true,
+        Need::Full => role.is_some_and(|r| r >= Role::Full),
+        Need::Owner => role == Some(Role::Owner) || is_owner(&instance, req, app).await?,
+    };
+    if allowed {
+        Ok((instance, role))
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
 fn role_name(role: Option<Role>) -> &'static str {
     role.map_or("api_key", Role::name)
 }
@@ -241,7 +255,7 @@ async fn get_instance(
     Path(name): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let (instance, _, role) = visible_instance(&app, &req, &name).await?;
+    let (instance, role) = open_instance(&app, &req, &name, Need::Read).await?;
     Ok(ok(render(&app, &instance, role_name(role)).await?))
 }
 
@@ -250,10 +264,7 @@ async fn update_instance(
     Path(name): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let (instance, _, role) = visible_instance(&app, &req, &name).await?;
-    if role.is_none_or(|r| r < Role::Full) {
-        return Err(ApiError::forbidden());
-    }
+    let (instance, role) = open_instance(&app, &req, &name, Need::Full).await?;
     let body = req.body_object()?;
     let partial = req.is_partial();
     let mut f = Fields::new(&body, partial);
@@ -283,10 +294,7 @@ async fn delete_instance(
     Path(name): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let (instance, _, role) = visible_instance(&app, &req, &name).await?;
-    if role != Some(Role::Owner) && !is_owner(&instance, &req, &app).await? {
-        return Err(ApiError::forbidden());
-    }
+    let (instance, _) = open_instance(&app, &req, &name, Need::Owner).await?;
     app.store.delete_instance(instance.id).await?;
     tracing::info!(instance = %instance.name, "instance deleted");
     Ok(no_content())
@@ -303,29 +311,19 @@ async fn rename_instance(
     Path(name): Path<String>,
     req: Req,
 ) -> ApiResult<Response> {
-    let (instance, _, role) = visible_instance(&app, &req, &name).await?;
-    if role != Some(Role::Owner) && !is_owner(&instance, &req, &app).await? {
-        return Err(ApiError::forbidden());
-    }
+    let (instance, role) = open_instance(&app, &req, &name, Need::Owner).await?;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
+    // An absent `new_name` reads as null (Syncano's message for both).
     let new_name = match body.get("new_name") {
-        None | Some(Value::Null) => {
-            f.errors.add("new_name", msg::NULL);
-            None
-        }
+        None | Some(Value::Null) => Err(f.report("new_name", msg::NULL)),
         Some(_) => f
-            .string("new_name", Char::required(1000), true)
-            .and_then(|raw| match validate_slug(&raw, SlugFamily::Instance) {
-                Ok(n) => Some(n),
-                Err(errs) => {
-                    errs.into_iter().for_each(|e| f.errors.add("new_name", e));
-                    None
-                }
+            .required_string("new_name", Char::required(1000))
+            .and_then(|raw| {
+                validate_slug(&raw, SlugFamily::Instance).map_err(|e| f.reject("new_name", e))
             }),
     };
-    f.finish()?;
-    let new_name = new_name.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
+    let new_name = f.finish_with(new_name)?;
     let saved = app
         .store
         .rename_instance(instance.id, &new_name)

@@ -1,20 +1,19 @@
 //! Instance invitations (spec-rest §12).
 
 use super::{Api, list_response, path_id, ts};
-use crate::auth::{Ctx, instance_ctx};
+use crate::auth::Ctx;
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Fields;
 use crate::json::{created, no_content, ok};
-use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use rivia_core::perms::{AdminTable, Op, Role};
 use rivia_store::invitations::{Invitation, InviteError};
 use serde_json::{Value, json};
 
 /// Registers the routes.
-pub fn routes(api: Api) -> Api {
+pub(crate) fn routes(api: Api) -> Api {
     api.get(
         "/v1.1/instances/{instance}/invitations/",
         "List invitations",
@@ -73,46 +72,31 @@ fn mail_invitation(app: &AppState, v: &Invitation) {
     app.mailer.send(&v.email, "invitation", json!({"instance": v.instance_name, "role": v.role.name(), "key": v.key, "inviter": v.inviter}));
 }
 
-async fn list_invitations(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Read)?;
-    ctx.throttle(&app)?;
+async fn list_invitations(call: Call<()>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::FullWrites, Op::Read).await?;
+    let Call { app, req, .. } = call;
     let page = req.page(false)?;
     let list = app
         .store
         .list_invitations(ctx.instance.id, &page.keyset())
         .await?;
     let base = ctx.base();
-    Ok(list_response(
-        &req,
-        &page,
-        list,
-        |v| v.id,
-        |v| invitation_json(&base, &v),
-    ))
+    Ok(list_response(&req, &page, list, |v| {
+        (v.id, invitation_json(&base, &v))
+    }))
 }
 
-async fn create_invitation(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Create)?;
-    ctx.throttle(&app)?;
+async fn create_invitation(call: Call<()>) -> ApiResult<Response> {
+    let ctx = call.admin(AdminTable::FullWrites, Op::Create).await?;
+    let Call { app, req, .. } = call;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, false);
-    let email = f.email("email");
+    let email = f.required_email("email");
     let role = f
         .choice("role", &["full", "write", "read"], false)
         .and_then(|r| Role::parse(&r))
         .unwrap_or(Role::Full);
-    f.finish()?;
-    let email = email.ok_or_else(|| ApiError::Internal("validated fields missing".into()))?;
+    let email = f.finish_with(email)?;
     let inviter = ctx.admin().map(|a| a.id).unwrap_or_default();
     let v = app
         .store
@@ -145,29 +129,18 @@ async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Invitation> {
         .ok_or_else(ApiError::not_found)
 }
 
-async fn get_invitation(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Read)?;
-    ctx.throttle(&app)?;
-    Ok(ok(invitation_json(
-        &ctx.base(),
-        &load(&app, &ctx, &id).await?,
-    )))
+async fn get_invitation(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, v) = call
+        .admin_item((AdminTable::FullWrites, Op::Read), load)
+        .await?;
+    Ok(ok(invitation_json(&ctx.base(), &v)))
 }
 
-async fn update_invitation(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Update)?;
-    ctx.throttle(&app)?;
-    let v = load(&app, &ctx, &id).await?;
+async fn update_invitation(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, v) = call
+        .admin_item((AdminTable::FullWrites, Op::Update), load)
+        .await?;
+    let Call { app, req, .. } = call;
     let body = req.body_object()?;
     let mut f = Fields::new(&body, true);
     let role = f
@@ -184,28 +157,19 @@ async fn update_invitation(
     Ok(ok(invitation_json(&ctx.base(), &saved)))
 }
 
-async fn delete_invitation(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Delete)?;
-    ctx.throttle(&app)?;
-    let v = load(&app, &ctx, &id).await?;
+async fn delete_invitation(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, v) = call
+        .admin_item((AdminTable::FullWrites, Op::Delete), load)
+        .await?;
+    let Call { app, .. } = call;
     app.store.delete_invitation(ctx.instance.id, v.id).await?;
     Ok(no_content())
 }
 
-async fn resend_invitation(
-    State(app): State<AppState>,
-    Path((instance, id)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let ctx = instance_ctx(&app, &req, &instance).await?;
-    ctx.require_admin(AdminTable::FullWrites, Op::Update)?;
-    ctx.throttle(&app)?;
-    let v = load(&app, &ctx, &id).await?;
-    mail_invitation(&app, &v);
+async fn resend_invitation(call: Call<String>) -> ApiResult<Response> {
+    let (_, v) = call
+        .admin_item((AdminTable::FullWrites, Op::Update), load)
+        .await?;
+    mail_invitation(&call.app, &v);
     Ok(no_content())
 }

@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 
 /// One piece of a URL: text (already URL-safe: names are validated slugs) or an id.
 #[derive(Clone, Copy)]
-pub enum Seg<'a> {
+pub(crate) enum Seg<'a> {
     Text(&'a str),
     Id(i64),
 }
@@ -32,7 +32,7 @@ impl From<i64> for Seg<'_> {
 }
 
 /// A URL made of [`Seg`]s, serialised as one JSON string; build it with [`url!`].
-pub struct Link<'a>(pub &'a [Seg<'a>]);
+pub(crate) struct Link<'a>(pub &'a [Seg<'a>]);
 
 /// `url!(base, "/users/", id, "/")`: a [`Link`] of the given pieces.
 macro_rules! url {
@@ -113,7 +113,7 @@ impl StackBuf {
 }
 
 /// A `links` object of fixed entries.
-pub struct Links<'a, const N: usize>(pub [(&'static str, Link<'a>); N]);
+pub(crate) struct Links<'a, const N: usize>(pub [(&'static str, Link<'a>); N]);
 
 impl<const N: usize> Serialize for Links<'_, N> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
