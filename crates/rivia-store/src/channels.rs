@@ -7,8 +7,8 @@
 
 use crate::bus::NOTIFY_CHANNEL;
 use crate::db::{Dialect, Row, StoreResult, Tx, Val};
-use crate::instances::like_prefix;
-use crate::{Store, finish_keyset, next_instance_id, params, push_keyset};
+use crate::like_prefix;
+use crate::{Store, UnitOfWork, finish_keyset, next_instance_id, params, push_keyset};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
 use std::sync::OnceLock;
@@ -249,7 +249,7 @@ async fn prev_change_id(
 /// the transaction commits. After a successful commit the caller must pass the returned
 /// change to [`crate::bus::ChangeBus::committed`] so local pollers wake without waiting
 /// for the notification (and, on SQLite, at all).
-pub async fn append_change(tx: &mut Tx, change: &NewChange) -> StoreResult<Change> {
+pub(crate) async fn append_change(tx: &mut Tx, change: &NewChange) -> StoreResult<Change> {
     let id = next_instance_id(tx, change.instance_id, "changes").await?;
     let room = change.room.as_ref().map(|r| r.to_lowercase());
     let prev_id = prev_change_id(tx, change.channel_id, room.as_deref(), id).await?;
@@ -282,6 +282,32 @@ pub async fn append_change(tx: &mut Tx, change: &NewChange) -> StoreResult<Chang
         .await?;
     }
     Ok(change_from(row, prev_id))
+}
+
+/// The type of a channel (0 default, 1 separate rooms), inside `tx`; `None` if missing.
+async fn channel_kind(tx: &mut Tx, instance_id: i64, name: &str) -> StoreResult<Option<i64>> {
+    Ok(tx
+        .query_opt(
+            "SELECT type FROM channels WHERE instance_id = $1 AND name = $2",
+            params![instance_id, name],
+        )
+        .await?
+        .map(|r| r.i64(0)))
+}
+
+/// The channel operations of a unit of work (see [`UnitOfWork`]).
+impl UnitOfWork {
+    /// The type of a channel ([`TYPE_DEFAULT`] or [`TYPE_SEPARATE_ROOMS`]); `None` if
+    /// there is no such channel.
+    pub async fn channel_kind(&mut self, instance_id: i64, name: &str) -> StoreResult<Option<i64>> {
+        channel_kind(&mut self.tx, instance_id, name).await
+    }
+
+    /// Appends a change event (see [`append_change`]). After the unit commits, hand
+    /// the returned change to [`crate::bus::ChangeBus::committed`].
+    pub async fn append_change(&mut self, change: &NewChange) -> StoreResult<Change> {
+        append_change(&mut self.tx, change).await
+    }
 }
 
 impl Store {

@@ -1,7 +1,7 @@
 //! Classes (schemas) and their per-class object tables `c<class id>`.
 
 use crate::db::{Dialect, Row, StoreResult, Tx};
-use crate::{Store, params, qualify};
+use crate::{Store, params, qualify, table_name};
 use rivia_core::time::now_micros;
 use std::sync::LazyLock;
 
@@ -91,11 +91,6 @@ pub fn class_from(mut r: Row) -> Class {
     }
 }
 
-/// The object table of a class; the name comes from the integer id only.
-pub fn table_name(class_id: i64) -> String {
-    format!("c{class_id}")
-}
-
 /// DDL creating a class's object table. Built-in fields are real columns; schema fields
 /// live in `data` (JSON text on SQLite, `jsonb` on PostgreSQL).
 pub fn create_table_ddl(dialect: Dialect, class_id: i64) -> String {
@@ -122,7 +117,11 @@ pub fn drop_table_ddl(class_id: i64) -> String {
 }
 
 /// Inserts a class row and creates its object table, inside `tx`.
-pub async fn insert_class(tx: &mut Tx, instance_id: i64, new: &NewClass) -> StoreResult<Class> {
+pub(crate) async fn insert_class(
+    tx: &mut Tx,
+    instance_id: i64,
+    new: &NewClass,
+) -> StoreResult<Class> {
     let now = now_micros();
     let row = tx
         .query_one(
@@ -254,7 +253,7 @@ pub struct ClassUpdate {
 /// Creates, drops or swaps the expression indexes that differ between two schemas.
 /// Indexes are built synchronously inside the caller's transaction, so a class is never
 /// observably `migrating`: its `status` is always `ready`.
-pub async fn sync_indexes(
+pub(crate) async fn sync_indexes(
     tx: &mut Tx,
     class_id: i64,
     old: &rivia_core::schema::Schema,
@@ -384,7 +383,7 @@ impl Store {
         let mut p = params![instance_id];
         push_class_visibility(&mut page, &mut p, instance_id, visibility);
         if let Some(prefix) = name_prefix {
-            p.push(crate::instances::like_prefix(&prefix.to_lowercase()).into());
+            p.push(crate::like_prefix(&prefix.to_lowercase()).into());
             page.push_str(&format!(" AND c.name LIKE ${} ESCAPE '\\'", p.len()));
         }
         crate::push_keyset(&mut page, &mut p, "c.id", keyset);

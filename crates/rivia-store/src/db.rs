@@ -6,6 +6,7 @@
 use crate::{pg::PgDb, sqlite::SqliteDb};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Which SQL dialect a [`Db`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +71,10 @@ impl<T: Into<Val>> From<Option<T>> for Val {
 }
 
 /// Builds a `Vec<Val>` from heterogeneous values.
-#[macro_export]
 macro_rules! params {
     ($($v:expr),* $(,)?) => { vec![$($crate::db::Val::from($v)),*] };
 }
+pub(crate) use params;
 
 /// One result row; accessors coerce between the two drivers' representations.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,25 +138,49 @@ impl Row {
     }
 }
 
-/// Failures of the storage layer, already stripped of driver types.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    /// A unique constraint was violated; carries the driver's description.
-    #[error("unique constraint violated: {0}")]
-    Conflict(String),
-    /// A statement ran past its deadline.
-    #[error("statement timed out")]
-    Timeout,
-    /// The database could not be reached.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// Anything else (logged, answered with a generic 500).
-    #[error("database error: {0}")]
-    Internal(String),
+pub use crate::error::{Constraint, StoreError, StoreResult};
+
+/// One statement with its parameters, for the operations that run several in one trip.
+pub(crate) type Statement = (String, Vec<Val>);
+
+/// The operations both executors offer, under the same names: reads outside a
+/// transaction (one statement, several in one trip, several under a deadline) and
+/// starting a write transaction. [`Db`] dispatches to one of them.
+pub(crate) trait Executor {
+    /// The executor's write transaction.
+    type Tx: TxExecutor;
+    /// A read-only statement outside any transaction.
+    async fn query(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>>;
+    /// Several read-only statements in one round trip, seeing the same data.
+    async fn query_many(&self, statements: Vec<Statement>) -> StoreResult<Vec<Vec<Row>>>;
+    /// [`Executor::query_many`] in one read transaction, cancelled once `timeout` has
+    /// passed ([`StoreError::Timeout`]).
+    async fn query_many_with_timeout(
+        &self,
+        statements: Vec<Statement>,
+        timeout: Duration,
+    ) -> StoreResult<Vec<Vec<Row>>>;
+    /// Starts a write transaction; it rolls back when dropped uncommitted.
+    async fn begin(&self) -> StoreResult<Self::Tx>;
+    /// Closes the database cleanly.
+    async fn close(&self);
 }
 
-/// Result alias for store operations.
-pub type StoreResult<T> = Result<T, StoreError>;
+/// The operations of a write transaction on either executor. [`Tx`] dispatches to one.
+pub(crate) trait TxExecutor {
+    /// A statement and its rows.
+    async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>>;
+    /// Several statements in order in one round trip, stopping at the first error.
+    async fn query_many(&mut self, statements: Vec<Statement>) -> StoreResult<Vec<Vec<Row>>>;
+    /// The last statements and the commit, in one round trip where the backend allows.
+    async fn query_many_and_commit(self, statements: Vec<Statement>) -> StoreResult<Vec<Vec<Row>>>;
+    /// A statement and the number of rows it changed.
+    async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64>;
+    /// Several parameterless statements (DDL built from integer ids only).
+    async fn batch(&mut self, sql: &str) -> StoreResult<()>;
+    /// Commits.
+    async fn commit(self) -> StoreResult<()>;
+}
 
 #[derive(Clone)]
 enum Backend {
@@ -199,7 +224,7 @@ impl Db {
     }
 
     /// The PostgreSQL URL, for components that need their own connection (LISTEN).
-    pub fn postgres_url(&self) -> Option<&str> {
+    pub(crate) fn postgres_url(&self) -> Option<&str> {
         match &self.backend {
             Backend::Postgres(p) => Some(p.url()),
             Backend::Sqlite(_) => None,
@@ -207,42 +232,45 @@ impl Db {
     }
 
     /// Runs a read-only query outside any transaction.
-    pub async fn query(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+    pub(crate) async fn query(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         match &self.backend {
-            Backend::Sqlite(s) => s.read(sql, params).await,
+            Backend::Sqlite(s) => s.query(sql, params).await,
             Backend::Postgres(p) => p.query(sql, params).await,
         }
     }
 
     /// Runs several read-only statements on one connection (one snapshot on PostgreSQL),
     /// cancelling them when they run past `timeout` ([`StoreError::Timeout`]).
-    pub async fn read_with_timeout(
+    pub(crate) async fn query_many_with_timeout(
         &self,
-        statements: Vec<(String, Vec<Val>)>,
-        timeout: std::time::Duration,
+        statements: Vec<Statement>,
+        timeout: Duration,
     ) -> StoreResult<Vec<Vec<Row>>> {
         match &self.backend {
-            Backend::Sqlite(s) => s.read_many(statements, timeout).await,
-            Backend::Postgres(p) => p.read_many(statements, timeout).await,
+            Backend::Sqlite(s) => s.query_many_with_timeout(statements, timeout).await,
+            Backend::Postgres(p) => p.query_many_with_timeout(statements, timeout).await,
         }
     }
 
     /// Runs a read-only query expected to return at most one row.
-    pub async fn query_opt(&self, sql: &str, params: Vec<Val>) -> StoreResult<Option<Row>> {
+    pub(crate) async fn query_opt(&self, sql: &str, params: Vec<Val>) -> StoreResult<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())
     }
 
     /// Runs several read-only queries in one round trip: on one SQLite reader job, or
     /// pipelined on one PostgreSQL connection.
-    pub async fn query_many(&self, queries: Vec<(String, Vec<Val>)>) -> StoreResult<Vec<Vec<Row>>> {
+    pub(crate) async fn query_many(
+        &self,
+        statements: Vec<Statement>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
         match &self.backend {
-            Backend::Sqlite(s) => s.read_batch(queries).await,
-            Backend::Postgres(p) => p.query_many(queries).await,
+            Backend::Sqlite(s) => s.query_many(statements).await,
+            Backend::Postgres(p) => p.query_many(statements).await,
         }
     }
 
     /// Starts a write transaction. It rolls back unless [`Tx::commit`] is called.
-    pub async fn begin(&self) -> StoreResult<Tx> {
+    pub(crate) async fn begin(&self) -> StoreResult<Tx> {
         let inner = match &self.backend {
             Backend::Sqlite(s) => TxInner::Sqlite(s.begin().await?),
             Backend::Postgres(p) => TxInner::Postgres(Box::new(p.begin().await?)),
@@ -257,7 +285,7 @@ impl Db {
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(s) => s.close().await,
-            Backend::Postgres(p) => p.close(),
+            Backend::Postgres(p) => p.close().await,
         }
     }
 }
@@ -267,20 +295,21 @@ enum TxInner {
     Postgres(Box<crate::pg::PgTx>),
 }
 
-/// A write transaction.
-pub struct Tx {
+/// A write transaction (inside the store only: callers outside get a unit of work,
+/// [`crate::UnitOfWork`], whose operations are named, not SQL).
+pub(crate) struct Tx {
     inner: TxInner,
     dialect: Dialect,
 }
 
 impl Tx {
     /// The dialect of the database this transaction runs on.
-    pub fn dialect(&self) -> Dialect {
+    pub(crate) fn dialect(&self) -> Dialect {
         self.dialect
     }
 
     /// Runs a statement and returns its rows.
-    pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+    pub(crate) async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         match &mut self.inner {
             TxInner::Sqlite(t) => t.query(sql, params).await,
             TxInner::Postgres(t) => t.query(sql, params).await,
@@ -288,12 +317,16 @@ impl Tx {
     }
 
     /// Runs a statement expected to return at most one row.
-    pub async fn query_opt(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Option<Row>> {
+    pub(crate) async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Vec<Val>,
+    ) -> StoreResult<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())
     }
 
     /// Runs a statement that must return exactly one row.
-    pub async fn query_one(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Row> {
+    pub(crate) async fn query_one(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Row> {
         self.query_opt(sql, params)
             .await?
             .ok_or_else(|| StoreError::Internal(format!("no row returned by: {sql}")))
@@ -301,9 +334,9 @@ impl Tx {
 
     /// Runs several statements in order in one round trip (one writer job on SQLite,
     /// pipelined on PostgreSQL) and returns their rows; the first error is returned.
-    pub async fn query_many(
+    pub(crate) async fn query_many(
         &mut self,
-        statements: Vec<(String, Vec<Val>)>,
+        statements: Vec<Statement>,
     ) -> StoreResult<Vec<Vec<Row>>> {
         match &mut self.inner {
             TxInner::Sqlite(t) => t.query_many(statements).await,
@@ -315,9 +348,9 @@ impl Tx {
     /// backend allows (one writer job on SQLite; pipelined with COMMIT on PostgreSQL).
     /// Their rows come back once the commit is durable; a failed statement rolls the whole
     /// transaction back and its error is returned.
-    pub async fn query_many_and_commit(
+    pub(crate) async fn query_many_and_commit(
         self,
-        statements: Vec<(String, Vec<Val>)>,
+        statements: Vec<Statement>,
     ) -> StoreResult<Vec<Vec<Row>>> {
         match self.inner {
             TxInner::Sqlite(t) => t.query_many_and_commit(statements).await,
@@ -326,7 +359,7 @@ impl Tx {
     }
 
     /// Runs a statement and returns the number of affected rows.
-    pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
+    pub(crate) async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
         match &mut self.inner {
             TxInner::Sqlite(t) => t.exec(sql, params).await,
             TxInner::Postgres(t) => t.exec(sql, params).await,
@@ -334,7 +367,7 @@ impl Tx {
     }
 
     /// Runs several parameterless statements (DDL built from integer ids only).
-    pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
+    pub(crate) async fn batch(&mut self, sql: &str) -> StoreResult<()> {
         match &mut self.inner {
             TxInner::Sqlite(t) => t.batch(sql).await,
             TxInner::Postgres(t) => t.batch(sql).await,
@@ -342,7 +375,7 @@ impl Tx {
     }
 
     /// Commits.
-    pub async fn commit(self) -> StoreResult<()> {
+    pub(crate) async fn commit(self) -> StoreResult<()> {
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await,
             TxInner::Postgres(t) => t.commit().await,
@@ -355,7 +388,7 @@ impl Tx {
 /// any value) matters: SQLite re-prepares a statement on every execution when a bare
 /// parameter in an equality constraint could let the planner drop an ORDER BY, which made
 /// cached statements recompile each time; `+?1` still uses the same indexes.
-pub fn sqlite_placeholders(sql: &str) -> String {
+pub(crate) fn sqlite_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql;
     while let Some(i) = rest.find('$') {

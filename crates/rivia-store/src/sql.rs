@@ -7,8 +7,8 @@
 //! text is a field's storage key (`<revision>_<name>`, validated to `[A-Za-z0-9_]`), which
 //! must be literal for the expression to match the index.
 
-use crate::classes::table_name;
 use crate::db::{Dialect, Val};
+use crate::table_name;
 use rivia_core::query::{CmpOp, Col, Cond, FieldRef, Query, Scalar, StrOp, Target, TargetKind};
 use rivia_core::schema::{Field, FieldType, IndexKind};
 

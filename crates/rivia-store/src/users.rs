@@ -1,8 +1,8 @@
 //! App users (with their `user_profile` objects), groups and memberships.
 
-use crate::classes::table_name;
 use crate::db::{Row, StoreError, StoreResult};
 use crate::objects::{ObjectRow, ObjectValues, insert_object, update_object};
+use crate::table_name;
 use crate::{
     Store, Val, finish_keyset, next_instance_id, params, push_in_list, push_keyset, qualify,
 };
@@ -136,7 +136,10 @@ impl Store {
             )
             .await?;
         if taken.is_some() {
-            return Err(StoreError::Conflict("users.username".into()));
+            return Err(StoreError::Conflict(crate::Constraint::unique(
+                "users",
+                &["instance_id", "username"],
+            )));
         }
         let id = next_instance_id(&mut tx, instance_id, "users").await?;
         profile.owner = Some(id);
@@ -204,7 +207,7 @@ impl Store {
         let mut filter = "u.instance_id = $1".to_string();
         let mut p = params![instance_id];
         if let Some(prefix) = username_prefix {
-            p.push(crate::instances::like_prefix(&prefix.to_lowercase()).into());
+            p.push(crate::like_prefix(&prefix.to_lowercase()).into());
             filter.push_str(&format!(" AND u.username LIKE ${} ESCAPE '\\'", p.len()));
         }
         if let Some(id) = only {
@@ -305,7 +308,10 @@ impl Store {
                 )
                 .await?;
             if taken.is_some() {
-                return Err(StoreError::Conflict("users.username".into()));
+                return Err(StoreError::Conflict(crate::Constraint::unique(
+                    "users",
+                    &["instance_id", "username"],
+                )));
             }
         }
         let row = tx
@@ -413,7 +419,7 @@ impl Store {
         let mut sql = format!("SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.instance_id = $1");
         let mut p = params![instance_id];
         if let Some(prefix) = label_prefix {
-            p.push(crate::instances::like_prefix(prefix).into());
+            p.push(crate::like_prefix(prefix).into());
             sql.push_str(&format!(" AND g.label LIKE ${} ESCAPE '\\'", p.len()));
         }
         push_keyset(&mut sql, &mut p, "g.id", keyset);

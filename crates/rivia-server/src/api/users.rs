@@ -341,17 +341,17 @@ async fn read_profile(
     .await
     {
         Ok(d) => Some(d),
-        Err(Ok(Value::Object(field_errors))) => {
+        Err(super::objects::ProfileError::Fields(Value::Object(field_errors))) => {
             for (k, v) in field_errors {
                 errors.set(&k, v);
             }
             None
         }
-        Err(Ok(other)) => {
+        Err(super::objects::ProfileError::Fields(other)) => {
             errors.set("non_field_errors", other);
             None
         }
-        Err(Err(e)) => {
+        Err(super::objects::ProfileError::Failed(e)) => {
             tracing::error!(error = ?e, "profile validation failed");
             errors.add("non_field_errors", "Internal server error.");
             None
