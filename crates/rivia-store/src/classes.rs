@@ -57,14 +57,14 @@ pub struct NewClass {
 }
 
 /// Column list matching [`class_from`]; a counted read appends [`objects_count_sql`].
-pub const CLASS_COLUMNS: &str = "id, instance_id, name, description, schema, revision, group_id, group_permissions, other_permissions, metadata, created_at, updated_at";
+pub(crate) const CLASS_COLUMNS: &str = "id, instance_id, name, description, schema, revision, group_id, group_permissions, other_permissions, metadata, created_at, updated_at";
 
 /// The live objects of the class whose `classes` row is `alias` (`"c."` or `""`), as a
 /// column. SQLite keeps an exact counter on the row (one writer, so the update costs no
 /// contention). PostgreSQL counts when the class is read (`rivia_objects_count`, migration
 /// 0004: exact up to 1,000, the planner's estimate above): a counter row updated by every
 /// create and delete stayed locked until COMMIT and serialised the writes of a class.
-pub fn objects_count_sql(dialect: Dialect, alias: &str) -> String {
+pub(crate) fn objects_count_sql(dialect: Dialect, alias: &str) -> String {
     match dialect {
         Dialect::Sqlite => format!("{alias}objects_count"),
         Dialect::Postgres => format!("rivia_objects_count({alias}id)"),
@@ -73,7 +73,7 @@ pub fn objects_count_sql(dialect: Dialect, alias: &str) -> String {
 
 /// Builds a [`Class`] from a row selected with [`CLASS_COLUMNS`], optionally followed by
 /// [`objects_count_sql`].
-pub fn class_from(mut r: Row) -> Class {
+pub(crate) fn class_from(mut r: Row) -> Class {
     Class {
         id: r.i64(0),
         instance_id: r.i64(1),
@@ -93,7 +93,7 @@ pub fn class_from(mut r: Row) -> Class {
 
 /// DDL creating a class's object table. Built-in fields are real columns; schema fields
 /// live in `data` (JSON text on SQLite, `jsonb` on PostgreSQL).
-pub fn create_table_ddl(dialect: Dialect, class_id: i64) -> String {
+pub(crate) fn create_table_ddl(dialect: Dialect, class_id: i64) -> String {
     let t = table_name(class_id);
     let (int, data) = match dialect {
         Dialect::Sqlite => (
@@ -112,7 +112,7 @@ pub fn create_table_ddl(dialect: Dialect, class_id: i64) -> String {
 }
 
 /// DDL dropping a class's object table.
-pub fn drop_table_ddl(class_id: i64) -> String {
+pub(crate) fn drop_table_ddl(class_id: i64) -> String {
     format!("DROP TABLE IF EXISTS {}", table_name(class_id))
 }
 
@@ -192,7 +192,7 @@ pub enum ClassVisibility {
 }
 
 /// Appends the visibility condition for `classes c` (empty for [`ClassVisibility::All`]).
-pub fn push_class_visibility(
+pub(crate) fn push_class_visibility(
     sql: &mut String,
     p: &mut Vec<crate::Val>,
     instance_id: i64,

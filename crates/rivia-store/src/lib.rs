@@ -7,7 +7,7 @@ pub mod db;
 mod error;
 mod fragments;
 mod ids;
-pub mod migrate;
+mod migrate;
 mod pg;
 mod sqlite;
 mod unit;
@@ -20,11 +20,12 @@ pub mod classes;
 pub mod instances;
 pub mod invitations;
 pub mod objects;
-pub mod sql;
+mod sql;
 pub mod users;
 
 pub(crate) use db::params;
-pub use db::{Constraint, Db, Dialect, Row, StoreError, StoreResult, Val};
+pub use db::{Constraint, Db, Dialect, StoreError, StoreResult};
+pub(crate) use db::{Row, Val};
 pub(crate) use fragments::{
     finish_keyset, like_prefix, push_in_list, push_keyset, push_keyset_by, qualify,
 };

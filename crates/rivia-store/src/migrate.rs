@@ -21,7 +21,7 @@ const POSTGRES: &[(i64, &str)] = &[
 ];
 
 /// Applies every migration not yet recorded.
-pub async fn run(db: &Db) -> StoreResult<()> {
+pub(crate) async fn run(db: &Db) -> StoreResult<()> {
     let list = match db.dialect() {
         Dialect::Sqlite => SQLITE,
         Dialect::Postgres => POSTGRES,

@@ -7,7 +7,6 @@ mod count;
 mod list;
 mod write;
 
-pub use count::EXACT_COUNT_LIMIT;
 pub(crate) use count::EstimateCache;
 pub use list::{ObjectListQuery, OrderField};
 pub use write::RefTarget;
@@ -46,10 +45,10 @@ pub struct ObjectRow {
 }
 
 /// Column list matching [`object_from`].
-pub const OBJECT_COLUMNS: &str = "id, created_at, updated_at, revision, owner, owner_permissions, group_id, group_permissions, other_permissions, channel, channel_room, data";
+pub(crate) const OBJECT_COLUMNS: &str = "id, created_at, updated_at, revision, owner, owner_permissions, group_id, group_permissions, other_permissions, channel, channel_room, data";
 
 /// Builds an [`ObjectRow`] from a row selected with [`OBJECT_COLUMNS`].
-pub fn object_from(mut r: Row) -> ObjectRow {
+pub(crate) fn object_from(mut r: Row) -> ObjectRow {
     ObjectRow {
         id: r.i64(0),
         created_at: r.i64(1),
@@ -114,7 +113,11 @@ impl crate::Store {
     }
 
     /// Reads several objects by id (one query).
-    pub async fn get_objects(&self, class_id: i64, ids: &[i64]) -> StoreResult<Vec<ObjectRow>> {
+    pub(crate) async fn get_objects(
+        &self,
+        class_id: i64,
+        ids: &[i64],
+    ) -> StoreResult<Vec<ObjectRow>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -167,7 +170,7 @@ pub enum Visibility {
 }
 
 /// Appends the visibility condition (nothing for [`Visibility::All`]).
-pub fn push_visibility(sql: &mut String, p: &mut Vec<crate::Val>, v: &Visibility) {
+pub(crate) fn push_visibility(sql: &mut String, p: &mut Vec<crate::Val>, v: &Visibility) {
     match v {
         Visibility::All => {}
         Visibility::Others => sql.push_str(" AND other_permissions >= 1"),
