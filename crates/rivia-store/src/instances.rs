@@ -308,6 +308,21 @@ impl Store {
         Ok(())
     }
 
+    /// Gives an admin `role` in the instance, keeping a higher role the admin already
+    /// holds (as accepting an invitation does).
+    pub async fn grant_admin_role(
+        &self,
+        instance_id: i64,
+        admin_id: i64,
+        role: Role,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        grant_role(&mut tx, instance_id, admin_id, role).await?;
+        tx.commit().await?;
+        self.auth_changed();
+        Ok(())
+    }
+
     /// Removes an admin from the instance.
     pub async fn remove_admin_role(&self, instance_id: i64, admin_id: i64) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;

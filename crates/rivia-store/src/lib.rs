@@ -3,7 +3,7 @@
 //! code runs on SQLite and PostgreSQL through [`db::Db`]; the few dialect differences
 //! (DDL, JSON expressions) branch on [`db::Dialect`].
 
-pub mod db;
+mod db;
 mod error;
 mod fragments;
 mod ids;
@@ -21,6 +21,8 @@ pub mod instances;
 pub mod invitations;
 pub mod objects;
 mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod users;
 
 pub(crate) use db::params;
