@@ -27,7 +27,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// constraints declared in the migrations PostgreSQL's default names,
 /// `<table>_<column>[_<column>…]_key` for `UNIQUE` and `<table>_pkey` for a primary key.
 /// PostgreSQL reports that name with SQLSTATE 23505; SQLite's message is parsed into it
-/// once, inside the SQLite executor.
+/// once, inside the SQLite executor. Whether it is the unique index of a schema field is
+/// answered by `Constraint::is_field_index` (next to the index names, in `sql`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Constraint {
     name: String,
@@ -52,12 +53,6 @@ impl Constraint {
     /// The constraint's name.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// Whether this is the unique index of the schema field stored under `key` in class
-    /// `class_id`.
-    pub fn is_field_index(&self, class_id: i64, key: &str) -> bool {
-        self.name == crate::sql::index_name(class_id, key)
     }
 }
 

@@ -7,9 +7,6 @@ mod db;
 mod error;
 mod fragments;
 mod ids;
-mod migrate;
-mod pg;
-mod sqlite;
 mod unit;
 
 pub mod admins;

@@ -55,6 +55,14 @@ pub(crate) fn index_name(class_id: i64, key: &str) -> String {
     format!("c{class_id}_x{}", key_hash(key))
 }
 
+impl crate::Constraint {
+    /// Whether this is the unique index of the schema field stored under `key` in class
+    /// `class_id` (see [`index_name`]).
+    pub fn is_field_index(&self, class_id: i64, key: &str) -> bool {
+        self.name() == index_name(class_id, key)
+    }
+}
+
 /// `CREATE INDEX` for a field, built from [`field_expr`]. Arrays and relations get a GIN
 /// index on PostgreSQL (containment), everything else a B-tree expression index.
 pub(crate) fn create_index_ddl(

@@ -6,17 +6,23 @@ use crate::db::{Db, Dialect, StoreResult};
 use crate::params;
 
 const SQLITE: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../migrations/sqlite/0002_objects.sql")),
-    (3, include_str!("../migrations/sqlite/0003_channels.sql")),
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_objects.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_channels.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../migrations/postgres/0002_objects.sql")),
-    (3, include_str!("../migrations/postgres/0003_channels.sql")),
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_objects.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_channels.sql"),
+    ),
     (
         4,
-        include_str!("../migrations/postgres/0004_object_sequences.sql"),
+        include_str!("../../migrations/postgres/0004_object_sequences.sql"),
     ),
 ];
 

@@ -6,9 +6,7 @@
 
 mod writer;
 
-use crate::db::{
-    Constraint, Executor, Row, Statement, StoreError, StoreResult, Val, sqlite_placeholders,
-};
+use crate::db::{Constraint, Executor, Row, Statement, StoreError, StoreResult, Val};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use std::path::Path;
@@ -318,6 +316,28 @@ impl Executor for SqliteDb {
     }
 }
 
+/// Rewrites `$1` placeholders into SQLite's numbered `+?1`; `$` followed by anything but a
+/// digit (for example a JSON path `'$.title'`) is left alone. The unary plus (a no-op on
+/// any value) matters: SQLite re-prepares a statement on every execution when a bare
+/// parameter in an equality constraint could let the planner drop an ORDER BY, which made
+/// cached statements recompile each time; `+?1` still uses the same indexes.
+pub(crate) fn sqlite_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        out.push_str(if after.starts_with(|c: char| c.is_ascii_digit()) {
+            "+?"
+        } else {
+            "$"
+        });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +373,13 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn placeholders_are_rewritten_but_json_paths_kept() {
+        assert_eq!(
+            sqlite_placeholders("SELECT json_extract(data, '$.a') FROM t WHERE id = $12 AND x=$1"),
+            "SELECT json_extract(data, '$.a') FROM t WHERE id = +?12 AND x=+?1"
+        );
     }
 }
