@@ -66,13 +66,8 @@ impl Store {
     }
 
     /// Records a committed change to authentication data.
-    pub fn auth_changed(&self) {
+    pub(crate) fn auth_changed(&self) {
         self.auth_generation.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The dialect of the database.
-    pub fn dialect(&self) -> Dialect {
-        self.db.dialect()
     }
 
     /// Closes the database cleanly (checkpoints the SQLite WAL).

@@ -54,7 +54,7 @@ impl Db {
     }
 
     /// The dialect of this database.
-    pub fn dialect(&self) -> Dialect {
+    pub(crate) fn dialect(&self) -> Dialect {
         match self.backend {
             Backend::Sqlite(_) => Dialect::Sqlite,
             Backend::Postgres(_) => Dialect::Postgres,
@@ -120,7 +120,7 @@ impl Db {
     }
 
     /// Closes the database cleanly (checkpoints the SQLite WAL).
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(s) => s.close().await,
             Backend::Postgres(p) => p.close().await,

@@ -8,7 +8,7 @@ use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, error::SqlState};
 
 /// The PostgreSQL side of the storage seam.
-pub struct PgDb {
+pub(crate) struct PgDb {
     pool: Pool,
     url: String,
 }
@@ -287,7 +287,7 @@ impl Drop for InTransaction {
 }
 
 /// A transaction on one pooled PostgreSQL client.
-pub struct PgTx {
+pub(crate) struct PgTx {
     client: Option<Object>,
     /// BEGIN was sent (it goes out pipelined with the first statement).
     begun: bool,

@@ -5,7 +5,7 @@
 use crate::db::Row;
 
 /// Counts are exact up to this many matches, then estimated (spec-core §9.8).
-pub const EXACT_COUNT_LIMIT: i64 = 1000;
+pub(crate) const EXACT_COUNT_LIMIT: i64 = 1000;
 /// Objects sampled to estimate a larger count.
 const COUNT_PROBES: i64 = 64;
 
@@ -57,7 +57,7 @@ const ESTIMATES_MAX: usize = 1024;
 /// PostgreSQL planner estimates of recent counts above [`EXACT_COUNT_LIMIT`], by query
 /// (the `EXPLAIN` statement and its parameters, so the visibility filter is part of it).
 #[derive(Default)]
-pub struct EstimateCache(
+pub(crate) struct EstimateCache(
     std::sync::Mutex<std::collections::HashMap<String, (i64, std::time::Instant)>>,
 );
 

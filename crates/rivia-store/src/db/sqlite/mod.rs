@@ -19,7 +19,7 @@ use writer::{WriteMsg, spawn_writer};
 pub(super) type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// The SQLite side of the storage seam.
-pub struct SqliteDb {
+pub(crate) struct SqliteDb {
     writer: flume::Sender<WriteMsg>,
     readers: flume::Sender<Job>,
     write_lock: Arc<Mutex<()>>,

@@ -257,7 +257,7 @@ async fn step_result<T>(rx: oneshot::Receiver<StoreResult<T>>) -> StoreResult<T>
 }
 
 /// A write transaction on the SQLite writer thread (a savepoint in a commit group).
-pub struct SqliteTx {
+pub(crate) struct SqliteTx {
     writer: flume::Sender<WriteMsg>,
     lock: Arc<Mutex<()>>,
     guard: Option<OwnedMutexGuard<()>>,
