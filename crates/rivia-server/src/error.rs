@@ -92,6 +92,9 @@ impl ApiError {
     }
 }
 
+/// Every store failure, variant by variant: the ones a client can act on get their status
+/// and message; internals are logged (by [`ApiError::Internal`]'s response) and answered
+/// with a generic 500, never echoed.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -106,7 +109,12 @@ impl From<StoreError> for ApiError {
                     "Service temporarily unavailable.".into(),
                 )
             }
-            other => ApiError::Internal(other.to_string()),
+            // A handler that expects a unique failure maps it before it gets here (to
+            // its field's error); one that reaches this point was not foreseen.
+            StoreError::Conflict(constraint) => ApiError::Internal(format!(
+                "unexpected unique constraint violation: {constraint}"
+            )),
+            StoreError::Internal(m) => ApiError::Internal(format!("database error: {m}")),
         }
     }
 }

@@ -87,7 +87,7 @@ async fn run() -> anyhow::Result<()> {
                 .map_err(|e| {
                     anyhow::anyhow!("could not create the account (is the email taken?): {e}")
                 })?;
-            store.db.close().await;
+            store.close().await;
             println!(
                 "Created admin {} (id {}).\naccount_key: {}",
                 admin.email, admin.id, admin.account_key
@@ -146,7 +146,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(rivia_server::memory::release_after_closes(live.clone()));
     rivia_server::server::serve(listener, app, live, shutdown).await;
     tracing::info!("shutting down: closing the store");
-    store.db.close().await;
+    store.close().await;
     Ok(())
 }
 

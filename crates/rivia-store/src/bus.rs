@@ -21,15 +21,12 @@
 //! every remembered id, and a table read that overlapped a resync is not remembered.
 
 use crate::Store;
-use crate::channels::Change;
+use crate::channels::{Change, NOTIFY_CHANNEL};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::broadcast;
-
-/// The PostgreSQL notification channel of committed changes.
-pub const NOTIFY_CHANNEL: &str = "rivia_changes";
 
 /// Broadcast buffer per channel/room; a waiter further behind re-reads the table.
 const TOPIC_CAPACITY: usize = 16;
@@ -121,7 +118,7 @@ impl Subscription {
 
 impl Subscription {
     /// The channel id and room this subscription waits on.
-    pub fn topic(&self) -> (i64, Option<&str>) {
+    pub(crate) fn topic(&self) -> (i64, Option<&str>) {
         (self.topic.0, self.topic.1.as_deref())
     }
 
@@ -141,7 +138,7 @@ impl Subscription {
     /// Remembers `id`, read from the table while this subscription existed and since
     /// `epoch` (from [`Self::epoch`]), as the newest change id. Every later change is
     /// delivered to this subscription's topic, so deliveries keep the value exact.
-    pub fn learned_newest(&self, id: i64, epoch: u64) {
+    pub(crate) fn learned_newest(&self, id: i64, epoch: u64) {
         let mut topics = lock(&self.bus.topics);
         // Checked under the lock that resync_all holds while forgetting.
         if self.bus.epoch.load(Ordering::SeqCst) != epoch {
@@ -225,7 +222,7 @@ impl ChangeBus {
     }
 
     /// Sends a change to the waiters of its channel/room on this node.
-    pub fn deliver(&self, change: Arc<Change>) {
+    pub(crate) fn deliver(&self, change: Arc<Change>) {
         let mut topics = lock(&self.inner.topics);
         if let Some(t) = topics
             .senders
@@ -241,7 +238,7 @@ impl ChangeBus {
     }
 
     /// Ends every wait on a deleted channel.
-    pub fn channel_deleted(&self, channel_id: i64) {
+    pub(crate) fn channel_deleted(&self, channel_id: i64) {
         let mut topics = lock(&self.inner.topics);
         let gone: Vec<Topic> = topics
             .senders
@@ -259,7 +256,7 @@ impl ChangeBus {
 
     /// Tells every waiter to re-read the table and forgets every remembered newest id
     /// (after notifications may have been lost).
-    pub fn resync_all(&self) {
+    pub(crate) fn resync_all(&self) {
         let mut topics = lock(&self.inner.topics);
         self.inner.epoch.fetch_add(1, Ordering::SeqCst);
         for t in topics.senders.values_mut() {
@@ -269,7 +266,7 @@ impl ChangeBus {
     }
 
     /// Whether anyone on this node waits on the channel.
-    pub fn has_waiters(&self, channel_id: i64) -> bool {
+    pub(crate) fn has_waiters(&self, channel_id: i64) -> bool {
         lock(&self.inner.topics)
             .per_channel
             .contains_key(&channel_id)

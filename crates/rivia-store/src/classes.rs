@@ -1,7 +1,7 @@
 //! Classes (schemas) and their per-class object tables `c<class id>`.
 
 use crate::db::{Dialect, Row, StoreResult, Tx};
-use crate::{Store, params, qualify};
+use crate::{Store, params, qualify, table_name};
 use rivia_core::time::now_micros;
 use std::sync::LazyLock;
 
@@ -57,14 +57,14 @@ pub struct NewClass {
 }
 
 /// Column list matching [`class_from`]; a counted read appends [`objects_count_sql`].
-pub const CLASS_COLUMNS: &str = "id, instance_id, name, description, schema, revision, group_id, group_permissions, other_permissions, metadata, created_at, updated_at";
+pub(crate) const CLASS_COLUMNS: &str = "id, instance_id, name, description, schema, revision, group_id, group_permissions, other_permissions, metadata, created_at, updated_at";
 
 /// The live objects of the class whose `classes` row is `alias` (`"c."` or `""`), as a
 /// column. SQLite keeps an exact counter on the row (one writer, so the update costs no
 /// contention). PostgreSQL counts when the class is read (`rivia_objects_count`, migration
 /// 0004: exact up to 1,000, the planner's estimate above): a counter row updated by every
 /// create and delete stayed locked until COMMIT and serialised the writes of a class.
-pub fn objects_count_sql(dialect: Dialect, alias: &str) -> String {
+pub(crate) fn objects_count_sql(dialect: Dialect, alias: &str) -> String {
     match dialect {
         Dialect::Sqlite => format!("{alias}objects_count"),
         Dialect::Postgres => format!("rivia_objects_count({alias}id)"),
@@ -73,7 +73,7 @@ pub fn objects_count_sql(dialect: Dialect, alias: &str) -> String {
 
 /// Builds a [`Class`] from a row selected with [`CLASS_COLUMNS`], optionally followed by
 /// [`objects_count_sql`].
-pub fn class_from(mut r: Row) -> Class {
+pub(crate) fn class_from(mut r: Row) -> Class {
     Class {
         id: r.i64(0),
         instance_id: r.i64(1),
@@ -91,14 +91,9 @@ pub fn class_from(mut r: Row) -> Class {
     }
 }
 
-/// The object table of a class; the name comes from the integer id only.
-pub fn table_name(class_id: i64) -> String {
-    format!("c{class_id}")
-}
-
 /// DDL creating a class's object table. Built-in fields are real columns; schema fields
 /// live in `data` (JSON text on SQLite, `jsonb` on PostgreSQL).
-pub fn create_table_ddl(dialect: Dialect, class_id: i64) -> String {
+pub(crate) fn create_table_ddl(dialect: Dialect, class_id: i64) -> String {
     let t = table_name(class_id);
     let (int, data) = match dialect {
         Dialect::Sqlite => (
@@ -117,12 +112,16 @@ pub fn create_table_ddl(dialect: Dialect, class_id: i64) -> String {
 }
 
 /// DDL dropping a class's object table.
-pub fn drop_table_ddl(class_id: i64) -> String {
+pub(crate) fn drop_table_ddl(class_id: i64) -> String {
     format!("DROP TABLE IF EXISTS {}", table_name(class_id))
 }
 
 /// Inserts a class row and creates its object table, inside `tx`.
-pub async fn insert_class(tx: &mut Tx, instance_id: i64, new: &NewClass) -> StoreResult<Class> {
+pub(crate) async fn insert_class(
+    tx: &mut Tx,
+    instance_id: i64,
+    new: &NewClass,
+) -> StoreResult<Class> {
     let now = now_micros();
     let row = tx
         .query_one(
@@ -193,7 +192,7 @@ pub enum ClassVisibility {
 }
 
 /// Appends the visibility condition for `classes c` (empty for [`ClassVisibility::All`]).
-pub fn push_class_visibility(
+pub(crate) fn push_class_visibility(
     sql: &mut String,
     p: &mut Vec<crate::Val>,
     instance_id: i64,
@@ -254,7 +253,7 @@ pub struct ClassUpdate {
 /// Creates, drops or swaps the expression indexes that differ between two schemas.
 /// Indexes are built synchronously inside the caller's transaction, so a class is never
 /// observably `migrating`: its `status` is always `ready`.
-pub async fn sync_indexes(
+pub(crate) async fn sync_indexes(
     tx: &mut Tx,
     class_id: i64,
     old: &rivia_core::schema::Schema,
@@ -384,7 +383,7 @@ impl Store {
         let mut p = params![instance_id];
         push_class_visibility(&mut page, &mut p, instance_id, visibility);
         if let Some(prefix) = name_prefix {
-            p.push(crate::instances::like_prefix(&prefix.to_lowercase()).into());
+            p.push(crate::like_prefix(&prefix.to_lowercase()).into());
             page.push_str(&format!(" AND c.name LIKE ${} ESCAPE '\\'", p.len()));
         }
         crate::push_keyset(&mut page, &mut p, "c.id", keyset);

@@ -3,7 +3,7 @@
 //! on PostgreSQL, the sequence of its object ids.
 
 use crate::db::{Dialect, Row, StoreResult, Tx};
-use crate::{Store, finish_keyset, params, push_keyset};
+use crate::{Store, finish_keyset, like_prefix, params, push_keyset};
 use rivia_core::page::Keyset;
 use rivia_core::perms::Role;
 use rivia_core::time::now_micros;
@@ -79,24 +79,11 @@ impl From<crate::StoreError> for CreateInstanceError {
     }
 }
 
-/// Escapes `%`, `_` and `\` so a user prefix is literal inside `LIKE … ESCAPE '\'`.
-pub fn like_prefix(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 async fn create_builtins(tx: &mut Tx, instance_id: i64, now: i64) -> StoreResult<()> {
     // On PostgreSQL object ids come from the instance's own sequence (see
     // `objects::insert_statements`); it exists before the first object (a user profile).
     if tx.dialect() == Dialect::Postgres {
-        tx.batch(&crate::objects::create_id_sequence_ddl(instance_id))
+        tx.batch(&crate::ids::create_id_sequence_ddl(instance_id))
             .await?;
     }
     crate::classes::insert_class(
@@ -259,7 +246,7 @@ impl Store {
         tx.exec("DELETE FROM instances WHERE id = $1", params![id])
             .await?;
         if tx.dialect() == Dialect::Postgres {
-            tx.batch(&crate::objects::drop_id_sequence_ddl(id)).await?;
+            tx.batch(&crate::ids::drop_id_sequence_ddl(id)).await?;
         }
         tx.commit().await?;
         self.auth_changed();
@@ -316,6 +303,21 @@ impl Store {
             params![instance_id, admin_id, role as i64],
         )
         .await?;
+        tx.commit().await?;
+        self.auth_changed();
+        Ok(())
+    }
+
+    /// Gives an admin `role` in the instance, keeping a higher role the admin already
+    /// holds (as accepting an invitation does).
+    pub async fn grant_admin_role(
+        &self,
+        instance_id: i64,
+        admin_id: i64,
+        role: Role,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        grant_role(&mut tx, instance_id, admin_id, role).await?;
         tx.commit().await?;
         self.auth_changed();
         Ok(())

@@ -7,8 +7,8 @@
 //! text is a field's storage key (`<revision>_<name>`, validated to `[A-Za-z0-9_]`), which
 //! must be literal for the expression to match the index.
 
-use crate::classes::table_name;
 use crate::db::{Dialect, Val};
+use crate::table_name;
 use rivia_core::query::{CmpOp, Col, Cond, FieldRef, Query, Scalar, StrOp, Target, TargetKind};
 use rivia_core::schema::{Field, FieldType, IndexKind};
 
@@ -20,7 +20,7 @@ fn safe_key(key: &str) -> bool {
 
 /// The expression reading a schema field, exactly as the index DDL writes it.
 /// `prefix` qualifies the `data` column (`""` or `"p."`).
-pub fn field_expr(dialect: Dialect, prefix: &str, key: &str) -> String {
+pub(crate) fn field_expr(dialect: Dialect, prefix: &str, key: &str) -> String {
     let key = if safe_key(key) { key } else { "_invalid_" };
     match dialect {
         Dialect::Sqlite => format!("json_extract({prefix}data, '$.\"{key}\"')"),
@@ -51,13 +51,26 @@ fn key_hash(key: &str) -> String {
 }
 
 /// Name of the index of a field of a class.
-pub fn index_name(class_id: i64, key: &str) -> String {
+pub(crate) fn index_name(class_id: i64, key: &str) -> String {
     format!("c{class_id}_x{}", key_hash(key))
+}
+
+impl crate::Constraint {
+    /// Whether this is the unique index of the schema field stored under `key` in class
+    /// `class_id` (see [`index_name`]).
+    pub fn is_field_index(&self, class_id: i64, key: &str) -> bool {
+        self.name() == index_name(class_id, key)
+    }
 }
 
 /// `CREATE INDEX` for a field, built from [`field_expr`]. Arrays and relations get a GIN
 /// index on PostgreSQL (containment), everything else a B-tree expression index.
-pub fn create_index_ddl(dialect: Dialect, class_id: i64, field: &Field, kind: IndexKind) -> String {
+pub(crate) fn create_index_ddl(
+    dialect: Dialect,
+    class_id: i64,
+    field: &Field,
+    kind: IndexKind,
+) -> String {
     let name = index_name(class_id, &field.key);
     let table = table_name(class_id);
     let expr = field_expr(dialect, "", &field.key);
@@ -77,7 +90,7 @@ pub fn create_index_ddl(dialect: Dialect, class_id: i64, field: &Field, kind: In
 }
 
 /// `DROP INDEX` for a field's index.
-pub fn drop_index_ddl(class_id: i64, key: &str) -> String {
+pub(crate) fn drop_index_ddl(class_id: i64, key: &str) -> String {
     format!("DROP INDEX IF EXISTS {}", index_name(class_id, key))
 }
 
@@ -108,13 +121,13 @@ fn bind(params: &mut Vec<Val>, v: Val) -> String {
 
 /// Where a query's columns live.
 #[derive(Debug, Clone, Copy)]
-pub struct Scope<'a> {
+pub(crate) struct Scope<'a> {
     /// Qualifier of the object table's columns (`""` or `"p."`).
-    pub prefix: &'a str,
+    pub(crate) prefix: &'a str,
     /// Nested query on target `user`: `id`/`username` are columns of `users u`.
-    pub users: bool,
+    pub(crate) users: bool,
     /// The instance (for user lookups).
-    pub instance_id: i64,
+    pub(crate) instance_id: i64,
 }
 
 impl Scope<'_> {
@@ -136,7 +149,7 @@ impl Scope<'_> {
 }
 
 /// Compiles a query into a `WHERE` fragment (`1=1` when empty), appending its parameters.
-pub fn compile(dialect: Dialect, q: &Query, scope: Scope, params: &mut Vec<Val>) -> String {
+pub(crate) fn compile(dialect: Dialect, q: &Query, scope: Scope, params: &mut Vec<Val>) -> String {
     if q.conds.is_empty() {
         return "1=1".into();
     }
@@ -290,7 +303,7 @@ fn compile_str(
 }
 
 /// Rewrites a LIKE pattern (`%`, `_`, `\` escapes) as an equivalent GLOB pattern.
-pub fn like_to_glob(pattern: &str) -> String {
+pub(crate) fn like_to_glob(pattern: &str) -> String {
     use rivia_core::query::{LikeToken, like_tokens};
     let mut out = String::with_capacity(pattern.len() + 4);
     for t in like_tokens(pattern) {
@@ -437,7 +450,7 @@ fn compile_is(
 }
 
 /// Binds a value of an ordering cursor for a field (schema or built-in).
-pub fn bind_order_value(
+pub(crate) fn bind_order_value(
     dialect: Dialect,
     is_json: bool,
     params: &mut Vec<Val>,

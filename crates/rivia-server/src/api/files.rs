@@ -125,17 +125,26 @@ async fn write_new(
     Ok(rel)
 }
 
-/// Stores an upload for a field; `Err(Ok(msg))` is a validation message for the field.
+/// Why a file could not be stored for a field.
+#[derive(Debug)]
+pub enum FileError {
+    /// A validation message for the field (400).
+    Invalid(String),
+    /// Anything else (writing the file failed).
+    Failed(ApiError),
+}
+
+/// Stores an upload for a field.
 pub async fn store_upload(
     app: &AppState,
     instance_id: i64,
     class_id: i64,
     upload: &Upload,
-) -> Result<String, Result<String, ApiError>> {
-    let ext = extension(&upload.filename).map_err(Ok)?;
+) -> Result<String, FileError> {
+    let ext = extension(&upload.filename).map_err(FileError::Invalid)?;
     write_new(app, instance_id, class_id, &ext, &upload.bytes)
         .await
-        .map_err(Err)
+        .map_err(FileError::Failed)
 }
 
 /// Copies a file of this instance given by its URL (absolute or relative).
@@ -144,8 +153,8 @@ pub async fn copy_from_url(
     instance_id: i64,
     class_id: i64,
     url: &str,
-) -> Result<String, Result<String, ApiError>> {
-    let invalid = || Ok("File URL is invalid.".to_string());
+) -> Result<String, FileError> {
+    let invalid = || FileError::Invalid("File URL is invalid.".to_string());
     let rel = url
         .find(MEDIA_PREFIX)
         .map(|i| &url[i + MEDIA_PREFIX.len()..])
@@ -161,7 +170,7 @@ pub async fn copy_from_url(
     let ext = name.find('.').map(|i| &name[i..]).unwrap_or("");
     write_new(app, instance_id, class_id, ext, &bytes)
         .await
-        .map_err(Err)
+        .map_err(FileError::Failed)
 }
 
 /// Removes a stored file (missing files are fine: the goal is that it is gone).

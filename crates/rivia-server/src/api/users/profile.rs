@@ -2,6 +2,7 @@
 //! `user_profile` class's schema fields.
 
 use super::render::profile_class;
+use crate::api::objects::ProfileError;
 use crate::auth::Ctx;
 use crate::fields::Fields;
 use crate::state::AppState;
@@ -71,17 +72,17 @@ pub(super) async fn read_profile(
     .await
     {
         Ok(d) => Some(d),
-        Err(Ok(Value::Object(field_errors))) => {
+        Err(ProfileError::Fields(Value::Object(field_errors))) => {
             for (k, v) in field_errors {
                 errors.set(&k, v);
             }
             None
         }
-        Err(Ok(other)) => {
+        Err(ProfileError::Fields(other)) => {
             errors.set("non_field_errors", other);
             None
         }
-        Err(Err(e)) => {
+        Err(ProfileError::Failed(e)) => {
             tracing::error!(error = ?e, "profile validation failed");
             errors.add("non_field_errors", "Internal server error.");
             None

@@ -1,112 +1,15 @@
-//! Realtime channels and their change history (spec-core §10).
-//!
-//! A change is one row of `changes`, numbered per instance. Writers append changes inside
-//! their own transaction with [`append_change`] (which also queues a PostgreSQL
-//! `NOTIFY` for the other nodes) and, after committing, hand the change to
-//! [`crate::bus::ChangeBus::committed`] so waiting pollers on this node wake at once.
+//! The change history of channels: appending a change inside a unit of work, reading
+//! a channel/room's history, and retention (24 h, newest 1,000 per channel/room; 100
+//! for `eventlog`).
 
-use crate::bus::NOTIFY_CHANNEL;
+use super::{
+    CHANGE_TTL_MICROS, EVENTLOG_CHANNEL, MAX_CHANGES, MAX_EVENTLOG_CHANGES, NOTIFY_CHANNEL,
+};
 use crate::db::{Dialect, Row, StoreResult, Tx, Val};
-use crate::instances::like_prefix;
-use crate::{Store, finish_keyset, next_instance_id, params, push_keyset};
+use crate::{Store, UnitOfWork, finish_keyset, next_instance_id, params, push_keyset};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
 use std::sync::OnceLock;
-
-/// Channel type `default` (one stream, no rooms).
-pub const TYPE_DEFAULT: i64 = 0;
-/// Channel type `separate_rooms` (one stream per room).
-pub const TYPE_SEPARATE_ROOMS: i64 = 1;
-/// The builtin channel every instance gets; it cannot be deleted.
-pub const DEFAULT_CHANNEL: &str = "default";
-/// The builtin channel of script traces; it can be neither deleted nor published to.
-pub const EVENTLOG_CHANNEL: &str = "eventlog";
-/// Changes kept per channel/room (Syncano's `list_max_size`).
-pub const MAX_CHANGES: i64 = 1000;
-/// Changes kept per room of the `eventlog` channel.
-pub const MAX_EVENTLOG_CHANGES: i64 = 100;
-/// Changes older than this are gone (Syncano's 24 h `CHANGES_TTL`).
-pub const CHANGE_TTL_MICROS: i64 = 24 * 3600 * 1_000_000;
-
-/// A channel.
-#[derive(Debug, Clone)]
-pub struct Channel {
-    /// Id.
-    pub id: i64,
-    /// Instance id.
-    pub instance_id: i64,
-    /// Lowercase name.
-    pub name: String,
-    /// Description.
-    pub description: String,
-    /// 0 = default, 1 = separate_rooms.
-    pub kind: i64,
-    /// Group id.
-    pub group_id: Option<i64>,
-    /// `ChannelPerm` as integer.
-    pub group_permissions: i64,
-    /// `ChannelPerm` as integer.
-    pub other_permissions: i64,
-    /// Whether `/publish/` is allowed.
-    pub custom_publish: bool,
-    /// Created, µs.
-    pub created_at: i64,
-    /// Updated, µs.
-    pub updated_at: i64,
-}
-
-impl Channel {
-    /// Whether publish/poll/history need a room.
-    pub fn separate_rooms(&self) -> bool {
-        self.kind == TYPE_SEPARATE_ROOMS
-    }
-}
-
-/// Column list matching [`channel_from`].
-pub const CHANNEL_COLUMNS: &str = "id, instance_id, name, description, type, group_id, group_permissions, other_permissions, custom_publish, created_at, updated_at";
-
-/// Builds a [`Channel`] from a row selected with [`CHANNEL_COLUMNS`].
-pub fn channel_from(mut r: Row) -> Channel {
-    Channel {
-        id: r.i64(0),
-        instance_id: r.i64(1),
-        name: r.take_string(2),
-        description: r.take_string(3),
-        kind: r.i64(4),
-        group_id: r.opt_i64(5),
-        group_permissions: r.i64(6),
-        other_permissions: r.i64(7),
-        custom_publish: r.bool(8),
-        created_at: r.i64(9),
-        updated_at: r.i64(10),
-    }
-}
-
-/// The writable fields of a channel (name and type are fixed at creation).
-#[derive(Debug, Clone, Default)]
-pub struct ChannelValues {
-    /// Description.
-    pub description: String,
-    /// Group id.
-    pub group_id: Option<i64>,
-    /// `ChannelPerm` as integer.
-    pub group_permissions: i64,
-    /// `ChannelPerm` as integer.
-    pub other_permissions: i64,
-    /// Whether `/publish/` is allowed.
-    pub custom_publish: bool,
-}
-
-/// Which channels a list shows (spec-core §10.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChannelVisibility {
-    /// Admins and `ignore_acl` keys: every channel.
-    All,
-    /// Anonymous-read keys: channels whose others may subscribe.
-    OthersSubscribe,
-    /// A user: others may subscribe, or the user's group may.
-    User(i64),
-}
 
 /// A change of a channel: a custom message or a data-object event.
 #[derive(Debug)]
@@ -249,7 +152,7 @@ async fn prev_change_id(
 /// the transaction commits. After a successful commit the caller must pass the returned
 /// change to [`crate::bus::ChangeBus::committed`] so local pollers wake without waiting
 /// for the notification (and, on SQLite, at all).
-pub async fn append_change(tx: &mut Tx, change: &NewChange) -> StoreResult<Change> {
+pub(crate) async fn append_change(tx: &mut Tx, change: &NewChange) -> StoreResult<Change> {
     let id = next_instance_id(tx, change.instance_id, "changes").await?;
     let room = change.room.as_ref().map(|r| r.to_lowercase());
     let prev_id = prev_change_id(tx, change.channel_id, room.as_deref(), id).await?;
@@ -284,156 +187,16 @@ pub async fn append_change(tx: &mut Tx, change: &NewChange) -> StoreResult<Chang
     Ok(change_from(row, prev_id))
 }
 
+/// The change operations of a unit of work (see [`UnitOfWork`]).
+impl UnitOfWork {
+    /// Appends a change event (see [`append_change`]). After the unit commits, hand
+    /// the returned change to [`crate::bus::ChangeBus::committed`].
+    pub async fn append_change(&mut self, change: &NewChange) -> StoreResult<Change> {
+        append_change(&mut self.tx, change).await
+    }
+}
+
 impl Store {
-    /// A channel by (lowercase) name.
-    pub async fn channel_by_name(
-        &self,
-        instance_id: i64,
-        name: &str,
-    ) -> StoreResult<Option<Channel>> {
-        let sql =
-            format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE instance_id = $1 AND name = $2");
-        Ok(self
-            .db
-            .query_opt(&sql, params![instance_id, name])
-            .await?
-            .map(channel_from))
-    }
-
-    /// Creates a channel; `Conflict` when the name is taken.
-    pub async fn create_channel(
-        &self,
-        instance_id: i64,
-        name: &str,
-        kind: i64,
-        v: &ChannelValues,
-    ) -> StoreResult<Channel> {
-        let mut tx = self.db.begin().await?;
-        let now = now_micros();
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO channels (instance_id, name, description, type, group_id, group_permissions, other_permissions, custom_publish, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {CHANNEL_COLUMNS}"
-                ),
-                params![
-                    instance_id,
-                    name,
-                    v.description.as_str(),
-                    kind,
-                    v.group_id,
-                    v.group_permissions,
-                    v.other_permissions,
-                    v.custom_publish,
-                    now
-                ],
-            )
-            .await?;
-        tx.commit().await?;
-        // Pollers cache channels with the authentication data.
-        self.auth_changed();
-        Ok(channel_from(row))
-    }
-
-    /// One page of channels (keyed by id), filtered by visibility and a name prefix.
-    pub async fn list_channels(
-        &self,
-        instance_id: i64,
-        visibility: ChannelVisibility,
-        name_prefix: Option<&str>,
-        keyset: &Keyset,
-    ) -> StoreResult<Vec<Channel>> {
-        let mut sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE instance_id = $1");
-        let mut p = params![instance_id];
-        match visibility {
-            ChannelVisibility::All => {}
-            ChannelVisibility::OthersSubscribe => sql.push_str(" AND other_permissions >= 1"),
-            ChannelVisibility::User(user_id) => {
-                p.push(Val::Int(user_id));
-                sql.push_str(&format!(
-                    " AND (other_permissions >= 1 OR (group_id IS NOT NULL AND group_permissions >= 1 AND EXISTS (\
-                     SELECT 1 FROM memberships m WHERE m.instance_id = channels.instance_id \
-                     AND m.group_id = channels.group_id AND m.user_id = ${})))",
-                    p.len()
-                ));
-            }
-        }
-        if let Some(prefix) = name_prefix {
-            p.push(Val::Text(like_prefix(&prefix.to_lowercase())));
-            sql.push_str(&format!(" AND name LIKE ${} ESCAPE '\\'", p.len()));
-        }
-        push_keyset(&mut sql, &mut p, "id", keyset);
-        let rows = self.db.query(&sql, p).await?;
-        Ok(finish_keyset(
-            rows.into_iter().map(channel_from).collect(),
-            keyset,
-        ))
-    }
-
-    /// Saves the writable fields of a channel; `None` when it no longer exists.
-    pub async fn update_channel(
-        &self,
-        instance_id: i64,
-        id: i64,
-        v: &ChannelValues,
-    ) -> StoreResult<Option<Channel>> {
-        let mut tx = self.db.begin().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE channels SET description = $3, group_id = $4, group_permissions = $5, \
-                     other_permissions = $6, custom_publish = $7, updated_at = $8 \
-                     WHERE instance_id = $1 AND id = $2 RETURNING {CHANNEL_COLUMNS}"
-                ),
-                params![
-                    instance_id,
-                    id,
-                    v.description.as_str(),
-                    v.group_id,
-                    v.group_permissions,
-                    v.other_permissions,
-                    v.custom_publish,
-                    now_micros()
-                ],
-            )
-            .await?;
-        tx.commit().await?;
-        // Pollers cache channels with the authentication data.
-        self.auth_changed();
-        Ok(row.map(channel_from))
-    }
-
-    /// Deletes a channel with its history and ends the polls waiting on it, on every node.
-    pub async fn delete_channel(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
-        let mut tx = self.db.begin().await?;
-        tx.exec(
-            "DELETE FROM changes WHERE instance_id = $1 AND channel_id = $2",
-            params![instance_id, id],
-        )
-        .await?;
-        let n = tx
-            .exec(
-                "DELETE FROM channels WHERE instance_id = $1 AND id = $2",
-                params![instance_id, id],
-            )
-            .await?;
-        if n > 0 && tx.dialect() == Dialect::Postgres {
-            let payload = format!("{instance_id}:{id}:deleted");
-            tx.exec(
-                &format!("SELECT pg_notify('{NOTIFY_CHANNEL}', $1)"),
-                params![payload],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        // Pollers cache channels with the authentication data.
-        self.auth_changed();
-        if n > 0 {
-            self.bus.channel_deleted(id);
-        }
-        Ok(n > 0)
-    }
-
     /// Publishes a custom message: appends the change in its own transaction and wakes the
     /// pollers.
     pub async fn publish_change(&self, change: &NewChange) -> StoreResult<std::sync::Arc<Change>> {
@@ -528,7 +291,11 @@ impl Store {
 
     /// A change by instance and id, with its predecessor in its channel/room (used when a
     /// notification from another node arrives).
-    pub async fn change_by_id(&self, instance_id: i64, id: i64) -> StoreResult<Option<Change>> {
+    pub(crate) async fn change_by_id(
+        &self,
+        instance_id: i64,
+        id: i64,
+    ) -> StoreResult<Option<Change>> {
         let sql = format!(
             "SELECT {CHANGE_COLUMNS}, (SELECT MAX(p.id) FROM changes p WHERE p.channel_id = c.channel_id \
              AND p.id < c.id AND (p.room = c.room OR (p.room IS NULL AND c.room IS NULL))) \
@@ -546,7 +313,10 @@ impl Store {
 
     /// Enforces retention: drops changes older than 24 h, and trims each channel/room in
     /// `touched` to its newest 1,000 changes (100 for `eventlog`). Returns rows deleted.
-    pub async fn prune_changes(&self, touched: &[(i64, Option<String>)]) -> StoreResult<u64> {
+    pub(crate) async fn prune_changes(
+        &self,
+        touched: &[(i64, Option<String>)],
+    ) -> StoreResult<u64> {
         let mut tx = self.db.begin().await?;
         let mut deleted = tx
             .exec(

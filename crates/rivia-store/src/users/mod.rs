@@ -1,8 +1,14 @@
-//! App users (with their `user_profile` objects), groups and memberships.
+//! App users (with their `user_profile` objects); their groups and memberships are in
+//! `groups`.
 
-use crate::classes::table_name;
+mod groups;
+
+use groups::{GROUP_COLUMNS, group_from};
+pub use groups::{Group, GroupValues, MembershipError};
+
 use crate::db::{Row, StoreError, StoreResult};
 use crate::objects::{ObjectRow, ObjectValues, insert_object, update_object};
+use crate::table_name;
 use crate::{
     Store, Val, finish_keyset, next_instance_id, params, push_in_list, push_keyset, qualify,
 };
@@ -46,45 +52,11 @@ fn user_from(mut r: Row) -> User {
     }
 }
 
-/// A group of users.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Group {
-    /// Id (per instance).
-    pub id: i64,
-    /// Optional slug name.
-    pub name: Option<String>,
-    /// Label.
-    pub label: String,
-    /// Description.
-    pub description: String,
-}
-
 /// [`USER_COLUMNS`] of the alias `u`.
 static USER_COLUMNS_U: LazyLock<String> = LazyLock::new(|| qualify(USER_COLUMNS, "u"));
 /// Profile object columns of the alias `p`.
 static OBJECT_COLUMNS_P: LazyLock<String> =
     LazyLock::new(|| qualify(crate::objects::OBJECT_COLUMNS, "p"));
-
-const GROUP_COLUMNS: &str = "g.id, g.name, g.label, g.description";
-
-fn group_from(mut r: Row) -> Group {
-    Group {
-        id: r.i64(0),
-        name: r.take_opt_string(1),
-        label: r.take_string(2),
-        description: r.take_string(3),
-    }
-}
-
-/// Fields of a new group (or the new state of one).
-pub struct GroupValues {
-    /// Optional slug name.
-    pub name: Option<String>,
-    /// Label.
-    pub label: String,
-    /// Description.
-    pub description: String,
-}
 
 /// Changes to a user; `None` leaves a field as it is.
 pub struct UserUpdate {
@@ -94,26 +66,6 @@ pub struct UserUpdate {
     pub password: Option<String>,
     /// New full profile state and whether its revision bumps.
     pub profile: Option<(ObjectValues, bool)>,
-}
-
-/// Why a membership could not be added.
-#[derive(Debug)]
-pub enum MembershipError {
-    /// Already a member.
-    AlreadyMember,
-    /// The user is in `MAX_GROUPS_PER_USER` groups already.
-    LimitExceeded,
-    /// Storage failure.
-    Store(StoreError),
-}
-
-impl From<StoreError> for MembershipError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(_) => MembershipError::AlreadyMember,
-            other => MembershipError::Store(other),
-        }
-    }
 }
 
 impl Store {
@@ -136,7 +88,10 @@ impl Store {
             )
             .await?;
         if taken.is_some() {
-            return Err(StoreError::Conflict("users.username".into()));
+            return Err(StoreError::Conflict(crate::Constraint::unique(
+                "users",
+                &["instance_id", "username"],
+            )));
         }
         let id = next_instance_id(&mut tx, instance_id, "users").await?;
         profile.owner = Some(id);
@@ -204,7 +159,7 @@ impl Store {
         let mut filter = "u.instance_id = $1".to_string();
         let mut p = params![instance_id];
         if let Some(prefix) = username_prefix {
-            p.push(crate::instances::like_prefix(&prefix.to_lowercase()).into());
+            p.push(crate::like_prefix(&prefix.to_lowercase()).into());
             filter.push_str(&format!(" AND u.username LIKE ${} ESCAPE '\\'", p.len()));
         }
         if let Some(id) = only {
@@ -305,7 +260,10 @@ impl Store {
                 )
                 .await?;
             if taken.is_some() {
-                return Err(StoreError::Conflict("users.username".into()));
+                return Err(StoreError::Conflict(crate::Constraint::unique(
+                    "users",
+                    &["instance_id", "username"],
+                )));
             }
         }
         let row = tx
@@ -372,245 +330,6 @@ impl Store {
         Ok(true)
     }
 
-    /// Creates a group; `Conflict` when the name is taken.
-    pub async fn create_group(&self, instance_id: i64, g: &GroupValues) -> StoreResult<Group> {
-        let mut tx = self.db.begin().await?;
-        let id = next_instance_id(&mut tx, instance_id, "groups").await?;
-        let now = now_micros();
-        tx.exec(
-            "INSERT INTO user_groups (instance_id, id, name, label, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
-            params![instance_id, id, g.name.clone(), &g.label, &g.description, now],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Group {
-            id,
-            name: g.name.clone(),
-            label: g.label.clone(),
-            description: g.description.clone(),
-        })
-    }
-
-    /// A group by id.
-    pub async fn group(&self, instance_id: i64, id: i64) -> StoreResult<Option<Group>> {
-        let sql = format!(
-            "SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.instance_id = $1 AND g.id = $2"
-        );
-        Ok(self
-            .db
-            .query_opt(&sql, params![instance_id, id])
-            .await?
-            .map(group_from))
-    }
-
-    /// One page of groups.
-    pub async fn list_groups(
-        &self,
-        instance_id: i64,
-        label_prefix: Option<&str>,
-        keyset: &Keyset,
-    ) -> StoreResult<Vec<Group>> {
-        let mut sql = format!("SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.instance_id = $1");
-        let mut p = params![instance_id];
-        if let Some(prefix) = label_prefix {
-            p.push(crate::instances::like_prefix(prefix).into());
-            sql.push_str(&format!(" AND g.label LIKE ${} ESCAPE '\\'", p.len()));
-        }
-        push_keyset(&mut sql, &mut p, "g.id", keyset);
-        Ok(finish_keyset(
-            self.db
-                .query(&sql, p)
-                .await?
-                .into_iter()
-                .map(group_from)
-                .collect(),
-            keyset,
-        ))
-    }
-
-    /// Saves a group; `Conflict` when the name is taken.
-    pub async fn update_group(
-        &self,
-        instance_id: i64,
-        id: i64,
-        g: &GroupValues,
-    ) -> StoreResult<Option<Group>> {
-        let mut tx = self.db.begin().await?;
-        let n = tx
-            .exec(
-                "UPDATE user_groups SET name = $3, label = $4, description = $5, updated_at = $6 WHERE instance_id = $1 AND id = $2",
-                params![instance_id, id, g.name.clone(), &g.label, &g.description, now_micros()],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok((n > 0).then(|| Group {
-            id,
-            name: g.name.clone(),
-            label: g.label.clone(),
-            description: g.description.clone(),
-        }))
-    }
-
-    /// Deletes a group, its memberships, and its use as the group of classes and channels.
-    pub async fn delete_group(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
-        let mut tx = self.db.begin().await?;
-        let n = tx
-            .exec(
-                "DELETE FROM user_groups WHERE instance_id = $1 AND id = $2",
-                params![instance_id, id],
-            )
-            .await?;
-        tx.exec(
-            "UPDATE classes SET group_id = NULL WHERE instance_id = $1 AND group_id = $2",
-            params![instance_id, id],
-        )
-        .await?;
-        tx.exec(
-            "UPDATE channels SET group_id = NULL WHERE instance_id = $1 AND group_id = $2",
-            params![instance_id, id],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(n > 0)
-    }
-
-    /// Adds a user to a group, enforcing the per-user limit.
-    pub async fn add_membership(
-        &self,
-        instance_id: i64,
-        user_id: i64,
-        group_id: i64,
-    ) -> Result<(), MembershipError> {
-        let mut tx = self.db.begin().await?;
-        let exists = tx
-            .query_opt(
-                "SELECT 1 FROM memberships WHERE instance_id = $1 AND user_id = $2 AND group_id = $3",
-                params![instance_id, user_id, group_id],
-            )
-            .await?;
-        if exists.is_some() {
-            return Err(MembershipError::AlreadyMember);
-        }
-        let count = tx
-            .query_one(
-                "SELECT COUNT(*) FROM memberships WHERE instance_id = $1 AND user_id = $2",
-                params![instance_id, user_id],
-            )
-            .await?
-            .i64(0);
-        if count >= MAX_GROUPS_PER_USER {
-            return Err(MembershipError::LimitExceeded);
-        }
-        tx.exec(
-            "INSERT INTO memberships (instance_id, user_id, group_id, created_at) VALUES ($1, $2, $3, $4)",
-            params![instance_id, user_id, group_id, now_micros()],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Whether the user is in the group.
-    pub async fn is_member(
-        &self,
-        instance_id: i64,
-        user_id: i64,
-        group_id: i64,
-    ) -> StoreResult<bool> {
-        Ok(self
-            .db
-            .query_opt(
-                "SELECT 1 FROM memberships WHERE instance_id = $1 AND user_id = $2 AND group_id = $3",
-                params![instance_id, user_id, group_id],
-            )
-            .await?
-            .is_some())
-    }
-
-    /// Removes a membership; false when there was none.
-    pub async fn remove_membership(
-        &self,
-        instance_id: i64,
-        user_id: i64,
-        group_id: i64,
-    ) -> StoreResult<bool> {
-        let mut tx = self.db.begin().await?;
-        let n = tx
-            .exec(
-                "DELETE FROM memberships WHERE instance_id = $1 AND user_id = $2 AND group_id = $3",
-                params![instance_id, user_id, group_id],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(n > 0)
-    }
-
-    /// One page of a user's groups (keyed by group id).
-    pub async fn list_user_groups(
-        &self,
-        instance_id: i64,
-        user_id: i64,
-        keyset: &Keyset,
-    ) -> StoreResult<Vec<Group>> {
-        let mut sql = format!(
-            "SELECT {GROUP_COLUMNS} FROM memberships m JOIN user_groups g ON g.instance_id = m.instance_id AND g.id = m.group_id \
-             WHERE m.instance_id = $1 AND m.user_id = $2"
-        );
-        let mut p = params![instance_id, user_id];
-        push_keyset(&mut sql, &mut p, "g.id", keyset);
-        Ok(finish_keyset(
-            self.db
-                .query(&sql, p)
-                .await?
-                .into_iter()
-                .map(group_from)
-                .collect(),
-            keyset,
-        ))
-    }
-
-    /// One page of a group's members (keyed by user id); `only` restricts to one user.
-    pub async fn list_group_users(
-        &self,
-        instance_id: i64,
-        group_id: i64,
-        only: Option<i64>,
-        keyset: &Keyset,
-    ) -> StoreResult<Vec<User>> {
-        let cols = &*USER_COLUMNS_U;
-        let mut sql = format!(
-            "SELECT {cols} FROM memberships m JOIN users u ON u.instance_id = m.instance_id AND u.id = m.user_id \
-             WHERE m.instance_id = $1 AND m.group_id = $2"
-        );
-        let mut p = params![instance_id, group_id];
-        if let Some(uid) = only {
-            p.push(uid.into());
-            sql.push_str(&format!(" AND u.id = ${}", p.len()));
-        }
-        push_keyset(&mut sql, &mut p, "u.id", keyset);
-        Ok(finish_keyset(
-            self.db
-                .query(&sql, p)
-                .await?
-                .into_iter()
-                .map(user_from)
-                .collect(),
-            keyset,
-        ))
-    }
-
-    /// Ids of the groups a user belongs to.
-    pub async fn user_group_ids(&self, instance_id: i64, user_id: i64) -> StoreResult<Vec<i64>> {
-        let rows = self
-            .db
-            .query(
-                "SELECT group_id FROM memberships WHERE instance_id = $1 AND user_id = $2 ORDER BY group_id",
-                params![instance_id, user_id],
-            )
-            .await?;
-        Ok(rows.iter().map(|r| r.i64(0)).collect())
-    }
-
     /// The profile objects of several users (one query).
     pub async fn profiles(
         &self,
@@ -619,9 +338,4 @@ impl Store {
     ) -> StoreResult<Vec<ObjectRow>> {
         self.get_objects(profile_class_id, profile_ids).await
     }
-}
-
-/// The object table of the `user_profile` class, for callers that join on it.
-pub fn profile_table(profile_class_id: i64) -> String {
-    table_name(profile_class_id)
 }

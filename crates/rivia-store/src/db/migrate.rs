@@ -6,22 +6,28 @@ use crate::db::{Db, Dialect, StoreResult};
 use crate::params;
 
 const SQLITE: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../migrations/sqlite/0002_objects.sql")),
-    (3, include_str!("../migrations/sqlite/0003_channels.sql")),
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_objects.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_channels.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../migrations/postgres/0002_objects.sql")),
-    (3, include_str!("../migrations/postgres/0003_channels.sql")),
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_objects.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_channels.sql"),
+    ),
     (
         4,
-        include_str!("../migrations/postgres/0004_object_sequences.sql"),
+        include_str!("../../migrations/postgres/0004_object_sequences.sql"),
     ),
 ];
 
 /// Applies every migration not yet recorded.
-pub async fn run(db: &Db) -> StoreResult<()> {
+pub(crate) async fn run(db: &Db) -> StoreResult<()> {
     let list = match db.dialect() {
         Dialect::Sqlite => SQLITE,
         Dialect::Postgres => POSTGRES,

@@ -1,14 +1,14 @@
 //! PostgreSQL executor: a deadpool pool of tokio-postgres clients, statements prepared and
 //! cached per connection, and transactions as explicit BEGIN/COMMIT on one pooled client.
 
-use crate::db::{Row, StoreError, StoreResult, Val};
+use crate::db::{Constraint, Executor, Row, Statement, StoreError, StoreResult, TxExecutor, Val};
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, error::SqlState};
 
 /// The PostgreSQL side of the storage seam.
-pub struct PgDb {
+pub(crate) struct PgDb {
     pool: Pool,
     url: String,
 }
@@ -85,12 +85,11 @@ impl<'a> FromSql<'a> for RawJson {
 
 fn map_err(e: tokio_postgres::Error) -> StoreError {
     match e.code() {
-        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(Constraint::named(
             e.as_db_error()
                 .and_then(|d| d.constraint())
-                .unwrap_or_default()
-                .to_string(),
-        ),
+                .unwrap_or_default(),
+        )),
         Some(c) if *c == SqlState::QUERY_CANCELED => StoreError::Timeout,
         _ if e.is_closed() => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Internal(match e.as_db_error() {
@@ -201,14 +200,23 @@ impl PgDb {
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
+    /// Closes the pool.
+    fn close_pool(&self) {
+        self.pool.close();
+    }
+}
+
+impl Executor for PgDb {
+    type Tx = PgTx;
+
     /// A read outside a transaction.
-    pub async fn query(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+    async fn query(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         let client = self.client().await?;
         client_query(&client, sql, &params).await
     }
 
     /// Several reads pipelined on one pooled client.
-    pub async fn query_many(&self, queries: Vec<(String, Vec<Val>)>) -> StoreResult<Vec<Vec<Row>>> {
+    async fn query_many(&self, queries: Vec<Statement>) -> StoreResult<Vec<Vec<Row>>> {
         let client = self.client().await?;
         let futures = queries
             .iter()
@@ -218,9 +226,9 @@ impl PgDb {
 
     /// Several reads in one read-only transaction with a statement timeout, pipelined:
     /// BEGIN, the timeout, the statements and COMMIT go out together, one round trip.
-    pub async fn read_many(
+    async fn query_many_with_timeout(
         &self,
-        statements: Vec<(String, Vec<Val>)>,
+        statements: Vec<Statement>,
         timeout: std::time::Duration,
     ) -> StoreResult<Vec<Vec<Row>>> {
         let held = InTransaction(Some(self.client().await?));
@@ -237,7 +245,7 @@ impl PgDb {
     }
 
     /// A transaction on a pooled client; its BEGIN is sent with its first statement.
-    pub async fn begin(&self) -> StoreResult<PgTx> {
+    async fn begin(&self) -> StoreResult<PgTx> {
         let client = self.client().await?;
         Ok(PgTx {
             client: Some(client),
@@ -246,8 +254,8 @@ impl PgDb {
     }
 
     /// Closes the pool.
-    pub fn close(&self) {
-        self.pool.close();
+    async fn close(&self) {
+        self.close_pool();
     }
 }
 
@@ -279,7 +287,7 @@ impl Drop for InTransaction {
 }
 
 /// A transaction on one pooled PostgreSQL client.
-pub struct PgTx {
+pub(crate) struct PgTx {
     client: Option<Object>,
     /// BEGIN was sent (it goes out pipelined with the first statement).
     begun: bool,
@@ -292,7 +300,7 @@ pub struct PgTx {
 async fn pipeline(
     client: &Object,
     begin: bool,
-    statements: &[(String, Vec<Val>)],
+    statements: &[Statement],
     commit: bool,
 ) -> StoreResult<Vec<Vec<Row>>> {
     let framed = framed_pipeline(
@@ -318,7 +326,7 @@ struct Framed {
 async fn framed_pipeline(
     client: &Object,
     open: Option<&str>,
-    statements: &[(String, Vec<Val>)],
+    statements: &[Statement],
     close: Option<&str>,
 ) -> Framed {
     // The opening goes out first (it is polled first), whatever happens to the
@@ -384,22 +392,22 @@ impl PgTx {
             .ok_or_else(|| StoreError::Internal("transaction already finished".into()))
     }
     /// Statements of the transaction, with its BEGIN the first time.
-    async fn run(&mut self, statements: &[(String, Vec<Val>)]) -> StoreResult<Vec<Vec<Row>>> {
+    async fn run(&mut self, statements: &[Statement]) -> StoreResult<Vec<Vec<Row>>> {
         let begin = !self.begun;
         self.begun = true;
         pipeline(self.client()?, begin, statements, false).await
     }
+}
+
+impl TxExecutor for PgTx {
     /// Statement with rows.
-    pub async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+    async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         let mut rows = self.run(&[(sql.to_string(), params)]).await?;
         Ok(rows.pop().unwrap_or_default())
     }
     /// Several statements pipelined on the transaction's client; their results in order,
     /// or the first statement's error (later ones then fail as the transaction aborted).
-    pub async fn query_many(
-        &mut self,
-        statements: Vec<(String, Vec<Val>)>,
-    ) -> StoreResult<Vec<Vec<Row>>> {
+    async fn query_many(&mut self, statements: Vec<Statement>) -> StoreResult<Vec<Vec<Row>>> {
         self.run(&statements).await
     }
     /// The last statements and COMMIT, pipelined (with BEGIN if nothing ran before).
@@ -407,9 +415,9 @@ impl PgTx {
     /// and COMMIT: PostgreSQL commits a lone statement atomically (and durably, before it
     /// answers) by itself, and the two extra commands cost server work (object creates
     /// at c=16 ran 10-15 % faster without them).
-    pub async fn query_many_and_commit(
+    async fn query_many_and_commit(
         mut self,
-        statements: Vec<(String, Vec<Val>)>,
+        statements: Vec<Statement>,
     ) -> StoreResult<Vec<Vec<Row>>> {
         let alone = !self.begun && statements.len() == 1;
         let (begin, commit) = (!self.begun && !alone, !alone);
@@ -431,7 +439,7 @@ impl PgTx {
         result
     }
     /// Statement without rows.
-    pub async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
+    async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
         if !self.begun {
             self.begun = true;
             let client = self.client()?;
@@ -446,7 +454,7 @@ impl PgTx {
         client_exec(self.client()?, sql, &params).await
     }
     /// Several parameterless statements.
-    pub async fn batch(&mut self, sql: &str) -> StoreResult<()> {
+    async fn batch(&mut self, sql: &str) -> StoreResult<()> {
         let sql = match self.begun {
             true => sql.to_string(),
             false => format!("BEGIN; {sql}"),
@@ -455,7 +463,7 @@ impl PgTx {
         self.client()?.batch_execute(&sql).await.map_err(map_err)
     }
     /// COMMIT (nothing to do when no statement ran).
-    pub async fn commit(mut self) -> StoreResult<()> {
+    async fn commit(mut self) -> StoreResult<()> {
         let client = self
             .client
             .take()

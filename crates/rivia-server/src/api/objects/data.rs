@@ -1,0 +1,212 @@
+//! Building an object's new data from its current data and the submitted changes:
+//! stored uploads, checked references, the size limit, and which unique field a
+//! violated unique index guards.
+
+use super::input::Change;
+use crate::api::files::{self, FileError};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use rivia_core::FieldErrors;
+use rivia_core::errors::msg;
+use rivia_core::object::{MAX_OBJECT_SIZE, NewValue, apply_operator, object_size, relation_value};
+use rivia_core::schema::{Field, FieldType, Schema};
+use rivia_store::classes::Class;
+use rivia_store::objects::RefTarget;
+use rivia_store::{StoreError, UnitOfWork};
+use serde_json::{Map, Value};
+
+/// Where new object data goes: the class (with its parsed schema) of an instance.
+pub(super) struct DataScope<'a> {
+    pub(super) app: &'a AppState,
+    pub(super) instance_id: i64,
+    pub(super) class: &'a Class,
+    pub(super) schema: &'a Schema,
+}
+
+/// Files written during a request, removed again if it fails.
+#[derive(Default)]
+pub(super) struct NewFiles(pub(super) Vec<String>);
+
+impl NewFiles {
+    pub(super) async fn discard(self, app: &AppState) {
+        for p in self.0 {
+            files::remove_file(app, &p).await;
+        }
+    }
+}
+
+/// New data of an object: the current values of fields still in the schema (stale keys
+/// of removed or retyped fields are dropped here), with the submitted changes applied.
+/// A full update resets every absent field to null. Returns the data and the files it no
+/// longer references.
+pub(super) async fn build_data(
+    scope: &DataScope<'_>,
+    unit: &mut UnitOfWork,
+    current: &Map<String, Value>,
+    changes: &[(Field, Change)],
+    full: bool,
+    new_files: &mut NewFiles,
+) -> ApiResult<(Map<String, Value>, Vec<String>)> {
+    let DataScope {
+        app,
+        instance_id,
+        class,
+        schema,
+    } = *scope;
+    let mut data = Map::new();
+    for f in &schema.fields {
+        if let Some(v) = current.get(&f.key) {
+            data.insert(f.key.clone(), v.clone());
+        }
+    }
+    let mut errors = FieldErrors::new();
+    let mut touched: Vec<&str> = Vec::new();
+    for (f, change) in changes {
+        touched.push(&f.key);
+        let result = match change {
+            Change::Set(v) => Ok(v.clone()),
+            Change::Op(op) => apply_operator(f, data.get(&f.key), op),
+            Change::Upload(u) => match files::store_upload(app, instance_id, class.id, u).await {
+                Ok(p) => {
+                    new_files.0.push(p.clone());
+                    Ok(NewValue::Set(Value::String(p)))
+                }
+                Err(FileError::Invalid(m)) => Err(m),
+                Err(FileError::Failed(e)) => return Err(e),
+            },
+            Change::FileUrl(url) => {
+                match files::copy_from_url(app, instance_id, class.id, url).await {
+                    Ok(p) => {
+                        new_files.0.push(p.clone());
+                        Ok(NewValue::Set(Value::String(p)))
+                    }
+                    Err(FileError::Invalid(m)) => Err(m),
+                    Err(FileError::Failed(e)) => return Err(e),
+                }
+            }
+        };
+        match result {
+            Ok(NewValue::Set(v)) => {
+                data.insert(f.key.clone(), v);
+            }
+            Ok(NewValue::Null) => {
+                data.remove(&f.key);
+            }
+            Err(m) => errors.add(&f.name, m),
+        }
+    }
+    if full {
+        for f in &schema.fields {
+            if !touched.contains(&f.key.as_str()) {
+                data.remove(&f.key);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    check_references(unit, scope, &mut data, &touched).await?;
+    let size = object_size(&schema.fields, &data);
+    if size > MAX_OBJECT_SIZE {
+        return Err(ApiError::field(
+            "non_field_errors",
+            "Object maximum size exceeded.",
+        ));
+    }
+    let dropped = schema
+        .fields
+        .iter()
+        .filter(|f| f.ftype == FieldType::File)
+        .filter_map(|f| match (current.get(&f.key), data.get(&f.key)) {
+            (Some(Value::String(old)), new) if new != Some(&Value::String(old.clone())) => {
+                Some(old.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    Ok((data, dropped))
+}
+
+pub(super) fn ref_target(
+    class: &Class,
+    field: &Field,
+    resolve: &std::collections::HashMap<String, i64>,
+) -> Option<RefTarget> {
+    match field.target.as_deref() {
+        Some("self") => Some(RefTarget::Class(class.id)),
+        Some("user") => Some(RefTarget::Users),
+        Some(name) => resolve.get(name).map(|id| RefTarget::Class(*id)),
+        None => None,
+    }
+}
+
+/// References must point at existing objects; relations silently drop missing ids.
+pub(super) async fn check_references(
+    unit: &mut UnitOfWork,
+    scope: &DataScope<'_>,
+    data: &mut Map<String, Value>,
+    touched: &[&str],
+) -> ApiResult<()> {
+    let DataScope {
+        instance_id,
+        class,
+        schema,
+        ..
+    } = *scope;
+    let mut targets = std::collections::HashMap::new();
+    let mut errors = FieldErrors::new();
+    for f in &schema.fields {
+        if !matches!(f.ftype, FieldType::Reference | FieldType::Relation)
+            || !touched.contains(&f.key.as_str())
+        {
+            continue;
+        }
+        let Some(v) = data.get(&f.key).cloned() else {
+            continue;
+        };
+        if let Some(name) = f.target.as_deref()
+            && !matches!(name, "self" | "user")
+            && !targets.contains_key(name)
+            && let Some(id) = unit.class_id_by_name(instance_id, name).await?
+        {
+            targets.insert(name.to_string(), id);
+        }
+        let ids: Vec<i64> = match &v {
+            Value::Array(a) => a.iter().filter_map(Value::as_i64).collect(),
+            other => other.as_i64().into_iter().collect(),
+        };
+        let found = match ref_target(class, f, &targets) {
+            Some(t) => unit.existing_ids(instance_id, t, &ids).await?,
+            None => Vec::new(),
+        };
+        if f.ftype == FieldType::Reference {
+            if found.is_empty() {
+                errors.add(&f.name, "Target with specified id does not exist.");
+            }
+        } else {
+            let kept: Vec<i64> = ids.into_iter().filter(|i| found.contains(i)).collect();
+            match relation_value(kept) {
+                NewValue::Set(v) => data.insert(f.key.clone(), v),
+                NewValue::Null => data.remove(&f.key),
+            };
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::fields(errors))
+    }
+}
+
+/// Maps a unique-index violation to the field it guards.
+pub(super) fn conflict_error(class: &Class, schema: &Schema, e: StoreError) -> ApiError {
+    if let StoreError::Conflict(constraint) = &e
+        && let Some(f) = schema
+            .fields
+            .iter()
+            .find(|f| f.unique && constraint.is_field_index(class.id, &f.key))
+    {
+        return ApiError::field(&f.name, msg::UNIQUE);
+    }
+    e.into()
+}

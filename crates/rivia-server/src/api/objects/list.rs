@@ -1,0 +1,294 @@
+//! The objects list: the query language, `order_by` with its cursors, counts, and the
+//! page envelope with its links.
+
+use super::access::{access, class_ctx};
+use super::render::{ObjectView, parse_data};
+use super::{LIST_TIMEOUT, class_schema};
+use crate::api::classes::USER_PROFILE;
+use crate::auth::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ok;
+use crate::req::Req;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use rivia_core::page::{Cursor, PageRequest, encode_query_value, join_link};
+use rivia_core::perms::Op;
+use rivia_core::query::{ParseCtx, Query, QueryError, Scalar, Target, TargetKind, parse_queries};
+use rivia_core::schema::{Field, FieldType, Schema};
+use rivia_store::classes::Class;
+use rivia_store::objects::{ObjectListQuery, ObjectRow, OrderField};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub(super) fn query_error(e: QueryError) -> ApiError {
+    match e {
+        QueryError::Field(m) => ApiError::field_str("query", m),
+        QueryError::Structural(m) => ApiError::Body(StatusCode::BAD_REQUEST, json!([m])),
+    }
+}
+
+/// Resolves `_is` targets: `self`, `user` (profiles) and class names.
+pub(super) async fn targets_for(
+    app: &AppState,
+    ctx: &Ctx,
+    class: &Class,
+    schema: &Schema,
+) -> ApiResult<Vec<(String, Target)>> {
+    let mut out = Vec::new();
+    for f in &schema.fields {
+        let Some(t) = f.target.as_deref() else {
+            continue;
+        };
+        if out.iter().any(|(n, _)| n == t) {
+            continue;
+        }
+        let target = match t {
+            "self" => Some(Target {
+                kind: TargetKind::Class(class.id),
+                schema: schema.clone(),
+            }),
+            "user" => app
+                .store
+                .class_by_name(ctx.instance.id, USER_PROFILE)
+                .await?
+                .map(|p| Target {
+                    kind: TargetKind::User {
+                        profile_class_id: p.id,
+                    },
+                    schema: Schema::from_stored(&p.schema),
+                }),
+            name => app
+                .store
+                .class_by_name(ctx.instance.id, name)
+                .await?
+                .map(|c| Target {
+                    kind: TargetKind::Class(c.id),
+                    schema: Schema::from_stored(&c.schema),
+                }),
+        };
+        if let Some(target) = target {
+            out.push((t.to_string(), target));
+        }
+    }
+    Ok(out)
+}
+
+/// `order_by` (§9.7): the order field, its direction, and whether values are JSON.
+pub(super) fn parse_order_by(
+    raw: Option<&str>,
+    schema: &Schema,
+) -> ApiResult<(OrderField, bool, Option<Field>)> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok((OrderField::Id, false, None));
+    };
+    let (desc, name) = match raw.strip_prefix('-') {
+        Some(n) => (true, n),
+        None => (false, raw),
+    };
+    match name {
+        "id" => Ok((OrderField::Id, desc, None)),
+        "created_at" => Ok((OrderField::Column("created_at"), desc, None)),
+        "updated_at" => Ok((OrderField::Column("updated_at"), desc, None)),
+        "revision" | "owner" | "group" | "channel" | "channel_room" | "owner_permissions"
+        | "group_permissions" | "other_permissions" | "_klass" | "_data" | "_files" => Err(
+            ApiError::bad_request("Cannot use specified order_by field."),
+        ),
+        other => match schema.field(other) {
+            Some(f) if f.order_index => {
+                Ok((OrderField::Schema(f.key.clone()), desc, Some(f.clone())))
+            }
+            Some(_) => Err(ApiError::bad_request(
+                "Cannot use specified order_by field. Set required index on schema first.",
+            )),
+            None => Err(ApiError::bad_request(
+                "Incorrect order_by parameter provided.",
+            )),
+        },
+    }
+}
+
+/// Parses a `last_value` cursor for the order field into the stored domain.
+pub(super) fn parse_last_value(
+    raw: &str,
+    order: &OrderField,
+    field: Option<&Field>,
+) -> ApiResult<Scalar> {
+    let bad = ApiError::bad_page;
+    match (order, field.map(|f| f.ftype)) {
+        (OrderField::Column(_), _) => rivia_core::time::parse_lenient(raw)
+            .map(Scalar::Int)
+            .ok_or_else(bad),
+        (_, Some(FieldType::Integer | FieldType::Reference)) => raw
+            .trim()
+            .parse::<i64>()
+            .map(Scalar::Int)
+            .map_err(|_| bad()),
+        (_, Some(FieldType::Float)) => raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Scalar::Float)
+            .ok_or_else(bad),
+        (_, Some(FieldType::Boolean)) => match raw {
+            "true" | "True" | "1" => Ok(Scalar::Bool(true)),
+            "false" | "False" | "0" => Ok(Scalar::Bool(false)),
+            _ => Err(bad()),
+        },
+        (_, Some(FieldType::Datetime)) => rivia_core::time::parse_lenient(raw)
+            .map(|m| Scalar::Str(rivia_core::time::format_micros(m)))
+            .ok_or_else(bad),
+        (_, Some(FieldType::String)) if raw.chars().count() <= 128 => Ok(Scalar::Str(raw.into())),
+        _ => Err(bad()),
+    }
+}
+
+/// The cursor value of a row for the order field (`None` when null).
+pub(super) fn row_order_value(row: &ObjectRow, order: &OrderField) -> Option<String> {
+    match order {
+        OrderField::Id => None,
+        OrderField::Column("created_at") => Some(rivia_core::time::format_micros(row.created_at)),
+        OrderField::Column(_) => Some(rivia_core::time::format_micros(row.updated_at)),
+        OrderField::Schema(key) => match parse_data(&row.data).get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        },
+    }
+}
+
+pub(super) async fn list_objects(
+    State(app): State<AppState>,
+    Path((instance, class_name)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
+    let (ctx, class) = class_ctx(&app, &req, &instance, &class_name).await?;
+    let access = access(&app, &ctx, &class, Op::Read).await?;
+    ctx.throttle(&app)?;
+    let schema = class_schema(&app, &class);
+    let raw_queries = req.params("query");
+    let targets = if raw_queries.iter().any(|q| q.contains("_is")) {
+        targets_for(&app, &ctx, &class, &schema).await?
+    } else {
+        Vec::new()
+    };
+    let query: Query = {
+        let resolve = |name: &str| {
+            targets
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.clone())
+        };
+        let pctx = ParseCtx {
+            schema: &schema,
+            user_scope: false,
+            resolve: &resolve,
+        };
+        parse_queries(&raw_queries, &pctx).map_err(query_error)?
+    };
+    let order_by = req.param("order_by");
+    let (order, descending, order_field) = parse_order_by(order_by, &schema)?;
+    let direction = req.param("direction");
+    // QUIRK (§9.7): `ordering` only matters once a cursor is followed.
+    let ordering = if order == OrderField::Id && order_by.is_none() && direction.is_some() {
+        req.param("ordering")
+    } else {
+        None
+    };
+    let mut page = PageRequest::parse(
+        req.param("page_size"),
+        ordering,
+        direction,
+        req.param("last_pk"),
+        false,
+    )
+    .map_err(|_| ApiError::bad_page())?;
+    if order_by.is_some() {
+        page.descending = descending;
+    }
+    page.ordering_param = None;
+    let boundary = match (req.param("last_value"), &order) {
+        (Some(raw), OrderField::Schema(_) | OrderField::Column(_)) if page.direction.is_some() => {
+            Some(parse_last_value(raw, &order, order_field.as_ref())?)
+        }
+        _ => None,
+    };
+    let include_count = req
+        .param("include_count")
+        .is_some_and(|v| crate::fields::parse_bool(&json!(v)) == Some(true));
+    let visibility = access.visibility();
+    let list_query = ObjectListQuery {
+        instance_id: ctx.instance.id,
+        class_id: class.id,
+        query: &query,
+        visibility: &visibility,
+        order: order.clone(),
+        keyset: page.keyset(),
+        boundary,
+        count: include_count,
+        timeout: LIST_TIMEOUT,
+    };
+    let (rows, count) = app.store.list_objects(&list_query).await?;
+    let links = page_links(&req.path, &page, order_by, &order, &rows);
+    let base = ctx.base();
+    let objects = rows
+        .iter()
+        .map(|row| ObjectView {
+            base: &base,
+            class_name: &class.name,
+            schema: &schema,
+            row,
+        })
+        .collect();
+    Ok(ok(ObjectPage {
+        next: links.0,
+        prev: links.1,
+        objects,
+        objects_count: count,
+    }))
+}
+
+/// The objects list envelope (§1.4 plus `objects_count` when asked for).
+#[derive(Serialize)]
+pub(super) struct ObjectPage<'a> {
+    next: Option<String>,
+    prev: Option<String>,
+    objects: Vec<ObjectView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    objects_count: Option<i64>,
+}
+
+/// next/prev links carrying `page_size`, `order_by`, `direction`, `last_pk`, `last_value`.
+pub(super) fn page_links(
+    path: &str,
+    page: &PageRequest,
+    order_by: Option<&str>,
+    order: &OrderField,
+    rows: &[ObjectRow],
+) -> (Option<String>, Option<String>) {
+    let first_last = match (rows.first(), rows.last()) {
+        (Some(f), Some(l)) => Some((f.id, l.id)),
+        _ => None,
+    };
+    let (next, prev) = page.links(rows.len(), first_last);
+    let render = |c: Cursor| {
+        let mut parts = Vec::new();
+        if let Some(ps) = &page.page_size_param {
+            parts.push(format!("page_size={}", encode_query_value(ps)));
+        }
+        if let Some(ob) = order_by {
+            parts.push(format!("order_by={}", encode_query_value(ob)));
+        }
+        c.push_params(&mut parts);
+        if let Some(pk) = c.last_pk
+            && let Some(row) = rows.iter().find(|r| r.id == pk)
+            && let Some(v) = row_order_value(row, order)
+        {
+            parts.push(format!("last_value={}", encode_query_value(&v)));
+        }
+        join_link(path, &parts)
+    };
+    (next.map(render), prev.map(render))
+}

@@ -1,0 +1,112 @@
+//! Rendering: DataObjectJSON (spec-core §9.2) of a stored object, as a value tree or
+//! serialised straight from the row.
+
+use crate::api::files;
+use crate::api::link::url;
+use rivia_core::object::{RenderedValue, stored_fields};
+use rivia_core::perms::ObjectPerm;
+use rivia_core::schema::Schema;
+use rivia_core::time::Timestamp;
+use rivia_store::classes::Class;
+use rivia_store::objects::ObjectRow;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+/// DataObjectJSON (spec-core §9.2) of a row of `class`, for the objects API and for user
+/// profiles. `base` is the instance prefix `/v1.1/instances/<name>`.
+pub fn object_json(base: &str, class: &Class, row: &ObjectRow) -> Value {
+    object_json_with(base, &class.name, &Schema::from_stored(&class.schema), row)
+}
+
+/// [`object_json`] with an already parsed schema, as a value tree for callers that edit
+/// or nest it.
+pub fn object_json_with(base: &str, class_name: &str, schema: &Schema, row: &ObjectRow) -> Value {
+    serde_json::to_value(ObjectView {
+        base,
+        class_name,
+        schema,
+        row,
+    })
+    .unwrap_or(Value::Null)
+}
+
+/// DataObjectJSON of one row, serialised without an intermediate value tree (lists write
+/// many of these; the tree, not the query, was their main cost).
+pub struct ObjectView<'a> {
+    /// The instance prefix `/v1.1/instances/<name>`.
+    pub base: &'a str,
+    /// Name of the row's class.
+    pub class_name: &'a str,
+    /// The class's parsed schema.
+    pub schema: &'a Schema,
+    /// The row.
+    pub row: &'a ObjectRow,
+}
+
+impl Serialize for ObjectView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let row = self.row;
+        let perm = |p: i64| ObjectPerm::from_i64(p).name();
+        let data = stored_fields(&row.data);
+        let mut m = s.serialize_map(Some(12 + self.schema.fields.len()))?;
+        m.serialize_entry("id", &row.id)?;
+        m.serialize_entry("created_at", &Timestamp(row.created_at))?;
+        m.serialize_entry("updated_at", &Timestamp(row.updated_at))?;
+        m.serialize_entry("revision", &row.revision)?;
+        m.serialize_entry("owner", &row.owner)?;
+        m.serialize_entry("owner_permissions", perm(row.owner_permissions))?;
+        m.serialize_entry("group", &row.group_id)?;
+        m.serialize_entry("group_permissions", perm(row.group_permissions))?;
+        m.serialize_entry("other_permissions", perm(row.other_permissions))?;
+        m.serialize_entry("channel", &row.channel)?;
+        m.serialize_entry("channel_room", &row.channel_room)?;
+        for f in &self.schema.fields {
+            let value = RenderedValue {
+                field: f,
+                stored: data.get(f.key.as_str()).copied(),
+                file_url: &files::file_url,
+            };
+            m.serialize_entry(&f.name, &value)?;
+        }
+        m.serialize_entry("links", &ObjectLinks(self))?;
+        m.end()
+    }
+}
+
+/// The `links` of an object.
+pub(super) struct ObjectLinks<'a>(&'a ObjectView<'a>);
+
+impl Serialize for ObjectLinks<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ObjectView {
+            base,
+            class_name,
+            row,
+            ..
+        } = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry(
+            "self",
+            &url!(*base, "/classes/", *class_name, "/objects/", row.id, "/"),
+        )?;
+        if let Some(o) = row.owner {
+            m.serialize_entry("owner", &url!(*base, "/users/", o, "/"))?;
+        }
+        if let Some(g) = row.group_id {
+            m.serialize_entry("group", &url!(*base, "/groups/", g, "/"))?;
+        }
+        if let Some(c) = &row.channel {
+            m.serialize_entry("channel", &url!(*base, "/channels/", c, "/"))?;
+        }
+        m.end()
+    }
+}
+
+/// An object's `data` text as a map (writers edit it).
+pub(super) fn parse_data(text: &str) -> Map<String, Value> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}

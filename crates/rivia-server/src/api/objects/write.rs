@@ -1,0 +1,460 @@
+//! Create, update and delete handlers. Each write runs in one store unit of work, so a
+//! failed check after the first statement (a publish refusal, a unique field) keeps
+//! nothing; files stored for a failed request are removed again.
+
+use super::access::{Access, access, class_ctx};
+use super::changes::{announce, append_object_change, change_payload, resolve_channel};
+use super::class_schema;
+use super::data::{DataScope, NewFiles, build_data, conflict_error};
+use super::input::{ObjectInput, read_input};
+use super::load_visible;
+use super::render::{object_json_with, parse_data};
+use crate::api::classes::{USER_PROFILE, check_expected_revision};
+use crate::api::files;
+use crate::auth::{Ctx, Who};
+use crate::error::{ApiError, ApiResult};
+use crate::json::{created, no_content, ok};
+use crate::req::Req;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use rivia_core::errors::msg;
+use rivia_core::perms::{ClassPerm, ObjectPerm, Op};
+use rivia_core::schema::{FieldType, Schema};
+use rivia_store::classes::Class;
+use rivia_store::objects::{ObjectRow, ObjectValues};
+use serde_json::{Map, Value, json};
+
+/// One object write of a caller on a class: what every step of it needs.
+pub(super) struct ObjectWrite<'a> {
+    pub(super) app: &'a AppState,
+    pub(super) ctx: &'a Ctx,
+    pub(super) class: &'a Class,
+    pub(super) schema: &'a Schema,
+    pub(super) access: &'a Access,
+}
+
+impl ObjectWrite<'_> {
+    /// Where the write's new data goes.
+    fn scope(&self) -> DataScope<'_> {
+        DataScope {
+            app: self.app,
+            instance_id: self.ctx.instance.id,
+            class: self.class,
+            schema: self.schema,
+        }
+    }
+}
+
+/// What an update submits: the body (for `expected_revision`), its validated fields,
+/// the object and whether absent fields reset (a full update).
+pub(super) struct UpdateRequest<'a> {
+    pub(super) body: &'a Map<String, Value>,
+    pub(super) input: &'a ObjectInput,
+    pub(super) id: i64,
+    pub(super) full: bool,
+}
+
+pub(super) async fn create_object(
+    State(app): State<AppState>,
+    Path((instance, class_name)): Path<(String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
+    let (ctx, class) = class_ctx(&app, &req, &instance, &class_name).await?;
+    if class.name == USER_PROFILE {
+        return Err(ApiError::forbidden());
+    }
+    let access = create_access(&app, &ctx, &class).await?;
+    ctx.throttle(&app)?;
+    let schema = class_schema(&app, &class);
+    let body = req.body_object()?;
+    let input = read_input(&body, &req.body.files, &schema, true).map_err(ApiError::fields)?;
+    let mut new_files = NewFiles::default();
+    let write = ObjectWrite {
+        app: &app,
+        ctx: &ctx,
+        class: &class,
+        schema: &schema,
+        access: &access,
+    };
+    match create_in_tx(&write, &input, &mut new_files).await {
+        Ok(row) => Ok(created(object_json_with(
+            &ctx.base(),
+            &class.name,
+            &schema,
+            &row,
+        ))),
+        Err(e) => {
+            new_files.discard(&app).await;
+            Err(e)
+        }
+    }
+}
+
+/// [`access`] for a create. When the class lets every user create objects, a user's
+/// groups play no part in the gate, so they are not read (one database read less on the
+/// hot create path); [`check_group`] reads them if the object names a group.
+pub(super) async fn create_access(app: &AppState, ctx: &Ctx, class: &Class) -> ApiResult<Access> {
+    match &ctx.who {
+        Who::ApiKey { key, user: Some(u) }
+            if !key.flags.ignore_acl
+                && ClassPerm::from_i64(class.other_permissions) >= ClassPerm::CreateObjects =>
+        {
+            Ok(Access::User {
+                id: u.id,
+                groups: Vec::new(),
+            })
+        }
+        _ => access(app, ctx, class, Op::Create).await,
+    }
+}
+
+pub(super) async fn check_group(
+    app: &AppState,
+    ctx: &Ctx,
+    access: &Access,
+    group: i64,
+) -> ApiResult<()> {
+    match access {
+        Access::User { groups, .. } if groups.contains(&group) => Ok(()),
+        // The groups may not have been read (see `create_access`): read them now.
+        Access::User { id, .. } => {
+            if app
+                .store
+                .user_group_ids(ctx.instance.id, *id)
+                .await?
+                .contains(&group)
+            {
+                Ok(())
+            } else {
+                Err(ApiError::field("group", "Invalid group specified."))
+            }
+        }
+        _ if app.store.group_exists(ctx.instance.id, group).await? => Ok(()),
+        _ => Err(ApiError::field(
+            "group",
+            msg::invalid_pk(&group.to_string()),
+        )),
+    }
+}
+
+pub(super) async fn check_owner(app: &AppState, ctx: &Ctx, owner: i64) -> ApiResult<()> {
+    if app.store.user(ctx.instance.id, owner).await?.is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "owner",
+            msg::invalid_pk(&owner.to_string()),
+        ))
+    }
+}
+
+pub(super) async fn create_in_tx(
+    write: &ObjectWrite<'_>,
+    input: &ObjectInput,
+    new_files: &mut NewFiles,
+) -> ApiResult<ObjectRow> {
+    let ObjectWrite {
+        app,
+        ctx,
+        class,
+        schema,
+        access,
+    } = *write;
+    let owner = match access.user_id() {
+        Some(uid) => Some(uid),
+        None => input.owner.flatten(),
+    };
+    if access.user_id().is_none()
+        && let Some(o) = owner
+    {
+        check_owner(app, ctx, o).await?;
+    }
+    if let Some(Some(g)) = input.group {
+        check_group(app, ctx, access, g).await?;
+    }
+    let mut unit = app.store.begin_write().await?;
+    let (channel, channel_room) = resolve_channel(&mut unit, ctx.instance.id, input).await?;
+    let (data, _) = build_data(
+        &write.scope(),
+        &mut unit,
+        &Map::new(),
+        &input.changes,
+        false,
+        new_files,
+    )
+    .await?;
+    let values = ObjectValues {
+        owner,
+        owner_permissions: input.owner_permissions.unwrap_or(ObjectPerm::Full.as_i64()),
+        group_id: input.group.flatten(),
+        group_permissions: input.group_permissions.unwrap_or(ObjectPerm::None.as_i64()),
+        other_permissions: input.other_permissions.unwrap_or(ObjectPerm::None.as_i64()),
+        channel,
+        channel_room,
+        data: Value::Object(data).to_string(),
+    };
+    if values.channel.is_none() {
+        // No change event follows the insert: insert and commit in one round trip.
+        return unit
+            .insert_object_and_commit(ctx.instance.id, class.id, &values)
+            .await
+            .map_err(|e| conflict_error(class, schema, e));
+    }
+    let row = unit
+        .insert_object(ctx.instance.id, class.id, &values)
+        .await
+        .map_err(|e| conflict_error(class, schema, e))?;
+    let payload = change_payload(&ctx.base(), class, schema, &row);
+    let change = append_object_change(app, ctx, &mut unit, class, &row, "create", payload).await?;
+    unit.commit().await?;
+    announce(app, change);
+    Ok(row)
+}
+
+pub(super) async fn update_object_full(
+    State(app): State<AppState>,
+    Path((instance, class_name, id)): Path<(String, String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
+    update_object_handler(app, instance, class_name, id, req, true).await
+}
+
+pub(super) async fn update_object_partial(
+    State(app): State<AppState>,
+    Path((instance, class_name, id)): Path<(String, String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
+    update_object_handler(app, instance, class_name, id, req, false).await
+}
+
+pub(super) async fn update_object_handler(
+    app: AppState,
+    instance: String,
+    class_name: String,
+    id: String,
+    req: Req,
+    full: bool,
+) -> ApiResult<Response> {
+    let (ctx, class) = class_ctx(&app, &req, &instance, &class_name).await?;
+    let access = access(&app, &ctx, &class, Op::Update).await?;
+    ctx.throttle(&app)?;
+    let current = load_visible(&app, &class, &access, &id).await?;
+    if access.effective(&current) < ObjectPerm::Write {
+        return Err(ApiError::forbidden());
+    }
+    let schema = class_schema(&app, &class);
+    let body = req.body_object()?;
+    let input = read_input(&body, &req.body.files, &schema, false).map_err(ApiError::fields)?;
+    let mut new_files = NewFiles::default();
+    let write = ObjectWrite {
+        app: &app,
+        ctx: &ctx,
+        class: &class,
+        schema: &schema,
+        access: &access,
+    };
+    let update = UpdateRequest {
+        body: &body,
+        input: &input,
+        id: current.id,
+        full,
+    };
+    let result = update_in_tx(&write, &update, &mut new_files).await;
+    match result {
+        Ok((row, dropped)) => {
+            for p in dropped {
+                files::remove_file(&app, &p).await;
+            }
+            Ok(ok(object_json_with(
+                &ctx.base(),
+                &class.name,
+                &schema,
+                &row,
+            )))
+        }
+        Err(e) => {
+            new_files.discard(&app).await;
+            Err(e)
+        }
+    }
+}
+
+/// Owner, group and permission fields of an update, checked and capped (§9.9).
+pub(super) async fn updated_builtins(
+    app: &AppState,
+    ctx: &Ctx,
+    class: &Class,
+    access: &Access,
+    input: &ObjectInput,
+    row: &ObjectRow,
+    full: bool,
+) -> ApiResult<(Option<i64>, Option<i64>, [i64; 3])> {
+    let owner = match input.owner {
+        Some(o) if o != row.owner => {
+            if class.name == USER_PROFILE {
+                return Err(ApiError::field(
+                    "owner",
+                    "Cannot change owner of User Profile object.",
+                ));
+            }
+            if access.user_id().is_some() {
+                return Err(ApiError::field(
+                    "owner",
+                    "Cannot change owner of Data Object.",
+                ));
+            }
+            if let Some(o) = o {
+                check_owner(app, ctx, o).await?;
+            }
+            o
+        }
+        _ => row.owner,
+    };
+    let group = match input.group {
+        Some(g) if g != row.group_id => {
+            if let Some(g) = g {
+                check_group(app, ctx, access, g).await?;
+            }
+            g
+        }
+        _ => row.group_id,
+    };
+    // A full update applies the model defaults to absent permission fields (§1.10).
+    // Users' submitted (or defaulted) values are capped at their effective permission;
+    // values left as they are stay untouched.
+    let cap = access.effective(row).as_i64();
+    let is_user = access.user_id().is_some();
+    let pick = |given: Option<i64>, current: i64, default: ObjectPerm| match given {
+        Some(v) if is_user => v.min(cap),
+        Some(v) => v,
+        None if full && is_user => default.as_i64().min(cap),
+        None if full => default.as_i64(),
+        None => current,
+    };
+    let perms = [
+        pick(
+            input.owner_permissions,
+            row.owner_permissions,
+            ObjectPerm::Full,
+        ),
+        pick(
+            input.group_permissions,
+            row.group_permissions,
+            ObjectPerm::None,
+        ),
+        pick(
+            input.other_permissions,
+            row.other_permissions,
+            ObjectPerm::None,
+        ),
+    ];
+    Ok((owner, group, perms))
+}
+
+pub(super) async fn update_in_tx(
+    write: &ObjectWrite<'_>,
+    update: &UpdateRequest<'_>,
+    new_files: &mut NewFiles,
+) -> ApiResult<(ObjectRow, Vec<String>)> {
+    let ObjectWrite {
+        app,
+        ctx,
+        class,
+        schema,
+        access,
+    } = *write;
+    let UpdateRequest {
+        body,
+        input,
+        id,
+        full,
+    } = *update;
+    let mut unit = app.store.begin_write().await?;
+    // Re-read under the write lock so operators like `_increment` never lose updates.
+    let row = unit
+        .lock_object(class.id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    check_expected_revision(body, row.revision)?;
+    let (owner, group, perms) =
+        updated_builtins(app, ctx, class, access, input, &row, full).await?;
+    let current = parse_data(&row.data);
+    let (data, dropped) = build_data(
+        &write.scope(),
+        &mut unit,
+        &current,
+        &input.changes,
+        full,
+        new_files,
+    )
+    .await?;
+    let bump = schema
+        .fields
+        .iter()
+        .any(|f| current.get(&f.key) != data.get(&f.key));
+    let values = ObjectValues {
+        owner,
+        owner_permissions: perms[0],
+        group_id: group,
+        group_permissions: perms[1],
+        other_permissions: perms[2],
+        channel: row.channel.clone(),
+        channel_room: row.channel_room.clone(),
+        data: Value::Object(data).to_string(),
+    };
+    let saved = unit
+        .update_object(class.id, id, &values, bump)
+        .await
+        .map_err(|e| conflict_error(class, schema, e))?
+        .ok_or_else(ApiError::not_found)?;
+    let change = if saved.channel.is_some() {
+        // Only the fields whose values changed, plus the id.
+        let before = change_payload(&ctx.base(), class, schema, &row);
+        let mut payload: Map<String, Value> = change_payload(&ctx.base(), class, schema, &saved)
+            .into_iter()
+            .filter(|(k, v)| before.get(k) != Some(v))
+            .collect();
+        payload.insert("id".into(), json!(saved.id));
+        append_object_change(app, ctx, &mut unit, class, &saved, "update", payload).await?
+    } else {
+        None
+    };
+    unit.commit().await?;
+    announce(app, change);
+    Ok((saved, dropped))
+}
+
+pub(super) async fn delete_object_handler(
+    State(app): State<AppState>,
+    Path((instance, class_name, id)): Path<(String, String, String)>,
+    req: Req,
+) -> ApiResult<Response> {
+    let (ctx, class) = class_ctx(&app, &req, &instance, &class_name).await?;
+    if class.name == USER_PROFILE {
+        return Err(ApiError::forbidden());
+    }
+    let access = access(&app, &ctx, &class, Op::Delete).await?;
+    ctx.throttle(&app)?;
+    let row = load_visible(&app, &class, &access, &id).await?;
+    if access.effective(&row) < ObjectPerm::Full {
+        return Err(ApiError::forbidden());
+    }
+    let schema = class_schema(&app, &class);
+    let mut unit = app.store.begin_write().await?;
+    if !unit.delete_object(class.id, row.id).await? {
+        return Err(ApiError::not_found());
+    }
+    let payload = change_payload(&ctx.base(), &class, &schema, &row);
+    let change =
+        append_object_change(&app, &ctx, &mut unit, &class, &row, "delete", payload).await?;
+    unit.commit().await?;
+    announce(&app, change);
+    let data = parse_data(&row.data);
+    for f in schema.fields.iter().filter(|f| f.ftype == FieldType::File) {
+        if let Some(Value::String(p)) = data.get(&f.key) {
+            files::remove_file(&app, p).await;
+        }
+    }
+    Ok(no_content())
+}

@@ -1,0 +1,222 @@
+//! The one seam between Rivia and its databases: [`Db`] runs parameterised SQL on either
+//! embedded SQLite or PostgreSQL. SQL is written once with `$1`-style placeholders; the
+//! SQLite executor rewrites them to SQLite's numbered `?1` form. Where the dialects differ
+//! the caller branches on [`Db::dialect`].
+
+mod exec;
+mod migrate;
+mod pg;
+mod sqlite;
+mod value;
+
+pub(crate) use exec::{Executor, Statement, TxExecutor};
+pub(crate) use value::params;
+pub use value::{Dialect, Row, Val};
+
+use pg::PgDb;
+use sqlite::SqliteDb;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::error::{Constraint, StoreError, StoreResult};
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<SqliteDb>),
+    Postgres(Arc<PgDb>),
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens (creating if needed) `<dir>/rivia.db` and applies migrations.
+    pub async fn open_sqlite(dir: &Path) -> StoreResult<Db> {
+        let sqlite = SqliteDb::open(dir)?;
+        let db = Db {
+            backend: Backend::Sqlite(Arc::new(sqlite)),
+        };
+        migrate::run(&db).await?;
+        Ok(db)
+    }
+
+    /// Connects to PostgreSQL and applies migrations.
+    pub async fn open_postgres(url: &str) -> StoreResult<Db> {
+        let pg = PgDb::connect(url).await?;
+        let db = Db {
+            backend: Backend::Postgres(Arc::new(pg)),
+        };
+        migrate::run(&db).await?;
+        Ok(db)
+    }
+
+    /// The dialect of this database.
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The PostgreSQL URL, for components that need their own connection (LISTEN).
+    pub(crate) fn postgres_url(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Postgres(p) => Some(p.url()),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// Runs a read-only query outside any transaction.
+    pub(crate) async fn query(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.query(sql, params).await,
+            Backend::Postgres(p) => p.query(sql, params).await,
+        }
+    }
+
+    /// Runs several read-only statements on one connection (one snapshot on PostgreSQL),
+    /// cancelling them when they run past `timeout` ([`StoreError::Timeout`]).
+    pub(crate) async fn query_many_with_timeout(
+        &self,
+        statements: Vec<Statement>,
+        timeout: Duration,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.query_many_with_timeout(statements, timeout).await,
+            Backend::Postgres(p) => p.query_many_with_timeout(statements, timeout).await,
+        }
+    }
+
+    /// Runs a read-only query expected to return at most one row.
+    pub(crate) async fn query_opt(&self, sql: &str, params: Vec<Val>) -> StoreResult<Option<Row>> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
+
+    /// Runs several read-only queries in one round trip: on one SQLite reader job, or
+    /// pipelined on one PostgreSQL connection.
+    pub(crate) async fn query_many(
+        &self,
+        statements: Vec<Statement>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.query_many(statements).await,
+            Backend::Postgres(p) => p.query_many(statements).await,
+        }
+    }
+
+    /// Starts a write transaction. It rolls back unless [`Tx::commit`] is called.
+    pub(crate) async fn begin(&self) -> StoreResult<Tx> {
+        let inner = match &self.backend {
+            Backend::Sqlite(s) => TxInner::Sqlite(s.begin().await?),
+            Backend::Postgres(p) => TxInner::Postgres(Box::new(p.begin().await?)),
+        };
+        Ok(Tx {
+            inner,
+            dialect: self.dialect(),
+        })
+    }
+
+    /// Closes the database cleanly (checkpoints the SQLite WAL).
+    pub(crate) async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.close().await,
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+enum TxInner {
+    Sqlite(sqlite::SqliteTx),
+    Postgres(Box<pg::PgTx>),
+}
+
+/// A write transaction (inside the store only: callers outside get a unit of work,
+/// [`crate::UnitOfWork`], whose operations are named, not SQL).
+pub(crate) struct Tx {
+    inner: TxInner,
+    dialect: Dialect,
+}
+
+impl Tx {
+    /// The dialect of the database this transaction runs on.
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Runs a statement and returns its rows.
+    pub(crate) async fn query(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+        match &mut self.inner {
+            TxInner::Sqlite(t) => t.query(sql, params).await,
+            TxInner::Postgres(t) => t.query(sql, params).await,
+        }
+    }
+
+    /// Runs a statement expected to return at most one row.
+    pub(crate) async fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Vec<Val>,
+    ) -> StoreResult<Option<Row>> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
+
+    /// Runs a statement that must return exactly one row.
+    pub(crate) async fn query_one(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<Row> {
+        self.query_opt(sql, params)
+            .await?
+            .ok_or_else(|| StoreError::Internal(format!("no row returned by: {sql}")))
+    }
+
+    /// Runs several statements in order in one round trip (one writer job on SQLite,
+    /// pipelined on PostgreSQL) and returns their rows; the first error is returned.
+    pub(crate) async fn query_many(
+        &mut self,
+        statements: Vec<Statement>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match &mut self.inner {
+            TxInner::Sqlite(t) => t.query_many(statements).await,
+            TxInner::Postgres(t) => t.query_many(statements).await,
+        }
+    }
+
+    /// Runs the transaction's last statements and commits, in one round trip where the
+    /// backend allows (one writer job on SQLite; pipelined with COMMIT on PostgreSQL).
+    /// Their rows come back once the commit is durable; a failed statement rolls the whole
+    /// transaction back and its error is returned.
+    pub(crate) async fn query_many_and_commit(
+        self,
+        statements: Vec<Statement>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.query_many_and_commit(statements).await,
+            TxInner::Postgres(t) => t.query_many_and_commit(statements).await,
+        }
+    }
+
+    /// Runs a statement and returns the number of affected rows.
+    pub(crate) async fn exec(&mut self, sql: &str, params: Vec<Val>) -> StoreResult<u64> {
+        match &mut self.inner {
+            TxInner::Sqlite(t) => t.exec(sql, params).await,
+            TxInner::Postgres(t) => t.exec(sql, params).await,
+        }
+    }
+
+    /// Runs several parameterless statements (DDL built from integer ids only).
+    pub(crate) async fn batch(&mut self, sql: &str) -> StoreResult<()> {
+        match &mut self.inner {
+            TxInner::Sqlite(t) => t.batch(sql).await,
+            TxInner::Postgres(t) => t.batch(sql).await,
+        }
+    }
+
+    /// Commits.
+    pub(crate) async fn commit(self) -> StoreResult<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await,
+            TxInner::Postgres(t) => t.commit().await,
+        }
+    }
+}

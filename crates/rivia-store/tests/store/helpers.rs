@@ -1,0 +1,260 @@
+//! Test harness: a fresh store per test on either backend. PostgreSQL cases run when
+//! `RIVIA_TEST_DATABASE_URL` is set (each test creates its own database); without it they
+//! are skipped with a notice, except under `CI=true`, where a missing database fails the
+//! test (as in the server's API tests).
+
+use rivia_core::schema::{Schema, validate_schema};
+use rivia_store::classes::{Class, NewClass};
+use rivia_store::instances::Instance;
+use rivia_store::objects::ObjectValues;
+use rivia_store::{Db, Store};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Which storage backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Instantiates an `async fn(Backend)` test for both backends.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_000
+    )
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TempDir {
+    pub fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("rivia-store-test-{}", unique_suffix()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Replaces the database name in a `postgres://` URL.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{db}?{q}"),
+        None => format!("{root}/{db}"),
+    }
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL, or `None` when PostgreSQL
+/// tests are not configured (which fails under `CI=true`).
+async fn fresh_postgres_url() -> Option<String> {
+    let Ok(base) = std::env::var("RIVIA_TEST_DATABASE_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "CI=true but RIVIA_TEST_DATABASE_URL is not set: the PostgreSQL half of the suite must run in CI"
+            );
+        }
+        // Written to fd 2 directly, past libtest's output capture, once per run.
+        static NOTICE: std::sync::Once = std::sync::Once::new();
+        NOTICE.call_once(|| {
+            use std::io::Write;
+            let notice = "NOTICE: RIVIA_TEST_DATABASE_URL is not set: the PostgreSQL variants of the store tests are skipped\n";
+            match std::fs::OpenOptions::new().write(true).open("/dev/stderr") {
+                Ok(mut stderr) => {
+                    let _ = stderr.write_all(notice.as_bytes());
+                }
+                Err(_) => eprint!("{notice}"),
+            }
+        });
+        return None;
+    };
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at RIVIA_TEST_DATABASE_URL: {e}"));
+    tokio::spawn(conn);
+    let name = format!("rivia_s_{}", unique_suffix());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    Some(with_database(&base, &name))
+}
+
+/// A fresh store on one backend (its directory lives as long as it).
+pub struct TestStore {
+    pub store: Store,
+    pub backend: Backend,
+    _dir: TempDir,
+}
+
+impl TestStore {
+    /// Opens a fresh store on `backend` (None: PostgreSQL skipped).
+    pub async fn new(backend: Backend) -> Option<TestStore> {
+        let dir = TempDir::new();
+        let db = match backend {
+            Backend::Sqlite => Db::open_sqlite(&dir.0).await.expect("open sqlite"),
+            Backend::Postgres => Db::open_postgres(&fresh_postgres_url().await?)
+                .await
+                .expect("open postgres"),
+        };
+        Some(TestStore {
+            store: Store::new(db),
+            backend,
+            _dir: dir,
+        })
+    }
+
+    /// An admin owning a new instance `name`.
+    pub async fn instance(&self, name: &str) -> Instance {
+        let email = format!("{name}@example.com");
+        let admin = match self.store.admin_by_email(&email).await.expect("db") {
+            Some(a) => a,
+            None => self
+                .store
+                .create_admin(rivia_store::admins::NewAdmin {
+                    email: &email,
+                    password: None,
+                    first_name: "",
+                    last_name: "",
+                    account_key: &format!("key-{name}"),
+                    is_active: true,
+                })
+                .await
+                .expect("admin"),
+        };
+        self.store
+            .create_instance(admin.id, name, "", "{}", 100)
+            .await
+            .expect("instance")
+    }
+
+    /// A class of `instance` with the schema given as the API takes it.
+    pub async fn class(&self, instance: &Instance, name: &str, schema: Value) -> Class {
+        let schema = validate_schema(&schema, &Schema::default(), 1, &|_| false).expect("schema");
+        let new = NewClass {
+            name: name.into(),
+            description: String::new(),
+            schema: schema.to_stored(),
+            group_id: None,
+            group_permissions: 2,
+            other_permissions: 2,
+            metadata: "{}".into(),
+        };
+        self.store
+            .create_class(instance.id, &new, &schema, 100)
+            .await
+            .expect("class")
+    }
+
+    /// The number of objects in a class, read back through a list page.
+    pub async fn count(&self, instance: &Instance, class: &Class) -> usize {
+        all_objects(&self.store, instance, class).await.len()
+    }
+}
+
+/// Every object of a class in id order (one list page of up to 1,000).
+pub async fn all_objects(
+    store: &Store,
+    instance: &Instance,
+    class: &Class,
+) -> Vec<rivia_store::objects::ObjectRow> {
+    let query = rivia_core::query::Query::default();
+    let visibility = rivia_store::objects::Visibility::All;
+    let q = rivia_store::objects::ObjectListQuery {
+        instance_id: instance.id,
+        class_id: class.id,
+        query: &query,
+        visibility: &visibility,
+        order: rivia_store::objects::OrderField::Id,
+        keyset: rivia_core::page::Keyset {
+            sql_descending: false,
+            bound: None,
+            reverse_after: false,
+            limit: 1000,
+        },
+        boundary: None,
+        count: false,
+        timeout: std::time::Duration::from_secs(5),
+    };
+    store.list_objects(&q).await.expect("list").0
+}
+
+/// Object values with no owner, group, channel or data.
+pub fn plain_values() -> ObjectValues {
+    ObjectValues {
+        owner: None,
+        owner_permissions: 3,
+        group_id: None,
+        group_permissions: 0,
+        other_permissions: 0,
+        channel: None,
+        channel_room: None,
+        data: "{}".into(),
+    }
+}
+
+/// Object values with `data` (schema fields by storage key).
+pub fn values_with(data: Value) -> ObjectValues {
+    ObjectValues {
+        data: data.to_string(),
+        ..plain_values()
+    }
+}
+
+/// The storage key of a class's field by name.
+pub fn key_of(class: &Class, field: &str) -> String {
+    Schema::from_stored(&class.schema)
+        .fields
+        .into_iter()
+        .find(|f| f.name == field)
+        .expect("field")
+        .key
+}
