@@ -13,9 +13,9 @@
 //! `{id}` on admin removal, a channel history's missing `room`) goes into the permission
 //! step, so it keeps its place.
 //!
-//! The objects handlers map onto it too: their `class_ctx` + `access` + `ctx.throttle` is
-//! `call.nested(async |inst| <class or 404 Class>, async |ctx, class| access(..).await)`
-//! with a `Call<String>` (`{class}`) or `Call<(String, String)>` (`{class}`, `{id}`).
+//! The objects handlers use it through `api::objects::access::{class_call, class_op}`: the
+//! class is the parent (404 `Class was not found.` before authentication) and the class
+//! gate of spec-core §9.9 is the permission step.
 //!
 //! Handlers receive their request as a [`Call`] (the state, the request, the URL's
 //! instance and the other path parameters), whose methods are [`Caller`]'s:

@@ -15,12 +15,6 @@ pub(crate) mod instances;
 pub(crate) mod invitations;
 pub(crate) mod link;
 pub(crate) mod memberships;
-// `objects::object_json` has no caller since the module stopped being public; the objects
-// split (another branch of issue #12) settles it. Remove this allowance after merging.
-#[allow(
-    dead_code,
-    reason = "objects::object_json is unused; see the note above"
-)]
 pub(crate) mod objects;
 pub(crate) mod users;
 

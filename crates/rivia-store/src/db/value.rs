@@ -89,14 +89,6 @@ impl Row {
             _ => None,
         }
     }
-    /// Float column.
-    pub fn opt_f64(&self, i: usize) -> Option<f64> {
-        match self.0.get(i) {
-            Some(Val::Float(v)) => Some(*v),
-            Some(Val::Int(v)) => Some(*v as f64),
-            _ => None,
-        }
-    }
     /// Boolean column.
     pub fn bool(&self, i: usize) -> bool {
         match self.0.get(i) {

@@ -1,12 +1,13 @@
 //! Who may do what on a class's objects (spec-core §9.9): admin roles, API key flags,
 //! the class gate for users, and the object-level permission a caller ends up with.
 
-use crate::auth::{Ctx, Who, resolve_instance};
+use crate::auth::{Ctx, Who};
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
-use crate::req::Req;
 use crate::state::AppState;
 use rivia_core::perms::{AdminTable, ClassPerm, ObjectPerm, Op};
 use rivia_store::classes::Class;
+use rivia_store::instances::Instance;
 use rivia_store::objects::{ObjectRow, Visibility};
 
 /// The caller's standing on a class's objects, after the class gate.
@@ -99,17 +100,29 @@ pub async fn access(app: &AppState, ctx: &Ctx, class: &Class, op: Op) -> ApiResu
     }
 }
 
-/// Instance, then class (404 `Class was not found.` before authentication), then caller.
-pub(super) async fn class_ctx(
-    app: &AppState,
-    req: &Req,
-    instance: &str,
-    class: &str,
-) -> ApiResult<(Ctx, Class)> {
-    let inst = resolve_instance(app, instance).await?;
-    let class = crate::api::classes::find_class_cached(app, inst.id, class)
-        .await?
-        .ok_or_else(|| ApiError::model_not_found("Class"))?;
-    let ctx = crate::auth::caller_in(app, req, inst).await?;
-    Ok((ctx, class))
+/// The objects preamble, through [`Call::nested`] (spec-core §1.7): the instance, the class
+/// (404 `Class was not found.` before authentication), the caller, `permit` on the class,
+/// then the throttle.
+pub(super) async fn class_call<P>(
+    call: &Call<P>,
+    class_name: &str,
+    permit: impl AsyncFnOnce(&Ctx, &Class) -> ApiResult<Access>,
+) -> ApiResult<(Ctx, Class, Access)> {
+    let app = &call.app;
+    let find = async |inst: &Instance| {
+        crate::api::classes::find_class_cached(app, inst.id, class_name)
+            .await?
+            .ok_or_else(|| ApiError::model_not_found("Class"))
+    };
+    call.nested(find, permit).await
+}
+
+/// [`class_call`] granting the caller's [`access`] for `op`.
+pub(super) async fn class_op<P>(
+    call: &Call<P>,
+    class_name: &str,
+    op: Op,
+) -> ApiResult<(Ctx, Class, Access)> {
+    let app = &call.app;
+    class_call(call, class_name, async |ctx, class| access(app, ctx, class, op).await).await
 }

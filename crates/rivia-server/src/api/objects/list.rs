@@ -1,16 +1,15 @@
 //! The objects list: the query language, `order_by` with its cursors, counts, and the
 //! page envelope with its links.
 
-use super::access::{access, class_ctx};
+use super::access::class_op;
 use super::render::{ObjectView, parse_data};
 use super::{LIST_TIMEOUT, class_schema};
 use crate::api::classes::USER_PROFILE;
 use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ok;
-use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use crate::caller::Call;
 use axum::http::StatusCode;
 use axum::response::Response;
 use rivia_core::page::{Cursor, PageRequest, encode_query_value, join_link};
@@ -159,14 +158,9 @@ pub(super) fn row_order_value(row: &ObjectRow, order: &OrderField) -> Option<Str
     }
 }
 
-pub(super) async fn list_objects(
-    State(app): State<AppState>,
-    Path((instance, class_name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, class) = class_ctx(&app, &req, &instance, &class_name).await?;
-    let access = access(&app, &ctx, &class, Op::Read).await?;
-    ctx.throttle(&app)?;
+pub(super) async fn list_objects(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, class, access) = class_op(&call, &call.path, Op::Read).await?;
+    let Call { app, req, .. } = call;
     let schema = class_schema(&app, &class);
     let raw_queries = req.params("query");
     let targets = if raw_queries.iter().any(|q| q.contains("_is")) {

@@ -17,17 +17,16 @@ mod profile;
 mod render;
 mod write;
 
-pub use access::{Access, access};
+pub use access::Access;
 pub use profile::{ProfileError, profile_fields};
-pub use render::{ObjectView, object_json, object_json_with};
+pub use render::ObjectView;
 
 use super::{Api, path_id};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ok;
-use crate::req::Req;
 use crate::state::AppState;
-use access::class_ctx;
-use axum::extract::{Path, State};
+use access::class_op;
+use crate::caller::Call;
 use axum::response::Response;
 use list::list_objects;
 use rivia_core::perms::Op;
@@ -87,16 +86,12 @@ async fn load_visible(
         .ok_or_else(ApiError::not_found)
 }
 
-async fn get_object(
-    State(app): State<AppState>,
-    Path((instance, class_name, id)): Path<(String, String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, class) = class_ctx(&app, &req, &instance, &class_name).await?;
-    let access = access(&app, &ctx, &class, Op::Read).await?;
-    ctx.throttle(&app)?;
-    let row = load_visible(&app, &class, &access, &id).await?;
-    let schema = class_schema(&app, &class);
+async fn get_object(call: Call<(String, String)>) -> ApiResult<Response> {
+    let (class_name, id) = &call.path;
+    let (ctx, class, access) = class_op(&call, class_name, Op::Read).await?;
+    let app = &call.app;
+    let row = load_visible(app, &class, &access, id).await?;
+    let schema = class_schema(app, &class);
     Ok(ok(ObjectView {
         base: &ctx.base(),
         class_name: &class.name,

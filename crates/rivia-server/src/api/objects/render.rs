@@ -7,21 +7,15 @@ use rivia_core::object::{RenderedValue, stored_fields};
 use rivia_core::perms::ObjectPerm;
 use rivia_core::schema::Schema;
 use rivia_core::time::Timestamp;
-use rivia_store::classes::Class;
 use rivia_store::objects::ObjectRow;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-/// DataObjectJSON (spec-core §9.2) of a row of `class`, for the objects API and for user
-/// profiles. `base` is the instance prefix `/v1.1/instances/<name>`.
-pub fn object_json(base: &str, class: &Class, row: &ObjectRow) -> Value {
-    object_json_with(base, &class.name, &Schema::from_stored(&class.schema), row)
-}
-
-/// [`object_json`] with an already parsed schema, as a value tree for callers that edit
-/// or nest it.
-pub fn object_json_with(base: &str, class_name: &str, schema: &Schema, row: &ObjectRow) -> Value {
+/// DataObjectJSON (spec-core §9.2) of a row of a class whose schema is already parsed, as
+/// a value tree for callers that edit or nest it. `base` is the instance prefix
+/// `/v1.1/instances/<name>`.
+pub(crate) fn object_json_with(base: &str, class_name: &str, schema: &Schema, row: &ObjectRow) -> Value {
     serde_json::to_value(ObjectView {
         base,
         class_name,

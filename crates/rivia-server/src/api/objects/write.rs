@@ -2,7 +2,7 @@
 //! failed check after the first statement (a publish refusal, a unique field) keeps
 //! nothing; files stored for a failed request are removed again.
 
-use super::access::{Access, access, class_ctx};
+use super::access::{Access, access, class_call, class_op};
 use super::changes::{announce, append_object_change, change_payload, resolve_channel};
 use super::class_schema;
 use super::data::{DataScope, NewFiles, build_data, conflict_error};
@@ -14,9 +14,8 @@ use crate::api::files;
 use crate::auth::{Ctx, Who};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{created, no_content, ok};
-use crate::req::Req;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use crate::caller::Call;
 use axum::response::Response;
 use rivia_core::errors::msg;
 use rivia_core::perms::{ClassPerm, ObjectPerm, Op};
@@ -55,17 +54,16 @@ pub(super) struct UpdateRequest<'a> {
     pub(super) full: bool,
 }
 
-pub(super) async fn create_object(
-    State(app): State<AppState>,
-    Path((instance, class_name)): Path<(String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, class) = class_ctx(&app, &req, &instance, &class_name).await?;
-    if class.name == USER_PROFILE {
-        return Err(ApiError::forbidden());
-    }
-    let access = create_access(&app, &ctx, &class).await?;
-    ctx.throttle(&app)?;
+pub(super) async fn create_object(call: Call<String>) -> ApiResult<Response> {
+    let app = &call.app;
+    let permit = async |ctx: &Ctx, class: &Class| {
+        if class.name == USER_PROFILE {
+            return Err(ApiError::forbidden());
+        }
+        create_access(app, ctx, class).await
+    };
+    let (ctx, class, access) = class_call(&call, &call.path, permit).await?;
+    let Call { app, req, .. } = call;
     let schema = class_schema(&app, &class);
     let body = req.body_object()?;
     let input = read_input(&body, &req.body.files, &schema, true).map_err(ApiError::fields)?;
@@ -212,33 +210,22 @@ pub(super) async fn create_in_tx(
     Ok(row)
 }
 
-pub(super) async fn update_object_full(
-    State(app): State<AppState>,
-    Path((instance, class_name, id)): Path<(String, String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    update_object_handler(app, instance, class_name, id, req, true).await
+pub(super) async fn update_object_full(call: Call<(String, String)>) -> ApiResult<Response> {
+    update_object_handler(call, true).await
 }
 
-pub(super) async fn update_object_partial(
-    State(app): State<AppState>,
-    Path((instance, class_name, id)): Path<(String, String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    update_object_handler(app, instance, class_name, id, req, false).await
+pub(super) async fn update_object_partial(call: Call<(String, String)>) -> ApiResult<Response> {
+    update_object_handler(call, false).await
 }
 
-pub(super) async fn update_object_handler(
-    app: AppState,
-    instance: String,
-    class_name: String,
-    id: String,
-    req: Req,
-    full: bool,
-) -> ApiResult<Response> {
-    let (ctx, class) = class_ctx(&app, &req, &instance, &class_name).await?;
-    let access = access(&app, &ctx, &class, Op::Update).await?;
-    ctx.throttle(&app)?;
+async fn update_object_handler(call: Call<(String, String)>, full: bool) -> ApiResult<Response> {
+    let (ctx, class, access) = class_op(&call, &call.path.0, Op::Update).await?;
+    let Call {
+        app,
+        req,
+        path: (_, id),
+        ..
+    } = call;
     let current = load_visible(&app, &class, &access, &id).await?;
     if access.effective(&current) < ObjectPerm::Write {
         return Err(ApiError::forbidden());
@@ -425,17 +412,20 @@ pub(super) async fn update_in_tx(
     Ok((saved, dropped))
 }
 
-pub(super) async fn delete_object_handler(
-    State(app): State<AppState>,
-    Path((instance, class_name, id)): Path<(String, String, String)>,
-    req: Req,
-) -> ApiResult<Response> {
-    let (ctx, class) = class_ctx(&app, &req, &instance, &class_name).await?;
-    if class.name == USER_PROFILE {
-        return Err(ApiError::forbidden());
-    }
-    let access = access(&app, &ctx, &class, Op::Delete).await?;
-    ctx.throttle(&app)?;
+pub(super) async fn delete_object_handler(call: Call<(String, String)>) -> ApiResult<Response> {
+    let app = &call.app;
+    let permit = async |ctx: &Ctx, class: &Class| {
+        if class.name == USER_PROFILE {
+            return Err(ApiError::forbidden());
+        }
+        access(app, ctx, class, Op::Delete).await
+    };
+    let (ctx, class, access) = class_call(&call, &call.path.0, permit).await?;
+    let Call {
+        app,
+        path: (_, id),
+        ..
+    } = call;
     let row = load_visible(&app, &class, &access, &id).await?;
     if access.effective(&row) < ObjectPerm::Full {
         return Err(ApiError::forbidden());
