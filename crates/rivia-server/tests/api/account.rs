@@ -1,21 +1,22 @@
 //! Account endpoints (spec-core §2.7).
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, redact};
+use crate::helpers::{TestApp, redact};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 both_backends!(
     register_login_and_profile,
-    register_validation_and_closed_registration,
+    registration_validates_its_fields,
     key_reset_and_password_change,
     password_reset_and_activation_through_the_outbox,
 );
+both_backends!(
+    settings(|s| s.registration_open = false),
+    closed_registration_refuses_new_accounts,
+);
 
-async fn register_login_and_profile(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn register_login_and_profile(app: TestApp) {
     let r = app
         .call(
             "POST",
@@ -24,7 +25,7 @@ async fn register_login_and_profile(b: Backend) {
             Some(json!({"email": "Geralt@Rivia.org", "password": "roach", "first_name": "Geralt"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    r.expect(StatusCode::CREATED);
     assert_eq!(
         redact(&r.body),
         json!({"id": 1, "email": "Geralt@Rivia.org", "first_name": "Geralt", "last_name": "", "is_active": false,
@@ -40,7 +41,7 @@ async fn register_login_and_profile(b: Backend) {
             Some(json!({"email": "geralt@rivia.org", "password": "roach"})),
         )
         .await;
-    assert_eq!(login.status, StatusCode::OK);
+    login.expect(StatusCode::OK);
     assert_eq!(login.body["account_key"], json!(key));
     let wrong = app
         .call(
@@ -51,11 +52,8 @@ async fn register_login_and_profile(b: Backend) {
         )
         .await;
     assert_eq!(
-        (wrong.status, wrong.body),
-        (
-            StatusCode::UNAUTHORIZED,
-            json!({"detail": "Invalid password."})
-        )
+        wrong.expect_json(StatusCode::UNAUTHORIZED),
+        json!({"detail": "Invalid password."})
     );
     let unknown = app
         .call(
@@ -66,11 +64,8 @@ async fn register_login_and_profile(b: Backend) {
         )
         .await;
     assert_eq!(
-        (unknown.status, unknown.body),
-        (
-            StatusCode::UNAUTHORIZED,
-            json!({"detail": "Invalid email."})
-        )
+        unknown.expect_json(StatusCode::UNAUTHORIZED),
+        json!({"detail": "Invalid email."})
     );
     let me = app
         .call(
@@ -115,18 +110,12 @@ async fn register_login_and_profile(b: Backend) {
         )
         .await;
     assert_eq!(
-        (social.status, social.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"detail": "Unsupported social backend."})
-        )
+        social.expect_json(StatusCode::BAD_REQUEST),
+        json!({"detail": "Unsupported social backend."})
     );
 }
 
-async fn register_validation_and_closed_registration(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn registration_validates_its_fields(app: TestApp) {
     app.admin("dup@example.com").await;
     let r = app
         .call(
@@ -137,11 +126,8 @@ async fn register_validation_and_closed_registration(b: Backend) {
         )
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"email": ["This field must be unique."]})
-        )
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"email": ["This field must be unique."]})
     );
     let r = app
         .call(
@@ -171,10 +157,9 @@ async fn register_validation_and_closed_registration(b: Backend) {
         )
         .await;
     assert_eq!(r.body, json!({"invitation_key": "Invitation not found."}));
+}
 
-    let Some(closed) = TestApp::with_settings(b, |s| s.registration_open = false).await else {
-        return;
-    };
+async fn closed_registration_refuses_new_accounts(closed: TestApp) {
     let r = closed
         .call(
             "POST",
@@ -184,28 +169,21 @@ async fn register_validation_and_closed_registration(b: Backend) {
         )
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"detail": "Registration disabled."})
-        )
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"detail": "Registration disabled."})
     );
 }
 
-async fn key_reset_and_password_change(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn key_reset_and_password_change(app: TestApp) {
     let key = app.admin("keys@example.com").await;
     let r = app
         .as_key(&key, "POST", "/v1.1/account/reset_key/", None)
         .await;
     let new_key = r.body["account_key"].as_str().expect("key").to_string();
     assert_ne!(new_key, key);
-    assert_eq!(
-        app.as_key(&key, "GET", "/v1.1/account/", None).await.status,
-        StatusCode::FORBIDDEN
-    );
+    app.as_key(&key, "GET", "/v1.1/account/", None)
+        .await
+        .expect(StatusCode::FORBIDDEN);
     let r = app
         .as_key(
             &new_key,
@@ -223,7 +201,7 @@ async fn key_reset_and_password_change(b: Backend) {
             Some(json!({"current_password": "secret", "new_password": "n"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    r.expect(StatusCode::NO_CONTENT);
     let login = app
         .call(
             "POST",
@@ -232,7 +210,7 @@ async fn key_reset_and_password_change(b: Backend) {
             Some(json!({"email": "keys@example.com", "password": "n"})),
         )
         .await;
-    assert_eq!(login.status, StatusCode::OK);
+    login.expect(StatusCode::OK);
     let r = app
         .as_key(
             &new_key,
@@ -253,10 +231,7 @@ fn last_mail(app: &TestApp, kind: &str) -> Value {
         .expect("mail of that kind")
 }
 
-async fn password_reset_and_activation_through_the_outbox(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn password_reset_and_activation_through_the_outbox(app: TestApp) {
     app.admin("mail@example.com").await;
     let activation = last_mail(&app, "activation");
     let r = app
@@ -315,7 +290,7 @@ async fn password_reset_and_activation_through_the_outbox(b: Backend) {
             Some(json!({"email": "mail@example.com"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    r.expect(StatusCode::NO_CONTENT);
     let reset = last_mail(&app, "password_reset");
     let confirm = json!({"uid": reset["fields"]["uid"], "token": reset["fields"]["token"], "new_password": "fresh"});
     let r = app
@@ -326,7 +301,7 @@ async fn password_reset_and_activation_through_the_outbox(b: Backend) {
             Some(confirm.clone()),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
     let r = app
         .call(
             "POST",
@@ -348,5 +323,5 @@ async fn password_reset_and_activation_through_the_outbox(b: Backend) {
             Some(json!({"email": "mail@example.com", "password": "fresh"})),
         )
         .await;
-    assert_eq!(login.status, StatusCode::OK);
+    login.expect(StatusCode::OK);
 }

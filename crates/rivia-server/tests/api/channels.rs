@@ -3,7 +3,7 @@
 //! clients, WebSocket, two nodes) lives in `channels_net.rs`.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::TestApp;
 use axum::http::StatusCode;
 use rivia_store::channels::{NewChange, append_change};
 use serde_json::{Value, json};
@@ -17,10 +17,13 @@ both_backends!(
     poll_answers_at_once_or_waits_for_the_next_change,
     poll_with_a_current_last_id_waits_for_the_next_change,
     polls_see_a_channel_replaced_or_restricted_at_once,
-    poll_validation_and_timeouts,
     poll_on_a_deleted_channel_ends,
     retention_keeps_the_newest_and_drops_expired,
     append_change_joins_the_callers_transaction,
+);
+both_backends!(
+    settings(|s| s.poll_timeout = std::time::Duration::from_millis(300)),
+    poll_validation_and_timeouts,
 );
 
 const CH: &str = "/v1.1/instances/chan-inst/channels/";
@@ -34,10 +37,7 @@ fn names(body: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn channel_crud_and_builtins(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn channel_crud_and_builtins(app: TestApp) {
     let admin = app.admin_with_instance("chan-inst").await;
     let r = app
         .as_key(
@@ -47,7 +47,7 @@ async fn channel_crud_and_builtins(b: Backend) {
             Some(json!({"name": "ChaNNel", "custom_publish": true, "type": "separate_rooms", "description": "d"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     let keys: Vec<&String> = r.body.as_object().expect("obj").keys().collect();
     assert_eq!(
         keys,
@@ -121,7 +121,7 @@ async fn channel_crud_and_builtins(b: Backend) {
             Some(json!({"name": "9bad.", "type": "rooms", "other_permissions": "write", "group": 99})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    r.expect(StatusCode::BAD_REQUEST);
     assert_eq!(
         r.body,
         json!({
@@ -158,7 +158,7 @@ async fn channel_crud_and_builtins(b: Backend) {
             Some(json!({"other_permissions": "subscribe", "name": "other", "type": "default"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK);
+    r.expect(StatusCode::OK);
     assert_eq!(
         (
             &r.body["name"],
@@ -191,25 +191,22 @@ async fn channel_crud_and_builtins(b: Backend) {
         let r = app
             .as_key(&admin, "DELETE", &format!("{CH}{name}/"), None)
             .await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{name}");
+        r.expect(StatusCode::FORBIDDEN);
     }
     let r = app.as_key(&admin, "DELETE", &item, None).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    r.expect(StatusCode::NO_CONTENT);
     let r = app.as_key(&admin, "GET", &item, None).await;
     assert_eq!(
-        (r.status, r.body),
-        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
+        r.expect_json(StatusCode::NOT_FOUND),
+        json!({"detail": "Not found."})
     );
     let r = app
         .as_key(&admin, "POST", CH, Some(json!({"name": "channel"})))
         .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    r.expect(StatusCode::CREATED);
 }
 
-async fn channel_permissions_for_keys_and_users(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn channel_permissions_for_keys_and_users(app: TestApp) {
     let admin = app.admin_with_instance("chan-inst").await;
     let key = app.api_key(&admin, "chan-inst", json!({})).await;
     let anon = app
@@ -236,7 +233,7 @@ async fn channel_permissions_for_keys_and_users(b: Backend) {
         let mut body = body;
         body["name"] = json!(name);
         let r = app.as_key(&admin, "POST", CH, Some(body)).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.expect(StatusCode::CREATED);
     }
     let r = app
         .as_key(&admin, "GET", &format!("{CH}grp-pub/"), None)
@@ -251,7 +248,7 @@ async fn channel_permissions_for_keys_and_users(b: Backend) {
     let r = app.as_key(&key, "GET", CH, None).await;
     assert_eq!((r.status, &r.body), (StatusCode::FORBIDDEN, &forbidden));
     let r = app.call("GET", CH, &[], None).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
 
     // Users see what others or their groups may subscribe to.
     let r = app.as_user(&key, &alice_key, "GET", CH, None).await;
@@ -266,7 +263,7 @@ async fn channel_permissions_for_keys_and_users(b: Backend) {
     let r = app
         .as_user(&key, &bob_key, "GET", &format!("{CH}missing/"), None)
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    r.expect(StatusCode::NOT_FOUND);
 
     // Anonymous-read keys list channels open to others, read any, write none.
     let r = app.as_key(&anon, "GET", CH, None).await;
@@ -274,24 +271,24 @@ async fn channel_permissions_for_keys_and_users(b: Backend) {
     let r = app
         .as_key(&anon, "GET", &format!("{CH}closed/"), None)
         .await;
-    assert_eq!(r.status, StatusCode::OK);
+    r.expect(StatusCode::OK);
     let r = app
         .as_key(&anon, "POST", CH, Some(json!({"name": "x1"})))
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
     // ignore_acl keys see and manage everything.
     let r = app.as_key(&acl, "GET", CH, None).await;
     assert_eq!(r.body["objects"].as_array().map(Vec::len), Some(6));
     let r = app
         .as_key(&acl, "POST", CH, Some(json!({"name": "by-acl"})))
         .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    r.expect(StatusCode::CREATED);
 
     // QUIRK: any user may create; a user with subscribe permission may update and delete.
     let r = app
         .as_user(&key, &bob_key, "POST", CH, Some(json!({"name": "bobs"})))
         .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    r.expect(StatusCode::CREATED);
     let r = app
         .as_user(
             &key,
@@ -305,11 +302,11 @@ async fn channel_permissions_for_keys_and_users(b: Backend) {
     let r = app
         .as_user(&key, &bob_key, "DELETE", &format!("{CH}grp-sub/"), None)
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
     let r = app
         .as_user(&key, &alice_key, "DELETE", &format!("{CH}grp-sub/"), None)
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    r.expect(StatusCode::NO_CONTENT);
 
     // Admin roles: read may read, not write.
     let reader = app.admin("reader@example.com").await;
@@ -329,20 +326,16 @@ async fn channel_permissions_for_keys_and_users(b: Backend) {
     .await
     .expect("role");
     tx.commit().await.expect("commit");
-    assert_eq!(
-        app.as_key(&reader, "GET", CH, None).await.status,
-        StatusCode::OK
-    );
+    app.as_key(&reader, "GET", CH, None)
+        .await
+        .expect(StatusCode::OK);
     let r = app
         .as_key(&reader, "POST", CH, Some(json!({"name": "nope"})))
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
 }
 
-async fn publish_validates_and_records_authors(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn publish_validates_and_records_authors(app: TestApp) {
     let admin = app.admin_with_instance("chan-inst").await;
     let key = app.api_key(&admin, "chan-inst", json!({})).await;
     let (alice, alice_key) = crate::helpers::store_user(&app, "chan-inst", "alice").await;
@@ -355,7 +348,7 @@ async fn publish_validates_and_records_authors(b: Backend) {
         json!({"name": "quiet"}),
     ] {
         let r = app.as_key(&admin, "POST", CH, Some(body)).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.expect(StatusCode::CREATED);
     }
     let admin_id = app
         .store
@@ -375,7 +368,7 @@ async fn publish_validates_and_records_authors(b: Backend) {
             Some(json!({"payload": {"key": "value"}})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     let id = r.body["id"].as_i64().expect("id");
     assert_eq!(
         r.body["links"],
@@ -419,8 +412,8 @@ async fn publish_validates_and_records_authors(b: Backend) {
             .as_key(&admin, "POST", &url, Some(json!({ "payload": payload })))
             .await;
         assert_eq!(
-            (r.status, r.body),
-            (StatusCode::BAD_REQUEST, json!({"payload": [message]}))
+            r.expect_json(StatusCode::BAD_REQUEST),
+            json!({"payload": [message]})
         );
     }
     // 64 KiB limit on the whole request.
@@ -429,11 +422,8 @@ async fn publish_validates_and_records_authors(b: Backend) {
         .as_key(&admin, "POST", &url, Some(json!({"payload": {"k": big}})))
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            json!({"detail": "Request size limit exceeded (65536)."})
-        )
+        r.expect_json(StatusCode::PAYLOAD_TOO_LARGE),
+        json!({"detail": "Request size limit exceeded (65536)."})
     );
 
     // Custom publish off, eventlog, and rooms.
@@ -446,11 +436,8 @@ async fn publish_validates_and_records_authors(b: Backend) {
         )
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::FORBIDDEN,
-            json!({"detail": "Custom publish not allowed on this channel."})
-        )
+        r.expect_json(StatusCode::FORBIDDEN),
+        json!({"detail": "Custom publish not allowed on this channel."})
     );
     let r = app
         .as_key(
@@ -460,15 +447,12 @@ async fn publish_validates_and_records_authors(b: Backend) {
             Some(json!({"room": "r"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
     let rooms = format!("{CH}rooms/publish/");
     let r = app.as_key(&admin, "POST", &rooms, Some(json!({}))).await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"room": "This field is required for channels with separate rooms."})
-        )
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"room": "This field is required for channels with separate rooms."})
     );
     let r = app
         .as_key(
@@ -487,7 +471,7 @@ async fn publish_validates_and_records_authors(b: Backend) {
     let r = app
         .as_user(&key, &bob_key, "POST", &rooms, Some(json!({"room": "ąę"})))
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
     let r = app
         .as_user(
             &key,
@@ -497,7 +481,7 @@ async fn publish_validates_and_records_authors(b: Backend) {
             Some(json!({"room": "ąę"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     let key_id = app
         .store
         .api_key_by_key(&key)
@@ -508,7 +492,7 @@ async fn publish_validates_and_records_authors(b: Backend) {
     assert_eq!(r.body["author"], json!({"api_key": key_id, "user": alice}));
     // A plain key without a user cannot publish; an unknown channel is 404 after that.
     let r = app.as_key(&key, "POST", &url, Some(json!({}))).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
     let r = app
         .as_key(
             &admin,
@@ -517,13 +501,10 @@ async fn publish_validates_and_records_authors(b: Backend) {
             Some(json!({})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    r.expect(StatusCode::NOT_FOUND);
 }
 
-async fn history_lists_newest_first_with_cursors_and_rooms(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn history_lists_newest_first_with_cursors_and_rooms(app: TestApp) {
     let admin = admin_with_publish_channel(&app, "plain").await;
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -544,7 +525,8 @@ async fn history_lists_newest_first_with_cursors_and_rooms(b: Backend) {
             &format!("{CH}default/publish/"),
             Some(json!({"room": room})),
         )
-        .await;
+        .await
+        .expect(StatusCode::CREATED);
     }
     let hist = format!("{CH}plain/history/");
     let page_ids = |body: &Value| -> Vec<i64> {
@@ -556,7 +538,7 @@ async fn history_lists_newest_first_with_cursors_and_rooms(b: Backend) {
             .collect()
     };
     let r = app.as_key(&admin, "GET", &hist, None).await;
-    assert_eq!(r.status, StatusCode::OK);
+    r.expect(StatusCode::OK);
     assert_eq!(
         page_ids(&r.body),
         ids.iter().rev().copied().collect::<Vec<_>>()
@@ -604,11 +586,8 @@ async fn history_lists_newest_first_with_cursors_and_rooms(b: Backend) {
     let rooms = format!("{CH}default/history/");
     let r = app.as_key(&admin, "GET", &rooms, None).await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"room": "This field is required for channels with separate rooms."})
-        )
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"room": "This field is required for channels with separate rooms."})
     );
     let r = app
         .as_key(&admin, "GET", &format!("{rooms}?room=LOBBY"), None)
@@ -627,22 +606,19 @@ async fn history_lists_newest_first_with_cursors_and_rooms(b: Backend) {
         .as_key(&admin, "GET", &format!("{hist}999999/"), None)
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
+        r.expect_json(StatusCode::NOT_FOUND),
+        json!({"detail": "Not found."})
     );
     // Unknown channel: 404 before authentication.
     let r = app
         .call("GET", &format!("{CH}nope/history/"), &[], None)
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::NOT_FOUND,
-            json!({"detail": "Channel was not found."})
-        )
+        r.expect_json(StatusCode::NOT_FOUND),
+        json!({"detail": "Channel was not found."})
     );
     let r = app.call("GET", &hist, &[], None).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
 }
 
 /// An admin of instance `chan-inst` with a `custom_publish` channel `name` in it.
@@ -656,7 +632,7 @@ async fn admin_with_publish_channel(app: &TestApp, name: &str) -> String {
             Some(json!({"name": name, "custom_publish": true})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.expect(StatusCode::CREATED);
     admin
 }
 
@@ -664,14 +640,11 @@ async fn publish(app: &TestApp, key: &str, channel: &str, body: Value) -> i64 {
     let r = app
         .as_key(key, "POST", &format!("{CH}{channel}/publish/"), Some(body))
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     r.body["id"].as_i64().expect("id")
 }
 
-async fn poll_answers_at_once_or_waits_for_the_next_change(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn poll_answers_at_once_or_waits_for_the_next_change(app: TestApp) {
     let admin = admin_with_publish_channel(&app, "plain").await;
     let first = publish(&app, &admin, "plain", json!({"payload": {"n": 1}})).await;
     let second = publish(&app, &admin, "plain", json!({"payload": {"n": 2}})).await;
@@ -681,7 +654,7 @@ async fn poll_answers_at_once_or_waits_for_the_next_change(b: Backend) {
     let r = app
         .as_key(&admin, "GET", &format!("{poll}?last_id=0"), None)
         .await;
-    assert_eq!(r.status, StatusCode::OK);
+    r.expect(StatusCode::OK);
     assert_eq!(r.body["id"].as_i64(), Some(first));
     assert_eq!(r.body.get("links"), None);
     assert_eq!(
@@ -724,7 +697,7 @@ async fn poll_answers_at_once_or_waits_for_the_next_change(b: Backend) {
     let third = publish(&app, &admin, "plain", json!({"payload": {"n": 3}})).await;
     for w in waiters {
         let r = w.await.expect("poll task");
-        assert_eq!(r.status, StatusCode::OK);
+        r.expect(StatusCode::OK);
         assert_eq!(r.body["id"].as_i64(), Some(third));
         assert_eq!(r.body["payload"], json!({"n": 3}));
         assert_eq!(
@@ -738,10 +711,7 @@ async fn poll_answers_at_once_or_waits_for_the_next_change(b: Backend) {
 /// Polls whose `last_id` is the newest change, answered from the bus's remembered newest
 /// id instead of the table: each waits and gets the change published right after it
 /// parks, and a `last_id` beyond the newest is still refused.
-async fn poll_with_a_current_last_id_waits_for_the_next_change(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn poll_with_a_current_last_id_waits_for_the_next_change(app: TestApp) {
     let admin = admin_with_publish_channel(&app, "steady").await;
     let inst = app.stored_instance("chan-inst").await;
     let channel = app
@@ -769,7 +739,7 @@ async fn poll_with_a_current_last_id_waits_for_the_next_change(b: Backend) {
         wait_for_waiters(&app, 2).await;
         let next = publish(&app, &admin, "steady", json!({"payload": {"n": round}})).await;
         let r = waiter.await.expect("poll task");
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.expect(StatusCode::OK);
         assert_eq!(r.body["id"].as_i64(), Some(next));
         assert_eq!(r.body["payload"], json!({"n": round}));
         newest = next;
@@ -782,7 +752,7 @@ async fn poll_with_a_current_last_id_waits_for_the_next_change(b: Backend) {
             None,
         )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    r.expect(StatusCode::BAD_REQUEST);
     assert_eq!(
         r.body,
         json!({"last_id": "Value is higher than the most current change id."})
@@ -792,13 +762,12 @@ async fn poll_with_a_current_last_id_waits_for_the_next_change(b: Backend) {
 
 /// Polls look channels up through a cache; changing or replacing a channel on this node
 /// is seen by the very next poll.
-async fn polls_see_a_channel_replaced_or_restricted_at_once(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn polls_see_a_channel_replaced_or_restricted_at_once(app: TestApp) {
     let admin = app.admin_with_instance("chan-inst").await;
     let create = json!({"name": "swap", "custom_publish": true});
-    app.as_key(&admin, "POST", CH, Some(create.clone())).await;
+    app.as_key(&admin, "POST", CH, Some(create.clone()))
+        .await
+        .expect(StatusCode::CREATED);
     let first = publish(&app, &admin, "swap", json!({"payload": {"v": 1}})).await;
     let poll = format!("{CH}swap/poll/?last_id=0");
     let r = app.as_key(&admin, "GET", &poll, None).await;
@@ -808,19 +777,22 @@ async fn polls_see_a_channel_replaced_or_restricted_at_once(b: Backend) {
     let r = app
         .as_key(&admin, "DELETE", &format!("{CH}swap/"), None)
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
-    app.as_key(&admin, "POST", CH, Some(create)).await;
+    r.expect(StatusCode::NO_CONTENT);
+    app.as_key(&admin, "POST", CH, Some(create))
+        .await
+        .expect(StatusCode::CREATED);
     let second = publish(&app, &admin, "swap", json!({"payload": {"v": 2}})).await;
     let r = app.as_key(&admin, "GET", &poll, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
     assert_eq!(r.body["id"].as_i64(), Some(second));
     assert_eq!(r.body["payload"], json!({"v": 2}));
 
     // Gone: the next poll is 404.
     app.as_key(&admin, "DELETE", &format!("{CH}swap/"), None)
-        .await;
+        .await
+        .expect(StatusCode::NO_CONTENT);
     let r = app.as_key(&admin, "GET", &poll, None).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    r.expect(StatusCode::NOT_FOUND);
 }
 
 /// Waits (with a deadline) until `n` pollers are parked on the bus.
@@ -836,12 +808,7 @@ pub async fn wait_for_waiters(app: &TestApp, n: usize) {
     }
 }
 
-async fn poll_validation_and_timeouts(b: Backend) {
-    let Some(app) =
-        TestApp::with_settings(b, |s| s.poll_timeout = Duration::from_millis(300)).await
-    else {
-        return;
-    };
+async fn poll_validation_and_timeouts(app: TestApp) {
     let admin = admin_with_publish_channel(&app, "plain").await;
     let poll = format!("{CH}plain/poll/");
     // Nothing published yet: any last_id waits; the timeout answers 204 with no body.
@@ -856,40 +823,31 @@ async fn poll_validation_and_timeouts(b: Backend) {
         .as_key(&admin, "GET", &format!("{poll}?last_id={}", id + 1), None)
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"last_id": "Value is higher than the most current change id."})
-        )
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"last_id": "Value is higher than the most current change id."})
     );
     let r = app
         .as_key(&admin, "GET", &format!("{poll}?last_id=aaa&room="), None)
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"last_id": ["A valid integer is required."], "room": ["This field may not be blank."]})
-        )
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"last_id": ["A valid integer is required."], "room": ["This field may not be blank."]})
     );
     let r = app
         .as_key(&admin, "GET", &format!("{CH}default/poll/"), None)
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"room": "This field is required for channels with separate rooms."})
-        )
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"room": "This field is required for channels with separate rooms."})
     );
     let r = app
         .as_key(&admin, "GET", &format!("{CH}nope/poll/"), None)
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    r.expect(StatusCode::NOT_FOUND);
     // A plain API key may not subscribe; the poll rate throttles polls.
     let key = app.api_key(&admin, "chan-inst", json!({})).await;
     let r = app.as_key(&key, "GET", &poll, None).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
     // `transport=websocket` without an upgrade request is a JSON 4xx.
     let r = app
         .as_key(&admin, "GET", &format!("{poll}?transport=websocket"), None)
@@ -899,13 +857,11 @@ async fn poll_validation_and_timeouts(b: Backend) {
     assert_eq!(app.store.bus.waiter_count(), 0);
 }
 
-async fn poll_on_a_deleted_channel_ends(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn poll_on_a_deleted_channel_ends(app: TestApp) {
     let admin = app.admin_with_instance("chan-inst").await;
     app.as_key(&admin, "POST", CH, Some(json!({"name": "doomed"})))
-        .await;
+        .await
+        .expect(StatusCode::CREATED);
     let app = std::sync::Arc::new(app);
     let waiter = {
         let app = app.clone();
@@ -919,19 +875,16 @@ async fn poll_on_a_deleted_channel_ends(b: Backend) {
     let r = app
         .as_key(&admin, "DELETE", &format!("{CH}doomed/"), None)
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    r.expect(StatusCode::NO_CONTENT);
     let r = waiter.await.expect("poll task");
     assert_eq!(
-        (r.status, r.body),
-        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
+        r.expect_json(StatusCode::NOT_FOUND),
+        json!({"detail": "Not found."})
     );
     assert_eq!(app.store.bus.waiter_count(), 0);
 }
 
-async fn retention_keeps_the_newest_and_drops_expired(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn retention_keeps_the_newest_and_drops_expired(app: TestApp) {
     let admin = admin_with_publish_channel(&app, "busy").await;
     let inst = app.stored_instance("chan-inst").await;
     let channel = |name: &'static str| {
@@ -1001,7 +954,7 @@ async fn retention_keeps_the_newest_and_drops_expired(b: Backend) {
     let r = app
         .as_key(&admin, "GET", &format!("{CH}busy/history/{newest}/"), None)
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    r.expect(StatusCode::NOT_FOUND);
     app.store.prune_touched_changes().await.expect("prune");
     let all = app
         .store
@@ -1011,10 +964,7 @@ async fn retention_keeps_the_newest_and_drops_expired(b: Backend) {
     assert_eq!(all.len(), 999);
 }
 
-async fn append_change_joins_the_callers_transaction(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn append_change_joins_the_callers_transaction(app: TestApp) {
     app.admin_with_instance("chan-inst").await;
     let inst = app.stored_instance("chan-inst").await;
     let default = app

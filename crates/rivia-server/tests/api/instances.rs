@@ -1,21 +1,21 @@
 //! Instances, instance admins, API keys and invitations (spec-core §4–§6, spec-rest §12).
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::TestApp;
 use axum::http::StatusCode;
 use serde_json::json;
 
 both_backends!(
     instance_lifecycle,
-    instance_name_rules_and_limits,
     api_keys_and_isolation,
     invitations_grant_roles,
 );
+both_backends!(
+    settings(|s| s.instance_limit = 2),
+    instance_name_rules_and_limits
+);
 
-async fn instance_lifecycle(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn instance_lifecycle(app: TestApp) {
     let key = app.admin("owner@example.com").await;
     let r = app
         .as_key(
@@ -25,7 +25,7 @@ async fn instance_lifecycle(b: Backend) {
             Some(json!({"name": "My-Inst", "description": "d", "metadata": {"k": "v"}})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    r.expect(StatusCode::CREATED);
     assert_eq!(r.body["name"], "my-inst");
     assert_eq!(r.body["role"], "full");
     assert_eq!(r.body["owner"]["email"], "owner@example.com");
@@ -85,31 +85,25 @@ async fn instance_lifecycle(b: Backend) {
         (r.status, r.body["links"]["self"].clone()),
         (StatusCode::OK, json!("/v1.1/instances/renamed/"))
     );
-    assert_eq!(
-        app.as_key(&key, "GET", "/v1.1/instances/my-inst/", None)
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    app.as_key(&key, "GET", "/v1.1/instances/my-inst/", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
     // Another admin sees nothing of it.
     let other = app.admin("other@example.com").await;
     let r = app
         .as_key(&other, "GET", "/v1.1/instances/renamed/", None)
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
+        r.expect_json(StatusCode::NOT_FOUND),
+        json!({"detail": "Not found."})
     );
     let r = app
         .as_key(&other, "GET", "/v1.1/instances/renamed/admins/", None)
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        app.as_key(&key, "DELETE", "/v1.1/instances/renamed/", None)
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
+    r.expect(StatusCode::FORBIDDEN);
+    app.as_key(&key, "DELETE", "/v1.1/instances/renamed/", None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
     let r = app
         .as_key(&key, "GET", "/v1.1/instances/renamed/api_keys/", None)
         .await;
@@ -118,10 +112,7 @@ async fn instance_lifecycle(b: Backend) {
     app.instance(&key, "renamed").await;
 }
 
-async fn instance_name_rules_and_limits(b: Backend) {
-    let Some(app) = TestApp::with_settings(b, |s| s.instance_limit = 2).await else {
-        return;
-    };
+async fn instance_name_rules_and_limits(app: TestApp) {
     let key = app.admin("names@example.com").await;
     let cases = [
         (
@@ -148,7 +139,7 @@ async fn instance_name_rules_and_limits(b: Backend) {
                 Some(json!({"name": name})),
             )
             .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}");
+        r.expect(StatusCode::BAD_REQUEST);
         assert!(
             r.body["name"]
                 .as_array()
@@ -180,10 +171,7 @@ async fn instance_name_rules_and_limits(b: Backend) {
     assert_eq!(r.body, json!({"detail": "Instance count exceeded (2)."}));
 }
 
-async fn api_keys_and_isolation(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn api_keys_and_isolation(app: TestApp) {
     let admin = app.admin_with_instance("keys-one").await;
     app.instance(&admin, "keys-two").await;
     let r = app
@@ -194,7 +182,7 @@ async fn api_keys_and_isolation(b: Backend) {
             Some(json!({"description": "d", "ignore_acl": "true"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    r.expect(StatusCode::CREATED);
     let key = r.body["api_key"].as_str().expect("key").to_string();
     assert!(
         u32::from_str_radix(&key[39..], 16).expect("hex") % 2 == 1,
@@ -210,33 +198,27 @@ async fn api_keys_and_isolation(b: Backend) {
     );
     let id = r.body["id"].as_i64().expect("id");
     // The key works in its instance only.
-    assert_eq!(
-        app.as_key(&key, "GET", "/v1.1/instances/keys-one/api_keys/", None)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    app.as_key(&key, "GET", "/v1.1/instances/keys-one/api_keys/", None)
+        .await
+        .expect(StatusCode::OK);
     let r = app
         .as_key(&key, "GET", "/v1.1/instances/keys-two/api_keys/", None)
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (StatusCode::FORBIDDEN, json!({"detail": "No such API Key."}))
+        r.expect_json(StatusCode::FORBIDDEN),
+        json!({"detail": "No such API Key."})
     );
     let r = app.as_key(&key, "GET", "/v1.1/instances/", None).await;
     assert_eq!(r.body["objects"].as_array().expect("list").len(), 1);
     assert_eq!(r.body["objects"][0]["role"], "api_key");
-    assert_eq!(
-        app.as_key(
-            &key,
-            "POST",
-            "/v1.1/instances/keys-one/api_keys/",
-            Some(json!({}))
-        )
-        .await
-        .status,
-        StatusCode::FORBIDDEN
-    );
+    app.as_key(
+        &key,
+        "POST",
+        "/v1.1/instances/keys-one/api_keys/",
+        Some(json!({})),
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
     let r = app
         .as_key(
             &admin,
@@ -281,29 +263,20 @@ async fn api_keys_and_isolation(b: Backend) {
             .body,
         json!({"detail": "No such API Key."})
     );
-    assert_eq!(
-        app.as_key(
-            &admin,
-            "DELETE",
-            &format!("/v1.1/instances/keys-one/api_keys/{id}/"),
-            None
-        )
+    app.as_key(
+        &admin,
+        "DELETE",
+        &format!("/v1.1/instances/keys-one/api_keys/{id}/"),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    app.as_key(&new_key, "GET", "/v1.1/instances/keys-one/", None)
         .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.as_key(&new_key, "GET", "/v1.1/instances/keys-one/", None)
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
+        .expect(StatusCode::FORBIDDEN);
 }
 
-async fn invitations_grant_roles(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn invitations_grant_roles(app: TestApp) {
     let owner = app.admin_with_instance("invites").await;
     let guest = app.admin("guest@example.com").await;
     let r = app
@@ -314,7 +287,7 @@ async fn invitations_grant_roles(b: Backend) {
             Some(json!({"email": "guest@example.com", "role": "write"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     assert_eq!(
         (r.body["state"].clone(), r.body["inviter"].clone()),
         (json!("new"), json!("owner-invites@example.com"))
@@ -360,17 +333,14 @@ async fn invitations_grant_roles(b: Backend) {
         )
         .await;
     assert_eq!(r.body, json!({"invitation_key": "Invitation not found."}));
-    assert_eq!(
-        app.as_key(
-            &guest,
-            "POST",
-            "/v1.1/account/invitations/accept/",
-            Some(json!({"invitation_key": key}))
-        )
-        .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
+    app.as_key(
+        &guest,
+        "POST",
+        "/v1.1/account/invitations/accept/",
+        Some(json!({"invitation_key": key})),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
     let admins = app
         .as_key(&guest, "GET", "/v1.1/instances/invites/admins/", None)
         .await;
@@ -387,12 +357,9 @@ async fn invitations_grant_roles(b: Backend) {
         .collect();
     assert!(roles.contains(&("guest@example.com".into(), "write".into())));
     // A write admin may not manage API keys or roles, but may leave.
-    assert_eq!(
-        app.as_key(&guest, "GET", "/v1.1/instances/invites/api_keys/", None)
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
+    app.as_key(&guest, "GET", "/v1.1/instances/invites/api_keys/", None)
+        .await
+        .expect(StatusCode::FORBIDDEN);
     let guest_id = admins.body["objects"]
         .as_array()
         .expect("a")
@@ -415,7 +382,7 @@ async fn invitations_grant_roles(b: Backend) {
             Some(json!({"role": "read"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "the owner's role is fixed");
+    r.expect(StatusCode::FORBIDDEN);
     let r = app
         .as_key(
             &owner,
@@ -428,21 +395,15 @@ async fn invitations_grant_roles(b: Backend) {
         r.body,
         json!({"role": ["\"furry\" is not a valid choice."]})
     );
-    assert_eq!(
-        app.as_key(
-            &guest,
-            "DELETE",
-            &format!("/v1.1/instances/invites/admins/{guest_id}/"),
-            None
-        )
+    app.as_key(
+        &guest,
+        "DELETE",
+        &format!("/v1.1/instances/invites/admins/{guest_id}/"),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    app.as_key(&guest, "GET", "/v1.1/instances/invites/admins/", None)
         .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.as_key(&guest, "GET", "/v1.1/instances/invites/admins/", None)
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
+        .expect(StatusCode::FORBIDDEN);
 }

@@ -7,6 +7,7 @@ mod batch;
 mod channels;
 mod channels_net;
 mod cli;
+mod client;
 mod conventions;
 mod durability;
 mod instances;

@@ -1,7 +1,7 @@
 //! Data-object changes published to channels (spec-core §10.6).
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::TestApp;
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -24,7 +24,7 @@ async fn setup(app: &TestApp, name: &str) -> String {
             ),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     let r = app
         .as_key(
             &admin,
@@ -33,14 +33,11 @@ async fn setup(app: &TestApp, name: &str) -> String {
             Some(json!({"name": "feed", "other_permissions": "subscribe"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     admin
 }
 
-async fn object_writes_append_changes(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn object_writes_append_changes(app: TestApp) {
     let admin = setup(&app, "changes-one").await;
     let base = "/v1.1/instances/changes-one";
     let r = app
@@ -51,7 +48,7 @@ async fn object_writes_append_changes(b: Backend) {
             Some(json!({"title": "a", "channel": "feed"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     let id = r.body["id"].as_i64().expect("id");
     let r = app
         .as_key(
@@ -61,18 +58,15 @@ async fn object_writes_append_changes(b: Backend) {
             Some(json!({"title": "b"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        app.as_key(
-            &admin,
-            "DELETE",
-            &format!("{base}/classes/notes/objects/{id}/"),
-            None
-        )
-        .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
+    r.expect(StatusCode::OK);
+    app.as_key(
+        &admin,
+        "DELETE",
+        &format!("{base}/classes/notes/objects/{id}/"),
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
     let h = app
         .as_key(
             &admin,
@@ -108,10 +102,7 @@ async fn object_writes_append_changes(b: Backend) {
     assert_eq!(changes[2]["payload"]["title"], "b");
 }
 
-async fn users_without_publish_permission_cannot_write(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn users_without_publish_permission_cannot_write(app: TestApp) {
     let admin = setup(&app, "changes-two").await;
     let base = "/v1.1/instances/changes-two";
     let key = app
@@ -136,11 +127,8 @@ async fn users_without_publish_permission_cannot_write(b: Backend) {
         )
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::FORBIDDEN,
-            json!({"detail": "You do not have permission to publish data to specified channel."})
-        )
+        r.expect_json(StatusCode::FORBIDDEN),
+        json!({"detail": "You do not have permission to publish data to specified channel."})
     );
     let list = app
         .as_key(
@@ -162,7 +150,8 @@ async fn users_without_publish_permission_cannot_write(b: Backend) {
         &format!("{base}/channels/feed/"),
         Some(json!({"other_permissions": "publish"})),
     )
-    .await;
+    .await
+    .expect(StatusCode::OK);
     let r = app
         .as_user(
             &key,
@@ -172,7 +161,7 @@ async fn users_without_publish_permission_cannot_write(b: Backend) {
             Some(json!({"title": "x", "channel": "feed"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     let h = app
         .as_key(
             &admin,

@@ -1,13 +1,12 @@
 //! Classes and data objects (spec-core §8, §9) on both backends.
 
 use crate::both_backends;
-use crate::helpers::{Backend, Resp, TestApp};
+use crate::helpers::{Backend, Response, TestApp};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 both_backends!(
     classes_crud_and_schema_rules,
-    class_visibility_and_limits,
     indexes_follow_the_schema,
     objects_crud_and_typed_values,
     update_operators_revisions_and_limits,
@@ -28,6 +27,7 @@ both_backends!(
     failed_reads_report_the_first_error_and_leave_no_open_transaction,
     concurrent_creates_commit_together_and_fail_alone,
 );
+both_backends!(settings(|s| s.class_limit = 3), class_visibility_and_limits);
 
 const INST: &str = "objects-inst";
 
@@ -44,21 +44,21 @@ fn object(c: &str, id: &Value) -> String {
     format!("/v1.1/instances/{INST}/classes/{c}/objects/{id}/")
 }
 
-async fn setup(b: Backend) -> Option<(TestApp, String)> {
-    let app = TestApp::new(b).await?;
-    let key = app.admin_with_instance(INST).await;
-    Some((app, key))
+/// The admin key of the test instance, created on `app`.
+async fn setup(app: &TestApp) -> String {
+    app.admin_with_instance(INST).await
 }
 
-async fn make_class(app: &TestApp, key: &str, body: Value) -> Resp {
-    let r = app.as_key(key, "POST", &classes(), Some(body)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "create class: {:?}", r.body);
-    r
+/// Creates a class; returns its JSON.
+async fn make_class(app: &TestApp, key: &str, body: Value) -> Value {
+    app.as_key(key, "POST", &classes(), Some(body))
+        .await
+        .expect_json(StatusCode::CREATED)
 }
 
 async fn create(app: &TestApp, key: &str, class: &str, body: Value) -> Value {
     let r = app.as_key(key, "POST", &objects(class), Some(body)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "create object: {:?}", r.body);
+    r.expect(StatusCode::CREATED);
     r.body
 }
 
@@ -66,11 +66,11 @@ async fn create(app: &TestApp, key: &str, class: &str, body: Value) -> Value {
 async fn count_objects(app: &TestApp, key: &str, class: &str) -> Value {
     let url = format!("{}?page_size=0&include_count=1", objects(class));
     let r = app.as_key(key, "GET", &url, None).await;
-    assert_eq!(r.status, StatusCode::OK, "count: {:?}", r.body);
+    r.expect(StatusCode::OK);
     r.body["objects_count"].clone()
 }
 
-fn ids(r: &Resp) -> Vec<i64> {
+fn ids(r: &Response) -> Vec<i64> {
     r.body["objects"]
         .as_array()
         .unwrap_or_else(|| panic!("list expected: {:?}", r.body))
@@ -79,10 +79,8 @@ fn ids(r: &Resp) -> Vec<i64> {
         .collect()
 }
 
-async fn classes_crud_and_schema_rules(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn classes_crud_and_schema_rules(app: TestApp) {
+    let key = setup(&app).await;
     let r = make_class(
         &app,
         &key,
@@ -91,23 +89,23 @@ async fn classes_crud_and_schema_rules(b: Backend) {
                           {"name": "pages", "type": "integer", "unique": true}]}),
     )
     .await;
-    assert_eq!(r.body["name"], "books");
+    assert_eq!(r["name"], "books");
     assert_eq!(
-        r.body["schema"],
+        r["schema"],
         json!([{"name": "title", "type": "string", "filter_index": true},
                {"name": "pages", "type": "integer", "unique": true, "filter_index": true}])
     );
     assert_eq!(
         (
-            r.body["status"].clone(),
-            r.body["revision"].clone(),
-            r.body["objects_count"].clone()
+            r["status"].clone(),
+            r["revision"].clone(),
+            r["objects_count"].clone()
         ),
         (json!("ready"), json!(1), json!(0))
     );
-    assert_eq!(r.body["group_permissions"], "create_objects");
+    assert_eq!(r["group_permissions"], "create_objects");
     assert_eq!(
-        r.body["links"],
+        r["links"],
         json!({"self": class_url("books"), "objects": objects("books")})
     );
     let dup = app
@@ -130,11 +128,8 @@ async fn classes_crud_and_schema_rules(b: Backend) {
         )
         .await;
     assert_eq!(
-        (bad.status, bad.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"schema": ["Error processing field definition \"owner\" #0: Field name \"owner\" is reserved."]})
-        )
+        bad.expect_json(StatusCode::BAD_REQUEST),
+        json!({"schema": ["Error processing field definition \"owner\" #0: Field name \"owner\" is reserved."]})
     );
     // PATCH keeps the schema; a schema change bumps the revision.
     let r = app
@@ -179,7 +174,7 @@ async fn classes_crud_and_schema_rules(b: Backend) {
             Some(json!({"other_permissions": "read", "name": "ignored"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
     assert_eq!(
         (
             r.body["schema"].clone(),
@@ -203,22 +198,19 @@ async fn classes_crud_and_schema_rules(b: Backend) {
     let profile = app
         .as_key(&key, "DELETE", &class_url("user_profile"), None)
         .await;
-    assert_eq!(profile.status, StatusCode::FORBIDDEN);
+    profile.expect(StatusCode::FORBIDDEN);
     let del = app.as_key(&key, "DELETE", &class_url("books"), None).await;
-    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    del.expect(StatusCode::NO_CONTENT);
     let gone = app.as_key(&key, "GET", &class_url("books"), None).await;
     assert_eq!(
-        (gone.status, gone.body),
-        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
+        gone.expect_json(StatusCode::NOT_FOUND),
+        json!({"detail": "Not found."})
     );
     let missing = app.as_key(&key, "GET", &objects("books"), None).await;
     assert_eq!(missing.body, json!({"detail": "Class was not found."}));
 }
 
-async fn class_visibility_and_limits(b: Backend) {
-    let Some(app) = TestApp::with_settings(b, |s| s.class_limit = 3).await else {
-        return;
-    };
+async fn class_visibility_and_limits(app: TestApp) {
     let key = app.admin_with_instance(INST).await;
     make_class(&app, &key, json!({"name": "open"})).await;
     make_class(
@@ -232,7 +224,7 @@ async fn class_visibility_and_limits(b: Backend) {
         .await;
     assert_eq!(over.body, json!({"detail": "Class count exceeded (3)."}));
     let api_key = app.api_key(&key, INST, json!({})).await;
-    let names = |r: &Resp| -> Vec<String> {
+    let names = |r: &Response| -> Vec<String> {
         r.body["objects"]
             .as_array()
             .expect("list")
@@ -245,7 +237,7 @@ async fn class_visibility_and_limits(b: Backend) {
     let hidden = app
         .as_key(&api_key, "GET", &class_url("hidden"), None)
         .await;
-    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    hidden.expect(StatusCode::NOT_FOUND);
     let (uid, ukey) = crate::helpers::store_user(&app, INST, "member").await;
     let g = crate::helpers::store_group(&app, INST, &[uid]).await;
     app.as_key(
@@ -254,13 +246,14 @@ async fn class_visibility_and_limits(b: Backend) {
         &class_url("hidden"),
         Some(json!({"group": g})),
     )
-    .await;
+    .await
+    .expect(StatusCode::OK);
     let r = app.as_user(&api_key, &ukey, "GET", &classes(), None).await;
     assert_eq!(names(&r), vec!["user_profile", "open", "hidden"]);
     let write = app
         .as_key(&api_key, "POST", &classes(), Some(json!({"name": "nope"})))
         .await;
-    assert_eq!(write.status, StatusCode::FORBIDDEN);
+    write.expect(StatusCode::FORBIDDEN);
     let bad_group = app
         .as_key(
             &key,
@@ -303,10 +296,8 @@ async fn index_names(app: &TestApp, class: &str) -> Vec<String> {
         .collect()
 }
 
-async fn indexes_follow_the_schema(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn indexes_follow_the_schema(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -324,7 +315,8 @@ async fn indexes_follow_the_schema(b: Backend) {
         &class_url("idx"),
         Some(json!({"schema": [{"name": "a", "type": "integer"}, {"name": "b", "type": "string", "order_index": true}]})),
     )
-    .await;
+    .await
+        .expect(StatusCode::OK);
     assert_eq!(index_names(&app, "idx").await.len(), 1);
     // The unique index is enforced with the spec's message.
     make_class(
@@ -340,10 +332,8 @@ async fn indexes_follow_the_schema(b: Backend) {
     assert_eq!(dup.body, json!({"code": ["This field must be unique."]}));
 }
 
-async fn objects_crud_and_typed_values(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn objects_crud_and_typed_values(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -440,7 +430,7 @@ async fn objects_crud_and_typed_values(b: Backend) {
             Some(json!({"i": "x", "arr": {"a": 1}, "ref": 9999, "dt": "2015-01-01", "owner_permissions": "furry"})),
         )
         .await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    bad.expect(StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["i"], json!(["A valid integer is required."]));
     assert_eq!(bad.body["arr"], json!(["Not a valid array."]));
     assert_eq!(
@@ -503,20 +493,17 @@ async fn objects_crud_and_typed_values(b: Backend) {
         .as_key(&key, "PUT", &object("things", &id1), Some(json!({})))
         .await;
     assert_eq!(
-        (put.status, put.body),
-        (
-            StatusCode::METHOD_NOT_ALLOWED,
-            json!({"detail": "Method \"PUT\" not allowed."})
-        )
+        put.expect_json(StatusCode::METHOD_NOT_ALLOWED),
+        json!({"detail": "Method \"PUT\" not allowed."})
     );
     let del = app
         .as_key(&key, "DELETE", &object("things", &id1), None)
         .await;
-    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    del.expect(StatusCode::NO_CONTENT);
     let again = app.as_key(&key, "GET", &object("things", &id1), None).await;
     assert_eq!(
-        (again.status, again.body),
-        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
+        again.expect_json(StatusCode::NOT_FOUND),
+        json!({"detail": "Not found."})
     );
     let class = app.as_key(&key, "GET", &class_url("things"), None).await;
     assert_eq!(class.body["objects_count"], 2);
@@ -534,10 +521,8 @@ async fn objects_crud_and_typed_values(b: Backend) {
     assert_eq!(fields.body, json!({"s": "12"}));
 }
 
-async fn update_operators_revisions_and_limits(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn update_operators_revisions_and_limits(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -564,7 +549,7 @@ async fn update_operators_revisions_and_limits(b: Backend) {
                         "tags": {"_add": ["b", "a"], "_addunique": ["c", "a"], "_remove": "a"}})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
     assert_eq!(
         (
             r.body["n"].clone(),
@@ -608,7 +593,7 @@ async fn update_operators_revisions_and_limits(b: Backend) {
     );
     // Full update by POST resets absent fields and permissions.
     let r = app.as_key(&key, "POST", &url, Some(json!({"n": 9}))).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
     assert_eq!(
         (
             r.body["n"].clone(),
@@ -622,7 +607,7 @@ async fn update_operators_revisions_and_limits(b: Backend) {
     let ok = app
         .as_key(&key, "PATCH", &url, Some(json!({"note": one})))
         .await;
-    assert_eq!(ok.status, StatusCode::OK);
+    ok.expect(StatusCode::OK);
     let too_big = app
         .as_key(&key, "PATCH", &url, Some(json!({"note2": one})))
         .await;
@@ -644,10 +629,8 @@ async fn update_operators_revisions_and_limits(b: Backend) {
     );
 }
 
-async fn retyped_field_starts_empty(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn retyped_field_starts_empty(app: TestApp) {
+    let key = setup(&app).await;
     make_class(&app, &key, json!({"name": "re", "schema": [{"name": "v", "type": "integer"}, {"name": "w", "type": "string"}]})).await;
     let o = create(&app, &key, "re", json!({"v": 3, "w": "kept"})).await;
     app.as_key(
@@ -656,7 +639,8 @@ async fn retyped_field_starts_empty(b: Backend) {
         &class_url("re"),
         Some(json!({"schema": [{"name": "v", "type": "string"}, {"name": "w", "type": "string", "filter_index": true}]})),
     )
-    .await;
+    .await
+        .expect(StatusCode::OK);
     let r = app.as_key(&key, "GET", &object("re", &o["id"]), None).await;
     assert_eq!(
         (r.body["v"].clone(), r.body["w"].clone()),
@@ -664,19 +648,21 @@ async fn retyped_field_starts_empty(b: Backend) {
     );
     // Removing and re-adding a field also starts it empty.
     app.as_key(&key, "PATCH", &class_url("re"), Some(json!({"schema": []})))
-        .await;
+        .await
+        .expect(StatusCode::OK);
     app.as_key(
         &key,
         "PATCH",
         &class_url("re"),
         Some(json!({"schema": [{"name": "w", "type": "string"}]})),
     )
-    .await;
+    .await
+    .expect(StatusCode::OK);
     let r = app.as_key(&key, "GET", &object("re", &o["id"]), None).await;
     assert_eq!(r.body["w"], Value::Null);
 }
 
-async fn list_q(app: &TestApp, key: &str, class: &str, q: Value) -> Resp {
+async fn list_q(app: &TestApp, key: &str, class: &str, q: Value) -> Response {
     let url = format!(
         "{}?query={}",
         objects(class),
@@ -685,10 +671,8 @@ async fn list_q(app: &TestApp, key: &str, class: &str, q: Value) -> Resp {
     app.as_key(key, "GET", &url, None).await
 }
 
-async fn query_language_filters_and_errors(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn query_language_filters_and_errors(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -752,7 +736,7 @@ async fn query_language_filters_and_errors(b: Backend) {
     ];
     for (q, want) in cases {
         let r = list_q(&app, &key, "q", q.clone()).await;
-        assert_eq!(r.status, StatusCode::OK, "{q}: {:?}", r.body);
+        r.expect(StatusCode::OK);
         assert_eq!(ids(&r), want, "{q}");
     }
     // Several query params are ANDed.
@@ -800,10 +784,8 @@ async fn query_language_filters_and_errors(b: Backend) {
     assert_eq!(r.body, json!({"query": "Not a valid JSON string."}));
 }
 
-async fn nested_is_queries(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn nested_is_queries(app: TestApp) {
+    let key = setup(&app).await;
     make_class(&app, &key, json!({"name": "authors", "schema": [{"name": "country", "type": "string", "filter_index": true}]})).await;
     make_class(
         &app,
@@ -853,7 +835,7 @@ async fn nested_is_queries(b: Backend) {
     ];
     for (q, want) in cases {
         let r = list_q(&app, &key, "books", q.clone()).await;
-        assert_eq!(r.status, StatusCode::OK, "{q}: {:?}", r.body);
+        r.expect(StatusCode::OK);
         assert_eq!(ids(&r), want, "{q}");
     }
     let double = list_q(
@@ -869,10 +851,8 @@ async fn nested_is_queries(b: Backend) {
     );
 }
 
-async fn ordering_with_cursors(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn ordering_with_cursors(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -898,7 +878,7 @@ async fn ordering_with_cursors(b: Backend) {
     let mut pages = 0;
     loop {
         let r = app.as_key(&key, "GET", &url, None).await;
-        assert_eq!(r.status, StatusCode::OK, "{url}: {:?}", r.body);
+        r.expect(StatusCode::OK);
         seen.extend(ids(&r));
         pages += 1;
         match r.body["next"].as_str() {
@@ -947,8 +927,8 @@ async fn ordering_with_cursors(b: Backend) {
             .as_key(&key, "GET", &format!("{}?{params}", objects("ord")), None)
             .await;
         assert_eq!(
-            (r.status, r.body),
-            (StatusCode::BAD_REQUEST, json!({"detail": want})),
+            r.expect_json(StatusCode::BAD_REQUEST),
+            json!({"detail": want}),
             "{params}"
         );
     }
@@ -963,10 +943,8 @@ async fn ordering_with_cursors(b: Backend) {
     assert_eq!(ids(&by_id), made.iter().rev().copied().collect::<Vec<_>>());
 }
 
-async fn include_count_and_paging(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn include_count_and_paging(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -1009,10 +987,8 @@ async fn include_count_and_paging(b: Backend) {
     );
 }
 
-async fn user_permissions(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn user_permissions(app: TestApp) {
+    let key = setup(&app).await;
     let api_key = app.api_key(&key, INST, json!({})).await;
     let (alice, akey) = crate::helpers::store_user(&app, INST, "alice").await;
     let (bob, bkey) = crate::helpers::store_user(&app, INST, "bob").await;
@@ -1033,7 +1009,7 @@ async fn user_permissions(b: Backend) {
             Some(json!({"text": "mine", "owner": bob})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     assert_eq!(r.body["owner"], alice, "owner forced to the caller");
     let private = r.body["id"].clone();
     let shared = app
@@ -1072,7 +1048,7 @@ async fn user_permissions(b: Backend) {
     let hidden = app
         .as_user(&api_key, &bkey, "GET", &object("notes", &private), None)
         .await;
-    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    hidden.expect(StatusCode::NOT_FOUND);
     // bob may write (group write) but not delete; his permission fields are capped.
     let r = app
         .as_user(
@@ -1083,7 +1059,7 @@ async fn user_permissions(b: Backend) {
             Some(json!({"text": "edited", "other_permissions": "full"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
     assert_eq!(r.body["other_permissions"], "write");
     let owner_change = app
         .as_user(
@@ -1101,16 +1077,16 @@ async fn user_permissions(b: Backend) {
     let del = app
         .as_user(&api_key, &bkey, "DELETE", &object("notes", &shared), None)
         .await;
-    assert_eq!(del.status, StatusCode::FORBIDDEN);
+    del.expect(StatusCode::FORBIDDEN);
     // Now everybody can read and write it (other=write): carol can read but not delete.
     let carol_read = app
         .as_user(&api_key, &ckey, "GET", &object("notes", &shared), None)
         .await;
-    assert_eq!(carol_read.status, StatusCode::OK);
+    carol_read.expect(StatusCode::OK);
     let del = app
         .as_user(&api_key, &akey, "DELETE", &object("notes", &shared), None)
         .await;
-    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    del.expect(StatusCode::NO_CONTENT);
     // Class gate: a read-only class forbids creating.
     app.as_key(
         &key,
@@ -1118,16 +1094,17 @@ async fn user_permissions(b: Backend) {
         &class_url("notes"),
         Some(json!({"other_permissions": "read"})),
     )
-    .await;
+    .await
+    .expect(StatusCode::OK);
     let gated = app
         .as_user(&api_key, &ckey, "POST", &objects("notes"), Some(json!({})))
         .await;
-    assert_eq!(gated.status, StatusCode::FORBIDDEN);
+    gated.expect(StatusCode::FORBIDDEN);
     // Profiles: not creatable or deletable, owner unchangeable.
     let profile_create = app
         .as_key(&key, "POST", &objects("user_profile"), Some(json!({})))
         .await;
-    assert_eq!(profile_create.status, StatusCode::FORBIDDEN);
+    profile_create.expect(StatusCode::FORBIDDEN);
     let profiles = app
         .as_key(&key, "GET", &objects("user_profile"), None)
         .await;
@@ -1147,13 +1124,11 @@ async fn user_permissions(b: Backend) {
     let profile_del = app
         .as_key(&key, "DELETE", &object("user_profile", &pid), None)
         .await;
-    assert_eq!(profile_del.status, StatusCode::FORBIDDEN);
+    profile_del.expect(StatusCode::FORBIDDEN);
 }
 
-async fn anonymous_read_and_key_flags(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn anonymous_read_and_key_flags(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -1170,21 +1145,21 @@ async fn anonymous_read_and_key_flags(b: Backend) {
         .await;
     let acl = app.api_key(&key, INST, json!({"ignore_acl": true})).await;
     let r = app.as_key(&plain, "GET", &objects("pub"), None).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
     let r = app.as_key(&anon, "GET", &objects("pub"), None).await;
     assert_eq!(ids(&r), vec![open]);
     let r = app
         .as_key(&anon, "POST", &objects("pub"), Some(json!({})))
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
     let r = app.as_key(&acl, "GET", &objects("pub"), None).await;
     assert_eq!(ids(&r).len(), 2);
     let r = app
         .as_key(&acl, "POST", &objects("pub"), Some(json!({})))
         .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    r.expect(StatusCode::CREATED);
     let none = app.call("GET", &objects("pub"), &[], None).await;
-    assert_eq!(none.status, StatusCode::FORBIDDEN);
+    none.expect(StatusCode::FORBIDDEN);
     let unknown_class = app.call("GET", &objects("nope"), &[], None).await;
     assert_eq!(
         unknown_class.body,
@@ -1207,11 +1182,11 @@ async fn anonymous_read_and_key_flags(b: Backend) {
     .expect("role");
     tx.commit().await.expect("commit");
     let r = app.as_key(&reader, "GET", &objects("pub"), None).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
     let r = app
         .as_key(&reader, "POST", &objects("pub"), Some(json!({})))
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.expect(StatusCode::FORBIDDEN);
 }
 
 fn multipart(
@@ -1243,7 +1218,7 @@ async fn send_multipart(
     url: &str,
     ct: String,
     body: Vec<u8>,
-) -> Resp {
+) -> Response {
     let req = axum::http::Request::builder()
         .method(method)
         .uri(url)
@@ -1254,23 +1229,18 @@ async fn send_multipart(
     app.send(req).await
 }
 
-async fn file_fields_upload_serve_and_cleanup(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn file_fields_upload_serve_and_cleanup(app: TestApp) {
+    let key = setup(&app).await;
     make_class(&app, &key, json!({"name": "docs", "schema": [{"name": "file", "type": "file"}, {"name": "n", "type": "integer"}]})).await;
     let (ct, body) = multipart("file", "Hello.TXT", b"hello world", &[("n", "4")]);
     let r = send_multipart(&app, &key, "POST", &objects("docs"), ct, body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.expect(StatusCode::CREATED);
     assert_eq!(r.body["n"], 4);
     assert_eq!(r.body["file"]["type"], "file");
     let url = r.body["file"]["value"].as_str().expect("url").to_string();
     assert!(url.starts_with("/media/") && url.ends_with(".txt"), "{url}");
     let served = app.call("GET", &url, &[], None).await;
-    assert_eq!(
-        (served.status, served.body),
-        (StatusCode::OK, json!("hello world"))
-    );
+    assert_eq!(served.expect_json(StatusCode::OK), json!("hello world"));
     let on_disk = |u: &str| {
         app.dir
             .0
@@ -1292,7 +1262,7 @@ async fn file_fields_upload_serve_and_cleanup(b: Backend) {
         body,
     )
     .await;
-    assert_eq!(r2.status, StatusCode::OK, "{:?}", r2.body);
+    r2.expect(StatusCode::OK);
     assert!(!on_disk(&url).exists(), "replaced file removed");
     let new_url = r2.body["file"]["value"].as_str().expect("url").to_string();
     // A full update without the field deletes the file.
@@ -1321,20 +1291,18 @@ async fn file_fields_upload_serve_and_cleanup(b: Backend) {
         json!({"file": ["File provided has too long extension. Max 16 characters."]})
     );
     app.as_key(&key, "DELETE", &object("docs", &copy["id"]), None)
-        .await;
+        .await
+        .expect(StatusCode::NO_CONTENT);
     assert!(!on_disk(&copy_url).exists());
 }
 
 async fn create_err(app: &TestApp, key: &str, class: &str, body: Value) -> Value {
     let r = app.as_key(key, "POST", &objects(class), Some(body)).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    r.expect(StatusCode::BAD_REQUEST);
     r.body
 }
 
-async fn statement_timeout_cancels_reads(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn statement_timeout_cancels_reads(app: TestApp) {
     let slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 500000000) SELECT COUNT(*) FROM c";
     let started = std::time::Instant::now();
     let r = app
@@ -1362,10 +1330,8 @@ async fn statement_timeout_cancels_reads(b: Backend) {
     assert_eq!(ok[0][0].i64(0), 1);
 }
 
-async fn bad_input_is_a_clean_4xx(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn bad_input_is_a_clean_4xx(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -1382,7 +1348,7 @@ async fn bad_input_is_a_clean_4xx(b: Backend) {
             Some(json!({"s": "a\u{0}b", "o": {"k\u{0}": 1}, "channel_room": "\u{0}"})),
         )
         .await;
-    assert_eq!(nul.status, StatusCode::BAD_REQUEST, "{:?}", nul.body);
+    nul.expect(StatusCode::BAD_REQUEST);
     let deep = (0..200).fold(json!(1), |acc, _| json!({"_is": acc}));
     let urls = vec![
         format!(
@@ -1440,7 +1406,7 @@ async fn bad_input_is_a_clean_4xx(b: Backend) {
             None,
         )
         .await;
-    assert_eq!(huge.status, StatusCode::OK, "{:?}", huge.body);
+    huge.expect(StatusCode::OK);
     let class_bad = app
         .as_key(
             &key,
@@ -1455,11 +1421,9 @@ async fn bad_input_is_a_clean_4xx(b: Backend) {
     );
 }
 
-async fn filters_use_the_expression_index(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
-    if b != Backend::Sqlite {
+async fn filters_use_the_expression_index(app: TestApp) {
+    let key = setup(&app).await;
+    if app.backend != Backend::Sqlite {
         // PostgreSQL picks sequential scans on tiny tables; the shared expression is
         // asserted by the SQLite plan and by the unit test of `field_expr`.
         return;
@@ -1511,7 +1475,7 @@ async fn create_many(app: &TestApp, key: &str, class: &str, bodies: Vec<Value>) 
                 Some(json!({"requests": requests})),
             )
             .await;
-        assert_eq!(r.status, StatusCode::OK, "batch: {:?}", r.body);
+        r.expect(StatusCode::OK);
         let codes: Vec<&Value> = r
             .body
             .as_array()
@@ -1523,10 +1487,8 @@ async fn create_many(app: &TestApp, key: &str, class: &str, bodies: Vec<Value>) 
     }
 }
 
-async fn large_counts_are_estimates_and_selective_filters_page_in_order(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn large_counts_are_estimates_and_selective_filters_page_in_order(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -1552,7 +1514,7 @@ async fn large_counts_are_estimates_and_selective_filters_page_in_order(b: Backe
                     None,
                 )
                 .await;
-            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            r.expect(StatusCode::OK);
             r.body["objects_count"].as_i64().expect("count")
         }
     };
@@ -1561,7 +1523,7 @@ async fn large_counts_are_estimates_and_selective_filters_page_in_order(b: Backe
     assert_eq!(count(r#"{"n": {"_gte": 100}}"#).await, 3);
     // Above, an estimate: never below the exact range, near the truth (1,126).
     let estimate = count(r#"{"n": {"_gt": 0}}"#).await;
-    if b == Backend::Sqlite {
+    if app.backend == Backend::Sqlite {
         // A sample of the class spread over its ids, scaled by the class count.
         assert!((1001..=1300).contains(&estimate), "estimate {estimate}");
         assert_eq!(count(r#"{"n": {"_gt": 0}}"#).await, estimate, "repeatable");
@@ -1587,7 +1549,7 @@ async fn large_counts_are_estimates_and_selective_filters_page_in_order(b: Backe
         .map(|c| c["objects_count"].clone());
     assert_eq!(listed.as_ref(), Some(&detail.body["objects_count"]));
     let class_count = detail.body["objects_count"].as_i64().expect("count");
-    match b {
+    match app.backend {
         Backend::Sqlite => assert_eq!(class_count, 1500),
         Backend::Postgres => assert!(class_count >= 1001, "class count {class_count}"),
     }
@@ -1621,10 +1583,8 @@ async fn large_counts_are_estimates_and_selective_filters_page_in_order(b: Backe
     assert_eq!(ns, vec![json!(100), json!(101), json!(102)]);
 }
 
-async fn schema_changes_racing_writes_stay_consistent(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn schema_changes_racing_writes_stay_consistent(app: TestApp) {
+    let key = setup(&app).await;
     let integer_v = json!([{"name": "v", "type": "integer"}, {"name": "w", "type": "string", "filter_index": true}]);
     let string_v = json!([{"name": "v", "type": "string"}, {"name": "w", "type": "string"}]);
     make_class(&app, &key, json!({"name": "race", "schema": integer_v})).await;
@@ -1665,7 +1625,7 @@ async fn schema_changes_racing_writes_stay_consistent(b: Backend) {
                         Some(json!({"schema": schema})),
                     )
                     .await;
-                assert_eq!(r.status, StatusCode::OK, "schema change: {:?}", r.body);
+                r.expect(StatusCode::OK);
             }
         }
     };
@@ -1684,14 +1644,14 @@ async fn schema_changes_racing_writes_stay_consistent(b: Backend) {
             Some(json!({"schema": integer_v})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "final schema: {:?}", r.body);
+    r.expect(StatusCode::OK);
     let created: Vec<Value> = a.into_iter().chain(b2).chain(c).collect();
     assert!(!created.is_empty());
     // Every acknowledged object is there, and its fields follow the final schema
     // (an integer `v` or none, a string `w` or none).
     for id in &created {
         let r = app.as_key(&key, "GET", &object("race", id), None).await;
-        assert_eq!(r.status, StatusCode::OK, "{id}: {:?}", r.body);
+        r.expect(StatusCode::OK);
         assert!(
             r.body["v"].is_i64() || r.body["v"].is_null(),
             "{:?}",
@@ -1712,20 +1672,18 @@ async fn schema_changes_racing_writes_stay_consistent(b: Backend) {
     let r = app
         .as_key(&key, "GET", &format!("{}?query={q}", objects("race")), None)
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
 }
 
-async fn cancelled_reads_leave_no_open_transaction(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn cancelled_reads_leave_no_open_transaction(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
         json!({"name": "calm", "schema": [{"name": "n", "type": "integer"}]}),
     )
     .await;
-    let slow = match b {
+    let slow = match app.backend {
         Backend::Sqlite => {
             "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT COUNT(*) FROM r"
         }
@@ -1749,10 +1707,8 @@ async fn cancelled_reads_leave_no_open_transaction(b: Backend) {
 
 /// Reads of one batch share a transaction (on PostgreSQL one pipeline: BEGIN, the
 /// statements, COMMIT); a statement failing at run time or at prepare ends it cleanly.
-async fn failed_reads_report_the_first_error_and_leave_no_open_transaction(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn failed_reads_report_the_first_error_and_leave_no_open_transaction(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -1769,7 +1725,7 @@ async fn failed_reads_report_the_first_error_and_leave_no_open_transaction(b: Ba
             .read_with_timeout(statements, std::time::Duration::from_secs(5))
     };
     // A statement that prepares but fails when it runs (SQLite's 1 / 0 is NULL).
-    let (fails_at_run, message) = match b {
+    let (fails_at_run, message) = match app.backend {
         Backend::Sqlite => ("SELECT json('not json')", "malformed JSON"),
         Backend::Postgres => ("SELECT 1 / 0", "division by zero"),
     };
@@ -1798,10 +1754,8 @@ async fn failed_reads_report_the_first_error_and_leave_no_open_transaction(b: Ba
     }
 }
 
-async fn concurrent_creates_commit_together_and_fail_alone(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn concurrent_creates_commit_together_and_fail_alone(app: TestApp) {
+    let key = setup(&app).await;
     make_class(
         &app,
         &key,
@@ -1828,10 +1782,10 @@ async fn concurrent_creates_commit_together_and_fail_alone(b: Backend) {
     let mut ids = Vec::new();
     for (code, r) in &results {
         if code == "taken" {
-            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+            r.expect(StatusCode::BAD_REQUEST);
             assert_eq!(r.body, json!({"code": ["This field must be unique."]}));
         } else {
-            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+            r.expect(StatusCode::CREATED);
             assert_eq!(r.body["code"], json!(code));
             ids.push(r.body["id"].as_i64().expect("id"));
         }
