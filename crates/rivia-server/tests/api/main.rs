@@ -3,6 +3,8 @@
 pub mod helpers;
 
 mod account;
+mod admins;
+mod api_keys;
 mod batch;
 mod channels;
 mod channels_net;
@@ -11,6 +13,7 @@ mod client;
 mod conventions;
 mod durability;
 mod instances;
+mod invitations;
 mod object_changes;
 mod object_ids;
 mod objects;
