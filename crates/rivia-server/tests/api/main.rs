@@ -14,6 +14,7 @@ mod client;
 mod conventions;
 mod durability;
 mod files;
+mod groups;
 mod instances;
 mod invitations;
 mod object_changes;
