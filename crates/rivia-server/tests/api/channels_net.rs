@@ -2,7 +2,7 @@
 //! transport, and two `rivia serve` processes sharing one PostgreSQL database.
 
 use crate::both_backends;
-use crate::channels::wait_for_waiters;
+use crate::channel_polling::wait_for_waiters;
 use crate::client::{Client, Server, next_json, serve};
 use crate::helpers::{Response, TestApp, fresh_postgres_url};
 use axum::http::StatusCode;
