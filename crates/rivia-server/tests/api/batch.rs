@@ -6,13 +6,16 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 both_backends!(
-    batch_runs_subrequests_with_the_callers_identity,
+    batch_answers_each_subrequest_in_order,
+    batch_subrequests_carry_the_callers_identity,
+    batch_without_a_key_is_forbidden,
     batch_validation
 );
 
-async fn batch_runs_subrequests_with_the_callers_identity(app: TestApp) {
+const URL: &str = "/v1.1/instances/batch-one/batch/";
+
+async fn batch_answers_each_subrequest_in_order(app: TestApp) {
     let admin = app.admin_with_instance("batch-one").await;
-    let url = "/v1.1/instances/batch-one/batch/";
     let requests = json!({"requests": [
         {"method": "POST", "path": "/v1.1/instances/batch-one/groups/", "body": {"label": "a"}},
         {"method": "POST", "path": "/v1.1/instances/batch-one/groups/", "body": {"label": "b"}},
@@ -23,7 +26,7 @@ async fn batch_runs_subrequests_with_the_callers_identity(app: TestApp) {
         {"method": "GET", "path": "/v1.1/instances/batch-one/channels/default/poll/"},
         {"method": "PUT", "path": "/v1.1/instances/batch-one/groups/2/", "body": {"label": 5}},
     ]});
-    let r = app.as_key(&admin, "POST", url, Some(requests)).await;
+    let r = app.as_key(&admin, "POST", URL, Some(requests)).await;
     r.expect(StatusCode::OK);
     let answers = r.body.as_array().expect("list");
     assert_eq!(answers[0]["code"], 201);
@@ -47,11 +50,25 @@ async fn batch_runs_subrequests_with_the_callers_identity(app: TestApp) {
         json!({"code": 405, "content": {"detail": "Batching not allowed."}})
     );
     assert_eq!(answers[7]["content"]["label"], "5");
-    // Sub-requests carry the caller's identity and permissions: a plain key may read groups
-    // but not create them.
+}
+
+/// Sub-requests carry the caller's identity and permissions: a plain key may read groups
+/// but not create them.
+async fn batch_subrequests_carry_the_callers_identity(app: TestApp) {
+    let admin = app.admin_with_instance("batch-one").await;
+    for label in ["a", "b"] {
+        app.as_key(
+            &admin,
+            "POST",
+            "/v1.1/instances/batch-one/groups/",
+            Some(json!({"label": label})),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
     let key = app.api_key(&admin, "batch-one", json!({})).await;
     let r = app
-        .as_key(&key, "POST", url, Some(json!({"requests": [
+        .as_key(&key, "POST", URL, Some(json!({"requests": [
             {"method": "GET", "path": "/v1.1/instances/batch-one/groups/2/"},
             {"method": "POST", "path": "/v1.1/instances/batch-one/groups/", "body": {"label": "c"}},
         ]})))
@@ -61,7 +78,11 @@ async fn batch_runs_subrequests_with_the_callers_identity(app: TestApp) {
         r.body[1],
         json!({"code": 403, "content": {"detail": "You do not have permission to perform this action."}})
     );
-    app.call("POST", url, &[], Some(json!({"requests": []})))
+}
+
+async fn batch_without_a_key_is_forbidden(app: TestApp) {
+    app.admin_with_instance("batch-one").await;
+    app.call("POST", URL, &[], Some(json!({"requests": []})))
         .await
         .expect(StatusCode::FORBIDDEN);
 }
