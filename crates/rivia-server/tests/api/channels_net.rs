@@ -3,7 +3,7 @@
 
 use crate::both_backends;
 use crate::channel_polling::wait_for_waiters;
-use crate::client::{Client, Server, next_json, serve};
+use crate::client::{Client, Server, WebSocket, next_json, serve};
 use crate::helpers::{Response, TestApp, fresh_postgres_url};
 use axum::http::StatusCode;
 use futures_util::{SinkExt, StreamExt};
@@ -235,6 +235,63 @@ async fn node(database_url: &str) -> Server {
     Server::start(&[], &env).await
 }
 
+/// Opens a WebSocket on `b` and publishes on `a` until its first frame arrives, then
+/// drains the frames of publishes that raced it; returns the socket and the newest id.
+async fn websocket_across_nodes(a: &Client, b: &Client, key: &str) -> (WebSocket, i64) {
+    let mut ws = b.websocket(&ws_path(key, "")).await.expect("ws");
+    let mut first_frame = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while first_frame.is_none() {
+        let id = publish(a, key, 100).await;
+        if let Ok(Some(Ok(Message::Text(t)))) = timeout(Duration::from_millis(100), ws.next()).await
+        {
+            let v: Value = serde_json::from_str(t.as_str()).expect("json");
+            assert!(v["id"].as_i64().expect("id") <= id);
+            first_frame = Some(v);
+        }
+        assert!(Instant::now() < deadline, "no frame on node B");
+    }
+    let newest = publish(a, key, 200).await;
+    loop {
+        if next_json(&mut ws).await["id"].as_i64() == Some(newest) {
+            break;
+        }
+    }
+    (ws, newest)
+}
+
+/// Kills both listeners' connections and publishes at once on `a`: B's notification is
+/// lost, yet B's subscribers (the WebSocket, and a poll whose last_id is B's remembered
+/// newest id, which may wait without reading the table) get the change once B's listener
+/// reconnects and re-reads.
+async fn lost_notification_still_arrives(
+    db: &tokio_postgres::Client,
+    (a, b): (&Client, &Client),
+    key: &str,
+    ws: &mut WebSocket,
+    newest: i64,
+) {
+    let killed: i64 = db
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = 'rivia-listener' AND datname = current_database()",
+            &[],
+        )
+        .await
+        .expect("terminate")
+        .get(0);
+    assert_eq!(killed, 2);
+    let current = spawn_poll(*b, key, &format!("?last_id={newest}"));
+    let lost = publish(a, key, 300).await;
+    assert_eq!(next_json(ws).await["id"].as_i64(), Some(lost));
+    let body = current
+        .await
+        .expect("poll task")
+        .expect_json(StatusCode::OK);
+    assert_eq!(body["id"].as_i64(), Some(lost));
+    wait_for_listeners(db, 2).await;
+}
+
 async fn two_nodes() {
     let Some(url) = fresh_postgres_url().await else {
         return;
@@ -247,58 +304,12 @@ async fn two_nodes() {
     let (a, b) = (node_a.client, node_b.client);
     let key = setup_channel(&a, "nodes@example.com").await;
     wait_for_listeners(&db, 2).await;
-
     // A long poll on B (no last_id: waits for the next change) answers A's publish.
     let (sent, body) = publish_until_answered(&a, &key, spawn_poll(b, &key, "")).await;
     assert!(sent.contains(&body["id"].as_i64().expect("id")));
-
     // A WebSocket on B streams A's publishes.
-    let mut ws = b.websocket(&ws_path(&key, "")).await.expect("ws");
-    let mut first_frame = None;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while first_frame.is_none() {
-        let id = publish(&a, &key, 100).await;
-        if let Ok(Some(Ok(Message::Text(t)))) = timeout(Duration::from_millis(100), ws.next()).await
-        {
-            let v: Value = serde_json::from_str(t.as_str()).expect("json");
-            assert!(v["id"].as_i64().expect("id") <= id);
-            first_frame = Some(v);
-        }
-        assert!(Instant::now() < deadline, "no frame on node B");
-    }
-    // Drain frames of publishes that raced the first one.
-    let newest = publish(&a, &key, 200).await;
-    loop {
-        if next_json(&mut ws).await["id"].as_i64() == Some(newest) {
-            break;
-        }
-    }
-
-    // Kill both listeners' connections and publish at once: B's notification is lost, yet
-    // B's subscribers get the change when the listener reconnects and re-reads.
-    let killed: i64 = db
-        .query_one(
-            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE application_name = 'rivia-listener' AND datname = current_database()",
-            &[],
-        )
-        .await
-        .expect("terminate")
-        .get(0);
-    assert_eq!(killed, 2);
-    // A poll on B whose last_id is B's remembered newest id (the WebSocket keeps it) may
-    // wait without reading the table; it must still get the change whose notification
-    // is lost, once B's listener reconnects.
-    let current = spawn_poll(b, &key, &format!("?last_id={newest}"));
-    let lost = publish(&a, &key, 300).await;
-    assert_eq!(next_json(&mut ws).await["id"].as_i64(), Some(lost));
-    let body = current
-        .await
-        .expect("poll task")
-        .expect_json(StatusCode::OK);
-    assert_eq!(body["id"].as_i64(), Some(lost));
-    wait_for_listeners(&db, 2).await;
-
+    let (mut ws, newest) = websocket_across_nodes(&a, &b, &key).await;
+    lost_notification_still_arrives(&db, (&a, &b), &key, &mut ws, newest).await;
     // After reconnecting, fresh polls on B get A's publishes, and A gets B's.
     let (sent, body) = publish_until_answered(&a, &key, spawn_poll(b, &key, "")).await;
     assert!(sent.contains(&body["id"].as_i64().expect("id")));
