@@ -1,4 +1,4 @@
-//! Global conventions (spec-core §1): discovery, error shapes, methods and content types,
+//! Global conventions (spec-core §1): error shapes, methods and content types,
 //! credentials, pagination, field selection, size limits and throttling.
 
 use crate::both_backends;
@@ -8,8 +8,6 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 
 both_backends!(
-    discovery_answers_without_auth,
-    root_lists_the_api_versions,
     missing_trailing_slash_is_404_not_a_redirect,
     openapi_document_is_served,
     unsupported_method_is_405,
@@ -34,22 +32,6 @@ both_backends!(
     settings(|s| s.instance_rate = 3),
     throttling_answers_429_with_retry_after
 );
-
-async fn discovery_answers_without_auth(app: TestApp) {
-    let r = app.call("GET", "/v1.1/", &[], None).await;
-    assert_eq!(
-        r.expect_json(StatusCode::OK)["links"]["instances"],
-        "/v1.1/instances/"
-    );
-}
-
-async fn root_lists_the_api_versions(app: TestApp) {
-    let r = app.call("GET", "/", &[], None).await;
-    assert_eq!(
-        r.body,
-        json!({"links": {"v1": "/v1/", "v1.1": "/v1.1/", "v2": "/v2/"}})
-    );
-}
 
 async fn missing_trailing_slash_is_404_not_a_redirect(app: TestApp) {
     app.call("GET", "/v1.1/instances", &[], None)

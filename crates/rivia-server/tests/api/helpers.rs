@@ -2,6 +2,20 @@
 //! real router. PostgreSQL cases run when `RIVIA_TEST_DATABASE_URL` is set (each test gets
 //! its own database); without it they are skipped with a notice, except under `CI=true`,
 //! where a missing database fails the test.
+//!
+//! `both_backends!` builds the app and runs the test on each backend; the request helpers
+//! (`call`, `as_key`, `as_user`, `send`) answer a `#[must_use]` [`Response`] whose
+//! `expect(status)` / `expect_json(status)` name the request, status and body on failure:
+//!
+//! ```ignore
+//! both_backends!(class_name_must_be_unique);
+//! async fn class_name_must_be_unique(app: TestApp) {
+//!     let key = app.admin_with_instance("inst").await;
+//!     let url = "/v1.1/instances/inst/classes/";
+//!     app.as_key(&key, "POST", url, Some(json!({"name": "a"}))).await.expect(StatusCode::CREATED);
+//!     let body = app.as_key(&key, "POST", url, Some(json!({"name": "a"}))).await.expect_json(StatusCode::BAD_REQUEST);
+//! }
+//! ```
 
 use axum::Router;
 use axum::body::Body;
