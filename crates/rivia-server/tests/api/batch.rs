@@ -1,21 +1,21 @@
 //! Batch (spec-rest §6).
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::TestApp;
 use axum::http::StatusCode;
 use serde_json::json;
 
 both_backends!(
-    batch_runs_subrequests_with_the_callers_identity,
+    batch_answers_each_subrequest_in_order,
+    batch_subrequests_carry_the_callers_identity,
+    batch_without_a_key_is_forbidden,
     batch_validation
 );
 
-async fn batch_runs_subrequests_with_the_callers_identity(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+const URL: &str = "/v1.1/instances/batch-one/batch/";
+
+async fn batch_answers_each_subrequest_in_order(app: TestApp) {
     let admin = app.admin_with_instance("batch-one").await;
-    let url = "/v1.1/instances/batch-one/batch/";
     let requests = json!({"requests": [
         {"method": "POST", "path": "/v1.1/instances/batch-one/groups/", "body": {"label": "a"}},
         {"method": "POST", "path": "/v1.1/instances/batch-one/groups/", "body": {"label": "b"}},
@@ -26,8 +26,8 @@ async fn batch_runs_subrequests_with_the_callers_identity(b: Backend) {
         {"method": "GET", "path": "/v1.1/instances/batch-one/channels/default/poll/"},
         {"method": "PUT", "path": "/v1.1/instances/batch-one/groups/2/", "body": {"label": 5}},
     ]});
-    let r = app.as_key(&admin, "POST", url, Some(requests)).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.as_key(&admin, "POST", URL, Some(requests)).await;
+    r.expect(StatusCode::OK);
     let answers = r.body.as_array().expect("list");
     assert_eq!(answers[0]["code"], 201);
     assert_eq!(answers[0]["content"]["label"], "a");
@@ -50,11 +50,25 @@ async fn batch_runs_subrequests_with_the_callers_identity(b: Backend) {
         json!({"code": 405, "content": {"detail": "Batching not allowed."}})
     );
     assert_eq!(answers[7]["content"]["label"], "5");
-    // Sub-requests carry the caller's identity and permissions: a plain key may read groups
-    // but not create them.
+}
+
+/// Sub-requests carry the caller's identity and permissions: a plain key may read groups
+/// but not create them.
+async fn batch_subrequests_carry_the_callers_identity(app: TestApp) {
+    let admin = app.admin_with_instance("batch-one").await;
+    for label in ["a", "b"] {
+        app.as_key(
+            &admin,
+            "POST",
+            "/v1.1/instances/batch-one/groups/",
+            Some(json!({"label": label})),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
     let key = app.api_key(&admin, "batch-one", json!({})).await;
     let r = app
-        .as_key(&key, "POST", url, Some(json!({"requests": [
+        .as_key(&key, "POST", URL, Some(json!({"requests": [
             {"method": "GET", "path": "/v1.1/instances/batch-one/groups/2/"},
             {"method": "POST", "path": "/v1.1/instances/batch-one/groups/", "body": {"label": "c"}},
         ]})))
@@ -64,18 +78,16 @@ async fn batch_runs_subrequests_with_the_callers_identity(b: Backend) {
         r.body[1],
         json!({"code": 403, "content": {"detail": "You do not have permission to perform this action."}})
     );
-    assert_eq!(
-        app.call("POST", url, &[], Some(json!({"requests": []})))
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
 }
 
-async fn batch_validation(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn batch_without_a_key_is_forbidden(app: TestApp) {
+    app.admin_with_instance("batch-one").await;
+    app.call("POST", URL, &[], Some(json!({"requests": []})))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+}
+
+async fn batch_validation(app: TestApp) {
     let admin = app.admin_with_instance("batch-two").await;
     app.instance(&admin, "batch-other").await;
     let url = "/v1.1/instances/batch-two/batch/";
@@ -94,7 +106,7 @@ async fn batch_validation(b: Backend) {
             ]})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    r.expect(StatusCode::BAD_REQUEST);
     assert_eq!(
         r.body,
         json!({"requests": [

@@ -2,93 +2,96 @@
 //! (Syncano's JavaScript library sends `?last_id=&room=` on every poll when neither is set).
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::TestApp;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 both_backends!(
+    settings(|s| s.poll_timeout = Duration::from_millis(300)),
     blank_poll_parameters_wait_for_the_next_message,
-    blank_paging_and_filter_parameters_are_ignored
+    blank_history_parameters_are_ignored,
+);
+both_backends!(
+    blank_object_list_parameters_are_ignored,
+    blank_user_and_instance_list_parameters_are_ignored,
 );
 
 const INST: &str = "blank-inst";
+const CHANNELS: &str = "/v1.1/instances/blank-inst/channels/";
 
-async fn blank_poll_parameters_wait_for_the_next_message(b: Backend) {
-    let Some(app) =
-        TestApp::with_settings(b, |s| s.poll_timeout = Duration::from_millis(300)).await
-    else {
-        return;
-    };
+async fn admin_with_plain_channel(app: &TestApp) -> String {
     let admin = app.admin_with_instance(INST).await;
-    let poll = format!("/v1.1/instances/{INST}/channels/default/poll/?last_id=&room=");
-    let r = app.as_key(&admin, "GET", &poll, None).await;
-    assert_eq!(
-        (r.status, &r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            &json!({"room": "This field is required for channels with separate rooms."})
-        ),
-        "a blank room is no room"
-    );
-    let created = app
-        .as_key(
-            &admin,
-            "POST",
-            &format!("/v1.1/instances/{INST}/channels/"),
-            Some(json!({"name": "plain", "custom_publish": true})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let poll = format!("/v1.1/instances/{INST}/channels/plain/poll/?last_id=&room=");
-    let r = app.as_key(&admin, "GET", &poll, None).await;
-    assert_eq!((r.status, &r.body), (StatusCode::NO_CONTENT, &Value::Null));
-    let history = format!(
-        "/v1.1/instances/{INST}/channels/plain/history/?last_id=&room=&ordering=&page_size="
-    );
-    let r = app.as_key(&admin, "GET", &history, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.body["objects"], json!([]));
+    let body = json!({"name": "plain", "custom_publish": true});
+    app.as_key(&admin, "POST", CHANNELS, Some(body))
+        .await
+        .expect(StatusCode::CREATED);
+    admin
 }
 
-async fn blank_paging_and_filter_parameters_are_ignored(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn blank_poll_parameters_wait_for_the_next_message(app: TestApp) {
+    let admin = admin_with_plain_channel(&app).await;
+    // On a separate-rooms channel a blank room is no room.
+    let r = app
+        .as_key(&admin, "GET", &format!("{CHANNELS}default/poll/?last_id=&room="), None)
+        .await;
+    assert_eq!(
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"room": "This field is required for channels with separate rooms."})
+    );
+    // On a plain channel the poll waits (here: until the 300 ms timeout, 204).
+    let r = app
+        .as_key(&admin, "GET", &format!("{CHANNELS}plain/poll/?last_id=&room="), None)
+        .await;
+    assert_eq!(r.expect_json(StatusCode::NO_CONTENT), Value::Null);
+}
+
+async fn blank_history_parameters_are_ignored(app: TestApp) {
+    let admin = admin_with_plain_channel(&app).await;
+    let history = format!("{CHANNELS}plain/history/?last_id=&room=&ordering=&page_size=");
+    let body = app
+        .as_key(&admin, "GET", &history, None)
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(body["objects"], json!([]));
+}
+
+async fn blank_object_list_parameters_are_ignored(app: TestApp) {
     let admin = app.admin_with_instance(INST).await;
     let classes = format!("/v1.1/instances/{INST}/classes/");
-    let schema =
-        json!({"name": "notes", "schema": [{"name": "n", "type": "integer", "order_index": true}]});
-    let r = app.as_key(&admin, "POST", &classes, Some(schema)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let schema = json!({"name": "notes", "schema": [{"name": "n", "type": "integer", "order_index": true}]});
+    app.as_key(&admin, "POST", &classes, Some(schema))
+        .await
+        .expect(StatusCode::CREATED);
     let objects = format!("{classes}notes/objects/");
     for n in [1, 2, 3] {
-        let r = app
-            .as_key(&admin, "POST", &objects, Some(json!({"n": n})))
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        app.as_key(&admin, "POST", &objects, Some(json!({"n": n})))
+            .await
+            .expect(StatusCode::CREATED);
     }
     let blank = format!(
         "{objects}?page_size=&order_by=&query=&last_pk=&direction=&ordering=&include_count="
     );
-    let r = app.as_key(&admin, "GET", &blank, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let ns: Vec<i64> = r.body["objects"]
+    let body = app
+        .as_key(&admin, "GET", &blank, None)
+        .await
+        .expect_json(StatusCode::OK);
+    let ns: Vec<i64> = body["objects"]
         .as_array()
         .map(|a| a.iter().filter_map(|o| o["n"].as_i64()).collect())
         .unwrap_or_default();
     assert_eq!(ns, vec![1, 2, 3]);
+}
+
+async fn blank_user_and_instance_list_parameters_are_ignored(app: TestApp) {
+    let admin = app.admin_with_instance(INST).await;
     let users = format!("/v1.1/instances/{INST}/users/?page_size=&last_pk=&username__startswith=");
-    let r = app.as_key(&admin, "GET", &users, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let r = app
-        .as_key(
-            &admin,
-            "GET",
-            "/v1.1/instances/?name__startswith=&page_size=",
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.body["objects"].as_array().map(Vec::len), Some(1));
+    app.as_key(&admin, "GET", &users, None)
+        .await
+        .expect(StatusCode::OK);
+    let body = app
+        .as_key(&admin, "GET", "/v1.1/instances/?name__startswith=&page_size=", None)
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(body["objects"].as_array().map(Vec::len), Some(1));
 }

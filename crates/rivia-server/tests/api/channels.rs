@@ -1,29 +1,35 @@
-//! Channels (spec-core §10): CRUD and permissions, publish, history, long-poll semantics,
-//! retention, and the change hook other writes use. Real-socket behaviour (vanishing
-//! clients, WebSocket, two nodes) lives in `channels_net.rs`.
+//! Channels (spec-core §10): CRUD and the permissions of keys and users. Publish and
+//! history are in `channel_publish.rs`; polling in `channel_polling.rs`; real sockets in `channels_net.rs`; the tests that
+//! write the store directly in `channels_store.rs`.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{TestApp, store_group, store_user};
 use axum::http::StatusCode;
-use rivia_store::channels::{NewChange, append_change};
 use serde_json::{Value, json};
-use std::time::Duration;
 
 both_backends!(
-    channel_crud_and_builtins,
-    channel_permissions_for_keys_and_users,
-    publish_validates_and_records_authors,
-    history_lists_newest_first_with_cursors_and_rooms,
-    poll_answers_at_once_or_waits_for_the_next_change,
-    poll_with_a_current_last_id_waits_for_the_next_change,
-    polls_see_a_channel_replaced_or_restricted_at_once,
-    poll_validation_and_timeouts,
-    poll_on_a_deleted_channel_ends,
-    retention_keeps_the_newest_and_drops_expired,
-    append_change_joins_the_callers_transaction,
+    channel_create_answers_its_fields_in_order,
+    builtins_come_first_and_the_name_filter_is_a_literal_prefix,
+    builtin_default_channel_has_rooms_and_custom_publish,
+    channel_name_must_be_unique,
+    invalid_channel_fields_are_reported_together,
+    channel_name_is_required,
+    stored_integers_are_accepted_for_choices,
+    channel_patch_changes_only_what_is_sent,
+    channel_put_resets_custom_publish_and_permissions,
+    builtin_channels_cannot_be_deleted,
+    deleted_channel_is_gone_and_its_name_free,
+    channel_links_its_group,
+    plain_key_and_no_key_see_no_channels,
+    users_list_channels_they_or_their_groups_may_subscribe_to,
+    channel_detail_is_forbidden_rather_than_hidden,
+    anonymous_read_key_lists_open_channels_and_writes_none,
+    ignore_acl_key_sees_and_manages_every_channel,
+    any_user_may_create_a_channel,
+    users_with_subscribe_permission_may_update_and_delete,
 );
 
-const CH: &str = "/v1.1/instances/chan-inst/channels/";
+pub const CH: &str = "/v1.1/instances/chan-inst/channels/";
 
 fn names(body: &Value) -> Vec<String> {
     body["objects"]
@@ -34,21 +40,47 @@ fn names(body: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn channel_crud_and_builtins(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+/// An admin of instance `chan-inst` with a `custom_publish` channel `name` in it.
+pub async fn admin_with_publish_channel(app: &TestApp, name: &str) -> String {
     let admin = app.admin_with_instance("chan-inst").await;
+    app.as_key(
+        &admin,
+        "POST",
+        CH,
+        Some(json!({"name": name, "custom_publish": true})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    admin
+}
+
+/// Publishes on `channel`; returns the change id.
+pub async fn publish(app: &TestApp, key: &str, channel: &str, body: Value) -> i64 {
     let r = app
-        .as_key(
-            &admin,
-            "POST",
-            CH,
-            Some(json!({"name": "ChaNNel", "custom_publish": true, "type": "separate_rooms", "description": "d"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let keys: Vec<&String> = r.body.as_object().expect("obj").keys().collect();
+        .as_key(key, "POST", &format!("{CH}{channel}/publish/"), Some(body))
+        .await
+        .expect_json(StatusCode::CREATED);
+    r["id"].as_i64().expect("id")
+}
+
+/// Instance `chan-inst` with channel `ChaNNel` (saved as `channel`): (admin key, its JSON).
+async fn channel(app: &TestApp) -> (String, Value) {
+    let admin = app.admin_with_instance("chan-inst").await;
+    let body = json!({"name": "ChaNNel", "custom_publish": true, "type": "separate_rooms", "description": "d"});
+    let r = app
+        .as_key(&admin, "POST", CH, Some(body))
+        .await
+        .expect_json(StatusCode::CREATED);
+    (admin, r)
+}
+
+async fn create_channel(app: &TestApp, admin: &str, body: Value) -> Value {
+    app.as_key(admin, "POST", CH, Some(body)).await.json()
+}
+
+async fn channel_create_answers_its_fields_in_order(app: TestApp) {
+    let (_, r) = channel(&app).await;
+    let keys: Vec<&String> = r.as_object().expect("obj").keys().collect();
     assert_eq!(
         keys,
         [
@@ -66,11 +98,11 @@ async fn channel_crud_and_builtins(b: Backend) {
     );
     assert_eq!(
         (
-            &r.body["name"],
-            &r.body["type"],
-            &r.body["custom_publish"],
-            &r.body["group"],
-            &r.body["other_permissions"]
+            &r["name"],
+            &r["type"],
+            &r["custom_publish"],
+            &r["group"],
+            &r["other_permissions"]
         ),
         (
             &json!("channel"),
@@ -81,7 +113,7 @@ async fn channel_crud_and_builtins(b: Backend) {
         )
     );
     assert_eq!(
-        r.body["links"],
+        r["links"],
         json!({
             "self": "/v1.1/instances/chan-inst/channels/channel/",
             "poll": "/v1.1/instances/chan-inst/channels/channel/poll/",
@@ -89,7 +121,11 @@ async fn channel_crud_and_builtins(b: Backend) {
             "history": "/v1.1/instances/chan-inst/channels/channel/history/",
         })
     );
-    // Builtins come first; the filter is a case-insensitive literal prefix.
+}
+
+/// Builtins come first; the filter is a case-insensitive literal prefix.
+async fn builtins_come_first_and_the_name_filter_is_a_literal_prefix(app: TestApp) {
+    let (admin, _) = channel(&app).await;
     let list = app.as_key(&admin, "GET", CH, None).await;
     assert_eq!(names(&list.body), ["default", "eventlog", "channel"]);
     let list = app
@@ -100,6 +136,10 @@ async fn channel_crud_and_builtins(b: Backend) {
         .as_key(&admin, "GET", &format!("{CH}?name__startswith=%25"), None)
         .await;
     assert_eq!(names(&list.body), Vec::<String>::new());
+}
+
+async fn builtin_default_channel_has_rooms_and_custom_publish(app: TestApp) {
+    let admin = app.admin_with_instance("chan-inst").await;
     let builtin = app
         .as_key(&admin, "GET", &format!("{CH}default/"), None)
         .await;
@@ -107,23 +147,20 @@ async fn channel_crud_and_builtins(b: Backend) {
         (&builtin.body["type"], &builtin.body["custom_publish"]),
         (&json!("separate_rooms"), &json!(true))
     );
+}
 
-    // Validation.
-    let r = app
-        .as_key(&admin, "POST", CH, Some(json!({"name": "channel"})))
-        .await;
-    assert_eq!(r.body, json!({"name": ["This field must be unique."]}));
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            CH,
-            Some(json!({"name": "9bad.", "type": "rooms", "other_permissions": "write", "group": 99})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+async fn channel_name_must_be_unique(app: TestApp) {
+    let (admin, _) = channel(&app).await;
+    let r = create_channel(&app, &admin, json!({"name": "channel"})).await;
+    assert_eq!(r, json!({"name": ["This field must be unique."]}));
+}
+
+async fn invalid_channel_fields_are_reported_together(app: TestApp) {
+    let admin = app.admin_with_instance("chan-inst").await;
+    let body = json!({"name": "9bad.", "type": "rooms", "other_permissions": "write", "group": 99});
+    let r = app.as_key(&admin, "POST", CH, Some(body)).await;
     assert_eq!(
-        r.body,
+        r.expect_json(StatusCode::BAD_REQUEST),
         json!({
             "name": ["Value has to start with a letter.", "Value has to end with a letter or a number.",
                      "Enter a valid value consisting of letters, numbers, underscores or hyphens."],
@@ -132,40 +169,39 @@ async fn channel_crud_and_builtins(b: Backend) {
             "group": ["Invalid pk \"99\" - object does not exist."],
         })
     );
-    let r = app.as_key(&admin, "POST", CH, Some(json!({}))).await;
-    assert_eq!(r.body, json!({"name": ["This field is required."]}));
-    // Stored integers are accepted for choices.
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            CH,
-            Some(json!({"name": "numeric", "type": 1, "other_permissions": "2"})),
-        )
-        .await;
+}
+
+async fn channel_name_is_required(app: TestApp) {
+    let admin = app.admin_with_instance("chan-inst").await;
+    let r = create_channel(&app, &admin, json!({})).await;
+    assert_eq!(r, json!({"name": ["This field is required."]}));
+}
+
+async fn stored_integers_are_accepted_for_choices(app: TestApp) {
+    let admin = app.admin_with_instance("chan-inst").await;
+    let body = json!({"name": "numeric", "type": 1, "other_permissions": "2"});
+    let r = create_channel(&app, &admin, body).await;
     assert_eq!(
-        (&r.body["type"], &r.body["other_permissions"]),
+        (&r["type"], &r["other_permissions"]),
         (&json!("separate_rooms"), &json!("publish"))
     );
+}
 
-    // PATCH changes only what is sent; name and type are read-only.
-    let item = format!("{CH}channel/");
+/// PATCH changes only what is sent; name and type are read-only.
+async fn channel_patch_changes_only_what_is_sent(app: TestApp) {
+    let (admin, _) = channel(&app).await;
+    let body = json!({"other_permissions": "subscribe", "name": "other", "type": "default"});
     let r = app
-        .as_key(
-            &admin,
-            "PATCH",
-            &item,
-            Some(json!({"other_permissions": "subscribe", "name": "other", "type": "default"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
+        .as_key(&admin, "PATCH", &format!("{CH}channel/"), Some(body))
+        .await
+        .expect_json(StatusCode::OK);
     assert_eq!(
         (
-            &r.body["name"],
-            &r.body["type"],
-            &r.body["other_permissions"],
-            &r.body["custom_publish"],
-            &r.body["description"]
+            &r["name"],
+            &r["type"],
+            &r["other_permissions"],
+            &r["custom_publish"],
+            &r["description"]
         ),
         (
             &json!("channel"),
@@ -175,7 +211,16 @@ async fn channel_crud_and_builtins(b: Backend) {
             &json!("d")
         )
     );
-    // PUT resets custom_publish and permissions, keeps the description.
+}
+
+/// PUT resets custom_publish and permissions, keeps the description.
+async fn channel_put_resets_custom_publish_and_permissions(app: TestApp) {
+    let (admin, _) = channel(&app).await;
+    let item = format!("{CH}channel/");
+    let body = json!({"other_permissions": "subscribe"});
+    app.as_key(&admin, "PATCH", &item, Some(body))
+        .await
+        .expect(StatusCode::OK);
     let r = app.as_key(&admin, "PUT", &item, Some(json!({}))).await;
     assert_eq!(
         (
@@ -185,31 +230,46 @@ async fn channel_crud_and_builtins(b: Backend) {
         ),
         (&json!("none"), &json!(false), &json!("d"))
     );
-
-    // Builtins are protected; others delete, and their names become free.
-    for name in ["default", "eventlog"] {
-        let r = app
-            .as_key(&admin, "DELETE", &format!("{CH}{name}/"), None)
-            .await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{name}");
-    }
-    let r = app.as_key(&admin, "DELETE", &item, None).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = app.as_key(&admin, "GET", &item, None).await;
-    assert_eq!(
-        (r.status, r.body),
-        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
-    );
-    let r = app
-        .as_key(&admin, "POST", CH, Some(json!({"name": "channel"})))
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
 }
 
-async fn channel_permissions_for_keys_and_users(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+async fn builtin_channels_cannot_be_deleted(app: TestApp) {
+    let admin = app.admin_with_instance("chan-inst").await;
+    for name in ["default", "eventlog"] {
+        app.as_key(&admin, "DELETE", &format!("{CH}{name}/"), None)
+            .await
+            .expect(StatusCode::FORBIDDEN);
+    }
+}
+
+async fn deleted_channel_is_gone_and_its_name_free(app: TestApp) {
+    let (admin, _) = channel(&app).await;
+    let item = format!("{CH}channel/");
+    app.as_key(&admin, "DELETE", &item, None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let r = app.as_key(&admin, "GET", &item, None).await;
+    assert_eq!(
+        r.expect_json(StatusCode::NOT_FOUND),
+        json!({"detail": "Not found."})
+    );
+    app.as_key(&admin, "POST", CH, Some(json!({"name": "channel"})))
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+/// Keys (plain, anonymous-read, ignore_acl), users alice (in the group) and bob, and
+/// channels grp-pub and grp-sub (for the group), open (others subscribe) and closed.
+struct Access {
+    admin: String,
+    key: String,
+    anon: String,
+    acl: String,
+    alice_key: String,
+    bob_key: String,
+    group: i64,
+}
+
+async fn access(app: &TestApp) -> Access {
     let admin = app.admin_with_instance("chan-inst").await;
     let key = app.api_key(&admin, "chan-inst", json!({})).await;
     let anon = app
@@ -218,9 +278,9 @@ async fn channel_permissions_for_keys_and_users(b: Backend) {
     let acl = app
         .api_key(&admin, "chan-inst", json!({"ignore_acl": true}))
         .await;
-    let (alice, alice_key) = crate::helpers::store_user(&app, "chan-inst", "alice").await;
-    let (_bob, bob_key) = crate::helpers::store_user(&app, "chan-inst", "bob").await;
-    let group = crate::helpers::store_group(&app, "chan-inst", &[alice]).await;
+    let (alice, alice_key) = store_user(app, "chan-inst", "alice").await;
+    let (_bob, bob_key) = store_user(app, "chan-inst", "bob").await;
+    let group = store_group(app, "chan-inst", &[alice]).await;
     for (name, body) in [
         (
             "grp-pub",
@@ -235,834 +295,110 @@ async fn channel_permissions_for_keys_and_users(b: Backend) {
     ] {
         let mut body = body;
         body["name"] = json!(name);
-        let r = app.as_key(&admin, "POST", CH, Some(body)).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        app.as_key(&admin, "POST", CH, Some(body))
+            .await
+            .expect(StatusCode::CREATED);
     }
+    Access {
+        admin,
+        key,
+        anon,
+        acl,
+        alice_key,
+        bob_key,
+        group,
+    }
+}
+
+fn forbidden() -> Value {
+    json!({"detail": "You do not have permission to perform this action."})
+}
+
+async fn channel_links_its_group(app: TestApp) {
+    let a = access(&app).await;
     let r = app
-        .as_key(&admin, "GET", &format!("{CH}grp-pub/"), None)
+        .as_key(&a.admin, "GET", &format!("{CH}grp-pub/"), None)
         .await;
     assert_eq!(
         r.body["links"]["group"],
-        format!("/v1.1/instances/chan-inst/groups/{group}/")
+        format!("/v1.1/instances/chan-inst/groups/{}/", a.group)
     );
+}
 
-    // A plain key, and no key at all, see nothing.
-    let forbidden = json!({"detail": "You do not have permission to perform this action."});
-    let r = app.as_key(&key, "GET", CH, None).await;
-    assert_eq!((r.status, &r.body), (StatusCode::FORBIDDEN, &forbidden));
-    let r = app.call("GET", CH, &[], None).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+async fn plain_key_and_no_key_see_no_channels(app: TestApp) {
+    let a = access(&app).await;
+    let r = app.as_key(&a.key, "GET", CH, None).await;
+    assert_eq!(r.expect_json(StatusCode::FORBIDDEN), forbidden());
+    app.call("GET", CH, &[], None)
+        .await
+        .expect(StatusCode::FORBIDDEN);
+}
 
-    // Users see what others or their groups may subscribe to.
-    let r = app.as_user(&key, &alice_key, "GET", CH, None).await;
+async fn users_list_channels_they_or_their_groups_may_subscribe_to(app: TestApp) {
+    let a = access(&app).await;
+    let r = app.as_user(&a.key, &a.alice_key, "GET", CH, None).await;
     assert_eq!(names(&r.body), ["grp-pub", "grp-sub", "open"]);
-    let r = app.as_user(&key, &bob_key, "GET", CH, None).await;
+    let r = app.as_user(&a.key, &a.bob_key, "GET", CH, None).await;
     assert_eq!(names(&r.body), ["open"]);
-    // Detail is not filtered: a channel the user can't subscribe to is 403, not 404.
-    let r = app
-        .as_user(&key, &bob_key, "GET", &format!("{CH}closed/"), None)
-        .await;
-    assert_eq!((r.status, &r.body), (StatusCode::FORBIDDEN, &forbidden));
-    let r = app
-        .as_user(&key, &bob_key, "GET", &format!("{CH}missing/"), None)
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
 
-    // Anonymous-read keys list channels open to others, read any, write none.
-    let r = app.as_key(&anon, "GET", CH, None).await;
+/// Detail is not filtered: a channel the user can't subscribe to is 403, not 404.
+async fn channel_detail_is_forbidden_rather_than_hidden(app: TestApp) {
+    let a = access(&app).await;
+    let r = app
+        .as_user(&a.key, &a.bob_key, "GET", &format!("{CH}closed/"), None)
+        .await;
+    assert_eq!(r.expect_json(StatusCode::FORBIDDEN), forbidden());
+    app.as_user(&a.key, &a.bob_key, "GET", &format!("{CH}missing/"), None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}
+
+/// Anonymous-read keys list channels open to others, read any, write none.
+async fn anonymous_read_key_lists_open_channels_and_writes_none(app: TestApp) {
+    let a = access(&app).await;
+    let r = app.as_key(&a.anon, "GET", CH, None).await;
     assert_eq!(names(&r.body), ["open"]);
-    let r = app
-        .as_key(&anon, "GET", &format!("{CH}closed/"), None)
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    let r = app
-        .as_key(&anon, "POST", CH, Some(json!({"name": "x1"})))
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    // ignore_acl keys see and manage everything.
-    let r = app.as_key(&acl, "GET", CH, None).await;
+    app.as_key(&a.anon, "GET", &format!("{CH}closed/"), None)
+        .await
+        .expect(StatusCode::OK);
+    app.as_key(&a.anon, "POST", CH, Some(json!({"name": "x1"})))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+}
+
+async fn ignore_acl_key_sees_and_manages_every_channel(app: TestApp) {
+    let a = access(&app).await;
+    let r = app.as_key(&a.acl, "GET", CH, None).await;
     assert_eq!(r.body["objects"].as_array().map(Vec::len), Some(6));
-    let r = app
-        .as_key(&acl, "POST", CH, Some(json!({"name": "by-acl"})))
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    app.as_key(&a.acl, "POST", CH, Some(json!({"name": "by-acl"})))
+        .await
+        .expect(StatusCode::CREATED);
+}
 
-    // QUIRK: any user may create; a user with subscribe permission may update and delete.
+/// QUIRK: any user may create a channel.
+async fn any_user_may_create_a_channel(app: TestApp) {
+    let a = access(&app).await;
+    let body = json!({"name": "bobs"});
+    app.as_user(&a.key, &a.bob_key, "POST", CH, Some(body))
+        .await
+        .expect(StatusCode::CREATED);
+}
+
+/// QUIRK: a user with subscribe permission may update and delete.
+async fn users_with_subscribe_permission_may_update_and_delete(app: TestApp) {
+    let a = access(&app).await;
+    let body = json!({"description": "bob was here"});
+    let open = format!("{CH}open/");
     let r = app
-        .as_user(&key, &bob_key, "POST", CH, Some(json!({"name": "bobs"})))
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let r = app
-        .as_user(
-            &key,
-            &bob_key,
-            "PATCH",
-            &format!("{CH}open/"),
-            Some(json!({"description": "bob was here"})),
-        )
+        .as_user(&a.key, &a.bob_key, "PATCH", &open, Some(body))
         .await;
     assert_eq!(r.body["description"], "bob was here");
-    let r = app
-        .as_user(&key, &bob_key, "DELETE", &format!("{CH}grp-sub/"), None)
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app
-        .as_user(&key, &alice_key, "DELETE", &format!("{CH}grp-sub/"), None)
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
-
-    // Admin roles: read may read, not write.
-    let reader = app.admin("reader@example.com").await;
-    let inst = app.stored_instance("chan-inst").await;
-    let reader_id = app
-        .store
-        .admin_by_key(&reader)
+    let grp_sub = format!("{CH}grp-sub/");
+    app.as_user(&a.key, &a.bob_key, "DELETE", &grp_sub, None)
         .await
-        .expect("db")
-        .expect("admin")
-        .id;
-    let mut tx = app.store.db.begin().await.expect("begin");
-    tx.exec(
-        "INSERT INTO admin_roles (instance_id, admin_id, role) VALUES ($1, $2, $3)",
-        rivia_store::params![inst.id, reader_id, rivia_core::perms::Role::Read as i64],
-    )
-    .await
-    .expect("role");
-    tx.commit().await.expect("commit");
-    assert_eq!(
-        app.as_key(&reader, "GET", CH, None).await.status,
-        StatusCode::OK
-    );
-    let r = app
-        .as_key(&reader, "POST", CH, Some(json!({"name": "nope"})))
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-}
-
-async fn publish_validates_and_records_authors(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
-    let admin = app.admin_with_instance("chan-inst").await;
-    let key = app.api_key(&admin, "chan-inst", json!({})).await;
-    let (alice, alice_key) = crate::helpers::store_user(&app, "chan-inst", "alice").await;
-    let (_bob, bob_key) = crate::helpers::store_user(&app, "chan-inst", "bob").await;
-    let group = crate::helpers::store_group(&app, "chan-inst", &[alice]).await;
-    for body in [
-        json!({"name": "plain", "custom_publish": true}),
-        json!({"name": "rooms", "custom_publish": true, "type": "separate_rooms",
-               "group": group, "group_permissions": "publish"}),
-        json!({"name": "quiet"}),
-    ] {
-        let r = app.as_key(&admin, "POST", CH, Some(body)).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    }
-    let admin_id = app
-        .store
-        .admin_by_key(&admin)
+        .expect(StatusCode::FORBIDDEN);
+    app.as_user(&a.key, &a.alice_key, "DELETE", &grp_sub, None)
         .await
-        .expect("db")
-        .expect("admin")
-        .id;
-
-    // A JSON object or a JSON string of one.
-    let url = format!("{CH}plain/publish/");
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            &url,
-            Some(json!({"payload": {"key": "value"}})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["id"].as_i64().expect("id");
-    assert_eq!(
-        r.body["links"],
-        json!({"self": format!("/v1.1/instances/chan-inst/channels/plain/history/{id}/")})
-    );
-    assert_eq!(
-        (
-            &r.body["action"],
-            &r.body["author"],
-            &r.body["metadata"],
-            &r.body["payload"]
-        ),
-        (
-            &json!("custom"),
-            &json!({"admin": admin_id}),
-            &json!({"type": "message"}),
-            &json!({"key": "value"})
-        )
-    );
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            &url,
-            Some(json!({"payload": "{\"b\": 1, \"a\": \"wartość\"}", "room": "ignored"})),
-        )
-        .await;
-    assert_eq!(r.body["payload"], json!({"b": 1, "a": "wartość"}));
-    assert_eq!(r.body["id"].as_i64(), Some(id + 1));
-    let r = app.as_key(&admin, "POST", &url, Some(json!({}))).await;
-    assert_eq!(r.body["payload"], json!({}));
-
-    // Bad payloads.
-    for (payload, message) in [
-        (json!("abc"), "Not a valid JSON string."),
-        (json!("[1]"), "Payload passed in invalid format."),
-        (json!([1]), "Payload passed in invalid format."),
-        (Value::Null, "This field may not be null."),
-    ] {
-        let r = app
-            .as_key(&admin, "POST", &url, Some(json!({ "payload": payload })))
-            .await;
-        assert_eq!(
-            (r.status, r.body),
-            (StatusCode::BAD_REQUEST, json!({"payload": [message]}))
-        );
-    }
-    // 64 KiB limit on the whole request.
-    let big = "a".repeat(70_000);
-    let r = app
-        .as_key(&admin, "POST", &url, Some(json!({"payload": {"k": big}})))
-        .await;
-    assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            json!({"detail": "Request size limit exceeded (65536)."})
-        )
-    );
-
-    // Custom publish off, eventlog, and rooms.
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            &format!("{CH}quiet/publish/"),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::FORBIDDEN,
-            json!({"detail": "Custom publish not allowed on this channel."})
-        )
-    );
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            &format!("{CH}eventlog/publish/"),
-            Some(json!({"room": "r"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let rooms = format!("{CH}rooms/publish/");
-    let r = app.as_key(&admin, "POST", &rooms, Some(json!({}))).await;
-    assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"room": "This field is required for channels with separate rooms."})
-        )
-    );
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            &rooms,
-            Some(json!({"room": "r".repeat(129)})),
-        )
-        .await;
-    assert_eq!(
-        r.body,
-        json!({"room": ["Ensure this field has no more than 128 characters."]})
-    );
-
-    // Users need publish permission; the author names key and user.
-    let r = app
-        .as_user(&key, &bob_key, "POST", &rooms, Some(json!({"room": "ąę"})))
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app
-        .as_user(
-            &key,
-            &alice_key,
-            "POST",
-            &rooms,
-            Some(json!({"room": "ąę"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let key_id = app
-        .store
-        .api_key_by_key(&key)
-        .await
-        .expect("db")
-        .expect("key")
-        .id;
-    assert_eq!(r.body["author"], json!({"api_key": key_id, "user": alice}));
-    // A plain key without a user cannot publish; an unknown channel is 404 after that.
-    let r = app.as_key(&key, "POST", &url, Some(json!({}))).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            &format!("{CH}nope/publish/"),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-}
-
-async fn history_lists_newest_first_with_cursors_and_rooms(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
-    let admin = admin_with_publish_channel(&app, "plain").await;
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let r = app
-            .as_key(
-                &admin,
-                "POST",
-                &format!("{CH}plain/publish/"),
-                Some(json!({"payload": {"n": i}})),
-            )
-            .await;
-        ids.push(r.body["id"].as_i64().expect("id"));
-    }
-    for room in ["Lobby", "lobby", "other"] {
-        app.as_key(
-            &admin,
-            "POST",
-            &format!("{CH}default/publish/"),
-            Some(json!({"room": room})),
-        )
-        .await;
-    }
-    let hist = format!("{CH}plain/history/");
-    let page_ids = |body: &Value| -> Vec<i64> {
-        body["objects"]
-            .as_array()
-            .expect("list")
-            .iter()
-            .filter_map(|o| o["id"].as_i64())
-            .collect()
-    };
-    let r = app.as_key(&admin, "GET", &hist, None).await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        page_ids(&r.body),
-        ids.iter().rev().copied().collect::<Vec<_>>()
-    );
-    assert_eq!(
-        (&r.body["next"], &r.body["prev"]),
-        (&Value::Null, &Value::Null)
-    );
-    assert_eq!(
-        r.body["objects"][0]["links"]["self"],
-        format!(
-            "/v1.1/instances/chan-inst/channels/plain/history/{}/",
-            ids[4]
-        )
-    );
-    let r = app
-        .as_key(
-            &admin,
-            "GET",
-            &format!("{hist}?ordering=asc&page_size=2"),
-            None,
-        )
-        .await;
-    assert_eq!(page_ids(&r.body), ids[..2]);
-    let next = r.body["next"].as_str().expect("next").to_string();
-    assert_eq!(
-        next,
-        format!(
-            "/v1.1/instances/chan-inst/channels/plain/history/?page_size=2&ordering=asc&direction=1&last_pk={}",
-            ids[1]
-        )
-    );
-    let r = app.as_key(&admin, "GET", &next, None).await;
-    assert_eq!(page_ids(&r.body), ids[2..4]);
-    let r = app
-        .as_key(&admin, "GET", &format!("{hist}?last_id={}", ids[2]), None)
-        .await;
-    assert_eq!(page_ids(&r.body), [ids[4], ids[3]]);
-    let r = app
-        .as_key(&admin, "GET", &format!("{hist}?last_id=junk"), None)
-        .await;
-    assert_eq!(page_ids(&r.body).len(), 5);
-
-    // Rooms are lowercased; a separate-rooms channel needs one.
-    let rooms = format!("{CH}default/history/");
-    let r = app.as_key(&admin, "GET", &rooms, None).await;
-    assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"room": "This field is required for channels with separate rooms."})
-        )
-    );
-    let r = app
-        .as_key(&admin, "GET", &format!("{rooms}?room=LOBBY"), None)
-        .await;
-    assert_eq!(page_ids(&r.body).len(), 2);
-
-    // Detail, and the 404s of the nested route.
-    let r = app
-        .as_key(&admin, "GET", &format!("{hist}{}/", ids[0]), None)
-        .await;
-    assert_eq!(
-        (r.status, &r.body["payload"]),
-        (StatusCode::OK, &json!({"n": 0}))
-    );
-    let r = app
-        .as_key(&admin, "GET", &format!("{hist}999999/"), None)
-        .await;
-    assert_eq!(
-        (r.status, r.body),
-        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
-    );
-    // Unknown channel: 404 before authentication.
-    let r = app
-        .call("GET", &format!("{CH}nope/history/"), &[], None)
-        .await;
-    assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::NOT_FOUND,
-            json!({"detail": "Channel was not found."})
-        )
-    );
-    let r = app.call("GET", &hist, &[], None).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-}
-
-/// An admin of instance `chan-inst` with a `custom_publish` channel `name` in it.
-async fn admin_with_publish_channel(app: &TestApp, name: &str) -> String {
-    let admin = app.admin_with_instance("chan-inst").await;
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            CH,
-            Some(json!({"name": name, "custom_publish": true})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    admin
-}
-
-async fn publish(app: &TestApp, key: &str, channel: &str, body: Value) -> i64 {
-    let r = app
-        .as_key(key, "POST", &format!("{CH}{channel}/publish/"), Some(body))
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body["id"].as_i64().expect("id")
-}
-
-async fn poll_answers_at_once_or_waits_for_the_next_change(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
-    let admin = admin_with_publish_channel(&app, "plain").await;
-    let first = publish(&app, &admin, "plain", json!({"payload": {"n": 1}})).await;
-    let second = publish(&app, &admin, "plain", json!({"payload": {"n": 2}})).await;
-    let poll = format!("{CH}plain/poll/");
-
-    // A newer change exists: the oldest one after last_id, without links.
-    let r = app
-        .as_key(&admin, "GET", &format!("{poll}?last_id=0"), None)
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body["id"].as_i64(), Some(first));
-    assert_eq!(r.body.get("links"), None);
-    assert_eq!(
-        r.body
-            .as_object()
-            .map(|o| o.keys().cloned().collect::<Vec<_>>()),
-        Some(
-            [
-                "id",
-                "created_at",
-                "action",
-                "author",
-                "metadata",
-                "payload"
-            ]
-            .map(String::from)
-            .to_vec()
-        )
-    );
-    assert_eq!(
-        r.headers.get("x-last-id").and_then(|v| v.to_str().ok()),
-        Some(first.to_string().as_str())
-    );
-    let r = app
-        .as_key(&admin, "GET", &format!("{poll}?last_id={first}"), None)
-        .await;
-    assert_eq!(r.body["id"].as_i64(), Some(second));
-
-    // Nothing newer: the poll waits for the next publish (here, and without last_id).
-    let app = std::sync::Arc::new(app);
-    let waiters: Vec<_> = [format!("{poll}?last_id={second}"), poll.clone()]
-        .into_iter()
-        .map(|url| {
-            let app = app.clone();
-            let admin = admin.clone();
-            tokio::spawn(async move { app.as_key(&admin, "GET", &url, None).await })
-        })
-        .collect();
-    wait_for_waiters(&app, 2).await;
-    let third = publish(&app, &admin, "plain", json!({"payload": {"n": 3}})).await;
-    for w in waiters {
-        let r = w.await.expect("poll task");
-        assert_eq!(r.status, StatusCode::OK);
-        assert_eq!(r.body["id"].as_i64(), Some(third));
-        assert_eq!(r.body["payload"], json!({"n": 3}));
-        assert_eq!(
-            r.headers.get("x-last-id").and_then(|v| v.to_str().ok()),
-            Some(third.to_string().as_str())
-        );
-    }
-    assert_eq!(app.store.bus.waiter_count(), 0);
-}
-
-/// Polls whose `last_id` is the newest change, answered from the bus's remembered newest
-/// id instead of the table: each waits and gets the change published right after it
-/// parks, and a `last_id` beyond the newest is still refused.
-async fn poll_with_a_current_last_id_waits_for_the_next_change(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
-    let admin = admin_with_publish_channel(&app, "steady").await;
-    let inst = app.stored_instance("chan-inst").await;
-    let channel = app
-        .store
-        .channel_by_name(inst.id, "steady")
-        .await
-        .expect("db")
-        .expect("channel");
-    let mut newest = publish(&app, &admin, "steady", json!({"payload": {"n": 0}})).await;
-    let poll = format!("{CH}steady/poll/");
-    // Another waiter on the channel (as other pollers would be) keeps its state, and so
-    // the remembered newest id, alive between the polls below.
-    let keeper = app.store.bus.subscribe(channel.id, None);
-    let app = std::sync::Arc::new(app);
-    for round in 1..=3 {
-        if round > 1 {
-            // The previous round's delivery moved the remembered id: no table read.
-            assert_eq!(keeper.known_newest(), Some(newest));
-        }
-        let waiter = {
-            let (app, admin) = (app.clone(), admin.clone());
-            let url = format!("{poll}?last_id={newest}");
-            tokio::spawn(async move { app.as_key(&admin, "GET", &url, None).await })
-        };
-        wait_for_waiters(&app, 2).await;
-        let next = publish(&app, &admin, "steady", json!({"payload": {"n": round}})).await;
-        let r = waiter.await.expect("poll task");
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        assert_eq!(r.body["id"].as_i64(), Some(next));
-        assert_eq!(r.body["payload"], json!({"n": round}));
-        newest = next;
-    }
-    let r = app
-        .as_key(
-            &admin,
-            "GET",
-            &format!("{poll}?last_id={}", newest + 5),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        r.body,
-        json!({"last_id": "Value is higher than the most current change id."})
-    );
-    drop(keeper);
-}
-
-/// Polls look channels up through a cache; changing or replacing a channel on this node
-/// is seen by the very next poll.
-async fn polls_see_a_channel_replaced_or_restricted_at_once(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
-    let admin = app.admin_with_instance("chan-inst").await;
-    let create = json!({"name": "swap", "custom_publish": true});
-    app.as_key(&admin, "POST", CH, Some(create.clone())).await;
-    let first = publish(&app, &admin, "swap", json!({"payload": {"v": 1}})).await;
-    let poll = format!("{CH}swap/poll/?last_id=0");
-    let r = app.as_key(&admin, "GET", &poll, None).await;
-    assert_eq!(r.body["id"].as_i64(), Some(first));
-
-    // Replaced by a new channel of the same name: the poll answers from the new one.
-    let r = app
-        .as_key(&admin, "DELETE", &format!("{CH}swap/"), None)
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
-    app.as_key(&admin, "POST", CH, Some(create)).await;
-    let second = publish(&app, &admin, "swap", json!({"payload": {"v": 2}})).await;
-    let r = app.as_key(&admin, "GET", &poll, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(r.body["id"].as_i64(), Some(second));
-    assert_eq!(r.body["payload"], json!({"v": 2}));
-
-    // Gone: the next poll is 404.
-    app.as_key(&admin, "DELETE", &format!("{CH}swap/"), None)
-        .await;
-    let r = app.as_key(&admin, "GET", &poll, None).await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-}
-
-/// Waits (with a deadline) until `n` pollers are parked on the bus.
-pub async fn wait_for_waiters(app: &TestApp, n: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.store.bus.waiter_count() < n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of {n} pollers parked",
-            app.store.bus.waiter_count()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-async fn poll_validation_and_timeouts(b: Backend) {
-    let Some(app) =
-        TestApp::with_settings(b, |s| s.poll_timeout = Duration::from_millis(300)).await
-    else {
-        return;
-    };
-    let admin = admin_with_publish_channel(&app, "plain").await;
-    let poll = format!("{CH}plain/poll/");
-    // Nothing published yet: any last_id waits; the timeout answers 204 with no body.
-    let started = std::time::Instant::now();
-    let r = app
-        .as_key(&admin, "GET", &format!("{poll}?last_id=50"), None)
-        .await;
-    assert_eq!((r.status, &r.body), (StatusCode::NO_CONTENT, &Value::Null));
-    assert!(started.elapsed() >= Duration::from_millis(250));
-    let id = publish(&app, &admin, "plain", json!({})).await;
-    let r = app
-        .as_key(&admin, "GET", &format!("{poll}?last_id={}", id + 1), None)
-        .await;
-    assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"last_id": "Value is higher than the most current change id."})
-        )
-    );
-    let r = app
-        .as_key(&admin, "GET", &format!("{poll}?last_id=aaa&room=x"), None)
-        .await;
-    assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"last_id": ["A valid integer is required."]})
-        )
-    );
-    let r = app
-        .as_key(&admin, "GET", &format!("{CH}default/poll/"), None)
-        .await;
-    assert_eq!(
-        (r.status, r.body),
-        (
-            StatusCode::BAD_REQUEST,
-            json!({"room": "This field is required for channels with separate rooms."})
-        )
-    );
-    let r = app
-        .as_key(&admin, "GET", &format!("{CH}nope/poll/"), None)
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    // A plain API key may not subscribe; the poll rate throttles polls.
-    let key = app.api_key(&admin, "chan-inst", json!({})).await;
-    let r = app.as_key(&key, "GET", &poll, None).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    // `transport=websocket` without an upgrade request is a JSON 4xx.
-    let r = app
-        .as_key(&admin, "GET", &format!("{poll}?transport=websocket"), None)
-        .await;
-    assert!(r.status.is_client_error(), "{:?}", r.status);
-    assert!(r.body["detail"].is_string());
-    assert_eq!(app.store.bus.waiter_count(), 0);
-}
-
-async fn poll_on_a_deleted_channel_ends(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
-    let admin = app.admin_with_instance("chan-inst").await;
-    app.as_key(&admin, "POST", CH, Some(json!({"name": "doomed"})))
-        .await;
-    let app = std::sync::Arc::new(app);
-    let waiter = {
-        let app = app.clone();
-        let admin = admin.clone();
-        tokio::spawn(async move {
-            app.as_key(&admin, "GET", &format!("{CH}doomed/poll/"), None)
-                .await
-        })
-    };
-    wait_for_waiters(&app, 1).await;
-    let r = app
-        .as_key(&admin, "DELETE", &format!("{CH}doomed/"), None)
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = waiter.await.expect("poll task");
-    assert_eq!(
-        (r.status, r.body),
-        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
-    );
-    assert_eq!(app.store.bus.waiter_count(), 0);
-}
-
-async fn retention_keeps_the_newest_and_drops_expired(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
-    let admin = admin_with_publish_channel(&app, "busy").await;
-    let inst = app.stored_instance("chan-inst").await;
-    let channel = |name: &'static str| {
-        let store = app.store.clone();
-        async move {
-            store
-                .channel_by_name(inst.id, name)
-                .await
-                .expect("db")
-                .expect("channel")
-        }
-    };
-    let busy = channel("busy").await;
-    let eventlog = channel("eventlog").await;
-    // One multi-row transaction per channel keeps the test quick; the hook marks them.
-    let mut tx = app.store.db.begin().await.expect("begin");
-    let mut last = Vec::new();
-    for (ch, room, n) in [(busy.id, None, 1005), (eventlog.id, Some("t"), 105)] {
-        for i in 0..n {
-            last.push(
-                append_change(
-                    &mut tx,
-                    &NewChange {
-                        instance_id: inst.id,
-                        channel_id: ch,
-                        room: room.map(String::from),
-                        action: "custom".into(),
-                        author: "{}".into(),
-                        metadata: "{}".into(),
-                        payload: format!("{{\"i\": {i}}}"),
-                    },
-                )
-                .await
-                .expect("append"),
-            );
-        }
-    }
-    tx.commit().await.expect("commit");
-    for c in last {
-        app.store.bus.committed(c);
-    }
-    app.store.prune_touched_changes().await.expect("prune");
-    let kept = app
-        .store
-        .changes_after(busy.id, None, 0, 5000)
-        .await
-        .expect("read");
-    assert_eq!(kept.len(), 1000);
-    assert_eq!(kept[0].payload, "{\"i\": 5}");
-    let kept = app
-        .store
-        .changes_after(eventlog.id, Some("t"), 0, 5000)
-        .await
-        .expect("read");
-    assert_eq!(kept.len(), 100);
-
-    // A change older than 24 h is invisible at once and deleted by the next pass.
-    let newest = app.store.last_change_id(busy.id, None).await.expect("max");
-    let mut tx = app.store.db.begin().await.expect("begin");
-    tx.exec(
-        "UPDATE changes SET created_at = $1 WHERE channel_id = $2 AND id = $3",
-        rivia_store::params![0_i64, busy.id, newest],
-    )
-    .await
-    .expect("age");
-    tx.commit().await.expect("commit");
-    let r = app
-        .as_key(&admin, "GET", &format!("{CH}busy/history/{newest}/"), None)
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    app.store.prune_touched_changes().await.expect("prune");
-    let all = app
-        .store
-        .changes_after(busy.id, None, 0, 5000)
-        .await
-        .expect("read");
-    assert_eq!(all.len(), 999);
-}
-
-async fn append_change_joins_the_callers_transaction(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
-    app.admin_with_instance("chan-inst").await;
-    let inst = app.stored_instance("chan-inst").await;
-    let default = app
-        .store
-        .channel_by_name(inst.id, "default")
-        .await
-        .expect("db")
-        .expect("default");
-    let change = NewChange {
-        instance_id: inst.id,
-        channel_id: default.id,
-        room: Some("Room-A".into()),
-        action: "create".into(),
-        author: r#"{"admin":1}"#.into(),
-        metadata: r#"{"type":"object","class":"books"}"#.into(),
-        payload: r#"{"id":1,"title":"x"}"#.into(),
-    };
-    let mut sub = app.store.bus.subscribe(default.id, Some("room-a"));
-    // Rolled back: nothing stored, nothing announced.
-    let mut tx = app.store.db.begin().await.expect("begin");
-    append_change(&mut tx, &change).await.expect("append");
-    drop(tx);
-    assert_eq!(
-        app.store
-            .last_change_id(default.id, Some("room-a"))
-            .await
-            .expect("max"),
-        0
-    );
-    // Committed, then handed to the hook: the waiter gets it, room lowercased.
-    let mut tx = app.store.db.begin().await.expect("begin");
-    let saved = append_change(&mut tx, &change).await.expect("append");
-    tx.commit().await.expect("commit");
-    assert_eq!(saved.room.as_deref(), Some("room-a"));
-    app.store.bus.committed(saved);
-    let event = tokio::time::timeout(Duration::from_secs(5), sub.recv())
-        .await
-        .expect("woken");
-    let rivia_store::bus::BusEvent::Change(c) = event else {
-        panic!("expected a change, got {event:?}");
-    };
-    let msg: Value = serde_json::from_str(c.message()).expect("json");
-    assert_eq!(
-        (&msg["action"], &msg["metadata"], &msg["payload"]),
-        (
-            &json!("create"),
-            &json!({"type": "object", "class": "books"}),
-            &json!({"id": 1, "title": "x"})
-        )
-    );
+        .expect(StatusCode::NO_CONTENT);
 }

@@ -1,9 +1,12 @@
 //! The `rivia` binary: `admin create`, `openapi`, and `serve` answering and shutting down.
 
+use crate::client::Server;
 use crate::helpers::TempDir;
+use axum::http::StatusCode;
 use rivia_store::{Db, Store};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
+use tokio::time::timeout;
 
 fn rivia() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rivia"))
@@ -72,44 +75,21 @@ fn openapi_subcommand_prints_the_document() {
     assert!(doc["paths"]["/v1.1/instances/{instance}/users/"]["get"].is_object());
 }
 
-#[test]
-fn serve_prints_its_url_answers_and_stops_on_sigterm() {
-    let dir = TempDir::new();
-    let mut child = rivia()
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir.0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("a line").expect("utf8");
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("url")
-        .to_string();
-    assert!(
-        lines.any(|l| l.is_ok_and(|l| l.contains("account/register"))),
-        "prints the first steps"
-    );
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
-    use std::io::{Read, Write};
-    write!(
-        stream,
-        "GET /v1.1/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains("/v1.1/instances/"));
-    let pid = child.id().to_string();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_its_url_answers_and_stops_on_sigterm() {
+    let mut server = Server::start(&[], &[]).await;
+    let mut first_steps = false;
+    while let Ok(Some(line)) = timeout(Duration::from_secs(10), server.stdout.recv()).await {
+        if line.contains("account/register") {
+            first_steps = true;
+            break;
+        }
+    }
+    assert!(first_steps, "prints the first steps");
+    let r = server.client.request("GET", "/v1.1/", None, None).await;
+    let body = r.expect_json(StatusCode::OK);
+    assert!(body.to_string().contains("/v1.1/instances/"), "{body}");
+    let pid = server.child.id().expect("running").to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -117,6 +97,6 @@ fn serve_prints_its_url_answers_and_stops_on_sigterm() {
             .expect("kill")
             .success()
     );
-    let status = child.wait().expect("wait");
+    let status = server.child.wait().await.expect("wait");
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 }

@@ -2,6 +2,20 @@
 //! real router. PostgreSQL cases run when `RIVIA_TEST_DATABASE_URL` is set (each test gets
 //! its own database); without it they are skipped with a notice, except under `CI=true`,
 //! where a missing database fails the test.
+//!
+//! `both_backends!` builds the app and runs the test on each backend; the request helpers
+//! (`call`, `as_key`, `as_user`, `send`) answer a `#[must_use]` [`Response`] whose
+//! `expect(status)` / `expect_json(status)` name the request, status and body on failure:
+//!
+//! ```ignore
+//! both_backends!(class_name_must_be_unique);
+//! async fn class_name_must_be_unique(app: TestApp) {
+//!     let key = app.admin_with_instance("inst").await;
+//!     let url = "/v1.1/instances/inst/classes/";
+//!     app.as_key(&key, "POST", url, Some(json!({"name": "a"}))).await.expect(StatusCode::CREATED);
+//!     let body = app.as_key(&key, "POST", url, Some(json!({"name": "a"}))).await.expect_json(StatusCode::BAD_REQUEST);
+//! }
+//! ```
 
 use axum::Router;
 use axum::body::Body;
@@ -21,10 +35,18 @@ pub enum Backend {
     Postgres,
 }
 
-/// Instantiates an `async fn(Backend)` test for both backends.
+/// Instantiates a test for both backends as `mod name { sqlite(), postgres() }`.
+///
+/// - `both_backends!(a, b)`: `async fn a(app: TestApp)` gets a fresh app with test
+///   settings; the PostgreSQL half is skipped with a notice when no database is configured
+///   (and fails under `CI=true`).
+/// - `both_backends!(settings(|s| s.class_limit = 3), a, b)`: the same with adjusted
+///   settings.
+/// - `both_backends!(backend, a, b)`: `async fn a(b: Backend)` for tests that build their
+///   own app or store (two apps on one database, a spawned binary, the store alone).
 #[macro_export]
 macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
+    (backend, $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,6 +60,35 @@ macro_rules! both_backends {
             }
         )*
     };
+    (settings($adjust:expr), $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    $crate::helpers::run(super::$name, $crate::helpers::Backend::Sqlite, $adjust).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::helpers::run(super::$name, $crate::helpers::Backend::Postgres, $adjust).await
+                }
+            }
+        )*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::both_backends!(settings(|_| {}), $($name),*);
+    };
+}
+
+/// Builds the app for one backend and runs the test on it; returns at once when the
+/// backend is not configured (PostgreSQL without `RIVIA_TEST_DATABASE_URL`).
+pub async fn run<F, Fut>(test: F, backend: Backend, adjust: impl FnOnce(&mut Settings))
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if let Some(app) = TestApp::with_settings(backend, adjust).await {
+        test(app).await
+    }
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -151,12 +202,49 @@ pub struct TestApp {
     pub dir: TempDir,
 }
 
-/// A response: status, JSON body (Null when empty), headers.
+/// A response: status, JSON body (Null when empty), headers, and the request that got it
+/// (named in every failure message). `#[must_use]`: a test either checks it or says
+/// `let _ =` on purpose.
+#[must_use = "check the response (expect, expect_json) or bind it with `let _ =`"]
 #[derive(Debug)]
-pub struct Resp {
+pub struct Response {
     pub status: StatusCode,
     pub body: Value,
     pub headers: HeaderMap,
+    /// "METHOD /path" of the request.
+    pub request: String,
+}
+
+impl Response {
+    /// Panics (naming the request, the status and the body) unless the status is `status`.
+    #[track_caller]
+    pub fn expect(&self, status: StatusCode) -> &Self {
+        assert!(
+            self.status == status,
+            "{}: expected {status}, got {}: {}",
+            self.request,
+            self.status,
+            self.body
+        );
+        self
+    }
+
+    /// The body after checking the status.
+    #[track_caller]
+    pub fn expect_json(self, status: StatusCode) -> Value {
+        self.expect(status);
+        self.body
+    }
+
+    /// The body, whatever the status.
+    pub fn json(self) -> Value {
+        self.body
+    }
+
+    /// A header's value as text (None when absent or not text).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl TestApp {
@@ -191,7 +279,8 @@ impl TestApp {
     }
 
     /// Sends a raw request.
-    pub async fn send(&self, req: Request<Body>) -> Resp {
+    pub async fn send(&self, req: Request<Body>) -> Response {
+        let request = format!("{} {}", req.method(), req.uri());
         let resp = self.router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status();
         let headers = resp.headers().clone();
@@ -202,10 +291,11 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        Resp {
+        Response {
             status,
             body,
             headers,
+            request,
         }
     }
 
@@ -216,7 +306,7 @@ impl TestApp {
         path: &str,
         headers: &[(&str, &str)],
         body: Option<Value>,
-    ) -> Resp {
+    ) -> Response {
         let mut b = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).expect("method"))
             .uri(path);
@@ -243,7 +333,13 @@ impl TestApp {
     }
 
     /// A request authenticated with an account or API key (as `X-API-KEY`).
-    pub async fn as_key(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
+    pub async fn as_key(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
         self.call(method, path, &[("x-api-key", key)], body).await
     }
 
@@ -255,7 +351,7 @@ impl TestApp {
         method: &str,
         path: &str,
         body: Option<Value>,
-    ) -> Resp {
+    ) -> Response {
         self.call(
             method,
             path,
@@ -274,30 +370,21 @@ impl TestApp {
                 &[],
                 Some(json!({"email": email, "password": "secret"})),
             )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "register: {:?}", r.body);
-        r.body["account_key"]
-            .as_str()
-            .expect("account_key")
-            .to_string()
+            .await
+            .expect_json(StatusCode::CREATED);
+        r["account_key"].as_str().expect("account_key").to_string()
     }
 
     /// Creates an instance as the admin.
     pub async fn instance(&self, admin_key: &str, name: &str) {
-        let r = self
-            .as_key(
-                admin_key,
-                "POST",
-                "/v1.1/instances/",
-                Some(json!({"name": name})),
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "create instance: {:?}",
-            r.body
-        );
+        self.as_key(
+            admin_key,
+            "POST",
+            "/v1.1/instances/",
+            Some(json!({"name": name})),
+        )
+        .await
+        .expect(StatusCode::CREATED);
     }
 
     /// Creates an API key with the given flags and returns it.
@@ -309,14 +396,9 @@ impl TestApp {
                 &format!("/v1.1/instances/{instance}/api_keys/"),
                 Some(flags),
             )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "create api key: {:?}",
-            r.body
-        );
-        r.body["api_key"].as_str().expect("api_key").to_string()
+            .await
+            .expect_json(StatusCode::CREATED);
+        r["api_key"].as_str().expect("api_key").to_string()
     }
 
     /// An admin with an instance: (admin key, instance name).

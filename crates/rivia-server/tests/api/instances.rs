@@ -1,36 +1,71 @@
-//! Instances, instance admins, API keys and invitations (spec-core §4–§6, spec-rest §12).
+//! Instances (spec-core §4): create, list, update, rename, delete, name rules and limits.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::TestApp;
 use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 both_backends!(
-    instance_lifecycle,
-    instance_name_rules_and_limits,
-    api_keys_and_isolation,
-    invitations_grant_roles,
+    instance_create_answers_the_normalised_instance,
+    instance_list_filters_by_name_prefix,
+    instance_patch_keeps_the_name_and_metadata,
+    instance_put_resets_metadata,
+    instance_rename_requires_a_new_name,
+    instance_rename_moves_its_url,
+    other_admins_see_nothing_of_an_instance,
+    deleted_instance_is_gone_and_its_name_reusable,
+    instance_names_follow_the_rules,
+);
+both_backends!(
+    settings(|s| s.instance_limit = 2),
+    instance_name_must_be_unique_and_the_count_is_limited,
 );
 
-async fn instance_lifecycle(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
+/// Registers `owner@example.com` and creates `My-Inst` (saved as `my-inst`) with a
+/// description and metadata; returns the account key and the created instance.
+async fn my_inst(app: &TestApp) -> (String, Value) {
     let key = app.admin("owner@example.com").await;
-    let r = app
+    let body = app
         .as_key(
             &key,
             "POST",
             "/v1.1/instances/",
             Some(json!({"name": "My-Inst", "description": "d", "metadata": {"k": "v"}})),
         )
+        .await
+        .expect_json(StatusCode::CREATED);
+    (key, body)
+}
+
+/// `my-inst` renamed to `renamed`; returns the account key.
+async fn renamed(app: &TestApp) -> String {
+    let (key, _) = my_inst(app).await;
+    let r = app
+        .as_key(
+            &key,
+            "POST",
+            "/v1.1/instances/my-inst/rename/",
+            Some(json!({"new_name": "renamed"})),
+        )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(r.body["name"], "my-inst");
-    assert_eq!(r.body["role"], "full");
-    assert_eq!(r.body["owner"]["email"], "owner@example.com");
-    assert_eq!(r.body["links"]["users"], "/v1.1/instances/my-inst/users/");
-    assert!(r.body["created_at"].as_str().expect("ts").ends_with('Z'));
+    assert_eq!(
+        r.expect_json(StatusCode::OK)["links"]["self"],
+        json!("/v1.1/instances/renamed/")
+    );
+    key
+}
+
+async fn instance_create_answers_the_normalised_instance(app: TestApp) {
+    let (_, body) = my_inst(&app).await;
+    assert_eq!(body["name"], "my-inst");
+    assert_eq!(body["role"], "full");
+    assert_eq!(body["owner"]["email"], "owner@example.com");
+    assert_eq!(body["links"]["users"], "/v1.1/instances/my-inst/users/");
+    assert!(body["created_at"].as_str().expect("ts").ends_with('Z'));
+}
+
+async fn instance_list_filters_by_name_prefix(app: TestApp) {
+    let (key, _) = my_inst(&app).await;
     let list = app
         .as_key(&key, "GET", "/v1.1/instances/?name__startswith=my", None)
         .await;
@@ -39,6 +74,10 @@ async fn instance_lifecycle(b: Backend) {
         .as_key(&key, "GET", "/v1.1/instances/?name__startswith=zz", None)
         .await;
     assert_eq!(none.body["objects"], json!([]));
+}
+
+async fn instance_patch_keeps_the_name_and_metadata(app: TestApp) {
+    let (key, _) = my_inst(&app).await;
     let r = app
         .as_key(
             &key,
@@ -55,6 +94,10 @@ async fn instance_lifecycle(b: Backend) {
         ),
         (json!("new"), json!("my-inst"), json!({"k": "v"}))
     );
+}
+
+async fn instance_put_resets_metadata(app: TestApp) {
+    let (key, _) = my_inst(&app).await;
     let r = app
         .as_key(
             &key,
@@ -64,6 +107,10 @@ async fn instance_lifecycle(b: Backend) {
         )
         .await;
     assert_eq!(r.body["metadata"], json!({}), "PUT resets metadata");
+}
+
+async fn instance_rename_requires_a_new_name(app: TestApp) {
+    let (key, _) = my_inst(&app).await;
     let r = app
         .as_key(
             &key,
@@ -73,55 +120,43 @@ async fn instance_lifecycle(b: Backend) {
         )
         .await;
     assert_eq!(r.body, json!({"new_name": ["This field may not be null."]}));
-    let r = app
-        .as_key(
-            &key,
-            "POST",
-            "/v1.1/instances/my-inst/rename/",
-            Some(json!({"new_name": "renamed"})),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["links"]["self"].clone()),
-        (StatusCode::OK, json!("/v1.1/instances/renamed/"))
-    );
-    assert_eq!(
-        app.as_key(&key, "GET", "/v1.1/instances/my-inst/", None)
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    // Another admin sees nothing of it.
+}
+
+async fn instance_rename_moves_its_url(app: TestApp) {
+    let key = renamed(&app).await;
+    app.as_key(&key, "GET", "/v1.1/instances/my-inst/", None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}
+
+async fn other_admins_see_nothing_of_an_instance(app: TestApp) {
+    renamed(&app).await;
     let other = app.admin("other@example.com").await;
     let r = app
         .as_key(&other, "GET", "/v1.1/instances/renamed/", None)
         .await;
     assert_eq!(
-        (r.status, r.body),
-        (StatusCode::NOT_FOUND, json!({"detail": "Not found."}))
+        r.expect_json(StatusCode::NOT_FOUND),
+        json!({"detail": "Not found."})
     );
-    let r = app
-        .as_key(&other, "GET", "/v1.1/instances/renamed/admins/", None)
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        app.as_key(&key, "DELETE", "/v1.1/instances/renamed/", None)
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
+    app.as_key(&other, "GET", "/v1.1/instances/renamed/admins/", None)
+        .await
+        .expect(StatusCode::FORBIDDEN);
+}
+
+async fn deleted_instance_is_gone_and_its_name_reusable(app: TestApp) {
+    let key = renamed(&app).await;
+    app.as_key(&key, "DELETE", "/v1.1/instances/renamed/", None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
     let r = app
         .as_key(&key, "GET", "/v1.1/instances/renamed/api_keys/", None)
         .await;
     assert_eq!(r.body, json!({"detail": "Instance was not found."}));
-    // The name is reusable after deletion.
     app.instance(&key, "renamed").await;
 }
 
-async fn instance_name_rules_and_limits(b: Backend) {
-    let Some(app) = TestApp::with_settings(b, |s| s.instance_limit = 2).await else {
-        return;
-    };
+async fn instance_names_follow_the_rules(app: TestApp) {
     let key = app.admin("names@example.com").await;
     let cases = [
         (
@@ -140,24 +175,27 @@ async fn instance_name_rules_and_limits(b: Backend) {
         ),
     ];
     for (name, msg) in cases {
-        let r = app
+        let body = app
             .as_key(
                 &key,
                 "POST",
                 "/v1.1/instances/",
                 Some(json!({"name": name})),
             )
-            .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}");
+            .await
+            .expect_json(StatusCode::BAD_REQUEST);
         assert!(
-            r.body["name"]
+            body["name"]
                 .as_array()
                 .expect("errors")
                 .contains(&json!(msg)),
-            "{name}: {:?}",
-            r.body
+            "{name}: {body:?}"
         );
     }
+}
+
+async fn instance_name_must_be_unique_and_the_count_is_limited(app: TestApp) {
+    let key = app.admin("names@example.com").await;
     app.instance(&key, "first").await;
     let r = app
         .as_key(
@@ -178,271 +216,4 @@ async fn instance_name_rules_and_limits(b: Backend) {
         )
         .await;
     assert_eq!(r.body, json!({"detail": "Instance count exceeded (2)."}));
-}
-
-async fn api_keys_and_isolation(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
-    let admin = app.admin_with_instance("keys-one").await;
-    app.instance(&admin, "keys-two").await;
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            "/v1.1/instances/keys-one/api_keys/",
-            Some(json!({"description": "d", "ignore_acl": "true"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let key = r.body["api_key"].as_str().expect("key").to_string();
-    assert!(
-        u32::from_str_radix(&key[39..], 16).expect("hex") % 2 == 1,
-        "API keys end in an odd digit"
-    );
-    assert_eq!(r.body["ignore_acl"], true);
-    assert_eq!(
-        r.body["links"]["reset_key"],
-        format!(
-            "/v1.1/instances/keys-one/api_keys/{}/reset_key/",
-            r.body["id"]
-        )
-    );
-    let id = r.body["id"].as_i64().expect("id");
-    // The key works in its instance only.
-    assert_eq!(
-        app.as_key(&key, "GET", "/v1.1/instances/keys-one/api_keys/", None)
-            .await
-            .status,
-        StatusCode::OK
-    );
-    let r = app
-        .as_key(&key, "GET", "/v1.1/instances/keys-two/api_keys/", None)
-        .await;
-    assert_eq!(
-        (r.status, r.body),
-        (StatusCode::FORBIDDEN, json!({"detail": "No such API Key."}))
-    );
-    let r = app.as_key(&key, "GET", "/v1.1/instances/", None).await;
-    assert_eq!(r.body["objects"].as_array().expect("list").len(), 1);
-    assert_eq!(r.body["objects"][0]["role"], "api_key");
-    assert_eq!(
-        app.as_key(
-            &key,
-            "POST",
-            "/v1.1/instances/keys-one/api_keys/",
-            Some(json!({}))
-        )
-        .await
-        .status,
-        StatusCode::FORBIDDEN
-    );
-    let r = app
-        .as_key(
-            &admin,
-            "PUT",
-            &format!("/v1.1/instances/keys-one/api_keys/{id}/"),
-            Some(json!({"allow_user_create": true})),
-        )
-        .await;
-    assert_eq!(
-        (
-            r.body["ignore_acl"].clone(),
-            r.body["allow_user_create"].clone(),
-            r.body["description"].clone()
-        ),
-        (json!(false), json!(true), json!("d"))
-    );
-    let r = app
-        .as_key(
-            &admin,
-            "PATCH",
-            &format!("/v1.1/instances/keys-one/api_keys/{id}/"),
-            Some(json!({"ignore_acl": "maybe"})),
-        )
-        .await;
-    assert_eq!(
-        r.body,
-        json!({"ignore_acl": ["\"maybe\" is not a valid boolean."]})
-    );
-    let r = app
-        .as_key(
-            &admin,
-            "POST",
-            &format!("/v1.1/instances/keys-one/api_keys/{id}/reset_key/"),
-            None,
-        )
-        .await;
-    let new_key = r.body["api_key"].as_str().expect("key").to_string();
-    assert_ne!(new_key, key);
-    assert_eq!(
-        app.as_key(&key, "GET", "/v1.1/instances/keys-one/api_keys/", None)
-            .await
-            .body,
-        json!({"detail": "No such API Key."})
-    );
-    assert_eq!(
-        app.as_key(
-            &admin,
-            "DELETE",
-            &format!("/v1.1/instances/keys-one/api_keys/{id}/"),
-            None
-        )
-        .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.as_key(&new_key, "GET", "/v1.1/instances/keys-one/", None)
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
-}
-
-async fn invitations_grant_roles(b: Backend) {
-    let Some(app) = TestApp::new(b).await else {
-        return;
-    };
-    let owner = app.admin_with_instance("invites").await;
-    let guest = app.admin("guest@example.com").await;
-    let r = app
-        .as_key(
-            &owner,
-            "POST",
-            "/v1.1/instances/invites/invitations/",
-            Some(json!({"email": "guest@example.com", "role": "write"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(
-        (r.body["state"].clone(), r.body["inviter"].clone()),
-        (json!("new"), json!("owner-invites@example.com"))
-    );
-    let r2 = app
-        .as_key(
-            &owner,
-            "POST",
-            "/v1.1/instances/invites/invitations/",
-            Some(json!({"email": "guest@example.com"})),
-        )
-        .await;
-    assert_eq!(
-        r2.body,
-        json!({"detail": "Admin with specified Email already has an invitation created."})
-    );
-    let r3 = app
-        .as_key(
-            &owner,
-            "POST",
-            "/v1.1/instances/invites/invitations/",
-            Some(json!({"email": "owner-invites@example.com"})),
-        )
-        .await;
-    assert_eq!(
-        r3.body,
-        json!({"email": "Admin with specified Email is already a part of this Instance."})
-    );
-    let mine = app
-        .as_key(&guest, "GET", "/v1.1/account/invitations/", None)
-        .await;
-    assert_eq!(mine.body["objects"][0]["instance"], "invites");
-    let key = mine.body["objects"][0]["key"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    let r = app
-        .as_key(
-            &guest,
-            "POST",
-            "/v1.1/account/invitations/accept/",
-            Some(json!({"invitation_key": "nope"})),
-        )
-        .await;
-    assert_eq!(r.body, json!({"invitation_key": "Invitation not found."}));
-    assert_eq!(
-        app.as_key(
-            &guest,
-            "POST",
-            "/v1.1/account/invitations/accept/",
-            Some(json!({"invitation_key": key}))
-        )
-        .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
-    let admins = app
-        .as_key(&guest, "GET", "/v1.1/instances/invites/admins/", None)
-        .await;
-    let roles: Vec<(String, String)> = admins.body["objects"]
-        .as_array()
-        .expect("admins")
-        .iter()
-        .map(|a| {
-            (
-                a["email"].as_str().unwrap_or_default().to_string(),
-                a["role"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    assert!(roles.contains(&("guest@example.com".into(), "write".into())));
-    // A write admin may not manage API keys or roles, but may leave.
-    assert_eq!(
-        app.as_key(&guest, "GET", "/v1.1/instances/invites/api_keys/", None)
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
-    let guest_id = admins.body["objects"]
-        .as_array()
-        .expect("a")
-        .iter()
-        .find(|a| a["email"] == "guest@example.com")
-        .expect("guest")["id"]
-        .clone();
-    let owner_id = admins.body["objects"]
-        .as_array()
-        .expect("a")
-        .iter()
-        .find(|a| a["email"] != "guest@example.com")
-        .expect("owner")["id"]
-        .clone();
-    let r = app
-        .as_key(
-            &owner,
-            "PATCH",
-            &format!("/v1.1/instances/invites/admins/{owner_id}/"),
-            Some(json!({"role": "read"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "the owner's role is fixed");
-    let r = app
-        .as_key(
-            &owner,
-            "PATCH",
-            &format!("/v1.1/instances/invites/admins/{guest_id}/"),
-            Some(json!({"role": "furry"})),
-        )
-        .await;
-    assert_eq!(
-        r.body,
-        json!({"role": ["\"furry\" is not a valid choice."]})
-    );
-    assert_eq!(
-        app.as_key(
-            &guest,
-            "DELETE",
-            &format!("/v1.1/instances/invites/admins/{guest_id}/"),
-            None
-        )
-        .await
-        .status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        app.as_key(&guest, "GET", "/v1.1/instances/invites/admins/", None)
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
 }

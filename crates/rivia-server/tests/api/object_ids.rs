@@ -33,11 +33,10 @@ fn objects(inst: &str, c: &str) -> String {
 }
 
 /// An app with an instance and classes `a` and `b` (`b` has a unique `code`): (app, admin key).
-async fn setup(b: Backend) -> Option<(TestApp, String)> {
-    let app = TestApp::new(b).await?;
+async fn setup(app: &TestApp) -> String {
     let key = app.admin_with_instance(INST).await;
-    make_classes(&app, &key, INST).await;
-    Some((app, key))
+    make_classes(app, &key, INST).await;
+    key
 }
 
 async fn make_classes(app: &TestApp, key: &str, inst: &str) {
@@ -47,7 +46,7 @@ async fn make_classes(app: &TestApp, key: &str, inst: &str) {
     ];
     for body in schemas {
         let r = app.as_key(key, "POST", &classes(inst), Some(body)).await;
-        assert_eq!(r.status, StatusCode::CREATED, "create class: {:?}", r.body);
+        r.expect(StatusCode::CREATED);
     }
 }
 
@@ -56,7 +55,7 @@ async fn create(app: &TestApp, key: &str, inst: &str, class: &str, body: Value) 
     let r = app
         .as_key(key, "POST", &objects(inst, class), Some(body))
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "create object: {:?}", r.body);
+    r.expect(StatusCode::CREATED);
     r.body["id"].as_i64().expect("id")
 }
 
@@ -75,7 +74,7 @@ async fn profile_of_new_user(app: &TestApp, inst: &str, name: &str) -> i64 {
 /// `objects_count` of one class, read from its detail endpoint.
 async fn class_count(app: &TestApp, key: &str, class: &str) -> Value {
     let r = app.as_key(key, "GET", &class_url(INST, class), None).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
     r.body["objects_count"].clone()
 }
 
@@ -84,7 +83,7 @@ async fn listed_counts(app: &TestApp, key: &str, query: &str) -> Vec<(String, Va
     let r = app
         .as_key(key, "GET", &format!("{}?{query}", classes(INST)), None)
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
     r.body["objects"]
         .as_array()
         .expect("classes")
@@ -96,10 +95,8 @@ async fn listed_counts(app: &TestApp, key: &str, query: &str) -> Vec<(String, Va
         .collect()
 }
 
-async fn ids_increase_per_instance_across_classes_and_profiles(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn ids_increase_per_instance_across_classes_and_profiles(app: TestApp) {
+    let key = setup(&app).await;
     let mut ids = Vec::new();
     for i in 0..4 {
         ids.push(create(&app, &key, INST, "a", json!({"n": i})).await);
@@ -121,10 +118,8 @@ async fn ids_increase_per_instance_across_classes_and_profiles(b: Backend) {
     assert!(next > ids[ids.len() - 1], "{next} after {ids:?}");
 }
 
-async fn class_objects_count_follows_creates_and_deletes(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn class_objects_count_follows_creates_and_deletes(app: TestApp) {
+    let key = setup(&app).await;
     let mut a_ids = Vec::new();
     for n in 0..5 {
         a_ids.push(create(&app, &key, INST, "a", json!({"n": n})).await);
@@ -139,7 +134,7 @@ async fn class_objects_count_follows_creates_and_deletes(b: Backend) {
                 None,
             )
             .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        r.expect(StatusCode::NO_CONTENT);
     }
     // Deleting a missing object changes nothing.
     let r = app
@@ -150,7 +145,7 @@ async fn class_objects_count_follows_creates_and_deletes(b: Backend) {
             None,
         )
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    r.expect(StatusCode::NOT_FOUND);
     assert_eq!(class_count(&app, &key, "a").await, json!(3));
     assert_eq!(class_count(&app, &key, "b").await, json!(1));
 
@@ -166,7 +161,7 @@ async fn class_objects_count_follows_creates_and_deletes(b: Backend) {
             None,
         )
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    r.expect(StatusCode::NO_CONTENT);
     assert_eq!(class_count(&app, &key, "user_profile").await, json!(1));
 
     // The list shows the same counts, in order, in both directions and across pages.
@@ -205,7 +200,7 @@ async fn class_objects_count_follows_creates_and_deletes(b: Backend) {
             Some(json!({"description": "renamed"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.expect(StatusCode::OK);
     assert_eq!(r.body["objects_count"], json!(3));
     let r = app
         .as_key(&key, "POST", &classes(INST), Some(json!({"name": "fresh"})))
@@ -214,10 +209,8 @@ async fn class_objects_count_follows_creates_and_deletes(b: Backend) {
     assert_eq!(class_count(&app, &key, "fresh").await, json!(0));
 }
 
-async fn concurrent_creates_in_two_classes_get_distinct_ids(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn concurrent_creates_in_two_classes_get_distinct_ids(app: TestApp) {
+    let key = setup(&app).await;
     const PER_CLASS: usize = 60;
     let requests = (0..2 * PER_CLASS).map(|i| {
         let (app, key) = (&app, &key);
@@ -244,7 +237,7 @@ async fn concurrent_creates_in_two_classes_get_distinct_ids(b: Backend) {
     let mut ids = BTreeSet::new();
     let mut by_class: [BTreeSet<i64>; 2] = Default::default();
     for (class, r) in &results {
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.expect(StatusCode::CREATED);
         let id = r.body["id"].as_i64().expect("id");
         assert!(ids.insert(id), "id {id} handed out twice");
         by_class[usize::from(*class == "b")].insert(id);
@@ -275,10 +268,8 @@ async fn concurrent_creates_in_two_classes_get_distinct_ids(b: Backend) {
     assert_eq!(class_count(&app, &key, "user_profile").await, json!(4));
 }
 
-async fn rolled_back_creates_leave_no_object(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn rolled_back_creates_leave_no_object(app: TestApp) {
+    let key = setup(&app).await;
     let kept = create(&app, &key, INST, "b", json!({"code": "taken"})).await;
     // Refused by the database inside its transaction: the unique index.
     let r = app
@@ -289,7 +280,7 @@ async fn rolled_back_creates_leave_no_object(b: Backend) {
             Some(json!({"code": "taken"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    r.expect(StatusCode::BAD_REQUEST);
     // Inserted, then the transaction ends without a commit.
     let instance = app.stored_instance(INST).await;
     let class = app
@@ -311,7 +302,7 @@ async fn rolled_back_creates_leave_no_object(b: Backend) {
             None,
         )
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    r.expect(StatusCode::NOT_FOUND);
     assert_eq!(class_count(&app, &key, "a").await, json!(0));
     assert_eq!(class_count(&app, &key, "b").await, json!(1));
     // Ids go on increasing (PostgreSQL's sequence skips the rolled-back ones).
@@ -336,10 +327,8 @@ async fn rolled_back_creates_leave_no_object(b: Backend) {
 const SEQUENCES_MIGRATION: &str =
     include_str!("../../../rivia-store/migrations/postgres/0004_object_sequences.sql");
 
-async fn instances_created_before_id_sequences_continue_their_ids(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn instances_created_before_id_sequences_continue_their_ids(app: TestApp) {
+    let key = setup(&app).await;
     let first = create(&app, &key, INST, "a", json!({})).await;
     assert_eq!(first, 1);
     // The instance as an older release left it: its counter handed out 41 ids and, on
@@ -353,7 +342,7 @@ async fn instances_created_before_id_sequences_continue_their_ids(b: Backend) {
     )
     .await
     .expect("counter");
-    if b == Backend::Postgres {
+    if app.backend == Backend::Postgres {
         tx.batch(&format!("DROP SEQUENCE rivia_objects_{}", instance.id))
             .await
             .expect("drop sequence");
@@ -362,7 +351,7 @@ async fn instances_created_before_id_sequences_continue_their_ids(b: Backend) {
     tx.commit().await.expect("commit");
     assert_eq!(create(&app, &key, INST, "b", json!({})).await, 42);
     // Running it again does not restart a sequence that exists.
-    if b == Backend::Postgres {
+    if app.backend == Backend::Postgres {
         let mut tx = app.store.db.begin().await.expect("begin");
         tx.batch(SEQUENCES_MIGRATION).await.expect("migration");
         tx.commit().await.expect("commit");
@@ -370,18 +359,16 @@ async fn instances_created_before_id_sequences_continue_their_ids(b: Backend) {
     assert_eq!(create(&app, &key, INST, "a", json!({})).await, 43);
 }
 
-async fn a_deleted_instance_takes_its_id_sequence_along(b: Backend) {
-    let Some((app, key)) = setup(b).await else {
-        return;
-    };
+async fn a_deleted_instance_takes_its_id_sequence_along(app: TestApp) {
+    let key = setup(&app).await;
     create(&app, &key, INST, "a", json!({})).await;
     create(&app, &key, INST, "a", json!({})).await;
     let old = app.stored_instance(INST).await;
     let r = app
         .as_key(&key, "DELETE", &format!("/v1.1/instances/{INST}/"), None)
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
-    if b == Backend::Postgres {
+    r.expect(StatusCode::NO_CONTENT);
+    if app.backend == Backend::Postgres {
         let left = app
             .store
             .db
