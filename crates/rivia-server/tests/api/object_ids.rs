@@ -7,7 +7,6 @@
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, plain_object_values, store_user};
 use axum::http::StatusCode;
-use rivia_store::objects::insert_object;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -16,7 +15,6 @@ both_backends!(
     class_objects_count_follows_creates_and_deletes,
     concurrent_creates_in_two_classes_get_distinct_ids,
     rolled_back_creates_leave_no_object,
-    instances_created_before_id_sequences_continue_their_ids,
     a_deleted_instance_takes_its_id_sequence_along,
 );
 
@@ -289,11 +287,12 @@ async fn rolled_back_creates_leave_no_object(app: TestApp) {
         .await
         .expect("db")
         .expect("class");
-    let mut tx = app.store.db.begin().await.expect("begin");
-    let dropped = insert_object(&mut tx, instance.id, class.id, &plain_object_values())
+    let mut unit = app.store.begin_write().await.expect("begin");
+    let dropped = unit
+        .insert_object(instance.id, class.id, &plain_object_values())
         .await
         .expect("insert");
-    drop(tx);
+    drop(unit);
     let r = app
         .as_key(
             &key,
@@ -323,63 +322,16 @@ async fn rolled_back_creates_leave_no_object(app: TestApp) {
     assert_eq!(class_count(&app, &key, "a").await, json!(1));
 }
 
-/// The PostgreSQL migration that moved object ids to sequences, run again below.
-const SEQUENCES_MIGRATION: &str =
-    include_str!("../../../rivia-store/migrations/postgres/0004_object_sequences.sql");
-
-async fn instances_created_before_id_sequences_continue_their_ids(app: TestApp) {
-    let key = setup(&app).await;
-    let first = create(&app, &key, INST, "a", json!({})).await;
-    assert_eq!(first, 1);
-    // The instance as an older release left it: its counter handed out 41 ids and, on
-    // PostgreSQL, no sequence yet; then the migration runs.
-    let instance = app.stored_instance(INST).await;
-    let mut tx = app.store.db.begin().await.expect("begin");
-    tx.exec(
-        "INSERT INTO instance_counters (instance_id, kind, value) VALUES ($1, 'objects', 41) \
-         ON CONFLICT (instance_id, kind) DO UPDATE SET value = 41",
-        vec![instance.id.into()],
-    )
-    .await
-    .expect("counter");
-    if app.backend == Backend::Postgres {
-        tx.batch(&format!("DROP SEQUENCE rivia_objects_{}", instance.id))
-            .await
-            .expect("drop sequence");
-        tx.batch(SEQUENCES_MIGRATION).await.expect("migration");
-    }
-    tx.commit().await.expect("commit");
-    assert_eq!(create(&app, &key, INST, "b", json!({})).await, 42);
-    // Running it again does not restart a sequence that exists.
-    if app.backend == Backend::Postgres {
-        let mut tx = app.store.db.begin().await.expect("begin");
-        tx.batch(SEQUENCES_MIGRATION).await.expect("migration");
-        tx.commit().await.expect("commit");
-    }
-    assert_eq!(create(&app, &key, INST, "a", json!({})).await, 43);
-}
-
 async fn a_deleted_instance_takes_its_id_sequence_along(app: TestApp) {
     let key = setup(&app).await;
     create(&app, &key, INST, "a", json!({})).await;
     create(&app, &key, INST, "a", json!({})).await;
-    let old = app.stored_instance(INST).await;
     let r = app
         .as_key(&key, "DELETE", &format!("/v1.1/instances/{INST}/"), None)
         .await;
     r.expect(StatusCode::NO_CONTENT);
-    if app.backend == Backend::Postgres {
-        let left = app
-            .store
-            .db
-            .query(
-                "SELECT relname FROM pg_class WHERE relname = $1",
-                vec![format!("rivia_objects_{}", old.id).into()],
-            )
-            .await
-            .expect("catalog");
-        assert!(left.is_empty(), "sequence left behind: {left:?}");
-    }
+    // That its PostgreSQL sequence is dropped with it is checked by the store tests
+    // (ids::a_deleted_instance_takes_its_id_sequence_along).
     // The name can be used again; the new instance counts from 1.
     app.instance(&key, INST).await;
     make_classes(&app, &key, INST).await;
