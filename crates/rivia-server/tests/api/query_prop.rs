@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use rivia_core::query::{EvalObject, ParseCtx, parse_value};
+use rivia_core::query::{EvalObject, ParseCtx, Query, parse_value};
 use rivia_core::schema::Schema;
 use rivia_store::objects::{ObjectListQuery, OrderField, Visibility};
 use serde_json::{Map, Value, json};
@@ -215,22 +215,31 @@ async fn sql_matches_reference_evaluator(app: TestApp) {
         .expect("db")
         .expect("class");
     let schema = Schema::from_stored(&class.schema);
-    let all = app
+    // Every object, in id order: one page of the store's list (60 objects).
+    let everything = Query::default();
+    let all_visible = Visibility::All;
+    let (all, _) = app
         .store
-        .db
-        .query(
-            &format!(
-                "SELECT {} FROM c{} ORDER BY id",
-                rivia_store::objects::OBJECT_COLUMNS,
-                class.id
-            ),
-            vec![],
-        )
+        .list_objects(&ObjectListQuery {
+            instance_id: inst.id,
+            class_id: class.id,
+            query: &everything,
+            visibility: &all_visible,
+            order: OrderField::Id,
+            keyset: rivia_core::page::Keyset {
+                sql_descending: false,
+                bound: None,
+                reverse_after: false,
+                limit: 1000,
+            },
+            boundary: None,
+            count: false,
+            timeout: std::time::Duration::from_secs(5),
+        })
         .await
         .expect("rows");
     let objects: Vec<EvalObject> = all
         .into_iter()
-        .map(rivia_store::objects::object_from)
         .map(|r| EvalObject {
             id: r.id,
             created_at: r.created_at,
