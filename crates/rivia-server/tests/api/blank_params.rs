@@ -5,10 +5,9 @@ use crate::both_backends;
 use crate::helpers::TestApp;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 both_backends!(
-    settings(|s| s.poll_timeout = Duration::from_millis(300)),
+    settings(|s| s.poll_timeout = std::time::Duration::from_millis(300)),
     blank_poll_parameters_wait_for_the_next_message,
     blank_history_parameters_are_ignored,
 );
@@ -33,7 +32,12 @@ async fn blank_poll_parameters_wait_for_the_next_message(app: TestApp) {
     let admin = admin_with_plain_channel(&app).await;
     // On a separate-rooms channel a blank room is no room.
     let r = app
-        .as_key(&admin, "GET", &format!("{CHANNELS}default/poll/?last_id=&room="), None)
+        .as_key(
+            &admin,
+            "GET",
+            &format!("{CHANNELS}default/poll/?last_id=&room="),
+            None,
+        )
         .await;
     assert_eq!(
         r.expect_json(StatusCode::BAD_REQUEST),
@@ -41,7 +45,12 @@ async fn blank_poll_parameters_wait_for_the_next_message(app: TestApp) {
     );
     // On a plain channel the poll waits (here: until the 300 ms timeout, 204).
     let r = app
-        .as_key(&admin, "GET", &format!("{CHANNELS}plain/poll/?last_id=&room="), None)
+        .as_key(
+            &admin,
+            "GET",
+            &format!("{CHANNELS}plain/poll/?last_id=&room="),
+            None,
+        )
         .await;
     assert_eq!(r.expect_json(StatusCode::NO_CONTENT), Value::Null);
 }
@@ -59,7 +68,8 @@ async fn blank_history_parameters_are_ignored(app: TestApp) {
 async fn blank_object_list_parameters_are_ignored(app: TestApp) {
     let admin = app.admin_with_instance(INST).await;
     let classes = format!("/v1.1/instances/{INST}/classes/");
-    let schema = json!({"name": "notes", "schema": [{"name": "n", "type": "integer", "order_index": true}]});
+    let schema =
+        json!({"name": "notes", "schema": [{"name": "n", "type": "integer", "order_index": true}]});
     app.as_key(&admin, "POST", &classes, Some(schema))
         .await
         .expect(StatusCode::CREATED);
@@ -90,7 +100,12 @@ async fn blank_user_and_instance_list_parameters_are_ignored(app: TestApp) {
         .await
         .expect(StatusCode::OK);
     let body = app
-        .as_key(&admin, "GET", "/v1.1/instances/?name__startswith=&page_size=", None)
+        .as_key(
+            &admin,
+            "GET",
+            "/v1.1/instances/?name__startswith=&page_size=",
+            None,
+        )
         .await
         .expect_json(StatusCode::OK);
     assert_eq!(body["objects"].as_array().map(Vec::len), Some(1));

@@ -5,7 +5,7 @@
 //! PostgreSQL).
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, plain_object_values, store_user};
+use crate::helpers::{TestApp, plain_object_values, store_user};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -124,5 +124,8 @@ pub(super) async fn class_op<P>(
     op: Op,
 ) -> ApiResult<(Ctx, Class, Access)> {
     let app = &call.app;
-    class_call(call, class_name, async |ctx, class| access(app, ctx, class, op).await).await
+    class_call(call, class_name, async |ctx, class| {
+        access(app, ctx, class, op).await
+    })
+    .await
 }

@@ -22,11 +22,11 @@ pub use profile::{ProfileError, profile_fields};
 pub use render::ObjectView;
 
 use super::{Api, path_id};
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ok;
 use crate::state::AppState;
 use access::class_op;
-use crate::caller::Call;
 use axum::response::Response;
 use list::list_objects;
 use rivia_core::perms::Op;

@@ -15,7 +15,12 @@ use serde_json::{Map, Value};
 /// DataObjectJSON (spec-core §9.2) of a row of a class whose schema is already parsed, as
 /// a value tree for callers that edit or nest it. `base` is the instance prefix
 /// `/v1.1/instances/<name>`.
-pub(crate) fn object_json_with(base: &str, class_name: &str, schema: &Schema, row: &ObjectRow) -> Value {
+pub(crate) fn object_json_with(
+    base: &str,
+    class_name: &str,
+    schema: &Schema,
+    row: &ObjectRow,
+) -> Value {
     serde_json::to_value(ObjectView {
         base,
         class_name,

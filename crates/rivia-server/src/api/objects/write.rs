@@ -12,10 +12,10 @@ use super::render::{object_json_with, parse_data};
 use crate::api::classes::{USER_PROFILE, check_expected_revision};
 use crate::api::files;
 use crate::auth::{Ctx, Who};
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{created, no_content, ok};
 use crate::state::AppState;
-use crate::caller::Call;
 use axum::response::Response;
 use rivia_core::errors::msg;
 use rivia_core::perms::{ClassPerm, ObjectPerm, Op};
@@ -422,9 +422,7 @@ pub(super) async fn delete_object_handler(call: Call<(String, String)>) -> ApiRe
     };
     let (ctx, class, access) = class_call(&call, &call.path.0, permit).await?;
     let Call {
-        app,
-        path: (_, id),
-        ..
+        app, path: (_, id), ..
     } = call;
     let row = load_visible(&app, &class, &access, &id).await?;
     if access.effective(&row) < ObjectPerm::Full {
