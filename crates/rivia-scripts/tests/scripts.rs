@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use rivia_scripts::runtimes::Toolchain;
-use rivia_scripts::{Engine, EngineConfig, Limits, RunOutcome, RunRequest, RunStatus, Toolchains};
+use rivia_scripts::{
+    Engine, EngineConfig, Limits, RunOutcome, RunRequest, RunStatus, SandboxMode, Toolchains,
+};
 use serde_json::{Value, json};
 
 /// The shared engine, or `None` (skip) when the host cannot sandbox and this is not CI.
@@ -393,4 +395,43 @@ async fn the_runtimes_listing_reports_host_versions() {
         "{}",
         engine.summary()
     );
+}
+
+#[tokio::test]
+async fn without_bubblewrap_runs_fail_with_the_reason_unless_unsafe_is_chosen() {
+    let config = EngineConfig {
+        bwrap: "/nonexistent/bwrap".into(),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(config.clone()).await;
+    assert!(engine.sandbox_status().is_err());
+    let outcome = engine.run(&request("python3", PY_HELLO)).await;
+    assert_status(&outcome, RunStatus::Failure);
+    assert!(
+        outcome.stderr.starts_with("Scripts cannot run: the sandbox is unavailable (bubblewrap not found at /nonexistent/bwrap"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        engine.summary().contains("unavailable"),
+        "{}",
+        engine.summary()
+    );
+
+    let unsafe_config = EngineConfig {
+        sandbox: SandboxMode::UnsafeNoSandbox,
+        ..config
+    };
+    let engine = Engine::start(unsafe_config).await;
+    if !has(&engine, Toolchain::Python) {
+        return;
+    }
+    assert!(
+        engine.summary().contains("NO SANDBOX"),
+        "{}",
+        engine.summary()
+    );
+    let outcome = engine.run(&request("python3", PY_HELLO)).await;
+    assert_status(&outcome, RunStatus::Success);
+    assert_eq!(outcome.stdout, "Hello, Ada! n=2 by codebox");
 }
