@@ -63,19 +63,32 @@ async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decode
         ));
     }
     let config = engine.config();
-    let dir = RunDir::create(config).map_err(|e| format!("Cannot prepare the run: {e}"))?;
-    let seen_dir = match config.sandbox {
-        SandboxMode::Bubblewrap => PathBuf::from(CODE_DIR),
-        SandboxMode::UnsafeNoSandbox => dir.path().to_owned(),
-    };
     let separator = format!(
         "--rivia-{}--",
         hex::encode(rand::rng().random::<[u8; 12]>())
     );
-    let program =
-        crate::program::build(runtime.toolchain, installed, request, &separator, &seen_dir)?;
-    dir.write(program.file_name, &program.file_content)
-        .map_err(|e| format!("Cannot prepare the run: {e}"))?;
+    let (dir, program) = {
+        // The source may be megabytes: file IO goes to the blocking pool, not a tokio worker.
+        let config = config.clone();
+        let (toolchain, installed) = (runtime.toolchain, installed.clone());
+        let (request, separator) = (request.clone(), separator.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            let dir =
+                RunDir::create(&config).map_err(|e| format!("Cannot prepare the run: {e}"))?;
+            let seen_dir = match config.sandbox {
+                SandboxMode::Bubblewrap => PathBuf::from(CODE_DIR),
+                SandboxMode::UnsafeNoSandbox => dir.path().to_owned(),
+            };
+            let program =
+                crate::program::build(toolchain, &installed, &request, &separator, &seen_dir)?;
+            dir.write(program.file_name, &program.file_content)
+                .map_err(|e| format!("Cannot prepare the run: {e}"))?;
+            Ok::<_, String>((dir, program))
+        });
+        prepared
+            .await
+            .map_err(|e| format!("Cannot prepare the run: {e}"))??
+    };
     let raw = execute(
         config,
         request,

@@ -238,6 +238,23 @@ async fn fifty_megabytes_of_stdout_are_truncated_and_marked() {
     // stdout took the whole cap, so stderr keeps nothing (spec-scripts §1.5) and says so.
     assert!(outcome.stderr_truncated);
     assert_eq!(outcome.stderr, "");
+    // Drained, not buffered: this whole test process never held the 50 MB.
+    let peak = peak_rss_kib();
+    eprintln!("test process peak RSS after 50 MB of output: {peak} KiB");
+    assert!(peak < 40 * 1024, "peak RSS {peak} KiB");
+}
+
+/// VmHWM of this process (the high-water mark of its resident memory).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .unwrap_or("");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 #[tokio::test]
