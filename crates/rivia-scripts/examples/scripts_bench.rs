@@ -1,6 +1,6 @@
 //! Script start-up cost: the bare interpreter (`python3 -c pass`, `node -e 0`, same binaries the
-//! engine uses) against a sandboxed hello-world run through [`Engine::run`], at concurrency 1
-//! and 4; p50/p99 latency and runs/s. See bench/README.md.
+//! engine uses) against a hello-world run through [`Engine::run`] without the sandbox (wrapper +
+//! prlimit) and with it, at concurrency 1 and 4; p50/p99 latency and runs/s. See bench/README.md.
 //!
 //! `cargo run --release -p rivia-scripts --example scripts_bench -- [runs per case, default 200]`
 
@@ -9,13 +9,21 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rivia_scripts::{Engine, EngineConfig, Limits, RunRequest, RunStatus, Toolchain};
+use rivia_scripts::{Engine, EngineConfig, Limits, RunRequest, RunStatus, SandboxMode, Toolchain};
 use tokio::sync::Mutex;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs: usize = std::env::args().nth(1).map_or(Ok(200), |a| a.parse())?;
     let engine = Arc::new(Engine::start(EngineConfig::default()).await);
+    // The same engine without bubblewrap: separates the wrapper's cost from the sandbox's.
+    let unsandboxed = Arc::new(
+        Engine::start(EngineConfig {
+            sandbox: SandboxMode::UnsafeNoSandbox,
+            ..EngineConfig::default()
+        })
+        .await,
+    );
     println!("{}", engine.summary());
     if let Err(reason) = engine.sandbox_status() {
         return Err(format!("sandbox unavailable: {reason}").into());
@@ -56,18 +64,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await;
             print_row(&label, concurrency, &stats);
 
-            let label = format!("sandboxed {runtime} hello world");
-            let engine = engine.clone();
-            let request = Arc::new(hello_request(runtime, hello));
-            let stats = measure(runs, concurrency, move || {
-                let (engine, request) = (engine.clone(), request.clone());
-                async move {
-                    let outcome = engine.run(&request).await;
-                    outcome.status == RunStatus::Success && outcome.stdout == "hello world"
-                }
-            })
-            .await;
-            print_row(&label, concurrency, &stats);
+            for (mode, engine) in [("no sandbox", &unsandboxed), ("sandboxed", &engine)] {
+                let label = format!("{mode} {runtime} hello world");
+                let engine = engine.clone();
+                let request = Arc::new(hello_request(runtime, hello));
+                let stats = measure(runs, concurrency, move || {
+                    let (engine, request) = (engine.clone(), request.clone());
+                    async move {
+                        let outcome = engine.run(&request).await;
+                        outcome.status == RunStatus::Success && outcome.stdout == "hello world"
+                    }
+                })
+                .await;
+                print_row(&label, concurrency, &stats);
+            }
         }
     }
     println!("\nbench process peak RSS: {}", peak_rss());
