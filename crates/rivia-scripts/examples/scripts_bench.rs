@@ -2,7 +2,9 @@
 //! engine uses) against a hello-world run through [`Engine::run`] without the sandbox (wrapper +
 //! prlimit) and with it, at concurrency 1 and 4; p50/p99 latency and runs/s. See bench/README.md.
 //!
-//! `cargo run --release -p rivia-scripts --example scripts_bench -- [runs per case, default 200]`
+//! `cargo run --release -p rivia-scripts --example scripts_bench -- [runs per case, default 200] [--net-off]`
+//!
+//! Network is on by default (Rivia's default); `--net-off` adds a network namespace per run.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -14,7 +16,12 @@ use tokio::sync::Mutex;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let runs: usize = std::env::args().nth(1).map_or(Ok(200), |a| a.parse())?;
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let network = !argv.iter().any(|a| a == "--net-off");
+    let runs: usize = argv
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map_or(Ok(200), |a| a.parse())?;
     let engine = Arc::new(Engine::start(EngineConfig::default()).await);
     // The same engine without bubblewrap: separates the wrapper's cost from the sandbox's.
     let unsandboxed = Arc::new(
@@ -28,7 +35,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Err(reason) = engine.sandbox_status() {
         return Err(format!("sandbox unavailable: {reason}").into());
     }
-    println!("{runs} runs per case; latency in ms\n");
+    println!(
+        "{runs} runs per case; network {}; latency in ms\n",
+        if network { "on" } else { "off" }
+    );
     println!(
         "{:<44} {:>4} {:>8} {:>8} {:>8}",
         "case", "c", "p50", "p99", "runs/s"
@@ -67,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             for (mode, engine) in [("no sandbox", &unsandboxed), ("sandboxed", &engine)] {
                 let label = format!("{mode} {runtime} hello world");
                 let engine = engine.clone();
-                let request = Arc::new(hello_request(runtime, hello));
+                let request = Arc::new(hello_request(runtime, hello, network));
                 let stats = measure(runs, concurrency, move || {
                     let (engine, request) = (engine.clone(), request.clone());
                     async move {
@@ -84,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn hello_request(runtime: &str, source: &str) -> RunRequest {
+fn hello_request(runtime: &str, source: &str, network: bool) -> RunRequest {
     RunRequest {
         runtime: runtime.to_owned(),
         source: source.to_owned(),
@@ -95,7 +105,7 @@ fn hello_request(runtime: &str, source: &str) -> RunRequest {
             timeout: Duration::from_secs(30),
             ..Limits::default()
         },
-        network: false,
+        network,
     }
 }
 
