@@ -1,0 +1,247 @@
+//! One run: resolve the runtime, write the source into a private run directory, start the
+//! sandbox, feed stdin, capture both pipes with caps, enforce the wall clock, decode.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::RngExt;
+use tokio::io::AsyncWriteExt;
+use tokio::time::{Instant, timeout_at};
+
+use crate::capture::{Captured, capture};
+use crate::protocol::{Decoded, Exit, Raw, decode};
+use crate::runtimes::lookup;
+use crate::sandbox::{self, CODE_DIR};
+use crate::{Engine, EngineConfig, RunOutcome, RunRequest, RunStatus, SandboxMode};
+
+/// How long the pipes may stay open after the hard deadline (a grandchild in unsafe mode).
+const PIPE_GRACE: Duration = Duration::from_secs(1);
+
+pub(crate) async fn run(engine: &Engine, request: &RunRequest) -> RunOutcome {
+    let started = Instant::now();
+    let decoded = match prepare_and_run(engine, request).await {
+        Ok(decoded) => decoded,
+        Err(reason) => Decoded {
+            status: RunStatus::Failure,
+            stdout: String::new(),
+            stderr: reason,
+            response: None,
+            stdout_truncated: false,
+            stderr_truncated: false,
+        },
+    };
+    RunOutcome {
+        status: decoded.status,
+        stdout: decoded.stdout,
+        stderr: decoded.stderr,
+        response: decoded.response,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        stdout_truncated: decoded.stdout_truncated,
+        stderr_truncated: decoded.stderr_truncated,
+    }
+}
+
+/// `Err` = the script never started; the text becomes its stderr.
+async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decoded, String> {
+    let runtime = lookup(&request.runtime)
+        .ok_or_else(|| format!("Unknown runtime {:?}.", request.runtime))?;
+    let installed = engine.toolchains().get(runtime.toolchain).ok_or_else(|| {
+        format!(
+            "The {} runtime needs the `{}` toolchain, which is not installed on this server.",
+            request.runtime,
+            runtime.toolchain.binary()
+        )
+    })?;
+    if let Err(reason) = engine.sandbox_ready() {
+        return Err(format!(
+            "Scripts cannot run: the sandbox is unavailable ({reason})."
+        ));
+    }
+    let config = engine.config();
+    let separator = format!(
+        "--rivia-{}--",
+        hex::encode(rand::rng().random::<[u8; 12]>())
+    );
+    let (dir, program) = {
+        // The source may be megabytes: file IO goes to the blocking pool, not a tokio worker.
+        let config = config.clone();
+        let (toolchain, installed) = (runtime.toolchain, installed.clone());
+        let (request, separator) = (request.clone(), separator.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            let dir =
+                RunDir::create(&config).map_err(|e| format!("Cannot prepare the run: {e}"))?;
+            let seen_dir = match config.sandbox {
+                SandboxMode::Bubblewrap => PathBuf::from(CODE_DIR),
+                SandboxMode::UnsafeNoSandbox => dir.path().to_owned(),
+            };
+            let program =
+                crate::program::build(toolchain, &installed, &request, &separator, &seen_dir)?;
+            dir.write(program.file_name, &program.file_content)
+                .map_err(|e| format!("Cannot prepare the run: {e}"))?;
+            Ok::<_, String>((dir, program))
+        });
+        prepared
+            .await
+            .map_err(|e| format!("Cannot prepare the run: {e}"))??
+    };
+    let raw = execute(
+        config,
+        request,
+        &program.argv,
+        program.stdin,
+        dir.path(),
+        separator,
+    )
+    .await?;
+    Ok(decode(raw))
+}
+
+/// Starts the process and waits for it under the wall clock.
+async fn execute(
+    config: &EngineConfig,
+    request: &RunRequest,
+    argv: &[OsString],
+    stdin: Option<Vec<u8>>,
+    dir: &Path,
+    separator: String,
+) -> Result<Raw, String> {
+    let limits = &request.limits;
+    let mut cmd = sandbox::command(config, argv, limits, request.network, dir);
+    if stdin.is_none() {
+        cmd.stdin(Stdio::null());
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("Cannot start the script sandbox: {e}"))?;
+    let hard_deadline = Instant::now() + limits.timeout + config.kill_grace;
+    let pipe_deadline = hard_deadline + PIPE_GRACE;
+
+    let (input, out, err) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let feed = async move {
+        if let (Some(mut pipe), Some(bytes)) = (input, stdin) {
+            // A script that exits without reading gives EPIPE: not an error of the run.
+            let _ = timeout_at(hard_deadline, pipe.write_all(&bytes)).await;
+        }
+    };
+    let pid = child.id();
+    let wait = async {
+        let exit = match timeout_at(hard_deadline, child.wait()).await {
+            Ok(Ok(status)) => exit_of(status),
+            Ok(Err(_)) | Err(_) => {
+                // SIGKILL to bubblewrap: --die-with-parent takes its pid namespace down with it.
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                Exit::Killed
+            }
+        };
+        if config.sandbox == SandboxMode::UnsafeNoSandbox {
+            kill_group(pid);
+        }
+        exit
+    };
+    let cap = limits.output_bytes;
+    let ((), exit, stdout, stderr): ((), Exit, Captured, Captured) = tokio::join!(
+        feed,
+        wait,
+        capture(out, cap, pipe_deadline),
+        capture(err, cap, pipe_deadline)
+    );
+    Ok(Raw {
+        stdout,
+        stderr,
+        cap,
+        exit,
+        separator,
+        timeout_secs: limits.timeout.as_secs_f64(),
+    })
+}
+
+fn exit_of(status: std::process::ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// Without a sandbox there is no pid namespace: kill the process group (what is left of it)
+/// so a background child cannot outlive the run. A script that calls setsid() escapes this —
+/// one of the reasons that mode is named unsafe.
+fn kill_group(pid: Option<u32>) {
+    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
+        return;
+    };
+    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid names the group that
+    // `process_group(0)` created for this child.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
+
+/// A private directory holding one run's source; removed when dropped.
+pub(crate) struct RunDir {
+    path: PathBuf,
+    owner: Option<(u32, u32)>,
+}
+
+static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl RunDir {
+    /// Creates `<work_dir>/run-<pid>-<n>-<random>` (0700, owned by `run_as` so the sandbox user
+    /// can read it and nobody else can).
+    pub(crate) fn create(config: &EngineConfig) -> io::Result<RunDir> {
+        // 0711 on the parent: bubblewrap running as `nobody` must traverse it.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&config.work_dir)?;
+        let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tag = hex::encode(rand::rng().random::<[u8; 6]>());
+        let path = config
+            .work_dir
+            .join(format!("run-{}-{n}-{tag}", std::process::id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        let dir = RunDir {
+            path,
+            owner: config.run_as,
+        };
+        if let Some((uid, gid)) = dir.owner {
+            std::os::unix::fs::chown(&dir.path, Some(uid), Some(gid))?;
+        }
+        Ok(dir)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes a file the sandbox user can read (0600, same owner as the directory).
+    pub(crate) fn write(&self, name: &str, content: &str) -> io::Result<()> {
+        use std::io::Write;
+        let path = self.path.join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(content.as_bytes())?;
+        if let Some((uid, gid)) = self.owner {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        // Best effort: a leftover directory holds only a copy of the script source.
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

@@ -1,0 +1,179 @@
+//! What each runtime executes: the wrapper (W) or template (T) of spec-scripts §1.3.
+//!
+//! * W (`python*`, `nodejs*`): the user's source is stored as `/code/main.<ext>`; our wrapper
+//!   (`wrappers/python.py`, `wrappers/node.js`) is passed on the command line and reads one stdin
+//!   line `{"ARGS","CONFIG","META","_OUTPUT_SEPARATOR","_TIMEOUT"}` (this order, JSON spliced).
+//! * T (`ruby`, `php`): the source is pasted after a prelude that defines the inputs. Unlike the
+//!   platform (which pasted JSON inside quotes), every input is embedded as base64 — alphabet
+//!   `A-Za-z0-9+/=` only — inside a quoted literal and decoded at run time, so no value can end the
+//!   literal and change the program (§13).
+//! * `golang`, `swift`: no template yet; a run fails saying so (their toolchains are not
+//!   installed on the machines we test on).
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+use crate::RunRequest;
+use crate::runtimes::{Installed, Toolchain};
+
+const PYTHON_WRAPPER: &str = include_str!("../wrappers/python.py");
+const NODE_WRAPPER: &str = include_str!("../wrappers/node.js");
+const RUBY_PRELUDE: &str = include_str!("../wrappers/ruby_prelude.rb");
+const PHP_PRELUDE: &str = include_str!("../wrappers/php_prelude.php");
+const PHP_EPILOGUE: &str = include_str!("../wrappers/php_epilogue.php");
+
+/// A program ready to start: the source file's content, argv and the stdin bytes.
+#[derive(Debug)]
+pub(crate) struct Program {
+    /// Written to `<run dir>/<file_name>` (`/code/<file_name>` in the sandbox).
+    pub file_name: &'static str,
+    pub file_content: String,
+    pub argv: Vec<OsString>,
+    /// `None` → stdin is `/dev/null`.
+    pub stdin: Option<Vec<u8>>,
+}
+
+/// Builds the program for `toolchain`, or says why this runtime cannot run here.
+/// `code_dir` is where the source file will be seen by the interpreter.
+pub(crate) fn build(
+    toolchain: Toolchain,
+    installed: &Installed,
+    request: &RunRequest,
+    separator: &str,
+    code_dir: &Path,
+) -> Result<Program, String> {
+    let file_name = toolchain.source_file();
+    let file_path = code_dir.join(file_name).into_os_string();
+    let interpreter = installed.path.clone().into_os_string();
+    let program = match toolchain {
+        Toolchain::Python => Program {
+            file_name,
+            file_content: request.source.clone(),
+            argv: vec![
+                interpreter,
+                "-u".into(),
+                "-c".into(),
+                PYTHON_WRAPPER.into(),
+                file_path,
+            ],
+            stdin: Some(stdin_line(request, separator)),
+        },
+        Toolchain::Node => {
+            // Keep V8's heap under RLIMIT_DATA so a hog ends with V8's own clear message.
+            let heap_mb = (request.limits.memory_bytes >> 20) * 3 / 4;
+            Program {
+                file_name,
+                file_content: request.source.clone(),
+                argv: vec![
+                    interpreter,
+                    format!("--max-old-space-size={}", heap_mb.max(16)).into(),
+                    "-e".into(),
+                    NODE_WRAPPER.into(),
+                    file_path,
+                ],
+                stdin: Some(stdin_line(request, separator)),
+            }
+        }
+        Toolchain::Ruby => Program {
+            file_name,
+            file_content: format!(
+                "{}\n{}\n",
+                fill(RUBY_PRELUDE, request, separator),
+                request.source
+            ),
+            argv: vec![interpreter, file_path],
+            stdin: None,
+        },
+        Toolchain::Php => Program {
+            file_name,
+            file_content: format!(
+                "{}\n{}\n{}",
+                fill(PHP_PRELUDE, request, separator),
+                request.source,
+                PHP_EPILOGUE
+            ),
+            argv: vec![
+                interpreter,
+                "-d".into(),
+                "display_errors=stderr".into(),
+                file_path,
+            ],
+            stdin: None,
+        },
+        Toolchain::Go | Toolchain::Swift => {
+            return Err(format!(
+                "The {} runtime is not supported by this Rivia build yet ({} is installed, but \
+                 Rivia has no template for it).",
+                request.runtime,
+                toolchain.binary()
+            ));
+        }
+    };
+    Ok(program)
+}
+
+/// The W wrappers' stdin line, keys in the platform's order, values spliced as JSON.
+fn stdin_line(request: &RunRequest, separator: &str) -> Vec<u8> {
+    let timeout = request.limits.timeout.as_secs_f64();
+    let mut line = format!(
+        "{{\"ARGS\":{},\"CONFIG\":{},\"META\":{},\"_OUTPUT_SEPARATOR\":{},\"_TIMEOUT\":{}}}",
+        request.args,
+        request.config,
+        request.meta,
+        Value::String(separator.to_owned()),
+        timeout
+    );
+    line.push('\n');
+    line.into_bytes()
+}
+
+/// Replaces the `@ARGS@`, `@CONFIG@`, `@META@`, `@SEPARATOR@` holes with base64 text.
+fn fill(template: &str, request: &RunRequest, separator: &str) -> String {
+    let b64 = |v: &Value| STANDARD.encode(v.to_string());
+    template
+        .replace("@ARGS@", &b64(&request.args))
+        .replace("@CONFIG@", &b64(&request.config))
+        .replace("@META@", &b64(&request.meta))
+        .replace("@SEPARATOR@", &STANDARD.encode(separator))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(args: Value) -> RunRequest {
+        RunRequest {
+            runtime: "ruby".into(),
+            source: "puts 1".into(),
+            args,
+            config: json!({}),
+            meta: json!({}),
+            limits: crate::Limits::default(),
+            network: false,
+        }
+    }
+
+    #[test]
+    fn template_inputs_are_base64_only() {
+        let hostile = json!({"x": "'); system('id'); ('\\\" ?> <?php `id` ${x} #{x}"});
+        let filled = fill(RUBY_PRELUDE, &request(hostile.clone()), "--s--");
+        let encoded = STANDARD.encode(hostile.to_string());
+        assert!(filled.contains(&format!("Base64.strict_decode64('{encoded}')")));
+        assert!(!filled.contains("system"));
+    }
+
+    #[test]
+    fn stdin_line_keeps_the_platform_key_order() {
+        let line = stdin_line(&request(json!([1])), "--s--");
+        let text = String::from_utf8_lossy(&line);
+        assert!(text.starts_with(
+            "{\"ARGS\":[1],\"CONFIG\":{},\"META\":{},\"_OUTPUT_SEPARATOR\":\"--s--\","
+        ));
+        assert!(text.ends_with(",\"_TIMEOUT\":30}\n"), "{text}");
+    }
+}
