@@ -13,6 +13,7 @@ mod capture;
 mod exec;
 mod program;
 mod protocol;
+mod run_dir;
 pub mod runtimes;
 mod sandbox;
 

@@ -186,7 +186,7 @@ pub(crate) async fn probe(config: &EngineConfig) -> Result<(), String> {
     if !Path::new(PRLIMIT).is_file() {
         return Err(format!("{PRLIMIT} not found (util-linux)"));
     }
-    let dir = crate::exec::RunDir::create(config).map_err(|e| format!("work dir: {e}"))?;
+    let dir = crate::run_dir::RunDir::create(config).map_err(|e| format!("work dir: {e}"))?;
     let argv = [OsString::from("/usr/bin/true")];
     let mut cmd = command(config, &argv, &Limits::default(), false, dir.path());
     cmd.stdin(Stdio::null());
