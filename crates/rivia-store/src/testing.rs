@@ -4,6 +4,10 @@
 //! catalog peeks, an older release's state); the named peeks on [`Store`] serve the
 //! server's tests, which hold no SQL.
 
+mod database;
+
+pub use database::TestDatabase;
+
 use crate::db::Db;
 pub use crate::db::{Row, Val};
 use crate::{Dialect, Store, StoreResult, params, table_name};

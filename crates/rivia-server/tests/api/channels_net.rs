@@ -4,7 +4,7 @@
 use crate::both_backends;
 use crate::channel_polling::wait_for_waiters;
 use crate::client::{Client, Server, WebSocket, next_json, serve};
-use crate::helpers::{Response, TestApp, fresh_postgres_url};
+use crate::helpers::{Response, TestApp, fresh_postgres_database};
 use axum::http::StatusCode;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -293,9 +293,10 @@ async fn lost_notification_still_arrives(
 }
 
 async fn two_nodes() {
-    let Some(url) = fresh_postgres_url().await else {
+    let Some(database) = fresh_postgres_database().await else {
         return;
     };
+    let url = database.url().to_string();
     let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .expect("connect test db");

@@ -22,6 +22,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use rivia_server::state::{AppState, Settings};
+use rivia_store::testing::TestDatabase;
 use rivia_store::{Db, Store};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -129,68 +130,28 @@ impl Drop for TempDir {
     }
 }
 
-/// Replaces the database name in a `postgres://` URL.
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
-    }
+/// A fresh PostgreSQL database for one test (dropped with the returned guard), or `None`
+/// when PostgreSQL tests are not configured (which fails under `CI=true`).
+pub async fn fresh_postgres_database() -> Option<TestDatabase> {
+    TestDatabase::create("rivia_t", "API tests").await
 }
 
-/// Creates a fresh PostgreSQL database and returns its URL, or `None` when PostgreSQL
-/// tests are not configured (which fails under `CI=true`).
-pub async fn fresh_postgres_url() -> Option<String> {
-    let Ok(base) = std::env::var("RIVIA_TEST_DATABASE_URL") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "CI=true but RIVIA_TEST_DATABASE_URL is not set: the PostgreSQL half of the suite must run in CI"
-            );
+/// Opens a fresh store on `backend` (None: PostgreSQL skipped), with the guard of its
+/// PostgreSQL database.
+pub async fn fresh_store(backend: Backend, dir: &TempDir) -> Option<(Store, Option<TestDatabase>)> {
+    match backend {
+        Backend::Sqlite => {
+            let db = Db::open_sqlite(&dir.0).await.expect("open sqlite");
+            Some((Store::new(db), None))
         }
-        // Written to fd 2 directly, past libtest's output capture, once per run, so the
-        // skip is visible in a plain `cargo test`.
-        static NOTICE: std::sync::Once = std::sync::Once::new();
-        NOTICE.call_once(|| {
-            use std::io::Write;
-            let notice = "NOTICE: RIVIA_TEST_DATABASE_URL is not set: the PostgreSQL variants of the API tests are skipped\n";
-            match std::fs::OpenOptions::new().write(true).open("/dev/stderr") {
-                Ok(mut stderr) => {
-                    let _ = stderr.write_all(notice.as_bytes());
-                }
-                Err(_) => eprint!("{notice}"),
-            }
-        });
-        return None;
-    };
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at RIVIA_TEST_DATABASE_URL: {e}"));
-    tokio::spawn(conn);
-    let name = format!("rivia_t_{}", unique_suffix());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create test database");
-    Some(with_database(&base, &name))
-}
-
-/// Opens a fresh store on `backend` (None: PostgreSQL skipped).
-pub async fn fresh_store(backend: Backend, dir: &TempDir) -> Option<Store> {
-    let db = match backend {
-        Backend::Sqlite => Db::open_sqlite(&dir.0).await.expect("open sqlite"),
-        Backend::Postgres => Db::open_postgres(&fresh_postgres_url().await?)
-            .await
-            .expect("open postgres"),
-    };
-    Some(Store::new(db))
+        Backend::Postgres => {
+            let database = fresh_postgres_database().await?;
+            let db = Db::open_postgres(database.url())
+                .await
+                .expect("open postgres");
+            Some((Store::new(db), Some(database)))
+        }
+    }
 }
 
 /// A running app (in-process) with its store.
@@ -200,6 +161,8 @@ pub struct TestApp {
     pub state: AppState,
     pub backend: Backend,
     pub dir: TempDir,
+    /// Declared last: the database is dropped after the app that uses it.
+    pub database: Option<TestDatabase>,
 }
 
 /// A response: status, JSON body (Null when empty), headers, and the request that got it
@@ -264,7 +227,7 @@ impl TestApp {
             .with_env_filter("warn")
             .try_init();
         let dir = TempDir::new();
-        let store = fresh_store(backend, &dir).await?;
+        let (store, database) = fresh_store(backend, &dir).await?;
         let mut settings = Settings::for_tests(dir.0.clone());
         adjust(&mut settings);
         let state = AppState::new(store.clone(), settings);
@@ -275,6 +238,7 @@ impl TestApp {
             state,
             backend,
             dir,
+            database,
         })
     }
 

@@ -7,6 +7,7 @@ use rivia_core::schema::{Schema, validate_schema};
 use rivia_store::classes::{Class, NewClass};
 use rivia_store::instances::Instance;
 use rivia_store::objects::ObjectValues;
+use rivia_store::testing::TestDatabase;
 use rivia_store::{Db, Store};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -76,79 +77,34 @@ impl Drop for TempDir {
     }
 }
 
-/// Replaces the database name in a `postgres://` URL.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
-    }
-}
-
-/// Creates a fresh PostgreSQL database and returns its URL, or `None` when PostgreSQL
-/// tests are not configured (which fails under `CI=true`).
-async fn fresh_postgres_url() -> Option<String> {
-    let Ok(base) = std::env::var("RIVIA_TEST_DATABASE_URL") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "CI=true but RIVIA_TEST_DATABASE_URL is not set: the PostgreSQL half of the suite must run in CI"
-            );
-        }
-        // Written to fd 2 directly, past libtest's output capture, once per run.
-        static NOTICE: std::sync::Once = std::sync::Once::new();
-        NOTICE.call_once(|| {
-            use std::io::Write;
-            let notice = "NOTICE: RIVIA_TEST_DATABASE_URL is not set: the PostgreSQL variants of the store tests are skipped\n";
-            match std::fs::OpenOptions::new().write(true).open("/dev/stderr") {
-                Ok(mut stderr) => {
-                    let _ = stderr.write_all(notice.as_bytes());
-                }
-                Err(_) => eprint!("{notice}"),
-            }
-        });
-        return None;
-    };
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at RIVIA_TEST_DATABASE_URL: {e}"));
-    tokio::spawn(conn);
-    let name = format!("rivia_s_{}", unique_suffix());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create test database");
-    Some(with_database(&base, &name))
-}
-
 /// A fresh store on one backend (its directory lives as long as it).
 pub struct TestStore {
     pub store: Store,
     pub backend: Backend,
     _dir: TempDir,
+    /// Declared last: the database is dropped after the store that uses it.
+    _database: Option<TestDatabase>,
 }
 
 impl TestStore {
     /// Opens a fresh store on `backend` (None: PostgreSQL skipped).
     pub async fn new(backend: Backend) -> Option<TestStore> {
         let dir = TempDir::new();
-        let db = match backend {
-            Backend::Sqlite => Db::open_sqlite(&dir.0).await.expect("open sqlite"),
-            Backend::Postgres => Db::open_postgres(&fresh_postgres_url().await?)
-                .await
-                .expect("open postgres"),
+        let (db, database) = match backend {
+            Backend::Sqlite => (Db::open_sqlite(&dir.0).await.expect("open sqlite"), None),
+            Backend::Postgres => {
+                let database = TestDatabase::create("rivia_s", "store tests").await?;
+                let db = Db::open_postgres(database.url())
+                    .await
+                    .expect("open postgres");
+                (db, Some(database))
+            }
         };
         Some(TestStore {
             store: Store::new(db),
             backend,
             _dir: dir,
+            _database: database,
         })
     }
 
