@@ -3,8 +3,11 @@
 PostgreSQL, each figure next to a baseline measured in the same run (a handler of the same
 binary returning a fixed JSON body of the same size).
 
+Every figure is also set against a bare axum server (bench/baseline, no Rivia code, same allocator)
+returning the same fixed body; it is built on first use.
+
 Usage: bench/bench.py SUITE [--binary target/release/rivia] [--duration 10] [--backends sqlite,postgres]
-       [--cases create,list] [--concurrency 1,16,64] [--rounds 3]
+       [--cases create,list] [--concurrency 1,16,64] [--rounds 3] [--bare target/release/axum-baseline]
 Suites: users, objects (--objects N). Needs wrk (apt-get install wrk) and, for PostgreSQL, BENCH_DATABASE_URL
 (default postgres://postgres@127.0.0.1:5432/test; a fresh database is created per run).
 """
@@ -81,6 +84,39 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Bare:
+    """The bare axum baseline (bench/baseline): `/_bench/fixed/{bytes}/` like Rivia's."""
+
+    def __init__(self, binary):
+        if not os.path.exists(binary):
+            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            subprocess.run(["cargo", "build", "--release", "--manifest-path",
+                            os.path.join(root, "bench/baseline/Cargo.toml"), "--target-dir",
+                            os.path.join(root, "target")], check=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([binary, f"127.0.0.1:{self.port}"])
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/_bench/fixed/100/", timeout=1).read()
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise SystemExit("the bare axum baseline did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
 def call(server, method, path, key=None, body=None, headers=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(server.url + path, data=data, method=method)
@@ -105,7 +141,8 @@ def sample_response(url, headers, post_body):
         return f"{e.code} {e.read()[:300]!r}"
 
 
-def wrk(url, concurrency, duration, headers, post_body=None):
+def wrk(url, concurrency, duration, headers, post_body=None, pid=None):
+    """(req/s, p50 ms, p99 ms, server CPU µs per request)."""
     cmd = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
@@ -115,7 +152,10 @@ def wrk(url, concurrency, duration, headers, post_body=None):
                      'wrk.headers["Content-Type"] = "application/json"\n')
         script.close()
         cmd += ["-s", script.name]
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
     def pct(p):
@@ -129,11 +169,11 @@ def wrk(url, concurrency, duration, headers, post_body=None):
     if errors:
         raise SystemExit(f"wrk saw {errors.group(1)} error responses from {url}:\n{out}\n"
                          f"one more request answers: {sample_response(url, headers, post_body)}")
-    return rps, pct(50), pct(99)
+    return rps, pct(50), pct(99), cpu * 1e6 / max(requests, 1)
 
 
 def median_run(runs):
-    """The (req/s, p50, p99) run with the median req/s."""
+    """The (req/s, p50, p99, CPU µs/req) run with the median req/s."""
     return sorted(runs)[len(runs) // 2]
 
 
@@ -205,6 +245,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("suite", choices=sorted(SUITES))
     ap.add_argument("--binary", default="target/release/rivia")
+    ap.add_argument("--bare", default="target/release/axum-baseline", help="the bare axum baseline binary")
     ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")))
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--objects", type=int, default=10000, help="objects to seed (objects suite)")
@@ -216,8 +257,20 @@ def main():
     pg_base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
     print(f"# bench {args.suite}: wrk -d{args.duration}s on loopback, median of {args.rounds} alternating "
           f"case/baseline round(s); server and wrk share {os.cpu_count()} cores")
-    print("| backend | request | c | req/s | p50 ms | p99 ms | baseline req/s | baseline p50 | baseline p99 | req/s ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("Columns: Rivia's figures; `in-binary` is Rivia's own `/_bench/fixed/{bytes}/`, `bare` a bare axum "
+          "server returning the same body; ratios are req/s against each; CPU is the server's user+system "
+          "µs per request.")
+    print("| backend | request | c | req/s | p50 ms | p99 ms | CPU µs/req | in-binary req/s | ratio | "
+          "bare req/s | bare p99 | bare CPU µs/req | ratio vs bare |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    bare = Bare(args.bare)
+    try:
+        run_backends(args, pg_base, bare)
+    finally:
+        bare.stop()
+
+
+def run_backends(args, pg_base, bare):
     for backend in args.backends.split(","):
         server = Server(args.binary, backend, pg_base)
         try:
@@ -236,13 +289,18 @@ def main():
                 for c in map(int, args.concurrency.split(",")):
                     # Case and baseline alternate; with several rounds each figure is the
                     # round with the median req/s (the machine's noise hits both alike).
-                    runs = [(wrk(server.url + path, c, args.duration, headers, body),
-                             wrk(f"{server.url}/_bench/fixed/{size}/", c, args.duration, headers))
+                    pid = server.proc.pid
+                    runs = [(wrk(server.url + path, c, args.duration, headers, body, pid),
+                             wrk(f"{server.url}/_bench/fixed/{size}/", c, args.duration, headers, None, pid),
+                             wrk(f"{bare.url}/_bench/fixed/{size}/", c, args.duration, headers, None,
+                                 bare.proc.pid))
                             for _ in range(args.rounds)]
-                    rps, p50, p99 = median_run([r[0] for r in runs])
-                    brps, b50, b99 = median_run([r[1] for r in runs])
-                    print(f"| {backend} | {label} ({size} B) | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | "
-                          f"{brps:,.0f} | {b50:.2f} | {b99:.2f} | {rps / brps:.0%} |", flush=True)
+                    rps, p50, p99, cpu = median_run([r[0] for r in runs])
+                    brps, _, _, _ = median_run([r[1] for r in runs])
+                    xrps, _, x99, xcpu = median_run([r[2] for r in runs])
+                    print(f"| {backend} | {label} ({size} B) | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {cpu:.1f} | "
+                          f"{brps:,.0f} | {rps / brps:.2f} | {xrps:,.0f} | {x99:.2f} | {xcpu:.1f} | "
+                          f"{rps / xrps:.2f} |", flush=True)
             print(f"<!-- {backend}: server RSS after the run {server.rss_mib():.0f} MiB -->", flush=True)
         finally:
             server.stop()

@@ -1,20 +1,27 @@
-//! Request bodies, parsed once by a middleware before routing (spec-core §1.2): JSON,
-//! `text/plain` JSON (with the `_method` override), form-urlencoded and multipart. The
-//! parsed body and any `_api_key`/`_user_key` it carries travel as a request extension.
+//! Request bodies (spec-core §1.2): JSON, `text/plain` JSON (with the `_method` override),
+//! form-urlencoded and multipart, parsed once. The parsed body and any
+//! `_api_key`/`_user_key` it carries travel as a request extension ([`Parsed`]).
+//!
+//! A body is read after routing, when the handler's [`crate::req::Req`] is extracted
+//! ([`read_pending`]): until then it travels unread as a [`Pending`], so that an unknown
+//! route or a method the route lacks answers without reading it, and the limit is the
+//! route's. The one exception is a `text/plain` POST, whose `_method` picks the route:
+//! [`prepare`] reads it before routing (at the default limit).
 
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
+use axum::extract::MatchedPath;
 use axum::extract::Request;
-use axum::http::{Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Default limit for request bodies.
 pub(crate) const DEFAULT_LIMIT: usize = 1024 * 1024;
-/// Limit for multipart uploads (whole request).
+/// Limit for multipart uploads (whole request), on the routes that take files.
 pub(crate) const UPLOAD_LIMIT: usize = 15 * 1024 * 1024;
 /// Limit for channel publish requests.
 pub(crate) const PUBLISH_LIMIT: usize = 65536;
@@ -64,16 +71,96 @@ impl ParsedBody {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Parsed(pub Arc<ParsedBody>);
 
-fn limit_for(path: &str, content_type: &str) -> usize {
-    if content_type.starts_with("multipart/form-data") {
+/// The body limit of a route. Only the data object writes take files: any other route's
+/// multipart body has the default limit.
+fn limit_for(route: &str, content_type: &str) -> usize {
+    if content_type == "multipart/form-data" && takes_uploads(route) {
         UPLOAD_LIMIT
-    } else if path.ends_with("/publish/") {
+    } else if route.ends_with("/publish/") {
         PUBLISH_LIMIT
-    } else if path.ends_with("/batch/") {
+    } else if route.ends_with("/batch/") {
         BATCH_LIMIT
     } else {
         DEFAULT_LIMIT
     }
+}
+
+fn takes_uploads(route: &str) -> bool {
+    route.ends_with("/classes/{class}/objects/")
+        || route.ends_with("/classes/{class}/objects/{id}/")
+}
+
+/// A request body not read yet, and how long reading it may take.
+#[derive(Clone)]
+pub(crate) struct Pending(Arc<PendingInner>);
+
+struct PendingInner {
+    body: parking_lot::Mutex<Option<Body>>,
+    timeout: Duration,
+}
+
+/// Whether the request carries a body to read: GET, HEAD and OPTIONS bodies are ignored.
+pub(crate) fn has_body(req: &Request) -> bool {
+    let method = req.method();
+    method != Method::GET
+        && method != Method::HEAD
+        && method != Method::OPTIONS
+        && !axum::body::HttpBody::is_end_stream(req.body())
+}
+
+/// Before routing: a `text/plain` POST is read and parsed now (its `_method` picks the
+/// route); any other body is set aside as [`Pending`] for the handler.
+pub(crate) async fn prepare(req: Request, timeout: Duration) -> Result<Request, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let content_type = content_type(&parts.headers);
+    if parts.method == Method::POST && essence(content_type) == "text/plain" {
+        let path = parts.uri.path().to_owned();
+        let parsed = read_and_parse(&mut parts, body, &path, timeout).await?;
+        parts.extensions.insert(Parsed(Arc::new(parsed)));
+        return Ok(Request::from_parts(parts, Body::empty()));
+    }
+    parts.extensions.insert(Pending(Arc::new(PendingInner {
+        body: parking_lot::Mutex::new(Some(body)),
+        timeout,
+    })));
+    Ok(Request::from_parts(parts, Body::empty()))
+}
+
+/// The parsed body of a routed request: read now if it was set aside, and remembered so
+/// that a second extraction sees the same.
+pub(crate) async fn read_pending(parts: &mut Parts) -> Result<Arc<ParsedBody>, ApiError> {
+    if let Some(parsed) = parts.extensions.get::<Parsed>() {
+        return Ok(parsed.0.clone());
+    }
+    let Some(pending) = parts.extensions.remove::<Pending>() else {
+        return Ok(Arc::default());
+    };
+    let body = pending.0.body.lock().take().unwrap_or_default();
+    let route = match parts.extensions.get::<MatchedPath>() {
+        Some(m) => m.as_str().to_owned(),
+        None => parts.uri.path().to_owned(),
+    };
+    // Boxed: the reading state is large, and inline it would stay allocated for as long as
+    // the handler runs (a held poll: minutes).
+    let parsed = Arc::new(Box::pin(read_and_parse(parts, body, &route, pending.0.timeout)).await?);
+    parts.extensions.insert(Parsed(parsed.clone()));
+    Ok(parsed)
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
@@ -177,31 +264,17 @@ async fn parse_multipart(bytes: Bytes, content_type: &str) -> Result<ParsedBody,
     })
 }
 
-/// Parses the body per its content type, applies `_method`, and stores [`Parsed`].
-pub(crate) async fn parse_body_middleware(req: Request, next: Next) -> Response {
-    // Boxed: parsing state (multipart, body collection) is large, and inline it would
-    // stay allocated for as long as the request runs (a held poll: minutes).
-    match Box::pin(parse_request_body(req)).await {
-        Ok(req) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn parse_request_body(req: Request) -> Result<Request, ApiError> {
-    let (mut parts, body) = req.into_parts();
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let limit = limit_for(parts.uri.path(), &essence);
+/// Reads the body within `route`'s limit and `timeout`, parses it per its content type and
+/// applies `_method` to `parts`.
+async fn read_and_parse(
+    parts: &mut Parts,
+    body: Body,
+    route: &str,
+    timeout: Duration,
+) -> Result<ParsedBody, ApiError> {
+    let content_type = content_type(&parts.headers).to_owned();
+    let essence = essence(&content_type);
+    let limit = limit_for(route, &essence);
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -210,49 +283,49 @@ async fn parse_request_body(req: Request) -> Result<Request, ApiError> {
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit));
     }
-    let bytes = if parts.method == Method::GET
-        || parts.method == Method::HEAD
-        || parts.method == Method::OPTIONS
-    {
-        Bytes::new()
-    } else {
-        read_limited(body, limit).await?
+    let bytes = match tokio::time::timeout(timeout, read_limited(body, limit)).await {
+        Ok(read) => read?,
+        // The stack closes the connection after a 408 (the rest of the body is unread).
+        Err(_) => {
+            return Err(ApiError::Detail(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request body was not received in time.".into(),
+            ));
+        }
     };
-    let mut parsed = ParsedBody::default();
-    if !bytes.is_empty() {
-        parsed = match essence.as_str() {
-            "application/json" | "" => ParsedBody {
-                value: Some(parse_json(&bytes)?),
-                ..Default::default()
-            },
-            "text/plain" => {
-                let value = parse_json(&bytes)?;
-                if parts.method == Method::POST
-                    && let Some(m) = value.get("_method").and_then(Value::as_str)
-                {
-                    let upper = m.to_ascii_uppercase();
-                    if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&upper.as_str()) {
-                        parts.method = Method::from_bytes(upper.as_bytes()).unwrap_or(Method::POST);
-                    }
-                }
-                ParsedBody {
-                    value: Some(value),
-                    ..Default::default()
-                }
-            }
-            "application/x-www-form-urlencoded" => ParsedBody {
-                value: Some(parse_form(&bytes)),
-                ..Default::default()
-            },
-            "multipart/form-data" => parse_multipart(bytes, &content_type).await?,
-            other => {
-                return Err(ApiError::Detail(
-                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    format!("Unsupported media type \"{other}\" in request."),
-                ));
-            }
-        };
+    if bytes.is_empty() {
+        return Ok(ParsedBody::default());
     }
-    parts.extensions.insert(Parsed(Arc::new(parsed)));
-    Ok(Request::from_parts(parts, Body::empty()))
+    Ok(match essence.as_str() {
+        "application/json" | "" => ParsedBody {
+            value: Some(parse_json(&bytes)?),
+            ..Default::default()
+        },
+        "text/plain" => {
+            let value = parse_json(&bytes)?;
+            if parts.method == Method::POST
+                && let Some(m) = value.get("_method").and_then(Value::as_str)
+            {
+                let upper = m.to_ascii_uppercase();
+                if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&upper.as_str()) {
+                    parts.method = Method::from_bytes(upper.as_bytes()).unwrap_or(Method::POST);
+                }
+            }
+            ParsedBody {
+                value: Some(value),
+                ..Default::default()
+            }
+        }
+        "application/x-www-form-urlencoded" => ParsedBody {
+            value: Some(parse_form(&bytes)),
+            ..Default::default()
+        },
+        "multipart/form-data" => parse_multipart(bytes, &content_type).await?,
+        other => {
+            return Err(ApiError::Detail(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Unsupported media type \"{other}\" in request."),
+            ));
+        }
+    })
 }

@@ -100,6 +100,15 @@ pub struct ServeArgs {
         hide = true
     )]
     pub bench_baseline: bool,
+    /// Seconds from a request's first byte to the end of its head; slower clients are cut.
+    #[arg(long, env = "RIVIA_HEADER_TIMEOUT", default_value_t = crate::state::DEFAULT_HEADER_TIMEOUT)]
+    pub header_timeout: u64,
+    /// Seconds to receive a request's whole body; slower bodies answer 408.
+    #[arg(long, env = "RIVIA_BODY_TIMEOUT", default_value_t = crate::state::DEFAULT_BODY_TIMEOUT)]
+    pub body_timeout: u64,
+    /// Seconds a keep-alive connection may stay quiet with no request in flight.
+    #[arg(long, env = "RIVIA_IDLE_TIMEOUT", default_value_t = crate::state::DEFAULT_IDLE_TIMEOUT)]
+    pub idle_timeout: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "RIVIA_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

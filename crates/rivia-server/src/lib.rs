@@ -16,26 +16,25 @@ mod middleware;
 pub mod openapi;
 pub(crate) mod req;
 pub mod server;
+pub mod stack;
 pub mod state;
 pub(crate) mod throttle;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::Router;
-use axum::http::{HeaderName, header};
-use axum::middleware::from_fn;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
-/// Builds the full application router.
-pub fn app(state: AppState) -> Router {
+/// Builds the application: the API's routes inside [`stack::App`], which does what every
+/// request needs before and after routing.
+pub fn app(state: AppState) -> stack::App {
     let (mut router, docs) = api::all().into_parts();
     if state.settings.bench_baseline {
         router = router.route("/_bench/fixed/{bytes}/", axum::routing::get(bench_fixed));
     }
     let openapi = Arc::new(openapi::document(&docs));
+    let body_timeout = state.settings.body_timeout;
     let routed = router
         .route(
             "/openapi.json",
@@ -46,22 +45,7 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(not_found)
         .with_state(state);
-    // The middlewares wrap the routed app from outside so that they run before routing:
-    // the body parser may change the method (`_method`), which must pick the route.
-    Router::new()
-        .fallback_service(routed)
-        .layer(from_fn(body::parse_body_middleware))
-        .layer(from_fn(middleware::field_selection))
-        .layer(middleware::cors())
-        .layer(from_fn(middleware::conventions))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("handler panicked".into()).into_response()
-        }))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            HeaderName::from_static("x-api-key"),
-            HeaderName::from_static("x-user-key"),
-        ]))
+    stack::App::new(routed, body_timeout)
 }
 
 /// The benchmarks' baseline: a fixed JSON body of the requested size, built once per size.

@@ -119,7 +119,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         poll_timeout: Duration::from_secs(args.poll_timeout),
         data_dir: args.store.data_dir.clone(),
         bench_baseline: args.bench_baseline,
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        body_timeout: Duration::from_secs(args.body_timeout.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
     };
+    let timeouts = settings.timeouts();
     // Channel history retention, and on PostgreSQL the LISTEN connection for other nodes.
     store.start_realtime();
     let state = AppState::new(store.clone(), settings);
@@ -144,7 +148,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Give memory back to the OS after bursts of connections (held polls) close.
     let live = rivia_server::memory::LiveConnections::default();
     tokio::spawn(rivia_server::memory::release_after_closes(live.clone()));
-    rivia_server::server::serve(listener, app, live, shutdown).await;
+    rivia_server::server::serve(listener, app, live, timeouts, shutdown).await;
     tracing::info!("shutting down: closing the store");
     store.close().await;
     Ok(())

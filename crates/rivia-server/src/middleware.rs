@@ -1,91 +1,26 @@
-//! The middlewares around the routed API: Accept negotiation and DRF's JSON for 405 and
-//! plain `OPTIONS` ([`conventions`]), CORS ([`cors`]), and `fields` / `excluded_fields`
-//! selection on GET responses ([`field_selection`]). [`crate::app`] stacks them.
+//! What [`crate::stack`] applies around the routed API: Accept negotiation
+//! ([`accepts_json`]), DRF's metadata for plain `OPTIONS` ([`options_metadata`]), and
+//! `fields` / `excluded_fields` selection on GET responses ([`select_fields`]).
 
 use crate::body;
 use crate::error::ApiError;
 use crate::json;
-use axum::extract::Request;
-use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
-/// CORS: any origin, the API's methods and headers, and `X-Last-Id` readable by scripts.
-pub(crate) fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
-        .allow_methods(AllowMethods::list([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ]))
-        .allow_headers(AllowHeaders::list([
-            header::ACCEPT,
-            header::ACCEPT_ENCODING,
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ORIGIN,
-            header::USER_AGENT,
-            HeaderName::from_static("x-csrftoken"),
-            HeaderName::from_static("x-requested-with"),
-            HeaderName::from_static("x-api-key"),
-            HeaderName::from_static("x-user-key"),
-        ]))
-        .expose_headers([HeaderName::from_static("x-last-id")])
-}
-
-fn accepts_json(accept: &str) -> bool {
+pub(crate) fn accepts_json(accept: &str) -> bool {
     accept.split(',').any(|part| {
-        let media = part
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let media = part.split(';').next().unwrap_or_default().trim();
         media.is_empty()
-            || media == "*/*"
-            || media == "application/*"
-            || media == "application/json"
+            || ["*/*", "application/*", "application/json"]
+                .iter()
+                .any(|m| media.eq_ignore_ascii_case(m))
     })
 }
 
-/// Accept negotiation (406), and JSON bodies for 405 and plain `OPTIONS` (DRF metadata).
-pub(crate) async fn conventions(req: Request, next: Next) -> Response {
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
-    if accept.is_some_and(|a| !accepts_json(a)) {
-        return ApiError::Detail(
-            StatusCode::NOT_ACCEPTABLE,
-            "Could not satisfy the request Accept header.".into(),
-        )
-        .into_response();
-    }
-    let method = req.method().clone();
-    // A plain OPTIONS (not a CORS preflight) answers DRF-style metadata.
-    if method == Method::OPTIONS
-        && !req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-    {
-        return options_metadata();
-    }
-    let resp = next.run(req).await;
-    if resp.status() != StatusCode::METHOD_NOT_ALLOWED
-        || resp.headers().contains_key(header::CONTENT_TYPE)
-    {
-        return resp;
-    }
-    ApiError::method_not_allowed(method.as_str()).into_response()
-}
-
-fn options_metadata() -> Response {
+/// DRF's metadata for a plain `OPTIONS`.
+pub(crate) fn options_metadata() -> Response {
     json::ok(json!({
         "name": "Rivia",
         "description": "",
@@ -94,23 +29,8 @@ fn options_metadata() -> Response {
     }))
 }
 
-/// Applies `fields` / `excluded_fields` (spec-core §1.5) to successful GET responses.
-pub(crate) async fn field_selection(req: Request, next: Next) -> Response {
-    let wanted = if req.method() == Method::GET {
-        FieldFilter::from_query(req.uri().query())
-    } else {
-        None
-    };
-    let resp = next.run(req).await;
-    match wanted {
-        // Boxed: the rewrite's state would otherwise enlarge every request's future
-        // for its whole life (a held poll: minutes).
-        Some(filter) => Box::pin(select_fields(resp, filter)).await,
-        None => resp,
-    }
-}
-
-async fn select_fields(resp: Response, filter: FieldFilter) -> Response {
+/// Applies `fields` / `excluded_fields` (spec-core §1.5) to a successful GET response.
+pub(crate) async fn select_fields(resp: Response, filter: FieldFilter) -> Response {
     if resp.status() != StatusCode::OK {
         return resp;
     }
@@ -141,13 +61,13 @@ fn value_is_list(bytes: &[u8]) -> bool {
         .is_some_and(|v| v.get("next").is_some() && v.get("objects").is_some())
 }
 
-struct FieldFilter {
+pub(crate) struct FieldFilter {
     fields: Option<Vec<String>>,
     excluded: Vec<String>,
 }
 
 impl FieldFilter {
-    fn from_query(query: Option<&str>) -> Option<Self> {
+    pub(crate) fn from_query(query: Option<&str>) -> Option<Self> {
         let pairs = body::form_urlencoded_pairs(query?.as_bytes());
         let last = |name: &str| {
             pairs

@@ -1,7 +1,7 @@
 //! The request as handlers see it: method, path, last-wins query parameters, headers, the
 //! parsed body, and the client address.
 
-use crate::body::{Parsed, ParsedBody};
+use crate::body::ParsedBody;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -39,11 +39,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
         // A blank optional parameter counts as absent, as the platform's DRF treated it:
         // Syncano's JavaScript library polls with `?last_id=&room=` when neither is set.
         query.retain(|(_, v)| !v.is_empty());
-        let body = parts
-            .extensions
-            .get::<Parsed>()
-            .map(|p| p.0.clone())
-            .unwrap_or_default();
+        // Read here, after routing: see `crate::body`.
+        let body = crate::body::read_pending(parts).await?;
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -5,27 +5,52 @@
 //! starts with those bytes and has to grow from 8 KiB to 16 KiB for the rest of the
 //! request: 8 KiB more for every held long poll. Rivia only speaks HTTP/1.1 (and
 //! WebSocket upgrades), so connections go straight to hyper's HTTP/1 server.
+//!
+//! Each connection has a watchdog ([`Timeouts`]): a request's head must arrive within the
+//! header timeout of its first byte, and a connection with no request in flight is closed
+//! once it has been quiet for the idle timeout. A request in flight (a held long poll) is
+//! never cut here, and an upgraded WebSocket leaves the watchdog behind; the body's own
+//! deadline is the body reader's (`crate::body`). hyper's `header_read_timeout` is not used:
+//! it starts when hyper waits for the next request, so it would also be the idle timeout,
+//! and it allocates a timer per request.
 
 use crate::memory::LiveConnections;
-use axum::Router;
+use crate::stack::App;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tower::Service;
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, lets
+/// How long a connection may take to send a request's head, and stay quiet between requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From a request's first byte to the end of its head.
+    pub header: Duration,
+    /// With no request in flight, since the last byte read or written.
+    pub idle: Duration,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets
 /// every connection finish its in-flight request, and returns once all are closed.
 /// `live` counts the open connections.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: App,
     live: LiveConnections,
+    timeouts: Timeouts,
     shutdown: impl Future<Output = ()>,
 ) {
     // Connections watch `stop`; each holds a `done` receiver, so `done_tx.closed()`
@@ -40,8 +65,14 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let conn =
-                    serve_connection(stream, peer, router.clone(), stop_rx.clone(), live.clone());
+                let conn = serve_connection(
+                    stream,
+                    peer,
+                    app.clone(),
+                    stop_rx.clone(),
+                    live.clone(),
+                    timeouts,
+                );
                 let done = done_rx.clone();
                 tokio::spawn(async move {
                     conn.await;
@@ -63,22 +94,161 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
+/// What the watchdog of one connection knows: requests in flight, and when (milliseconds
+/// after `start`) the connection last moved and the request being read began.
+struct Activity {
+    start: Instant,
+    in_flight: AtomicUsize,
+    last_active: AtomicU64,
+    /// 1 + when the first byte of a request not yet handed to the app arrived; 0: none.
+    head_since: AtomicU64,
+}
+
+impl Activity {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn read(&self) {
+        let now = self.now_ms();
+        self.last_active.store(now, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_since.load(Ordering::Relaxed) == 0
+        {
+            self.head_since.store(now + 1, Ordering::Relaxed);
+        }
+    }
+
+    fn wrote(&self) {
+        self.last_active.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// When the connection is due to be closed; `None` while a request is in flight.
+    fn deadline(&self, timeouts: Timeouts) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let ms = Duration::from_millis;
+        Some(match self.head_since.load(Ordering::Relaxed) {
+            0 => self.start + ms(self.last_active.load(Ordering::Relaxed)) + timeouts.idle,
+            since => self.start + ms(since - 1) + timeouts.header,
+        })
+    }
+}
+
+/// Marks a request in flight while the app answers it.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn enter(activity: &Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.head_since.store(0, Ordering::Relaxed);
+        InFlight(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.wrote();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The socket, reporting reads and writes to the connection's [`Activity`].
+struct Watched {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.wrote();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.wrote();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 /// One connection: HTTP/1.1 with keep-alive and upgrades, the client address as
-/// [`ConnectInfo`], ended gracefully once `stop` turns true.
+/// [`ConnectInfo`], closed by its watchdog when it stalls, ended gracefully once `stop`
+/// turns true.
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    router: Router,
+    app: App,
     mut stop: watch::Receiver<bool>,
     live: LiveConnections,
+    timeouts: Timeouts,
 ) {
     let _counted = live.enter();
+    let start = Instant::now();
+    let activity = Arc::new(Activity {
+        start,
+        in_flight: AtomicUsize::new(0),
+        last_active: AtomicU64::new(0),
+        head_since: AtomicU64::new(0),
+    });
+    let watched = Watched {
+        stream,
+        activity: activity.clone(),
+    };
+    let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().call(req.map(Body::new))
+        let in_flight = InFlight::enter(&requests);
+        let answer = app.clone().call(req.map(Body::new));
+        async move {
+            let answered = answer.await;
+            drop(in_flight);
+            answered
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(watched), service)
         .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let stopping = async {
@@ -89,11 +259,30 @@ async fn serve_connection(
             }
         }
     };
-    tokio::select! {
-        result = conn.as_mut() => return log_end(result),
-        () = stopping => conn.as_mut().graceful_shutdown(),
+    let mut stopping = std::pin::pin!(stopping);
+    let mut stopped = false;
+    let watchdog = tokio::time::sleep(timeouts.header.min(timeouts.idle));
+    let mut watchdog = std::pin::pin!(watchdog);
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => return log_end(result),
+            () = &mut stopping, if !stopped => {
+                stopped = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = watchdog.as_mut() => {
+                let now = Instant::now();
+                match activity.deadline(timeouts) {
+                    Some(due) if due <= now => {
+                        tracing::debug!(%peer, "closing a stalled connection");
+                        return;
+                    }
+                    Some(due) => watchdog.as_mut().reset(due),
+                    None => watchdog.as_mut().reset(now + timeouts.header.min(timeouts.idle)),
+                }
+            }
+        }
     }
-    log_end(conn.await);
 }
 
 fn log_end(result: Result<(), hyper::Error>) {
@@ -105,6 +294,7 @@ fn log_end(result: Result<(), hyper::Error>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
     use axum::routing::get;
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -145,7 +335,12 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let live = LiveConnections::default();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, router, live.clone(), async {
+        let app = App::new(router, Duration::from_secs(60));
+        let timeouts = Timeouts {
+            header: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+        };
+        let server = tokio::spawn(serve(listener, app, live.clone(), timeouts, async {
             let _ = stop_rx.await;
         }));
 

@@ -9,6 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
+/// Seconds from a request's first byte to the end of its head (`--header-timeout`).
+pub const DEFAULT_HEADER_TIMEOUT: u64 = 20;
+/// Seconds to read a request's body (`--body-timeout`): a 15 MB upload needs 1 Mbit/s.
+pub const DEFAULT_BODY_TIMEOUT: u64 = 120;
+/// Seconds a keep-alive connection may stay quiet between requests (`--idle-timeout`).
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 60;
+
 /// Tunables of a running server.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -32,6 +39,12 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Serve `/_bench/fixed/{bytes}/`, the fixed-JSON baseline of the benchmarks.
     pub bench_baseline: bool,
+    /// From a request's first byte to the end of its head.
+    pub header_timeout: Duration,
+    /// Reading a request's body, whole.
+    pub body_timeout: Duration,
+    /// A keep-alive connection with no request in flight, since its last byte.
+    pub idle_timeout: Duration,
 }
 
 impl Settings {
@@ -48,6 +61,17 @@ impl Settings {
             poll_timeout: Duration::from_secs(300),
             data_dir,
             bench_baseline: false,
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT),
+            body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
+        }
+    }
+
+    /// The connection timeouts of `rivia serve`.
+    pub fn timeouts(&self) -> crate::server::Timeouts {
+        crate::server::Timeouts {
+            header: self.header_timeout,
+            idle: self.idle_timeout,
         }
     }
 }
@@ -94,6 +118,11 @@ impl AppState {
             cache: Default::default(),
             hash_permits: Semaphore::new(cores),
         }))
+    }
+
+    /// The server's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// Hashes a password off the async workers.

@@ -172,20 +172,23 @@ pub async fn next_json(ws: &mut WebSocket) -> Value {
     }
 }
 
-/// Serves the app on a real loopback socket inside the test runtime.
+/// Serves the app on a real loopback socket inside the test runtime, through `rivia
+/// serve`'s own accept loop (its timeouts from the app's settings).
 pub async fn serve(app: &TestApp) -> Client {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = rivia_server::app(app.state.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let timeouts = app.state.settings().timeouts();
+    let live = rivia_server::memory::LiveConnections::default();
+    tokio::spawn(rivia_server::server::serve(
+        listener,
+        router,
+        live,
+        timeouts,
+        std::future::pending(),
+    ));
     Client::new(addr)
 }
 

@@ -17,7 +17,6 @@
 //! }
 //! ```
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -156,7 +155,7 @@ pub async fn fresh_store(backend: Backend, dir: &TempDir) -> Option<(Store, Opti
 
 /// A running app (in-process) with its store.
 pub struct TestApp {
-    pub router: Router,
+    pub router: rivia_server::stack::App,
     pub store: Store,
     pub state: AppState,
     pub backend: Backend,

@@ -31,6 +31,7 @@ mod files;
 mod groups;
 mod instances;
 mod invitations;
+mod limits;
 mod object_changes;
 mod object_ids;
 mod objects;
