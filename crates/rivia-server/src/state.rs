@@ -32,9 +32,27 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Serve `/_bench/fixed/{bytes}/`, the fixed-JSON baseline of the benchmarks.
     pub bench_baseline: bool,
+    /// The public base URL (scheme and host, maybe a path prefix, no trailing slash) that
+    /// absolute file URLs start with; `None` = the request's scheme and `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Settings {
+    /// The rate limits in force, for the start-up log (0 = unlimited).
+    pub fn rate_summary(&self) -> String {
+        let rate = |r: u32| match r {
+            0 => "unlimited".to_string(),
+            r => format!("{r}/s"),
+        };
+        format!(
+            "Rate limits: per instance {}, per admin {}, channel polls {}, anonymous per IP {}",
+            rate(self.instance_rate),
+            rate(self.admin_rate),
+            rate(self.poll_rate),
+            rate(self.anon_rate),
+        )
+    }
+
     /// Settings for tests: no throttling, short polls.
     pub fn for_tests(data_dir: PathBuf) -> Self {
         Settings {
@@ -48,6 +66,7 @@ impl Settings {
             poll_timeout: Duration::from_secs(300),
             data_dir,
             bench_baseline: false,
+            public_url: None,
         }
     }
 }
