@@ -433,7 +433,8 @@ pub(super) async fn delete_object_handler(call: Call<(String, String)>) -> ApiRe
     if !unit.delete_object(class.id, row.id).await? {
         return Err(ApiError::not_found());
     }
-    let payload = change_payload(&ctx.base(), &class, &schema, &row);
+    // Syncano's delete event carries only the id (platform test_changes_on_delete).
+    let payload = Map::from_iter([("id".to_string(), json!(row.id))]);
     let change =
         append_object_change(&app, &ctx, &mut unit, &class, &row, "delete", payload).await?;
     unit.commit().await?;
