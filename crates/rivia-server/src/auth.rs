@@ -55,6 +55,9 @@ pub(crate) struct Ctx {
     pub(crate) instance: Instance,
     /// The caller.
     pub(crate) who: Who,
+    /// The request's `Host`, for absolute file URLs when no public URL is configured
+    /// (a header value: cloning it shares its bytes).
+    host: Option<axum::http::HeaderValue>,
 }
 
 /// The primary key (account key or API key) the request carries, by the precedence of §2.2.
@@ -215,10 +218,40 @@ pub(crate) async fn caller_in(app: &AppState, req: &Req, instance: Instance) -> 
         }
         Principal::ApiKey { key, user } => Who::ApiKey { key, user },
     };
-    Ok(Ctx { instance, who })
+    let host = req.headers.get(axum::http::header::HOST).cloned();
+    Ok(Ctx {
+        instance,
+        who,
+        host,
+    })
+}
+
+/// Whether `host` is a plain `host[:port]` authority (letters, digits, `.`, `-`, `:`, and
+/// the brackets of an IPv6 literal): anything else is not put into a URL.
+fn plain_authority(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 impl Ctx {
+    /// What absolute file URLs start with: the configured public URL, else `http://` and
+    /// the request's `Host` (a missing or malformed one reads as `localhost`).
+    pub(crate) fn origin<'a>(&'a self, app: &'a AppState) -> std::borrow::Cow<'a, str> {
+        if let Some(public) = &app.settings.public_url {
+            return std::borrow::Cow::Borrowed(public);
+        }
+        let host = self
+            .host
+            .as_ref()
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| plain_authority(h))
+            .unwrap_or("localhost");
+        std::borrow::Cow::Owned(format!("http://{host}"))
+    }
+
     /// The admin role, when an admin with a role calls.
     pub(crate) fn admin_role(&self) -> Option<Role> {
         match &self.who {

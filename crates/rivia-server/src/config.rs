@@ -77,18 +77,23 @@ pub struct ServeArgs {
     /// Classes per instance.
     #[arg(long, env = "RIVIA_CLASS_LIMIT", default_value_t = 100)]
     pub class_limit: i64,
-    /// Requests per second per instance (0 = unlimited).
-    #[arg(long, env = "RIVIA_INSTANCE_RATE", default_value_t = 60)]
+    /// Requests per second per instance (0 = unlimited). Off by default: Syncano's
+    /// per-plan rate was a billing feature of the hosted service, not a safety limit.
+    #[arg(long, env = "RIVIA_INSTANCE_RATE", default_value_t = 0)]
     pub instance_rate: u32,
-    /// Requests per second per admin on account-level URLs (0 = unlimited).
-    #[arg(long, env = "RIVIA_ADMIN_RATE", default_value_t = 60)]
+    /// Requests per second per admin on account-level URLs (0 = unlimited, the default).
+    #[arg(long, env = "RIVIA_ADMIN_RATE", default_value_t = 0)]
     pub admin_rate: u32,
     /// Anonymous requests per second per client IP (0 = unlimited).
     #[arg(long, env = "RIVIA_ANON_RATE", default_value_t = 10)]
     pub anon_rate: u32,
-    /// Channel polls per second per instance (0 = unlimited).
-    #[arg(long, env = "RIVIA_POLL_RATE", default_value_t = 240)]
+    /// Channel polls per second per instance (0 = unlimited, the default).
+    #[arg(long, env = "RIVIA_POLL_RATE", default_value_t = 0)]
     pub poll_rate: u32,
+    /// The public base URL clients reach this server at (`https://api.example.com`), used
+    /// for absolute file URLs behind a proxy; unset = the request's scheme and `Host`.
+    #[arg(long, env = "RIVIA_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Seconds a long poll is held before answering 204.
     #[arg(long, env = "RIVIA_POLL_TIMEOUT", default_value_t = 300)]
     pub poll_timeout: u64,

@@ -122,8 +122,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         body_timeout: Duration::from_secs(args.body_timeout.max(1)),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        public_url: args
+            .public_url
+            .as_deref()
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty()),
     };
     let timeouts = settings.timeouts();
+    let rates = settings.rate_summary();
     // Channel history retention, and on PostgreSQL the LISTEN connection for other nodes.
     store.start_realtime();
     let state = AppState::new(store.clone(), settings);
@@ -143,8 +149,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         "SQLite"
     };
-    print_banner(addr, backend);
-    tracing::info!(%addr, backend, "server ready");
+    print_banner(addr, backend, &rates);
+    tracing::info!(%addr, backend, "server ready; {rates}");
     // Give memory back to the OS after bursts of connections (held polls) close.
     let live = rivia_server::memory::LiveConnections::default();
     tokio::spawn(rivia_server::memory::release_after_closes(live.clone()));
@@ -156,7 +162,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Prints the URL and first steps. Write errors are ignored: a closed stdout (a supervisor
 /// that read the first line and went away) must not take the server down.
-fn print_banner(addr: SocketAddr, backend: &str) {
+fn print_banner(addr: SocketAddr, backend: &str, rates: &str) {
     use std::io::Write;
     let text = format!(
         "Rivia listening on http://{addr}/ ({backend} store)\n\
@@ -165,7 +171,8 @@ fn print_banner(addr: SocketAddr, backend: &str) {
          -d '{{\"email\": \"you@example.com\", \"password\": \"secret\"}}'\n  \
          (or: rivia admin create --email you@example.com) then use the account_key:\n  \
          curl -X POST http://{addr}/v1.1/instances/ -H 'Authorization: token <account_key>' \\\n       \
-         -H 'Content-Type: application/json' -d '{{\"name\": \"my-instance\"}}'\n"
+         -H 'Content-Type: application/json' -d '{{\"name\": \"my-instance\"}}'\n\
+         {rates} (set with --instance-rate, --admin-rate, --poll-rate, --anon-rate)\n"
     );
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());

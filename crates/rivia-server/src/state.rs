@@ -45,9 +45,27 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// A keep-alive connection with no request in flight, since its last byte.
     pub idle_timeout: Duration,
+    /// The public base URL (scheme and host, maybe a path prefix, no trailing slash) that
+    /// absolute file URLs start with; `None` = the request's scheme and `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Settings {
+    /// The rate limits in force, for the start-up log (0 = unlimited).
+    pub fn rate_summary(&self) -> String {
+        let rate = |r: u32| match r {
+            0 => "unlimited".to_string(),
+            r => format!("{r}/s"),
+        };
+        format!(
+            "Rate limits: per instance {}, per admin {}, channel polls {}, anonymous per IP {}",
+            rate(self.instance_rate),
+            rate(self.admin_rate),
+            rate(self.poll_rate),
+            rate(self.anon_rate),
+        )
+    }
+
     /// Settings for tests: no throttling, short polls.
     pub fn for_tests(data_dir: PathBuf) -> Self {
         Settings {
@@ -64,6 +82,7 @@ impl Settings {
             header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT),
             body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT),
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
+            public_url: None,
         }
     }
 

@@ -74,6 +74,11 @@ pub(super) fn scalar(
     if v.is_null() || crate::object::contains_nul(v) {
         return Err(bad_type());
     }
+    // `channel` compares channel names: Syncano refuses a non-string operand rather than
+    // matching its text against the names (which would only ever give an empty page).
+    if matches!(field, FieldRef::Builtin(Col::Channel)) && !v.is_string() {
+        return Err(bad_type());
+    }
     let shown = py_str(v);
     match domain(field) {
         Domain::Id | Domain::Int => {

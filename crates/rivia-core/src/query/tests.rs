@@ -93,6 +93,10 @@ fn field_errors() {
         f("Invalid value type provided for \"exists\" lookup of field \"n\".")
     );
     assert_eq!(
+        err(json!({"channel": {"_in": ["a", 1]}})),
+        f("Invalid value type provided for \"in\" lookup of field \"channel\".")
+    );
+    assert_eq!(
         err(json!({"channel_room": {"_contains": "a"}})),
         f("contains is not supported on this field type.")
     );

@@ -318,13 +318,14 @@ async fn change_password(State(app): State<AppState>, req: Req) -> ApiResult<Res
     let mut f = Fields::new(&body, false);
     let current = f.required_string("current_password", Char::PASSWORD);
     let new = f.required_string("new_password", Char::PASSWORD);
-    let (current, new) = f.finish_with(both(current, new))?;
-    if !app
-        .verify_password(&current, admin.password.as_deref())
-        .await
-    {
-        return Err(ApiError::field("current_password", "Invalid password."));
-    }
+    // A field validator in DRF: a wrong password is reported with the other fields' errors.
+    let current = match current {
+        Ok(c) if !app.verify_password(&c, admin.password.as_deref()).await => {
+            Err(f.report("current_password", "Invalid password."))
+        }
+        other => other,
+    };
+    let (_, new) = f.finish_with(both(current, new))?;
     let hash = app.hash_password(&new).await?;
     app.store.set_admin_password(admin.id, &hash).await?;
     Ok(no_content())
@@ -374,12 +375,16 @@ async fn password_reset_confirm(State(app): State<AppState>, req: Req) -> ApiRes
     let uid = f.required_string("uid", Char::required(64));
     let token = f.required_string("token", Char::required(64));
     let new = f.required_string("new_password", Char::PASSWORD);
-    let ((uid, token), new) = f.finish_with(both(both(uid, token), new))?;
-    let admin = match id_of_uid(&uid) {
-        Some(id) => app.store.admin_by_id(id).await?,
-        None => None,
+    // The uid lookup is a field validator in DRF: reported with the other fields' errors.
+    let admin = match uid {
+        Ok(uid) => match id_of_uid(&uid) {
+            Some(id) => app.store.admin_by_id(id).await?,
+            None => None,
+        }
+        .ok_or_else(|| f.report("uid", "Invalid token.")),
+        Err(r) => Err(r),
     };
-    let admin = admin.ok_or_else(|| ApiError::field("uid", "Invalid token."))?;
+    let ((admin, token), new) = f.finish_with(both(both(admin, token), new))?;
     if !app
         .store
         .admin_token_valid(admin.id, "reset", &token)

@@ -224,6 +224,10 @@ async fn run_batch(
         if let Some(ua) = req.header("user-agent") {
             builder = builder.header(header::USER_AGENT, ua);
         }
+        // Absolute file URLs in the answers are built from the batch request's host.
+        if let Some(host) = req.headers.get(header::HOST) {
+            builder = builder.header(header::HOST, host);
+        }
         let body = match (&sub.body, sub.method.as_str()) {
             (Some(b), m) if m != "GET" && m != "DELETE" => {
                 builder = builder.header(header::CONTENT_TYPE, "application/json");

@@ -232,9 +232,20 @@ async fn create_class(call: Call<()>) -> ApiResult<Response> {
         (Ok(n), Ok(i)) => (n, i),
         (name, input) => {
             let mut errors = rivia_core::FieldErrors::new();
-            if let Err(msgs) = name {
-                for m in msgs {
-                    errors.add("name", m);
+            match name {
+                Err(msgs) => msgs.into_iter().for_each(|m| errors.add("name", m)),
+                // DRF's unique validator runs with the other fields' validation, so a
+                // taken name is reported together with their errors.
+                Ok(n) => {
+                    let lower = n.to_lowercase();
+                    if app
+                        .store
+                        .class_by_name(ctx.instance.id, &lower)
+                        .await?
+                        .is_some()
+                    {
+                        errors.add("name", rivia_core::errors::msg::UNIQUE);
+                    }
                 }
             }
             match input {

@@ -157,6 +157,14 @@ async fn create_instance(State(app): State<AppState>, req: Req) -> ApiResult<Res
         .string("description", Char::text(256), false)
         .unwrap_or_default();
     let metadata = f.metadata("metadata").unwrap_or_else(|| "{}".into());
+    // DRF's unique validator runs with the other fields' validation, so a taken name is
+    // reported together with their errors (alone, the insert's conflict reports it).
+    if let Ok(n) = &name
+        && !f.errors.is_empty()
+        && app.store.instance_by_name(n).await?.is_some()
+    {
+        f.errors.add("name", msg::UNIQUE);
+    }
     let name = f.finish_with(name)?;
     let instance = app
         .store

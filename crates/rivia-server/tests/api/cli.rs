@@ -100,3 +100,72 @@ async fn serve_prints_its_url_answers_and_stops_on_sigterm() {
     let status = server.child.wait().await.expect("wait");
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 }
+
+/// The default server does not throttle an instance, an admin or polls (Syncano's per-plan
+/// rates were a billing feature), keeps the anonymous per-IP rate, and says so at start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_server_throttles_only_anonymous_callers_and_says_so() {
+    let mut server = Server::start(&[], &[]).await;
+    let mut rates = None;
+    while let Ok(Some(line)) = timeout(Duration::from_secs(10), server.stdout.recv()).await {
+        if line.starts_with("Rate limits:") {
+            rates = Some(line);
+            break;
+        }
+    }
+    let rates = rates.expect("the start-up output names the rate limits");
+    assert!(
+        rates.contains("per instance unlimited")
+            && rates.contains("per admin unlimited")
+            && rates.contains("channel polls unlimited")
+            && rates.contains("anonymous per IP 10/s"),
+        "{rates}"
+    );
+    let client = &server.client;
+    let reg = client
+        .request(
+            "POST",
+            "/v1.1/account/register/",
+            None,
+            Some(serde_json::json!({"email": "busy@example.com", "password": "p"})),
+        )
+        .await
+        .json();
+    let key = reg["account_key"].as_str().expect("key").to_string();
+    client
+        .request(
+            "POST",
+            "/v1.1/instances/",
+            Some(&key),
+            Some(serde_json::json!({"name": "busy-app"})),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    // 150 requests in well under a second: more than the old default of 60/s per instance
+    // and per admin.
+    for _ in 0..150 {
+        let r = client
+            .request(
+                "GET",
+                "/v1.1/instances/busy-app/api_keys/",
+                Some(&key),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = client
+            .request("GET", "/v1.1/instances/", Some(&key), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    // Anonymous callers still meet their per-IP rate.
+    let mut anonymous = Vec::new();
+    for _ in 0..30 {
+        let r = client.request("GET", "/v1.1/instances/", None, None).await;
+        anonymous.push(r.status);
+    }
+    assert!(
+        anonymous.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{anonymous:?}"
+    );
+}

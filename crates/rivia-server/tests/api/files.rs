@@ -16,6 +16,12 @@ both_backends!(
     file_url_from_elsewhere_is_refused,
     file_extension_is_limited_to_16_characters,
     deleting_an_object_removes_its_file,
+    file_urls_are_absolute_with_the_request_host_everywhere,
+    a_malformed_host_is_not_put_into_file_urls,
+);
+both_backends!(
+    settings(|s| s.public_url = Some("https://api.example.com/rivia".into())),
+    file_urls_start_with_the_configured_public_url,
 );
 
 fn multipart(
@@ -58,12 +64,19 @@ async fn send_multipart(
     app.send(req).await
 }
 
+/// The `/media/…` path of an absolute file URL.
+fn media_path(url: &str) -> &str {
+    url.find("/media/")
+        .map(|i| &url[i..])
+        .expect("a /media/ URL")
+}
+
 /// Where a `/media/` URL's file lives on disk.
 fn on_disk(app: &TestApp, url: &str) -> PathBuf {
     app.dir
         .0
         .join("files")
-        .join(url.trim_start_matches("/media/"))
+        .join(media_path(url).trim_start_matches("/media/"))
 }
 
 fn file_url(body: &Value) -> String {
@@ -92,8 +105,14 @@ async fn upload_stores_the_file_and_serves_it(app: TestApp) {
     assert_eq!(r["n"], 4);
     assert_eq!(r["file"]["type"], "file");
     let url = file_url(&r);
-    assert!(url.starts_with("/media/") && url.ends_with(".txt"), "{url}");
-    let served = app.call("GET", &url, &[], None).await;
+    // Absolute, as the platform's file storage answered (it used to be a relative
+    // `/media/…`, which clients could not download as it was); without a `Host` header
+    // (an in-process request) the host reads as localhost.
+    assert!(
+        url.starts_with("http://localhost/media/") && url.ends_with(".txt"),
+        "{url}"
+    );
+    let served = app.call("GET", media_path(&url), &[], None).await;
     assert_eq!(served.expect_json(StatusCode::OK), json!("hello world"));
     assert!(on_disk(&app, &url).exists());
 }
@@ -154,4 +173,90 @@ async fn deleting_an_object_removes_its_file(app: TestApp) {
         .await
         .expect(StatusCode::NO_CONTENT);
     assert!(!on_disk(&app, &file_url(&copy)).exists());
+}
+
+/// As [`uploaded`], with a `Host` header on the upload: (admin key, the object's JSON).
+async fn uploaded_via(app: &TestApp, host: &str) -> (String, Value) {
+    let key = setup(app).await;
+    make_class(
+        app,
+        &key,
+        json!({"name": "docs", "schema": [{"name": "file", "type": "file"}]}),
+    )
+    .await;
+    let (ct, body) = multipart("file", "a.txt", b"a", &[]);
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(objects("docs"))
+        .header("x-api-key", &key)
+        .header("host", host)
+        .header("content-type", ct)
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    (
+        key.clone(),
+        app.send(req).await.expect_json(StatusCode::CREATED),
+    )
+}
+
+/// GET `url` as `key` with a `Host` header.
+async fn get_via(app: &TestApp, key: &str, host: &str, url: &str) -> Value {
+    let headers = [("x-api-key", key), ("host", host)];
+    app.call("GET", url, &headers, None)
+        .await
+        .expect_json(StatusCode::OK)
+}
+
+async fn file_urls_are_absolute_with_the_request_host_everywhere(app: TestApp) {
+    let host = "files.example:8443";
+    let (key, created) = uploaded_via(&app, host).await;
+    let prefix = format!("http://{host}/media/");
+    let created_url = file_url(&created);
+    assert!(created_url.starts_with(&prefix), "create: {created_url}");
+    let one = get_via(&app, &key, host, &object("docs", &created["id"])).await;
+    assert_eq!(file_url(&one), created_url, "detail");
+    let list = get_via(&app, &key, host, &objects("docs")).await;
+    assert_eq!(file_url(&list["objects"][0]), created_url, "list");
+    let batch = json!({"requests": [{"method": "GET", "path": object("docs", &created["id"])}]});
+    let headers = [("x-api-key", key.as_str()), ("host", host)];
+    let b = app
+        .call(
+            "POST",
+            "/v1.1/instances/objects-inst/batch/",
+            &headers,
+            Some(batch),
+        )
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(file_url(&b[0]["content"]), created_url, "batch");
+    // Another host sees its own host: the URL is built per request, not stored.
+    let other = get_via(&app, &key, "other.example", &object("docs", &created["id"])).await;
+    assert!(file_url(&other).starts_with("http://other.example/media/"));
+    // The absolute URL downloads the file and copies it into another object.
+    let served = app.call("GET", media_path(&created_url), &[], None).await;
+    assert_eq!(served.expect_json(StatusCode::OK), json!("a"));
+    let copy = create(&app, &key, "docs", json!({"file": created_url})).await;
+    assert!(file_url(&copy).starts_with("http://localhost/media/"));
+}
+
+async fn a_malformed_host_is_not_put_into_file_urls(app: TestApp) {
+    let (key, created) = uploaded_via(&app, "good.example").await;
+    let url = object("docs", &created["id"]);
+    let one = get_via(&app, &key, "evil.example/x?", &url).await;
+    assert!(
+        file_url(&one).starts_with("http://localhost/media/"),
+        "{}",
+        file_url(&one)
+    );
+}
+
+async fn file_urls_start_with_the_configured_public_url(app: TestApp) {
+    let (key, created) = uploaded_via(&app, "internal:8080").await;
+    let url = file_url(&created);
+    assert!(
+        url.starts_with("https://api.example.com/rivia/media/"),
+        "{url}"
+    );
+    let one = get_via(&app, &key, "internal:8080", &object("docs", &created["id"])).await;
+    assert_eq!(file_url(&one), url);
 }

@@ -27,6 +27,7 @@ mod client;
 mod conventions;
 mod discovery;
 mod durability;
+mod field_errors;
 mod files;
 mod groups;
 mod instances;

@@ -13,6 +13,7 @@ both_backends!(
     each_lookup_filters_as_specified,
     several_query_params_are_anded,
     invalid_queries_name_the_problem,
+    channel_filter_with_a_non_string_operand_is_refused,
     query_that_is_not_json_is_refused,
     is_queries_follow_references_relations_and_users,
     double_nested_queries_are_refused,
@@ -148,6 +149,29 @@ async fn invalid_queries_name_the_problem(app: TestApp) {
         let r = list_q(&app, &key, "q", q.clone()).await;
         assert_eq!(r.expect_json(StatusCode::BAD_REQUEST), want, "{q}");
     }
+}
+
+/// `channel` compares channel names: a number or a boolean operand is a query error, not
+/// an empty page; a name still filters.
+async fn channel_filter_with_a_non_string_operand_is_refused(app: TestApp) {
+    let (key, _) = q_class(&app).await;
+    let refused = [
+        (json!({"channel": {"_eq": 1}}), "eq"),
+        (json!({"channel": {"_neq": true}}), "neq"),
+        (json!({"channel": {"_in": ["feed", 1]}}), "in"),
+        (json!({"channel": {"_nin": [2]}}), "nin"),
+    ];
+    for (q, op) in refused {
+        let r = list_q(&app, &key, "q", q.clone()).await;
+        let want = format!("Invalid value type provided for \"{op}\" lookup of field \"channel\".");
+        assert_eq!(
+            r.expect_json(StatusCode::BAD_REQUEST),
+            json!({"query": want}),
+            "{q}"
+        );
+    }
+    let r = list_q(&app, &key, "q", json!({"channel": {"_in": ["feed"]}})).await;
+    assert_eq!(r.expect_json(StatusCode::OK)["objects"], json!([]));
 }
 
 async fn query_that_is_not_json_is_refused(app: TestApp) {

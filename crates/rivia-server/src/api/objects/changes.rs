@@ -15,12 +15,12 @@ use serde_json::{Map, Value, json};
 /// The object as it appears in a change payload: DataObjectJSON without `links`,
 /// `channel` and `channel_room` (spec-core §10.6).
 pub(super) fn change_payload(
-    base: &str,
+    at: (&str, &str),
     class: &Class,
     schema: &Schema,
     row: &ObjectRow,
 ) -> Map<String, Value> {
-    match object_json_with(base, &class.name, schema, row) {
+    match object_json_with(at, &class.name, schema, row) {
         Value::Object(mut m) => {
             for k in ["links", "channel", "channel_room"] {
                 m.remove(k);

@@ -227,10 +227,12 @@ pub(super) async fn list_objects(call: Call<String>) -> ApiResult<Response> {
     let (rows, count) = app.store.list_objects(&list_query).await?;
     let links = page_links(&req.path, &page, order_by, &order, &rows);
     let base = ctx.base();
+    let origin = ctx.origin(&app);
     let objects = rows
         .iter()
         .map(|row| ObjectView {
             base: &base,
+            origin: &origin,
             class_name: &class.name,
             schema: &schema,
             row,

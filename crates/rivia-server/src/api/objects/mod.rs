@@ -94,6 +94,7 @@ async fn get_object(call: Call<(String, String)>) -> ApiResult<Response> {
     let schema = class_schema(app, &class);
     Ok(ok(ObjectView {
         base: &ctx.base(),
+        origin: &ctx.origin(app),
         class_name: &class.name,
         schema: &schema,
         row: &row,

@@ -14,15 +14,16 @@ use serde_json::{Map, Value};
 
 /// DataObjectJSON (spec-core §9.2) of a row of a class whose schema is already parsed, as
 /// a value tree for callers that edit or nest it. `base` is the instance prefix
-/// `/v1.1/instances/<name>`.
+/// `/v1.1/instances/<name>`, `origin` what file URLs start with.
 pub(crate) fn object_json_with(
-    base: &str,
+    (base, origin): (&str, &str),
     class_name: &str,
     schema: &Schema,
     row: &ObjectRow,
 ) -> Value {
     serde_json::to_value(ObjectView {
         base,
+        origin,
         class_name,
         schema,
         row,
@@ -35,6 +36,8 @@ pub(crate) fn object_json_with(
 pub struct ObjectView<'a> {
     /// The instance prefix `/v1.1/instances/<name>`.
     pub base: &'a str,
+    /// What file URLs start with: `scheme://host` (see `Ctx::origin`).
+    pub origin: &'a str,
     /// Name of the row's class.
     pub class_name: &'a str,
     /// The class's parsed schema.
@@ -60,11 +63,12 @@ impl Serialize for ObjectView<'_> {
         m.serialize_entry("other_permissions", perm(row.other_permissions))?;
         m.serialize_entry("channel", &row.channel)?;
         m.serialize_entry("channel_room", &row.channel_room)?;
+        let file_url = |path: &str| format!("{}{}", self.origin, files::file_url(path));
         for f in &self.schema.fields {
             let value = RenderedValue {
                 field: f,
                 stored: data.get(f.key.as_str()).copied(),
-                file_url: &files::file_url,
+                file_url: &file_url,
             };
             m.serialize_entry(&f.name, &value)?;
         }

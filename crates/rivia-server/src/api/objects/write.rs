@@ -77,7 +77,7 @@ pub(super) async fn create_object(call: Call<String>) -> ApiResult<Response> {
     };
     match create_in_tx(&write, &input, &mut new_files).await {
         Ok(row) => Ok(created(object_json_with(
-            &ctx.base(),
+            (&ctx.base(), &ctx.origin(&app)),
             &class.name,
             &schema,
             &row,
@@ -203,7 +203,7 @@ pub(super) async fn create_in_tx(
         .insert_object(ctx.instance.id, class.id, &values)
         .await
         .map_err(|e| conflict_error(class, schema, e))?;
-    let payload = change_payload(&ctx.base(), class, schema, &row);
+    let payload = change_payload((&ctx.base(), &ctx.origin(app)), class, schema, &row);
     let change = append_object_change(app, ctx, &mut unit, class, &row, "create", payload).await?;
     unit.commit().await?;
     announce(app, change);
@@ -254,7 +254,7 @@ async fn update_object_handler(call: Call<(String, String)>, full: bool) -> ApiR
                 files::remove_file(&app, &p).await;
             }
             Ok(ok(object_json_with(
-                &ctx.base(),
+                (&ctx.base(), &ctx.origin(&app)),
                 &class.name,
                 &schema,
                 &row,
@@ -397,8 +397,9 @@ pub(super) async fn update_in_tx(
         .ok_or_else(ApiError::not_found)?;
     let change = if saved.channel.is_some() {
         // Only the fields whose values changed, plus the id.
-        let before = change_payload(&ctx.base(), class, schema, &row);
-        let mut payload: Map<String, Value> = change_payload(&ctx.base(), class, schema, &saved)
+        let at = (&*ctx.base(), &*ctx.origin(app));
+        let before = change_payload(at, class, schema, &row);
+        let mut payload: Map<String, Value> = change_payload(at, class, schema, &saved)
             .into_iter()
             .filter(|(k, v)| before.get(k) != Some(v))
             .collect();
@@ -433,7 +434,8 @@ pub(super) async fn delete_object_handler(call: Call<(String, String)>) -> ApiRe
     if !unit.delete_object(class.id, row.id).await? {
         return Err(ApiError::not_found());
     }
-    let payload = change_payload(&ctx.base(), &class, &schema, &row);
+    // Syncano's delete event carries only the id (platform test_changes_on_delete).
+    let payload = Map::from_iter([("id".to_string(), json!(row.id))]);
     let change =
         append_object_change(&app, &ctx, &mut unit, &class, &row, "delete", payload).await?;
     unit.commit().await?;

@@ -106,13 +106,21 @@ async fn list_users(call: Call<()>) -> ApiResult<Response> {
         )
         .await?;
     let base = ctx.base();
+    let origin = ctx.origin(&app);
     let schema = crate::api::objects::class_schema(&app, &class);
     Ok(list_response(
         &req,
         &page,
         rows.iter().collect(),
         |(user, profile, groups)| {
-            let view = user_view(&base, &class, &schema, user, profile.as_ref(), groups);
+            let view = user_view(
+                (&base, &origin),
+                &class,
+                &schema,
+                user,
+                profile.as_ref(),
+                groups,
+            );
             (user.id, view)
         },
     ))

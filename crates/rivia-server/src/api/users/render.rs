@@ -86,6 +86,7 @@ impl Serialize for UserView<'_> {
 /// Renders users that come with their profiles and groups.
 fn render_full(
     ctx: &Ctx,
+    origin: &str,
     class: &Class,
     rows: Vec<(User, Option<ObjectRow>, Vec<Group>)>,
 ) -> Vec<(i64, Value)> {
@@ -93,7 +94,14 @@ fn render_full(
     let schema = Schema::from_stored(&class.schema);
     rows.iter()
         .map(|(user, profile, groups)| {
-            let view = user_view(&base, class, &schema, user, profile.as_ref(), groups);
+            let view = user_view(
+                (&base, origin),
+                class,
+                &schema,
+                user,
+                profile.as_ref(),
+                groups,
+            );
             (user.id, serde_json::to_value(view).unwrap_or(Value::Null))
         })
         .collect()
@@ -101,7 +109,7 @@ fn render_full(
 
 /// The [`UserView`] of a user row with its profile row and groups.
 pub(super) fn user_view<'a>(
-    base: &'a str,
+    (base, origin): (&'a str, &'a str),
     class: &'a Class,
     schema: &'a Schema,
     user: &'a User,
@@ -114,6 +122,7 @@ pub(super) fn user_view<'a>(
         username: &user.username,
         profile: profile.map(|row| ObjectView {
             base,
+            origin,
             class_name: &class.name,
             schema,
             row,
@@ -148,7 +157,7 @@ pub(crate) async fn render_users(
             (u, p, g)
         })
         .collect();
-    Ok(render_full(ctx, &class, full)
+    Ok(render_full(ctx, &ctx.origin(app), &class, full)
         .into_iter()
         .map(|(_, v)| v)
         .collect())

@@ -1,0 +1,82 @@
+//! Every failing field at once (DRF validates each field and answers all field errors in
+//! one 400): checks that need the store (a password, a uid, a taken name) are reported
+//! together with the other fields' errors, not instead of them.
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+use axum::http::StatusCode;
+use serde_json::json;
+
+both_backends!(
+    password_change_reports_a_wrong_current_password_and_a_missing_new_one,
+    password_reset_confirm_reports_a_bad_uid_with_the_missing_fields,
+    instance_create_reports_a_taken_name_with_the_other_fields,
+    class_create_reports_a_taken_name_with_a_bad_schema,
+);
+
+async fn password_change_reports_a_wrong_current_password_and_a_missing_new_one(app: TestApp) {
+    let key = app.admin("pw@example.com").await;
+    let body = json!({"current_password": "wrong"});
+    let r = app
+        .as_key(&key, "POST", "/v1.1/account/password/", Some(body))
+        .await;
+    assert_eq!(
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"current_password": ["Invalid password."], "new_password": ["This field is required."]})
+    );
+    // A right current password with the new one missing: only the missing one.
+    let body = json!({"current_password": "secret"});
+    let r = app
+        .as_key(&key, "POST", "/v1.1/account/password/", Some(body))
+        .await;
+    assert_eq!(
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"new_password": ["This field is required."]})
+    );
+}
+
+async fn password_reset_confirm_reports_a_bad_uid_with_the_missing_fields(app: TestApp) {
+    let body = json!({"uid": "nobody"});
+    let r = app
+        .call(
+            "POST",
+            "/v1.1/account/password/reset/confirm/",
+            &[],
+            Some(body),
+        )
+        .await;
+    assert_eq!(
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"uid": ["Invalid token."], "token": ["This field is required."],
+               "new_password": ["This field is required."]})
+    );
+}
+
+async fn instance_create_reports_a_taken_name_with_the_other_fields(app: TestApp) {
+    let key = app.admin_with_instance("taken-name").await;
+    let body = json!({"name": "taken-name", "description": "d".repeat(300)});
+    let r = app
+        .as_key(&key, "POST", "/v1.1/instances/", Some(body))
+        .await;
+    assert_eq!(
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"name": ["This field must be unique."],
+               "description": ["Ensure this field has no more than 256 characters."]})
+    );
+}
+
+async fn class_create_reports_a_taken_name_with_a_bad_schema(app: TestApp) {
+    let key = app.admin_with_instance("class-errors").await;
+    let url = "/v1.1/instances/class-errors/classes/";
+    let good = json!({"name": "books", "schema": [{"name": "title", "type": "string"}]});
+    app.as_key(&key, "POST", url, Some(good))
+        .await
+        .expect(StatusCode::CREATED);
+    let bad = json!({"name": "books", "description": "d".repeat(300)});
+    let r = app.as_key(&key, "POST", url, Some(bad)).await;
+    assert_eq!(
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"name": ["This field must be unique."],
+               "description": ["Ensure this field has no more than 256 characters."]})
+    );
+}
