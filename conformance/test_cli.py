@@ -8,7 +8,7 @@ command runs in its own process, pointed at Rivia through the library's
 ``HOME`` in a temporary folder so nothing touches the developer's ``~/.syncano``.
 
 Covered: ``accounts register``, ``login``, ``instances create/list/details/default/
-delete``. Not yet: ``config`` (needs ``snippets/config/``, issue #16), ``sync`` and
+delete``, ``config`` (show, ``add``, ``modify``, ``delete``). Not yet: ``sync`` and
 ``execute`` (scripts), ``hosting`` (hosting), ``sockets`` (v2 custom sockets, which
 v1.1 never had) and ``migrate`` (talks to Parse's hosted API).
 """
@@ -148,3 +148,27 @@ def test_instances_delete_needs_the_name_typed_again(cli, account):
     r = cli.run('instances', '--config', cli.config, 'delete', name, stdin='something-else\n')
     assert r.returncode != 0
     assert get_instance(cli.stored('key'), name) == 200
+
+
+def test_config_add_modify_delete_and_show(cli, account):
+    name = 'cli-' + token()
+    cli.ok('instances', '--config', cli.config, 'create', name)
+    cfg = ('config', '--config', cli.config, '--instance-name', name)
+
+    assert 'Config for instance {}'.format(name) in cli.ok(*cfg)
+    assert 'Variable `region` set to `eu`.' in cli.ok(*cfg, 'add', 'region', 'eu')
+    assert 'Variable `mode` set to `fast`.' in cli.ok(*cfg, 'add', 'mode', 'fast')
+    r = cli.run(*cfg, 'add', 'region', 'us')
+    assert '`region` already in config' in r.stdout + r.stderr
+
+    assert 'Variable `region` set to `us`.' in cli.ok(*cfg, 'modify', 'region', 'us')
+    shown = cli.ok(*cfg)
+    assert '{:20}: {}'.format('region', 'us') in shown
+    assert '{:20}: {}'.format('mode', 'fast') in shown
+
+    assert 'Variable `mode` removed.' in cli.ok(*cfg, 'delete', 'mode')
+    r = cli.run(*cfg, 'delete', 'mode')
+    assert 'Variable `mode` not found.' in r.stdout + r.stderr
+    shown = cli.ok(*cfg)
+    assert 'mode' not in shown.replace('Config for instance', '')
+    assert '{:20}: {}'.format('region', 'us') in shown

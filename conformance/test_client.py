@@ -863,3 +863,33 @@ def test_object_change_published_to_channel(inst, scratch_class, channel):
     assert latest.payload['id'] == obj.id
     assert latest.payload['title'] == 'Broadcast'
     obj.delete()
+
+
+# --------------------------------------------------------------------------------------
+# instance config (snippets/config/)
+# --------------------------------------------------------------------------------------
+
+def test_instance_config_get_and_set(inst, api_key):
+    assert inst.get_config() == {}
+    inst.set_config({'greeting': 'hello', 'count': 3})
+    assert inst.get_config() == {'greeting': 'hello', 'count': 3}
+    # The library also takes the config as JSON text.
+    inst.set_config('{"only": [1, 2]}')
+    assert Instance.please.get(name=INSTANCE_NAME).get_config() == {'only': [1, 2]}
+    # An API key reads the config but cannot change it.
+    with default_connection(api_key=api_key.api_key, instance_name=INSTANCE_NAME):
+        as_key = Instance(name=INSTANCE_NAME)
+        assert as_key.get_config() == {'only': [1, 2]}
+        with pytest.raises(SyncanoRequestError) as err:
+            as_key.set_config({'x': 1})
+        assert err.value.status_code == 403
+    inst.set_config({})
+
+
+def test_instance_config_invalid_is_400(inst):
+    too_many = {'k{}'.format(i): i for i in range(1025)}
+    with pytest.raises(SyncanoRequestError) as err:
+        inst.set_config(too_many)
+    assert err.value.status_code == 400
+    assert 'Too many keys defined (exceeds 1024).' in str(err.value)
+    assert inst.get_config() == {}

@@ -1,6 +1,7 @@
 //! Rivia domain types and rules: names, keys, passwords, permissions, field errors,
 //! pagination cursors, metadata. Pure functions only: no IO, no HTTP, no SQL.
 
+pub mod config;
 pub mod errors;
 pub mod keys;
 pub mod metadata;

@@ -14,12 +14,15 @@ pub mod api_keys;
 pub mod bus;
 pub mod channels;
 pub mod classes;
+pub mod config;
 pub mod instances;
 pub mod invitations;
 pub mod objects;
+pub mod scripts;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod traces;
 pub mod users;
 
 pub(crate) use db::params;

@@ -16,6 +16,7 @@ pub(crate) mod invitations;
 pub(crate) mod link;
 pub(crate) mod memberships;
 pub(crate) mod objects;
+pub(crate) mod snippets;
 pub(crate) mod users;
 
 use crate::req::Req;
@@ -133,6 +134,7 @@ pub fn all() -> Api {
     let api = memberships::group_routes(api);
     let api = classes::routes(api.tag("classes"));
     let api = objects::routes(api.tag("objects"));
+    let api = snippets::routes(api.tag("snippets"));
     files::routes(api.tag("files"))
 }
 

@@ -42,5 +42,6 @@ mod objects_query;
 mod objects_store;
 mod objects_stress;
 mod query_prop;
+mod snippets_config;
 mod users;
 mod writes;

@@ -9,6 +9,7 @@ const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_objects.sql")),
     (3, include_str!("../../migrations/sqlite/0003_channels.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_scripts.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -23,6 +24,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/postgres/0004_object_sequences.sql"),
+    ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_scripts.sql"),
     ),
 ];
 

@@ -1,0 +1,32 @@
+//! `snippets/`: the links document, the instance config (rest §8) and scripts (rest §1,
+//! spec-scripts).
+
+mod config;
+
+use super::Api;
+use crate::caller::Call;
+use crate::error::ApiResult;
+use crate::json::ok;
+use axum::response::Response;
+use serde_json::json;
+
+/// Registers the routes.
+pub(crate) fn routes(api: Api) -> Api {
+    let api = api.get(
+        "/v1.1/instances/{instance}/snippets/",
+        "Links of the snippets",
+        links,
+    );
+    config::routes(api)
+}
+
+/// The platform's links view lets any caller of the instance read it.
+async fn links(call: Call<()>) -> ApiResult<Response> {
+    let (ctx, ()) = call.check(async |_| Ok(())).await?;
+    let base = ctx.base();
+    Ok(ok(json!({"links": {
+        "scripts": format!("{base}/snippets/scripts/"),
+        "templates": format!("{base}/snippets/templates/"),
+        "config": format!("{base}/snippets/config/"),
+    }})))
+}
