@@ -32,6 +32,7 @@ mod files;
 mod groups;
 mod instances;
 mod invitations;
+mod method_order;
 mod object_changes;
 mod object_ids;
 mod objects;
