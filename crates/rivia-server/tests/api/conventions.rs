@@ -33,6 +33,10 @@ both_backends!(
     settings(|s| s.instance_rate = 3),
     throttling_answers_429_with_retry_after
 );
+both_backends!(
+    settings(|s| s.admin_rate = 3),
+    a_configured_admin_rate_answers_429_on_account_urls
+);
 
 async fn missing_trailing_slash_is_404_not_a_redirect(app: TestApp) {
     app.call("GET", "/v1.1/instances", &[], None)
@@ -377,4 +381,22 @@ async fn throttling_answers_429_with_retry_after(app: TestApp) {
             >= 2,
         "{statuses:?}"
     );
+}
+
+/// The per-admin rate is off by default (0) but still works when set, on account URLs.
+async fn a_configured_admin_rate_answers_429_on_account_urls(app: TestApp) {
+    let key = app.admin("busy-admin@example.com").await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = app.as_key(&key, "GET", "/v1.1/account/", None).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(r.header("retry-after"), Some("1"));
+        }
+        statuses.push(r.status);
+    }
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(refused >= 2, "{statuses:?}");
 }
