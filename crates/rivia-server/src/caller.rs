@@ -46,7 +46,7 @@
 //!     .await?;
 //! ```
 
-use crate::auth::{Ctx, caller_in, resolve_instance};
+use crate::auth::{Ctx, Who, caller_in, resolve_instance};
 use crate::error::{ApiError, ApiResult};
 use crate::req::Req;
 use crate::state::AppState;
@@ -245,4 +245,47 @@ impl Call<String> {
         let item = load(&self.app, &ctx, &self.path).await?;
         Ok((ctx, item))
     }
+}
+
+/// The operation an HTTP method asks for, for the permission check that precedes the
+/// method dispatch (an unsafe method the route lacks counts as a write).
+pub(crate) fn method_op(method: &axum::http::Method) -> Op {
+    use axum::http::Method;
+    match *method {
+        Method::GET | Method::HEAD => Op::Read,
+        Method::POST => Op::Create,
+        Method::DELETE => Op::Delete,
+        _ => Op::Update,
+    }
+}
+
+/// The answer of an instance route to a method it does not serve. DRF authenticates,
+/// checks the view's permissions and throttles before it dispatches on the method
+/// (spec-core §1.7), so a caller without the right gets 403, and only an allowed caller
+/// learns that the method is not supported (405). This is the default permission: any
+/// credential valid in the instance (an API key, an admin with a role in it).
+pub(crate) async fn method_guard(call: Call<()>) -> ApiResult<Response> {
+    call.check(async |ctx| match &ctx.who {
+        Who::Anonymous => Err(ApiError::forbidden()),
+        Who::Admin { admin, role } if !admin.is_staff && role.is_none() => {
+            Err(ApiError::forbidden())
+        }
+        _ => Ok(()),
+    })
+    .await?;
+    Err(ApiError::method_not_allowed(call.req.method.as_str()))
+}
+
+/// [`method_guard`] for an admin view over `table` that API keys may at most read (API
+/// keys, admins, invitations, classes): an API key is refused any other method, an admin
+/// whose role does not allow the method's operation too.
+pub(crate) async fn admin_method_guard(table: AdminTable, call: Call<()>) -> ApiResult<Response> {
+    let op = method_op(&call.req.method);
+    call.check(async |ctx| match &ctx.who {
+        Who::Admin { .. } => ctx.require_admin(table, op),
+        Who::ApiKey { .. } if op == Op::Read => Ok(()),
+        _ => Err(ApiError::forbidden()),
+    })
+    .await?;
+    Err(ApiError::method_not_allowed(call.req.method.as_str()))
 }

@@ -88,12 +88,42 @@ impl FieldFilter {
         (fields.is_some() || !excluded.is_empty()).then_some(FieldFilter { fields, excluded })
     }
 
+    /// Filters the keys of `v`, then of the nested serializers it still carries: DRF's
+    /// `DynamicFieldsMixin` hands the same `fields` / `excluded_fields` to nested
+    /// serializers that have the mixin (a user's `profile` and `groups`, a membership's
+    /// `user` or `group`), not to plain JSON values (`links`, `metadata`, a data object's
+    /// typed values).
     fn apply(&self, v: &mut Value) {
-        if let Value::Object(map) = v {
-            if let Some(keep) = &self.fields {
-                map.retain(|k, _| keep.iter().any(|f| f == k));
-            }
-            map.retain(|k, _| !self.excluded.iter().any(|f| f == k));
+        let Value::Object(map) = v else {
+            return;
+        };
+        let nested = nested_serializers(map);
+        if let Some(keep) = &self.fields {
+            map.retain(|k, _| keep.iter().any(|f| f == k));
         }
+        map.retain(|k, _| !self.excluded.iter().any(|f| f == k));
+        for key in nested {
+            match map.get_mut(*key) {
+                Some(Value::Array(items)) => items.iter_mut().for_each(|i| self.apply(i)),
+                Some(inner @ Value::Object(_)) => self.apply(inner),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The keys of `map` that hold nested serializers, judged by the shape of `map` before it
+/// is filtered: a user (UserJSON has `username` and `profile`) or a membership (only
+/// `user` or `group`, and `links`).
+fn nested_serializers(map: &serde_json::Map<String, Value>) -> &'static [&'static str] {
+    let membership = map.len() == 2 && map.contains_key("links");
+    if map.contains_key("username") && map.contains_key("profile") {
+        &["profile", "groups"]
+    } else if membership && map.get("user").is_some_and(Value::is_object) {
+        &["user"]
+    } else if membership && map.get("group").is_some_and(Value::is_object) {
+        &["group"]
+    } else {
+        &[]
     }
 }

@@ -95,7 +95,12 @@ fn group_access(ctx: &Ctx, op: Op) -> ApiResult<()> {
     }
 }
 
-fn read_group(req: &Req, current: Option<&Group>) -> ApiResult<GroupValues> {
+async fn read_group(
+    app: &AppState,
+    ctx: &Ctx,
+    req: &Req,
+    current: Option<&Group>,
+) -> ApiResult<GroupValues> {
     let body = req.body_object()?;
     let mut f = Fields::new(&body, req.is_partial());
     let name = match f.char(
@@ -120,6 +125,17 @@ fn read_group(req: &Req, current: Option<&Group>) -> ApiResult<GroupValues> {
     };
     let label = f.string("label", Char::text(64), false);
     let description = f.string("description", Char::text(256), false);
+    // DRF's unique validator runs with the other fields' validation, so a taken name is
+    // reported together with their errors (alone, the write's conflict reports it).
+    if let Some(Some(n)) = &name
+        && !f.errors.is_empty()
+        && app
+            .store
+            .group_name_taken(ctx.instance.id, n, current.map(|g| g.id))
+            .await?
+    {
+        f.errors.add("name", msg::UNIQUE);
+    }
     f.finish()?;
     Ok(GroupValues {
         name: name.unwrap_or_else(|| current.and_then(|g| g.name.clone())),
@@ -159,7 +175,7 @@ async fn create_group(call: Call<()>) -> ApiResult<Response> {
         .check(async |ctx| group_access(ctx, Op::Create))
         .await?;
     let Call { app, req, .. } = call;
-    let values = read_group(&req, None)?;
+    let values = read_group(&app, &ctx, &req, None).await?;
     let group = app
         .store
         .create_group(ctx.instance.id, &values)
@@ -189,7 +205,7 @@ async fn update_group(call: Call<String>) -> ApiResult<Response> {
         app, req, path: id, ..
     } = call;
     let group = load(&app, &ctx, &id).await?;
-    let values = read_group(&req, Some(&group))?;
+    let values = read_group(&app, &ctx, &req, Some(&group)).await?;
     let saved = app
         .store
         .update_group(ctx.instance.id, group.id, &values)

@@ -44,6 +44,8 @@ pub struct RouteDoc {
 #[derive(Default)]
 pub struct Api {
     routes: Vec<(&'static str, MethodRouter<AppState>)>,
+    /// Paths whose answer to an unserved method was set with [`Api::guard`].
+    guarded: Vec<&'static str>,
     docs: Vec<RouteDoc>,
     tag: &'static str,
 }
@@ -101,6 +103,34 @@ impl Api {
         self
     }
 
+    /// Sets how `path` answers a method it does not serve (after its verbs are registered):
+    /// `guard` runs the route's permission check, then answers 405.
+    pub(crate) fn guard<H, T>(mut self, path: &'static str, guard: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        if let Some(i) = self.routes.iter().position(|(p, _)| *p == path) {
+            let (p, existing) = self.routes.remove(i);
+            self.routes.insert(i, (p, existing.fallback(guard)));
+            self.guarded.push(path);
+        }
+        self
+    }
+
+    /// [`Api::guard`] with [`crate::caller::admin_method_guard`] on every path of `paths`.
+    pub(crate) fn admin_guard(
+        self,
+        paths: &[&'static str],
+        table: rivia_core::perms::AdminTable,
+    ) -> Self {
+        paths.iter().fold(self, |api, path| {
+            api.guard(path, move |call| {
+                crate::caller::admin_method_guard(table, call)
+            })
+        })
+    }
+
     verb!(get, MethodFilter::GET, "get");
     verb!(post, MethodFilter::POST, "post");
     verb!(put, MethodFilter::PUT, "put");
@@ -110,12 +140,23 @@ impl Api {
     /// The router and the documentation of every operation.
     pub fn into_parts(self) -> (axum::Router<AppState>, Vec<RouteDoc>) {
         let mut router = axum::Router::new();
-        for (path, mr) in self.routes {
+        for (path, mut mr) in self.routes {
+            // Instance routes check the caller before refusing a method (spec-core §1.7);
+            // the instance itself is an account-level route.
+            if path.starts_with(INSTANCE_ROUTES)
+                && path != INSTANCE_ROUTES
+                && !self.guarded.contains(&path)
+            {
+                mr = mr.fallback(crate::caller::method_guard);
+            }
             router = router.route(path, mr);
         }
         (router, self.docs)
     }
 }
+
+/// The prefix of the instance-scoped routes.
+const INSTANCE_ROUTES: &str = "/v1.1/instances/{instance}/";
 
 /// Every route of the API.
 pub fn all() -> Api {
@@ -123,16 +164,44 @@ pub fn all() -> Api {
     let api = discovery::routes(api.tag("discovery"));
     let api = account::routes(api.tag("account"));
     let api = instances::routes(api.tag("instances"));
-    let api = admins::routes(api.tag("admins"));
-    let api = api_keys::routes(api.tag("api_keys"));
+    // Admin views: an API key may at most read them, so any other method it sends is 403.
+    let admins_table = rivia_core::perms::AdminTable::Admins;
+    let api = admins::routes(api.tag("admins")).admin_guard(
+        &[
+            "/v1.1/instances/{instance}/admins/",
+            "/v1.1/instances/{instance}/admins/{id}/",
+        ],
+        admins_table,
+    );
+    let api = api_keys::routes(api.tag("api_keys")).admin_guard(
+        &[
+            "/v1.1/instances/{instance}/api_keys/",
+            "/v1.1/instances/{instance}/api_keys/{id}/",
+            "/v1.1/instances/{instance}/api_keys/{id}/reset_key/",
+        ],
+        rivia_core::perms::AdminTable::ApiKeys,
+    );
     let api = channels::routes(api.tag("channels"));
-    let api = invitations::routes(api.tag("invitations"));
+    let api = invitations::routes(api.tag("invitations")).admin_guard(
+        &[
+            "/v1.1/instances/{instance}/invitations/",
+            "/v1.1/instances/{instance}/invitations/{id}/",
+            "/v1.1/instances/{instance}/invitations/{id}/resend/",
+        ],
+        rivia_core::perms::AdminTable::FullWrites,
+    );
     let api = users::routes(api.tag("users"));
     let api = memberships::user_routes(api);
     let api = batch::routes(api.tag("batch"));
     let api = groups::routes(api.tag("groups"));
     let api = memberships::group_routes(api);
-    let api = classes::routes(api.tag("classes"));
+    let api = classes::routes(api.tag("classes")).admin_guard(
+        &[
+            "/v1.1/instances/{instance}/classes/",
+            "/v1.1/instances/{instance}/classes/{class}/",
+        ],
+        rivia_core::perms::AdminTable::Data,
+    );
     let api = objects::routes(api.tag("objects"));
     let api = snippets::routes(api.tag("snippets"));
     files::routes(api.tag("files"))

@@ -22,6 +22,10 @@ both_backends!(
     plain_key_cannot_poll,
     websocket_transport_without_an_upgrade_is_a_json_4xx,
 );
+both_backends!(
+    settings(|s| s.poll_rate = 2),
+    a_configured_poll_rate_answers_429_with_retry_after,
+);
 
 /// Waits (with a deadline) until `n` pollers are parked on the bus.
 pub async fn wait_for_waiters(app: &TestApp, n: usize) {
@@ -283,4 +287,26 @@ async fn websocket_transport_without_an_upgrade_is_a_json_4xx(app: TestApp) {
     assert!(r.status.is_client_error(), "{:?}", r.status);
     assert!(r.body["detail"].is_string());
     assert_eq!(app.store.bus.waiter_count(), 0);
+}
+
+/// The poll rate is off by default (0) but still works when set: polls above it in one
+/// second answer 429 with `Retry-After`.
+async fn a_configured_poll_rate_answers_429_with_retry_after(app: TestApp) {
+    let admin = admin_with_publish_channel(&app, "plain").await;
+    publish(&app, &admin, "plain", json!({"payload": {"n": 1}})).await;
+    let poll = format!("{CH}plain/poll/?last_id=0");
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = app.as_key(&admin, "GET", &poll, None).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(r.header("retry-after"), Some("1"));
+        }
+        statuses.push(r.status);
+    }
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    // Eight polls cross at most one second boundary, so at least four are refused.
+    assert!(refused >= 4, "{statuses:?}");
 }

@@ -26,11 +26,16 @@ both_backends!(
     descending_ordering_pages_with_cursors,
     bad_page_parameters_are_refused,
     fields_and_excluded_fields_select_keys,
+    field_selection_applies_to_nested_serializers,
     oversized_bodies_are_413,
 );
 both_backends!(
     settings(|s| s.instance_rate = 3),
     throttling_answers_429_with_retry_after
+);
+both_backends!(
+    settings(|s| s.admin_rate = 3),
+    a_configured_admin_rate_answers_429_on_account_urls
 );
 
 async fn missing_trailing_slash_is_404_not_a_redirect(app: TestApp) {
@@ -285,6 +290,55 @@ async fn fields_and_excluded_fields_select_keys(app: TestApp) {
     assert_eq!(r.body["objects"][0], json!({"name": "fieldsel"}));
 }
 
+/// `fields` / `excluded_fields` reach nested serializers too (spec-core §1.5, DRF's
+/// `DynamicFieldsMixin`): a user's `profile` and `groups`, a membership's `user`; plain
+/// JSON values such as `links` are only kept or dropped whole.
+async fn field_selection_applies_to_nested_serializers(app: TestApp) {
+    let key = app.admin_with_instance("nested").await;
+    let (uid, _) = crate::helpers::store_user(&app, "nested", "ciri").await;
+    let gid = crate::helpers::store_group(&app, "nested", &[uid]).await;
+    let base = "/v1.1/instances/nested";
+    let get = async |url: String| {
+        app.as_key(&key, "GET", &url, None)
+            .await
+            .expect_json(StatusCode::OK)
+    };
+    let user = get(format!("{base}/users/{uid}/?fields=id,profile")).await;
+    let profile_id = user["profile"]["id"].clone();
+    assert!(profile_id.is_i64(), "{user}");
+    assert_eq!(user, json!({"id": uid, "profile": {"id": profile_id}}));
+    let users = get(format!(
+        "{base}/users/?excluded_fields=links,owner_permissions"
+    ))
+    .await;
+    let one = &users["objects"][0];
+    assert!(
+        one.get("links").is_none() && one["username"] == "ciri",
+        "{one}"
+    );
+    let profile = one["profile"].as_object().expect("profile");
+    assert!(
+        !profile.contains_key("links") && !profile.contains_key("owner_permissions"),
+        "{profile:?}"
+    );
+    assert!(profile.contains_key("revision"));
+    let group = one["groups"][0].as_object().expect("a group");
+    assert!(
+        !group.contains_key("links") && group["id"] == gid,
+        "{group:?}"
+    );
+    let members = get(format!(
+        "{base}/groups/{gid}/users/?fields=user,id,username"
+    ))
+    .await;
+    assert_eq!(
+        members["objects"],
+        json!([{"user": {"id": uid, "username": "ciri"}}])
+    );
+    let memberships = get(format!("{base}/users/{uid}/groups/?fields=group,label")).await;
+    assert_eq!(memberships["objects"], json!([{"group": {"label": "g"}}]));
+}
+
 async fn oversized_bodies_are_413(app: TestApp) {
     let key = app.admin_with_instance("bigbody").await;
     let huge = "x".repeat(2 * 1024 * 1024);
@@ -327,4 +381,22 @@ async fn throttling_answers_429_with_retry_after(app: TestApp) {
             >= 2,
         "{statuses:?}"
     );
+}
+
+/// The per-admin rate is off by default (0) but still works when set, on account URLs.
+async fn a_configured_admin_rate_answers_429_on_account_urls(app: TestApp) {
+    let key = app.admin("busy-admin@example.com").await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = app.as_key(&key, "GET", "/v1.1/account/", None).await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(r.header("retry-after"), Some("1"));
+        }
+        statuses.push(r.status);
+    }
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(refused >= 2, "{statuses:?}");
 }

@@ -12,6 +12,7 @@ both_backends!(
     password_reset_confirm_reports_a_bad_uid_with_the_missing_fields,
     instance_create_reports_a_taken_name_with_the_other_fields,
     class_create_reports_a_taken_name_with_a_bad_schema,
+    group_create_and_update_report_a_taken_name_with_the_other_fields,
 );
 
 async fn password_change_reports_a_wrong_current_password_and_a_missing_new_one(app: TestApp) {
@@ -78,5 +79,40 @@ async fn class_create_reports_a_taken_name_with_a_bad_schema(app: TestApp) {
         r.expect_json(StatusCode::BAD_REQUEST),
         json!({"name": ["This field must be unique."],
                "description": ["Ensure this field has no more than 256 characters."]})
+    );
+}
+
+async fn group_create_and_update_report_a_taken_name_with_the_other_fields(app: TestApp) {
+    let key = app.admin_with_instance("group-errors").await;
+    let url = "/v1.1/instances/group-errors/groups/";
+    let crew = app
+        .as_key(&key, "POST", url, Some(json!({"name": "crew"})))
+        .await
+        .expect_json(StatusCode::CREATED);
+    let other = app
+        .as_key(&key, "POST", url, Some(json!({"name": "other"})))
+        .await
+        .expect_json(StatusCode::CREATED);
+    let want = json!({"name": ["This field must be unique."],
+                      "label": ["Ensure this field has no more than 64 characters."]});
+    let bad = json!({"name": "crew", "label": "l".repeat(65)});
+    let r = app.as_key(&key, "POST", url, Some(bad.clone())).await;
+    assert_eq!(r.expect_json(StatusCode::BAD_REQUEST), want);
+    let r = app
+        .as_key(
+            &key,
+            "PATCH",
+            &format!("{url}{}/", other["id"]),
+            Some(bad.clone()),
+        )
+        .await;
+    assert_eq!(r.expect_json(StatusCode::BAD_REQUEST), want);
+    // A group keeping its own name is not a clash.
+    let r = app
+        .as_key(&key, "PATCH", &format!("{url}{}/", crew["id"]), Some(bad))
+        .await;
+    assert_eq!(
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"label": ["Ensure this field has no more than 64 characters."]})
     );
 }

@@ -18,6 +18,7 @@ both_backends!(
     deleting_an_object_removes_its_file,
     file_urls_are_absolute_with_the_request_host_everywhere,
     a_malformed_host_is_not_put_into_file_urls,
+    channel_change_payloads_carry_absolute_file_urls,
 );
 both_backends!(
     settings(|s| s.public_url = Some("https://api.example.com/rivia".into())),
@@ -259,4 +260,42 @@ async fn file_urls_start_with_the_configured_public_url(app: TestApp) {
     );
     let one = get_via(&app, &key, "internal:8080", &object("docs", &created["id"])).await;
     assert_eq!(file_url(&one), url);
+}
+
+async fn channel_change_payloads_carry_absolute_file_urls(app: TestApp) {
+    let key = setup(&app).await;
+    let base = "/v1.1/instances/objects-inst";
+    let channel = json!({"name": "feed", "other_permissions": "subscribe"});
+    app.as_key(&key, "POST", &format!("{base}/channels/"), Some(channel))
+        .await
+        .expect(StatusCode::CREATED);
+    make_class(
+        &app,
+        &key,
+        json!({"name": "docs", "schema": [{"name": "file", "type": "file"}]}),
+    )
+    .await;
+    let (ct, body) = multipart("file", "a.txt", b"a", &[("channel", "feed")]);
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(objects("docs"))
+        .header("x-api-key", &key)
+        .header("host", "files.example")
+        .header("content-type", ct)
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    let created = app.send(req).await.expect_json(StatusCode::CREATED);
+    let history = get_via(
+        &app,
+        &key,
+        "files.example",
+        &format!("{base}/channels/feed/history/"),
+    )
+    .await;
+    let payload = &history["objects"][0]["payload"];
+    assert_eq!(file_url(payload), file_url(&created));
+    assert!(
+        file_url(payload).starts_with("http://files.example/media/"),
+        "{payload}"
+    );
 }

@@ -33,6 +33,7 @@ mod groups;
 mod instances;
 mod invitations;
 mod limits;
+mod method_order;
 mod object_changes;
 mod object_ids;
 mod objects;

@@ -80,6 +80,23 @@ impl Store {
         })
     }
 
+    /// Whether another group of the instance than `except` has the name `name`.
+    pub async fn group_name_taken(
+        &self,
+        instance_id: i64,
+        name: &str,
+        except: Option<i64>,
+    ) -> StoreResult<bool> {
+        let found = self
+            .db
+            .query_opt(
+                "SELECT 1 FROM user_groups WHERE instance_id = $1 AND name = $2 AND id <> $3",
+                params![instance_id, name, except.unwrap_or(0)],
+            )
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// A group by id.
     pub async fn group(&self, instance_id: i64, id: i64) -> StoreResult<Option<Group>> {
         let sql = format!(

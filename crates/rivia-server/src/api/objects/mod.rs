@@ -70,6 +70,20 @@ pub fn routes(api: Api) -> Api {
             update_object_partial,
         )
         .delete(item, "Delete a data object", delete_object_handler)
+        .guard(list, method_guard)
+        .guard(item, method_guard)
+}
+
+/// An unserved method on objects (e.g. PUT): the class gate for the method's operation
+/// first (403 for an anonymous-read key or a read-only role), then 405 (spec-core §1.7).
+async fn method_guard(call: Call<String>) -> ApiResult<Response> {
+    let op = crate::caller::method_op(&call.req.method);
+    let app = &call.app;
+    access::class_call(&call, &call.path, async |ctx, class| {
+        access::access(app, ctx, class, op).await
+    })
+    .await?;
+    Err(ApiError::method_not_allowed(call.req.method.as_str()))
 }
 
 /// One object of the class the caller may see (404 otherwise).
