@@ -160,7 +160,7 @@ pub struct TestApp {
     pub state: AppState,
     pub backend: Backend,
     pub dir: TempDir,
-    /// Declared last: the database is dropped after the app that uses it.
+    /// The PostgreSQL database of the test, if on PostgreSQL.
     pub database: Option<TestDatabase>,
 }
 

@@ -1,17 +1,16 @@
-//! A PostgreSQL database of one test's own, created from `RIVIA_TEST_DATABASE_URL` and
-//! dropped again when the test is done (also when it panics), so test runs do not leave
-//! hundreds of databases behind for the next run to clean up.
+//! A PostgreSQL database of one test's own, created from `RIVIA_TEST_DATABASE_URL`.
+//!
+//! It is not dropped when the test ends: DROP DATABASE waits for a checkpoint (a second or
+//! more on a busy machine), and a few hundred checkpoints during a run stall every other
+//! test's PostgreSQL work. `.ci/run` drops the `rivia_t_*` / `rivia_s_*` databases of
+//! earlier runs before it starts; on a developer machine,
+//! `psql -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'rivia\_%'"` lists them.
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// One test's PostgreSQL database; dropping it drops the database (`WITH (FORCE)`, so
-/// connections the test left open do not keep it alive).
+/// One test's PostgreSQL database.
 pub struct TestDatabase {
-    /// URL of the server the database lives on (the configured one).
-    base: String,
-    /// Database name.
-    name: String,
     /// URL of the new database.
     url: String,
 }
@@ -36,40 +35,12 @@ impl TestDatabase {
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         let url = with_database(&base, &name);
-        Some(TestDatabase { base, name, url })
+        Some(TestDatabase { url })
     }
 
     /// The URL of the test's database.
     pub fn url(&self) -> &str {
         &self.url
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        // Drop cannot await, and may run inside a runtime: a short-lived thread with its
-        // own runtime does the work. It is not waited for: DROP DATABASE forces a
-        // checkpoint (a second or more on a busy machine), which the test need not wait
-        // out. A drop cut short by the end of the test process, or a failed one, only
-        // leaves a database for `.ci/run` to drop.
-        let (base, name) = (self.base.clone(), self.name.clone());
-        std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok((client, conn)) =
-                    tokio_postgres::connect(&base, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(conn);
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = client.batch_execute(&sql).await;
-                }
-            });
-        });
     }
 }
 

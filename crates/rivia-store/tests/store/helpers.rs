@@ -82,7 +82,7 @@ pub struct TestStore {
     pub store: Store,
     pub backend: Backend,
     _dir: TempDir,
-    /// Declared last: the database is dropped after the store that uses it.
+    /// The PostgreSQL database of the test, if on PostgreSQL.
     _database: Option<TestDatabase>,
 }
 
