@@ -73,7 +73,8 @@ impl FieldFilter {
             pairs
                 .iter()
                 .rev()
-                .find(|(k, _)| k == name)
+                // Blank counts as absent, as for every other query parameter.
+                .find(|(k, v)| k == name && !v.is_empty())
                 .map(|(_, v)| v.clone())
         };
         let split = |s: String| {

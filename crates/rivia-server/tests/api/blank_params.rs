@@ -14,6 +14,7 @@ both_backends!(
 both_backends!(
     blank_object_list_parameters_are_ignored,
     blank_user_and_instance_list_parameters_are_ignored,
+    blank_field_selection_selects_every_field,
 );
 
 const INST: &str = "blank-inst";
@@ -109,4 +110,28 @@ async fn blank_user_and_instance_list_parameters_are_ignored(app: TestApp) {
         .await
         .expect_json(StatusCode::OK);
     assert_eq!(body["objects"].as_array().map(Vec::len), Some(1));
+}
+
+async fn blank_field_selection_selects_every_field(app: TestApp) {
+    let admin = app.admin_with_instance(INST).await;
+    let url = format!("/v1.1/instances/{INST}/");
+    let whole = app
+        .as_key(&admin, "GET", &url, None)
+        .await
+        .expect_json(StatusCode::OK);
+    let blank = app
+        .as_key(
+            &admin,
+            "GET",
+            &format!("{url}?fields=&excluded_fields="),
+            None,
+        )
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(blank, whole);
+    let named = app
+        .as_key(&admin, "GET", &format!("{url}?fields=name&fields="), None)
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(named, json!({"name": INST}));
 }
