@@ -119,10 +119,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         poll_timeout: Duration::from_secs(args.poll_timeout),
         data_dir: args.store.data_dir.clone(),
         bench_baseline: args.bench_baseline,
+        scripts: args.script_settings(),
     };
     // Channel history retention, and on PostgreSQL the LISTEN connection for other nodes.
     store.start_realtime();
     let state = AppState::new(store.clone(), settings);
+    // Probe interpreters and the sandbox now, so the log says which runtimes work.
+    tracing::info!("{}", state.runner().engine().await.summary());
     let app = rivia_server::app(state);
     let shutdown = shutdown_signal().context("installing signal handlers")?;
     let listener = tokio::net::TcpListener::bind(&args.bind)

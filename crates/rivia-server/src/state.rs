@@ -32,6 +32,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Serve `/_bench/fixed/{bytes}/`, the fixed-JSON baseline of the benchmarks.
     pub bench_baseline: bool,
+    /// Script execution.
+    pub scripts: crate::runner::ScriptSettings,
 }
 
 impl Settings {
@@ -48,6 +50,7 @@ impl Settings {
             poll_timeout: Duration::from_secs(300),
             data_dir,
             bench_baseline: false,
+            scripts: crate::runner::ScriptSettings::default(),
         }
     }
 }
@@ -64,6 +67,8 @@ pub struct Inner {
     pub(crate) throttle: Throttle,
     /// Caches of the authentication lookups.
     pub(crate) cache: crate::cache::AuthCache,
+    /// The script executor.
+    pub(crate) runner: Arc<crate::runner::Runner>,
     /// Bounds concurrent Argon2 work (each hash takes 19 MiB and a core for ~25 ms).
     hash_permits: Semaphore,
 }
@@ -80,13 +85,20 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// The script executor (`rivia serve` starts its engine and logs what it found).
+    pub fn runner(&self) -> &crate::runner::Runner {
+        &self.runner
+    }
+
     /// Builds the state.
     pub fn new(store: Store, settings: Settings) -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         let mailer = Mailer::new(settings.data_dir.clone());
+        let runner = Arc::new(crate::runner::Runner::new(settings.scripts.clone()));
         AppState(Arc::new(Inner {
+            runner,
             store,
             settings,
             mailer,

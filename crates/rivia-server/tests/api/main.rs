@@ -41,5 +41,6 @@ mod objects_store;
 mod objects_stress;
 mod query_prop;
 mod snippets_config;
+mod snippets_scripts;
 mod users;
 mod writes;
