@@ -118,6 +118,9 @@ pub struct ServeArgs {
     /// Run scripts WITHOUT a sandbox (they can read everything the server can).
     #[arg(long, env = "RIVIA_SCRIPTS_UNSAFE_NO_SANDBOX", default_value_t = false)]
     pub scripts_unsafe_no_sandbox: bool,
+    /// Seconds shutdown waits for running scripts before killing them.
+    #[arg(long, env = "RIVIA_SCRIPT_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub script_shutdown_grace: u64,
     /// `META.api_host` given to scripts (default: the bind address).
     #[arg(long, env = "RIVIA_API_HOST")]
     pub api_host: Option<String>,
@@ -135,6 +138,7 @@ impl ServeArgs {
             s.per_instance = self.script_instance_concurrency;
         }
         s.queue_timeout = std::time::Duration::from_secs(self.script_queue_timeout);
+        s.shutdown_grace = std::time::Duration::from_secs(self.script_shutdown_grace);
         s.network = !self.script_network.eq_ignore_ascii_case("off");
         if self.scripts_unsafe_no_sandbox {
             s.engine.sandbox = rivia_scripts::SandboxMode::UnsafeNoSandbox;

@@ -126,7 +126,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(store.clone(), settings);
     // Probe interpreters and the sandbox now, so the log says which runtimes work.
     tracing::info!("{}", state.runner().engine().await.summary());
-    let app = rivia_server::app(state);
+    let app = rivia_server::app(state.clone());
     let shutdown = shutdown_signal().context("installing signal handlers")?;
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
@@ -148,6 +148,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let live = rivia_server::memory::LiveConnections::default();
     tokio::spawn(rivia_server::memory::release_after_closes(live.clone()));
     rivia_server::server::serve(listener, app, live, shutdown).await;
+    tracing::info!("shutting down: waiting for running scripts");
+    state.runner().shutdown(&store).await;
     tracing::info!("shutting down: closing the store");
     store.close().await;
     Ok(())

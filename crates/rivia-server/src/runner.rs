@@ -12,7 +12,7 @@ use rivia_store::traces::{Retention, TraceEnd};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -37,6 +37,8 @@ pub struct ScriptSettings {
     pub api_host: String,
     /// Trace retention.
     pub retention: Retention,
+    /// How long shutdown waits for running scripts before it kills them.
+    pub shutdown_grace: Duration,
 }
 
 impl ScriptSettings {
@@ -54,6 +56,7 @@ impl ScriptSettings {
             network: true,
             api_host: "127.0.0.1:8080".to_owned(),
             retention: Retention::default(),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -83,6 +86,17 @@ pub struct Runner {
     global: Arc<Semaphore>,
     instances: parking_lot::Mutex<HashMap<i64, Arc<Semaphore>>>,
     last_prune: AtomicI64,
+    /// Runs accepted and not finished: their trace and, once spawned, their task.
+    running: parking_lot::Mutex<HashMap<u64, Running>>,
+    next_run: AtomicU64,
+}
+
+/// A run in flight, for shutdown.
+struct Running {
+    instance_id: i64,
+    kind: &'static str,
+    trace_id: i64,
+    task: Option<tokio::task::AbortHandle>,
 }
 
 impl Runner {
@@ -94,6 +108,8 @@ impl Runner {
             engine: OnceCell::new(),
             instances: Default::default(),
             last_prune: AtomicI64::new(0),
+            running: Default::default(),
+            next_run: AtomicU64::new(0),
         }
     }
 
@@ -132,13 +148,65 @@ impl Runner {
 
     /// Runs `job` in the background; its trace records the outcome.
     pub(crate) fn submit(self: &Arc<Self>, store: Store, job: Job) {
+        let run = self.next_run.fetch_add(1, Ordering::Relaxed);
+        // Registered before the task exists, so that the task's removal always comes after.
+        self.running.lock().insert(
+            run,
+            Running {
+                instance_id: job.instance_id,
+                kind: job.kind,
+                trace_id: job.trace_id,
+                task: None,
+            },
+        );
         let runner = self.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(e) = runner.execute(&store, &job).await {
                 tracing::error!(trace = job.trace_id, error = %e, "script run could not be recorded");
             }
+            runner.running.lock().remove(&run);
             runner.maybe_prune(&store).await;
         });
+        if let Some(entry) = self.running.lock().get_mut(&run) {
+            entry.task = Some(task.abort_handle());
+        }
+    }
+
+    /// Waits up to [`ScriptSettings::shutdown_grace`] for the runs in flight, then kills the
+    /// rest (dropping a run kills its sandbox) and ends their traces as `failure`.
+    pub async fn shutdown(&self, store: &Store) {
+        let deadline = Instant::now() + self.settings.shutdown_grace;
+        while !self.running.lock().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left: Vec<Running> = self.running.lock().drain().map(|(_, r)| r).collect();
+        if left.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            runs = left.len(),
+            "shutdown: stopping script runs still going"
+        );
+        let result = json!({"stdout": "", "stderr": "The run was stopped: the server shut down."});
+        let text = result.to_string();
+        for r in left {
+            if let Some(task) = &r.task {
+                task.abort();
+            }
+            let end = TraceEnd {
+                status: "failure",
+                executed_at: rivia_core::time::now_micros(),
+                duration: None,
+                result: &text,
+                result_len: py_str_len(&result),
+            };
+            if let Err(e) = store
+                .finish_trace(r.instance_id, r.kind, r.trace_id, &end)
+                .await
+            {
+                tracing::warn!(trace = r.trace_id, error = %e, "could not mark a stopped run");
+            }
+        }
     }
 
     async fn execute(&self, store: &Store, job: &Job) -> rivia_store::StoreResult<()> {

@@ -41,6 +41,7 @@ mod objects_store;
 mod objects_stress;
 mod query_prop;
 mod snippets_config;
+mod snippets_executor;
 mod snippets_run;
 mod snippets_scripts;
 mod users;
