@@ -74,6 +74,8 @@ impl Default for ScriptSettings {
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
     pub(crate) instance_id: i64,
+    /// The run's `META.token`, revoked when the run ends.
+    pub(crate) token: Option<String>,
     pub(crate) kind: &'static str,
     pub(crate) trace_id: i64,
     pub(crate) request: RunRequest,
@@ -89,7 +91,12 @@ pub struct Runner {
     /// Runs accepted and not finished: their trace and, once spawned, their task.
     running: parking_lot::Mutex<HashMap<u64, Running>>,
     next_run: AtomicU64,
+    /// Live `META.token`s: token → (instance id, expiry µs).
+    tokens: parking_lot::Mutex<HashMap<String, (i64, i64)>>,
 }
+
+/// How long a `META.token` lives at most (the platform: 600 s from the run's start).
+const TOKEN_LIFETIME_MICROS: i64 = 600_000_000;
 
 /// A run in flight, for shutdown.
 struct Running {
@@ -110,6 +117,7 @@ impl Runner {
             last_prune: AtomicI64::new(0),
             running: Default::default(),
             next_run: AtomicU64::new(0),
+            tokens: Default::default(),
         }
     }
 
@@ -146,6 +154,36 @@ impl Runner {
             .clone()
     }
 
+    /// A new `META.token` for a run in `instance_id` (spec-scripts §3): it authenticates as
+    /// the instance owner, only under that instance's URLs, until the run ends (or 600 s).
+    /// Lowercase only, because primary keys are compared lowercased.
+    pub(crate) fn issue_token(&self, instance_id: i64) -> String {
+        let expires = rivia_core::time::now_micros() + TOKEN_LIFETIME_MICROS;
+        let token = format!(
+            "{instance_id}:{}:{}",
+            expires / 1_000_000,
+            rivia_core::keys::new_token()
+        );
+        self.tokens
+            .lock()
+            .insert(token.clone(), (instance_id, expires));
+        token
+    }
+
+    /// The instance a live `META.token` belongs to.
+    pub(crate) fn token_instance(&self, token: &str) -> Option<i64> {
+        let now = rivia_core::time::now_micros();
+        let tokens = self.tokens.lock();
+        let (instance_id, expires) = tokens.get(token)?;
+        (*expires > now).then_some(*instance_id)
+    }
+
+    fn revoke(&self, token: Option<&String>) {
+        if let Some(t) = token {
+            self.tokens.lock().remove(t);
+        }
+    }
+
     /// Runs `job` in the background; its trace records the outcome.
     pub(crate) fn submit(self: &Arc<Self>, store: Store, job: Job) {
         let run = self.next_run.fetch_add(1, Ordering::Relaxed);
@@ -164,6 +202,7 @@ impl Runner {
             if let Err(e) = runner.execute(&store, &job).await {
                 tracing::error!(trace = job.trace_id, error = %e, "script run could not be recorded");
             }
+            runner.revoke(job.token.as_ref());
             runner.running.lock().remove(&run);
             runner.maybe_prune(&store).await;
         });

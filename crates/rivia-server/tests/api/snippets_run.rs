@@ -18,6 +18,7 @@ both_backends!(
     traces_list_newest_first_and_hide_big_results,
     traces_of_an_unknown_script_are_404_before_authentication,
     deleting_a_script_deletes_its_traces,
+    meta_token_acts_as_the_owner_in_its_instance_only_while_the_run_lasts,
 );
 both_backends!(
     settings(|s| s.scripts.retention.keep = 2),
@@ -275,5 +276,53 @@ async fn traces_list_keeps_only_the_newest_of_each_script(app: TestApp) {
     assert_eq!(
         list["objects"][0]["id"], 4,
         "trace ids are counted per instance"
+    );
+}
+
+const CALL_BACK: &str = r#"
+import json, urllib.request, urllib.error
+def get(url):
+    req = urllib.request.Request(url, headers={'X-API-KEY': META['token']})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+print(json.dumps([get(ARGS['own']), get(ARGS['other']), META['token']]))
+"#;
+
+async fn meta_token_acts_as_the_owner_in_its_instance_only_while_the_run_lasts(app: TestApp) {
+    let admin = script(&app, CALL_BACK, json!({"allow_full_access": true})).await;
+    add_script(&app, &admin, "print('token' in META)", json!({})).await;
+    app.admin_with_instance("other-inst").await;
+    let server = crate::client::serve(&app).await;
+    let root = format!("http://{}/v1.1/instances", server.addr);
+    let payload = json!({"own": format!("{root}/runner/snippets/scripts/"),
+        "other": format!("{root}/other-inst/")});
+    let t = finished(
+        &app,
+        &admin,
+        1,
+        &run(&app, &admin, 1, json!({ "payload": payload })).await,
+    )
+    .await;
+    assert_eq!(t["status"], "success", "{t}");
+    let seen: Value =
+        serde_json::from_str(t["result"]["stdout"].as_str().unwrap_or_default()).expect("json");
+    assert_eq!((&seen[0], &seen[1]), (&json!(200), &json!(403)));
+    let token = seen[2].as_str().unwrap_or_default();
+    let r = app
+        .as_key(token, "GET", SCRIPTS, None)
+        .await
+        .expect_json(StatusCode::FORBIDDEN);
+    assert_eq!(
+        r,
+        json!({"detail": "No such API Key."}),
+        "revoked when the run ended"
+    );
+    let t = finished(&app, &admin, 2, &run(&app, &admin, 2, json!({})).await).await;
+    assert_eq!(
+        t["result"]["stdout"], "False",
+        "no token without allow_full_access"
     );
 }

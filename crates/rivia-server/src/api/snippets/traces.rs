@@ -78,7 +78,7 @@ fn read_payload(f: &mut Fields) -> Parsed<Value> {
 /// CONFIG and the run's `timeout` (spec-scripts §2): the instance config under the
 /// script's, without `timeout`, `async`, `mcpu` (taken from the script's config only) and
 /// `allow_full_access`.
-fn merge_config(instance: &str, script: &str) -> (Value, Option<Value>, Value) {
+fn merge_config(instance: &str, script: &str) -> (Value, Option<Value>, Value, bool) {
     let mut config = match stored_json(instance) {
         Value::Object(o) => o,
         _ => Map::new(),
@@ -91,9 +91,9 @@ fn merge_config(instance: &str, script: &str) -> (Value, Option<Value>, Value) {
     let run_async = own.shift_remove("async").unwrap_or(json!(0));
     own.shift_remove("mcpu");
     config.extend(own);
-    // Tokens for `allow_full_access` are not issued yet: the key is only dropped.
-    config.shift_remove("allow_full_access");
-    (Value::Object(config), timeout, run_async)
+    // QUIRK kept: an instance-level `allow_full_access: true` grants tokens too.
+    let full_access = config.shift_remove("allow_full_access") == Some(Value::Bool(true));
+    (Value::Object(config), timeout, run_async, full_access)
 }
 
 async fn run_script(call: Call<String>) -> ApiResult<Response> {
@@ -109,15 +109,19 @@ async fn run_script(call: Call<String>) -> ApiResult<Response> {
     let payload = read_payload(&mut f);
     let args = f.finish_with(payload)?;
     let instance_config = app.store.instance_config(ctx.instance.id).await?;
-    let (config, timeout, run_async) = merge_config(&instance_config, &script.config);
+    let (config, timeout, run_async, full_access) = merge_config(&instance_config, &script.config);
     let runner = app.runner.clone();
-    let meta = json!({
+    let mut meta = json!({
         "executed_by": "codebox",
         "executor": script.id,
         "instance": ctx.instance.name,
         "api_host": runner.settings().api_host,
         "async": run_async,
     });
+    let token = full_access.then(|| runner.issue_token(ctx.instance.id));
+    if let (Some(t), Some(m)) = (&token, meta.as_object_mut()) {
+        m.insert("token".into(), Value::String(t.clone()));
+    }
     let request = RunRequest {
         runtime: script.runtime_name.clone(),
         source: script.source.clone(),
@@ -135,6 +139,7 @@ async fn run_script(call: Call<String>) -> ApiResult<Response> {
         app.store.clone(),
         Job {
             instance_id: ctx.instance.id,
+            token,
             kind: KIND,
             trace_id: trace.id,
             request,
