@@ -42,6 +42,7 @@ mod objects_stress;
 mod query_prop;
 mod snippets_config;
 mod snippets_executor;
+mod snippets_hostile;
 mod snippets_run;
 mod snippets_scripts;
 mod users;
