@@ -25,6 +25,9 @@ pub struct ScriptSettings {
     pub concurrency: usize,
     /// Runs at once per instance.
     pub per_instance: usize,
+    /// Runs accepted and not finished beyond which a new run ends at once as `blocked`
+    /// (the platform: 50 × its concurrency).
+    pub queue_limit: usize,
     /// Longest wait for a slot before the trace ends as `queue_timeout`.
     pub queue_timeout: Duration,
     /// Default and maximum of the script config's `timeout` (spec-scripts §5).
@@ -50,6 +53,7 @@ impl ScriptSettings {
             engine: EngineConfig::default(),
             concurrency,
             per_instance: (concurrency / 2).max(1),
+            queue_limit: 50 * concurrency,
             queue_timeout: Duration::from_secs(60),
             default_timeout: Duration::from_secs(30),
             max_timeout: Duration::from_secs(300),
@@ -186,6 +190,25 @@ impl Runner {
 
     /// Runs `job` in the background; its trace records the outcome.
     pub(crate) fn submit(self: &Arc<Self>, store: Store, job: Job) {
+        if self.running.lock().len() >= self.settings.queue_limit {
+            self.revoke(job.token.as_ref());
+            tokio::spawn(async move {
+                let end = TraceEnd {
+                    status: "blocked",
+                    executed_at: rivia_core::time::now_micros(),
+                    duration: None,
+                    result: "{}",
+                    result_len: 2,
+                };
+                if let Err(e) = store
+                    .finish_trace(job.instance_id, job.kind, job.trace_id, &end)
+                    .await
+                {
+                    tracing::error!(trace = job.trace_id, error = %e, "could not block a run");
+                }
+            });
+            return;
+        }
         let run = self.next_run.fetch_add(1, Ordering::Relaxed);
         // Registered before the task exists, so that the task's removal always comes after.
         self.running.lock().insert(

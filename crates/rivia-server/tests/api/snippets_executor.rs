@@ -17,6 +17,10 @@ both_backends!(
     a_busy_instance_leaves_slots_to_the_others,
 );
 both_backends!(
+    settings(|s| s.scripts.queue_limit = 1),
+    a_run_beyond_the_queue_limit_ends_as_blocked,
+);
+both_backends!(
     settings(|s| s.scripts.shutdown_grace = std::time::Duration::from_millis(100)),
     shutdown_stops_runs_still_going_and_marks_their_traces,
 );
@@ -108,4 +112,14 @@ async fn shutdown_stops_runs_still_going_and_marks_their_traces(app: TestApp) {
         t["result"],
         json!({"stdout": "", "stderr": "The run was stopped: the server shut down."})
     );
+}
+
+async fn a_run_beyond_the_queue_limit_ends_as_blocked(app: TestApp) {
+    let admin = instance_with_script(&app, "blocked", "import time\ntime.sleep(2)").await;
+    let first = run(&app, &admin, "blocked").await;
+    let second = run(&app, &admin, "blocked").await;
+    let t = until(&app, &admin, "blocked", &second["id"], &["blocked"]).await;
+    assert_eq!(t["result"], json!({}));
+    assert!(t["executed_at"].is_string());
+    until(&app, &admin, "blocked", &first["id"], &["success"]).await;
 }
