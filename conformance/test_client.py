@@ -35,7 +35,7 @@ from syncano.connection import Connection
 from syncano.exceptions import (RevisionMismatchException, SyncanoDoesNotExist,
                                 SyncanoRequestError, UserNotFound)
 from syncano.models import (ApiKey, Channel, Class, Group, Instance, Message, Object,
-                            User, registry)
+                            Script, ScriptTrace, User, registry)
 
 BASE_URL = os.environ.get('RIVIA_URL', 'http://127.0.0.1:8080/')
 if not BASE_URL.endswith('/'):
@@ -893,3 +893,56 @@ def test_instance_config_invalid_is_400(inst):
     assert err.value.status_code == 400
     assert 'Too many keys defined (exceeds 1024).' in str(err.value)
     assert inst.get_config() == {}
+
+
+# --------------------------------------------------------------------------------------
+# scripts (snippets/scripts/) and their traces
+# --------------------------------------------------------------------------------------
+
+def wait_trace(script_id, trace_id, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        trace = ScriptTrace.please.get(instance_name=INSTANCE_NAME, script_id=script_id,
+                                       id=trace_id)
+        if trace.status not in ('pending', 'processing') or time.monotonic() > deadline:
+            return trace
+        time.sleep(0.1)
+
+
+def test_script_crud(inst):
+    script = Script.please.create(instance_name=INSTANCE_NAME, label='crud',
+                                  runtime_name='python3', source='print(1)')
+    assert script.id and script.runtime_name == 'python3'
+    script.source = 'print(2)'
+    script.save()
+    assert Script.please.get(instance_name=INSTANCE_NAME, id=script.id).source == 'print(2)'
+    assert script.id in [s.id for s in Script.please.list(instance_name=INSTANCE_NAME)]
+    with pytest.raises(SyncanoRequestError) as err:
+        Script.please.create(instance_name=INSTANCE_NAME, runtime_name='cobol', source='x')
+    assert err.value.status_code == 400
+    script.delete()
+    with pytest.raises(SyncanoDoesNotExist):
+        Script.please.get(instance_name=INSTANCE_NAME, id=script.id)
+
+
+def test_script_run_and_traces(inst):
+    inst.set_config({'greeting': 'hello'})
+    script = Script.please.create(
+        instance_name=INSTANCE_NAME, label='hello', runtime_name='python3',
+        source="print(CONFIG['greeting'], ARGS['name'])")
+    trace = script.run(name='geralt')
+    assert trace.status == 'pending'
+    done = wait_trace(script.id, trace.id)
+    assert done.status == 'success'
+    assert done.result['stdout'] == 'hello geralt'
+    # The manager's run takes the payload as a keyword.
+    trace = Script.please.run(INSTANCE_NAME, script.id, payload={'name': 'ciri'})
+    assert wait_trace(script.id, trace.id).result['stdout'] == 'hello ciri'
+    traces = list(ScriptTrace.please.list(instance_name=INSTANCE_NAME, script_id=script.id))
+    assert [t.id for t in traces][:2] == [trace.id, done.id]
+    failing = Script.please.create(instance_name=INSTANCE_NAME, runtime_name='python3',
+                                   source='raise ValueError("nope")')
+    failed = wait_trace(failing.id, failing.run().id)
+    assert failed.status == 'failure'
+    assert 'ValueError: nope' in failed.result['stderr']
+    inst.set_config({})

@@ -98,8 +98,19 @@ pub(crate) async fn authenticate(
         return Ok(Principal::Anonymous);
     };
     match classify(&key) {
-        // Instance tokens (non-hex keys) are an internal mechanism Rivia does not issue.
-        None => Err(ApiError::no_such_key()),
+        // A running script's `META.token` (spec-scripts §3): the instance owner, only
+        // under that instance's URLs.
+        None => {
+            let owner = match (instance, app.runner.token_instance(&key)) {
+                (Some(inst), Some(id)) if inst.id == id => {
+                    app.store.admin_by_id(inst.owner_id).await?
+                }
+                _ => None,
+            };
+            owner
+                .map(Principal::Admin)
+                .ok_or_else(ApiError::no_such_key)
+        }
         Some(KeyKind::Account) => {
             let admin = admin_by_key(app, &key)
                 .await?

@@ -27,6 +27,10 @@ pub(crate) const UPLOAD_LIMIT: usize = 15 * 1024 * 1024;
 pub(crate) const PUBLISH_LIMIT: usize = 65536;
 /// Limit for batch requests (50 sub-requests).
 pub(crate) const BATCH_LIMIT: usize = 4 * 1024 * 1024;
+/// Script writes carry sources of up to 3 MB (rest §1) plus the rest of the body.
+pub(crate) const SCRIPT_LIMIT: usize = 4 * 1024 * 1024;
+/// Script runs (spec-scripts §5: `Request size limit exceeded (524288).`).
+pub(crate) const RUN_LIMIT: usize = 524_288;
 
 /// An uploaded file of a multipart request.
 #[derive(Debug, Clone)]
@@ -80,6 +84,10 @@ fn limit_for(route: &str, content_type: &str) -> usize {
         PUBLISH_LIMIT
     } else if route.ends_with("/batch/") {
         BATCH_LIMIT
+    } else if route.contains("/snippets/scripts/") && route.ends_with("/run/") {
+        RUN_LIMIT
+    } else if route.contains("/snippets/scripts/") {
+        SCRIPT_LIMIT
     } else {
         DEFAULT_LIMIT
     }

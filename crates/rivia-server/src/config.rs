@@ -117,9 +117,50 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "RIVIA_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Script runs at once on this node (0 = twice the core count).
+    #[arg(long, env = "RIVIA_SCRIPT_CONCURRENCY", default_value_t = 0)]
+    pub script_concurrency: usize,
+    /// Script runs at once per instance (0 = half of `--script-concurrency`).
+    #[arg(long, env = "RIVIA_SCRIPT_INSTANCE_CONCURRENCY", default_value_t = 0)]
+    pub script_instance_concurrency: usize,
+    /// Seconds a run may wait for a slot before its trace ends as `queue_timeout`.
+    #[arg(long, env = "RIVIA_SCRIPT_QUEUE_TIMEOUT", default_value_t = 60)]
+    pub script_queue_timeout: u64,
+    /// Outbound network for scripts: `on` or `off`.
+    #[arg(long, env = "RIVIA_SCRIPT_NETWORK", default_value = "on")]
+    pub script_network: String,
+    /// Run scripts WITHOUT a sandbox (they can read everything the server can).
+    #[arg(long, env = "RIVIA_SCRIPTS_UNSAFE_NO_SANDBOX", default_value_t = false)]
+    pub scripts_unsafe_no_sandbox: bool,
+    /// Seconds shutdown waits for running scripts before killing them.
+    #[arg(long, env = "RIVIA_SCRIPT_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub script_shutdown_grace: u64,
+    /// `META.api_host` given to scripts (default: the bind address).
+    #[arg(long, env = "RIVIA_API_HOST")]
+    pub api_host: Option<String>,
 }
 
 impl ServeArgs {
+    /// The script settings these arguments ask for.
+    pub fn script_settings(&self) -> crate::runner::ScriptSettings {
+        let mut s = if self.script_concurrency == 0 {
+            crate::runner::ScriptSettings::default()
+        } else {
+            crate::runner::ScriptSettings::with_concurrency(self.script_concurrency)
+        };
+        if self.script_instance_concurrency > 0 {
+            s.per_instance = self.script_instance_concurrency;
+        }
+        s.queue_timeout = std::time::Duration::from_secs(self.script_queue_timeout);
+        s.shutdown_grace = std::time::Duration::from_secs(self.script_shutdown_grace);
+        s.network = !self.script_network.eq_ignore_ascii_case("off");
+        if self.scripts_unsafe_no_sandbox {
+            s.engine.sandbox = rivia_scripts::SandboxMode::UnsafeNoSandbox;
+        }
+        s.api_host = self.api_host.clone().unwrap_or_else(|| self.bind.clone());
+        s
+    }
+
     /// Whether open registration is on.
     pub fn registration_open(&self) -> bool {
         !self.no_registration && !self.registration.eq_ignore_ascii_case("closed")

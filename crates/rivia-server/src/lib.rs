@@ -15,6 +15,7 @@ pub mod memory;
 mod middleware;
 pub mod openapi;
 pub(crate) mod req;
+pub mod runner;
 pub mod server;
 pub mod stack;
 pub mod state;

@@ -127,13 +127,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .as_deref()
             .map(|u| u.trim().trim_end_matches('/').to_string())
             .filter(|u| !u.is_empty()),
+        scripts: args.script_settings(),
     };
     let timeouts = settings.timeouts();
     let rates = settings.rate_summary();
     // Channel history retention, and on PostgreSQL the LISTEN connection for other nodes.
     store.start_realtime();
     let state = AppState::new(store.clone(), settings);
-    let app = rivia_server::app(state);
+    // Probe interpreters and the sandbox now, so the log says which runtimes work.
+    tracing::info!("{}", state.runner().engine().await.summary());
+    let app = rivia_server::app(state.clone());
     let shutdown = shutdown_signal().context("installing signal handlers")?;
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
@@ -155,6 +158,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let live = rivia_server::memory::LiveConnections::default();
     tokio::spawn(rivia_server::memory::release_after_closes(live.clone()));
     rivia_server::server::serve(listener, app, live, timeouts, shutdown).await;
+    tracing::info!("shutting down: waiting for running scripts");
+    state.runner().shutdown(&store).await;
     tracing::info!("shutting down: closing the store");
     store.close().await;
     Ok(())

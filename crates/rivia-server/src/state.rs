@@ -48,6 +48,8 @@ pub struct Settings {
     /// The public base URL (scheme and host, maybe a path prefix, no trailing slash) that
     /// absolute file URLs start with; `None` = the request's scheme and `Host`.
     pub public_url: Option<String>,
+    /// Script execution.
+    pub scripts: crate::runner::ScriptSettings,
 }
 
 impl Settings {
@@ -83,6 +85,7 @@ impl Settings {
             body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT),
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
             public_url: None,
+            scripts: crate::runner::ScriptSettings::default(),
         }
     }
 
@@ -107,6 +110,8 @@ pub struct Inner {
     pub(crate) throttle: Throttle,
     /// Caches of the authentication lookups.
     pub(crate) cache: crate::cache::AuthCache,
+    /// The script executor.
+    pub(crate) runner: Arc<crate::runner::Runner>,
     /// Bounds concurrent Argon2 work (each hash takes 19 MiB and a core for ~25 ms).
     hash_permits: Semaphore,
 }
@@ -123,13 +128,20 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// The script executor (`rivia serve` starts its engine and logs what it found).
+    pub fn runner(&self) -> &crate::runner::Runner {
+        &self.runner
+    }
+
     /// Builds the state.
     pub fn new(store: Store, settings: Settings) -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
         let mailer = Mailer::new(settings.data_dir.clone());
+        let runner = Arc::new(crate::runner::Runner::new(settings.scripts.clone()));
         AppState(Arc::new(Inner {
+            runner,
             store,
             settings,
             mailer,

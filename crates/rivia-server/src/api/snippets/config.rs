@@ -7,6 +7,7 @@ use crate::api::stored_json;
 use crate::auth::{Ctx, Who};
 use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
+use crate::fields::Fields;
 use crate::json::ok;
 use axum::response::Response;
 use rivia_core::errors::msg;
@@ -57,4 +58,22 @@ async fn update_config(call: Call<()>) -> ApiResult<Response> {
         .set_instance_config(ctx.instance.id, &config)
         .await?;
     Ok(ok(json!({"config": stored_json(&config)})))
+}
+
+/// A `config` field of a script body: JSON text of the validated object; absent → `None`
+/// (the caller keeps the current value on PATCH and uses `{}` otherwise).
+pub(crate) fn read_config(f: &mut Fields) -> Option<String> {
+    match f.raw("config")? {
+        Value::Null => {
+            f.report("config", msg::NULL);
+            None
+        }
+        value => match rivia_core::config::validate_config(value) {
+            Ok(object) => Some(Value::Object(object).to_string()),
+            Err(e) => {
+                f.report("config", e);
+                None
+            }
+        },
+    }
 }

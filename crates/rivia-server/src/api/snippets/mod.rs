@@ -2,6 +2,8 @@
 //! spec-scripts).
 
 mod config;
+mod scripts;
+mod traces;
 
 use super::Api;
 use crate::caller::Call;
@@ -17,7 +19,9 @@ pub(crate) fn routes(api: Api) -> Api {
         "Links of the snippets",
         links,
     );
-    config::routes(api)
+    let api = config::routes(api);
+    let api = scripts::routes(api);
+    traces::routes(api)
 }
 
 /// The platform's links view lets any caller of the instance read it.

@@ -1,0 +1,415 @@
+//! The execution service of scripts (spec-scripts §5, §6): a bounded executor in front of
+//! the sandbox engine. A run is accepted at once (its trace is `pending`), waits for a slot
+//! of its instance and a global slot, bounded by `queue_timeout` (then `queue_timeout`), is
+//! marked `processing`, runs in the engine and stores its final trace.
+//!
+//! The global limit keeps the host's cores from being oversubscribed; the per-instance
+//! share (half of it by default) keeps one busy instance from taking every slot.
+
+use rivia_scripts::{Engine, EngineConfig, Limits, RunOutcome, RunRequest, SandboxMode};
+use rivia_store::Store;
+use rivia_store::traces::{Retention, TraceEnd};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{OnceCell, Semaphore};
+
+/// Script settings, fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct ScriptSettings {
+    /// The sandbox.
+    pub engine: EngineConfig,
+    /// Runs at once on this node.
+    pub concurrency: usize,
+    /// Runs at once per instance.
+    pub per_instance: usize,
+    /// Runs accepted and not finished beyond which a new run ends at once as `blocked`
+    /// (the platform: 50 × its concurrency).
+    pub queue_limit: usize,
+    /// Longest wait for a slot before the trace ends as `queue_timeout`.
+    pub queue_timeout: Duration,
+    /// Default and maximum of the script config's `timeout` (spec-scripts §5).
+    pub default_timeout: Duration,
+    /// Maximum `timeout`.
+    pub max_timeout: Duration,
+    /// Outbound network for scripts.
+    pub network: bool,
+    /// `META.api_host`.
+    pub api_host: String,
+    /// Trace retention.
+    pub retention: Retention,
+    /// How long shutdown waits for running scripts before it kills them.
+    pub shutdown_grace: Duration,
+}
+
+impl ScriptSettings {
+    /// Defaults from the core count: twice as many runs as cores (an interpreter start waits
+    /// on the disk and the kernel as much as on a core), half of them per instance.
+    pub fn with_concurrency(concurrency: usize) -> ScriptSettings {
+        let concurrency = concurrency.max(1);
+        ScriptSettings {
+            engine: EngineConfig::default(),
+            concurrency,
+            per_instance: (concurrency / 2).max(1),
+            queue_limit: 50 * concurrency,
+            queue_timeout: Duration::from_secs(60),
+            default_timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(300),
+            network: true,
+            api_host: "127.0.0.1:8080".to_owned(),
+            retention: Retention::default(),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for ScriptSettings {
+    fn default() -> ScriptSettings {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        ScriptSettings::with_concurrency(cores * 2)
+    }
+}
+
+/// What a run needs besides the script's own fields.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub(crate) instance_id: i64,
+    /// The run's `META.token`, revoked when the run ends.
+    pub(crate) token: Option<String>,
+    pub(crate) kind: &'static str,
+    pub(crate) trace_id: i64,
+    pub(crate) request: RunRequest,
+}
+
+/// The executor; one per server.
+pub struct Runner {
+    settings: ScriptSettings,
+    engine: OnceCell<Engine>,
+    global: Arc<Semaphore>,
+    instances: parking_lot::Mutex<HashMap<i64, Arc<Semaphore>>>,
+    last_prune: AtomicI64,
+    /// Runs accepted and not finished: their trace and, once spawned, their task.
+    running: parking_lot::Mutex<HashMap<u64, Running>>,
+    next_run: AtomicU64,
+    /// Live `META.token`s: token → (instance id, expiry µs).
+    tokens: parking_lot::Mutex<HashMap<String, (i64, i64)>>,
+}
+
+/// How long a `META.token` lives at most (the platform: 600 s from the run's start).
+const TOKEN_LIFETIME_MICROS: i64 = 600_000_000;
+
+/// A run in flight, for shutdown.
+struct Running {
+    instance_id: i64,
+    kind: &'static str,
+    trace_id: i64,
+    task: Option<tokio::task::AbortHandle>,
+}
+
+impl Runner {
+    /// A runner; the engine starts on first use (or [`Runner::engine`] at start-up).
+    pub fn new(settings: ScriptSettings) -> Runner {
+        Runner {
+            global: Arc::new(Semaphore::new(settings.concurrency)),
+            settings,
+            engine: OnceCell::new(),
+            instances: Default::default(),
+            last_prune: AtomicI64::new(0),
+            running: Default::default(),
+            next_run: AtomicU64::new(0),
+            tokens: Default::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ScriptSettings {
+        &self.settings
+    }
+
+    /// The engine, probing the host on first call.
+    pub async fn engine(&self) -> &Engine {
+        self.engine
+            .get_or_init(|| Engine::start(self.settings.engine.clone()))
+            .await
+    }
+
+    /// Limits of a run whose script config asked for `timeout` (spec-scripts §5: a JSON
+    /// number > 0, capped; anything else means the default).
+    pub(crate) fn limits(&self, timeout: Option<&Value>) -> Limits {
+        let seconds = timeout
+            .and_then(Value::as_f64)
+            .filter(|t| *t > 0.0 && t.is_finite())
+            .map(|t| t.min(self.settings.max_timeout.as_secs_f64()));
+        Limits {
+            timeout: seconds.map_or(self.settings.default_timeout, Duration::from_secs_f64),
+            ..Limits::default()
+        }
+    }
+
+    fn instance_slots(&self, instance_id: i64) -> Arc<Semaphore> {
+        self.instances
+            .lock()
+            .entry(instance_id)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_instance)))
+            .clone()
+    }
+
+    /// A new `META.token` for a run in `instance_id` (spec-scripts §3): it authenticates as
+    /// the instance owner, only under that instance's URLs, until the run ends (or 600 s).
+    /// Lowercase only, because primary keys are compared lowercased.
+    pub(crate) fn issue_token(&self, instance_id: i64) -> String {
+        let expires = rivia_core::time::now_micros() + TOKEN_LIFETIME_MICROS;
+        let token = format!(
+            "{instance_id}:{}:{}",
+            expires / 1_000_000,
+            rivia_core::keys::new_token()
+        );
+        self.tokens
+            .lock()
+            .insert(token.clone(), (instance_id, expires));
+        token
+    }
+
+    /// The instance a live `META.token` belongs to.
+    pub(crate) fn token_instance(&self, token: &str) -> Option<i64> {
+        let now = rivia_core::time::now_micros();
+        let tokens = self.tokens.lock();
+        let (instance_id, expires) = tokens.get(token)?;
+        (*expires > now).then_some(*instance_id)
+    }
+
+    fn revoke(&self, token: Option<&String>) {
+        if let Some(t) = token {
+            self.tokens.lock().remove(t);
+        }
+    }
+
+    /// Runs `job` in the background; its trace records the outcome.
+    pub(crate) fn submit(self: &Arc<Self>, store: Store, job: Job) {
+        if self.running.lock().len() >= self.settings.queue_limit {
+            self.revoke(job.token.as_ref());
+            tokio::spawn(async move {
+                let end = TraceEnd {
+                    status: "blocked",
+                    executed_at: rivia_core::time::now_micros(),
+                    duration: None,
+                    result: "{}",
+                    result_len: 2,
+                };
+                if let Err(e) = store
+                    .finish_trace(job.instance_id, job.kind, job.trace_id, &end)
+                    .await
+                {
+                    tracing::error!(trace = job.trace_id, error = %e, "could not block a run");
+                }
+            });
+            return;
+        }
+        let run = self.next_run.fetch_add(1, Ordering::Relaxed);
+        // Registered before the task exists, so that the task's removal always comes after.
+        self.running.lock().insert(
+            run,
+            Running {
+                instance_id: job.instance_id,
+                kind: job.kind,
+                trace_id: job.trace_id,
+                task: None,
+            },
+        );
+        let runner = self.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = runner.execute(&store, &job).await {
+                tracing::error!(trace = job.trace_id, error = %e, "script run could not be recorded");
+            }
+            runner.revoke(job.token.as_ref());
+            runner.running.lock().remove(&run);
+            runner.maybe_prune(&store).await;
+        });
+        if let Some(entry) = self.running.lock().get_mut(&run) {
+            entry.task = Some(task.abort_handle());
+        }
+    }
+
+    /// Waits up to [`ScriptSettings::shutdown_grace`] for the runs in flight, then kills the
+    /// rest (dropping a run kills its sandbox) and ends their traces as `failure`.
+    pub async fn shutdown(&self, store: &Store) {
+        let deadline = Instant::now() + self.settings.shutdown_grace;
+        while !self.running.lock().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left: Vec<Running> = self.running.lock().drain().map(|(_, r)| r).collect();
+        if left.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            runs = left.len(),
+            "shutdown: stopping script runs still going"
+        );
+        let result = json!({"stdout": "", "stderr": "The run was stopped: the server shut down."});
+        let text = result.to_string();
+        for r in left {
+            if let Some(task) = &r.task {
+                task.abort();
+            }
+            let end = TraceEnd {
+                status: "failure",
+                executed_at: rivia_core::time::now_micros(),
+                duration: None,
+                result: &text,
+                result_len: py_str_len(&result),
+            };
+            if let Err(e) = store
+                .finish_trace(r.instance_id, r.kind, r.trace_id, &end)
+                .await
+            {
+                tracing::warn!(trace = r.trace_id, error = %e, "could not mark a stopped run");
+            }
+        }
+    }
+
+    async fn execute(&self, store: &Store, job: &Job) -> rivia_store::StoreResult<()> {
+        let instance_slots = self.instance_slots(job.instance_id);
+        let queued = async {
+            let a = instance_slots.acquire_owned().await.ok()?;
+            let b = self.global.clone().acquire_owned().await.ok()?;
+            Some((a, b))
+        };
+        let Ok(Some(_slots)) = tokio::time::timeout(self.settings.queue_timeout, queued).await
+        else {
+            let result = json!({"stdout": "", "stderr": "Internal queue timeout."}).to_string();
+            let end = TraceEnd {
+                status: "queue_timeout",
+                executed_at: rivia_core::time::now_micros(),
+                duration: None,
+                result: &result,
+                result_len: py_str_len(&serde_json::from_str(&result).unwrap_or_default()),
+            };
+            return store
+                .finish_trace(job.instance_id, job.kind, job.trace_id, &end)
+                .await;
+        };
+        if !store
+            .start_trace(job.instance_id, job.kind, job.trace_id)
+            .await?
+        {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let executed_at = rivia_core::time::now_micros();
+        let outcome = self.engine().await.run(&job.request).await;
+        let result = result_json(&outcome);
+        let text = result.to_string();
+        let end = TraceEnd {
+            status: outcome.status.as_str(),
+            executed_at,
+            duration: Some(started.elapsed().as_millis().min(i64::MAX as u128) as i64),
+            result: &text,
+            result_len: py_str_len(&result),
+        };
+        store
+            .finish_trace(job.instance_id, job.kind, job.trace_id, &end)
+            .await
+    }
+
+    /// Deletes expired traces at most once a minute.
+    async fn maybe_prune(&self, store: &Store) {
+        let now = rivia_core::time::now_micros();
+        let last = self.last_prune.load(Ordering::Relaxed);
+        if now - last < 60_000_000
+            || self
+                .last_prune
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = store.prune_traces(self.settings.retention).await {
+            tracing::warn!(error = %e, "pruning traces failed");
+        }
+    }
+}
+
+/// The trace `result` of a run: `{"stderr", ["response",] "stdout"}` (spec-scripts §1.5).
+pub(crate) fn result_json(outcome: &RunOutcome) -> Value {
+    let mut m = Map::new();
+    m.insert("stderr".into(), Value::String(outcome.stderr.clone()));
+    if let Some(r) = &outcome.response {
+        let mut resp = Map::new();
+        resp.insert("status".into(), json!(r.status));
+        resp.insert("content_type".into(), json!(r.content_type));
+        resp.insert("content".into(), json!(r.content));
+        if !r.headers.is_empty() {
+            let headers: Map<String, Value> = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            resp.insert("headers".into(), Value::Object(headers));
+        }
+        m.insert("response".into(), Value::Object(resp));
+    }
+    m.insert("stdout".into(), Value::String(outcome.stdout.clone()));
+    Value::Object(m)
+}
+
+/// The length of Python's `str()` of a JSON value, which the platform compared with its
+/// list cut-off (spec-scripts §6): `{'a': 1, 'b': 'x'}`, `True`, `None`.
+pub(crate) fn py_str_len(v: &Value) -> i64 {
+    let n: usize = match v {
+        Value::Null => 4,
+        Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(n) => n.to_string().len(),
+        Value::String(s) => py_repr_str_len(s),
+        Value::Array(a) => {
+            2 + a.iter().map(|x| py_str_len(x) as usize).sum::<usize>()
+                + 2 * a.len().saturating_sub(1)
+        }
+        Value::Object(o) => {
+            2 + o
+                .iter()
+                .map(|(k, x)| py_repr_str_len(k) + 2 + py_str_len(x) as usize)
+                .sum::<usize>()
+                + 2 * o.len().saturating_sub(1)
+        }
+    };
+    n as i64
+}
+
+fn py_repr_str_len(s: &str) -> usize {
+    2 + s
+        .chars()
+        .map(|c| match c {
+            '\\' | '\n' | '\r' | '\t' | '\'' => 2,
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => 4,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+/// Whether runs are isolated on this host (for the start-up log).
+pub fn sandboxed(engine: &Engine) -> bool {
+    engine.config().sandbox == SandboxMode::Bubblewrap && engine.sandbox_status().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_str_lengths() {
+        assert_eq!(
+            py_str_len(&json!({"a": 1, "b": "x"})),
+            "{'a': 1, 'b': 'x'}".len() as i64
+        );
+        assert_eq!(
+            py_str_len(&json!([true, null])),
+            "[True, None]".len() as i64
+        );
+        assert_eq!(py_str_len(&json!("a\nb")), "'a\\nb'".len() as i64);
+    }
+}
