@@ -40,5 +40,6 @@ mod objects_query;
 mod objects_store;
 mod objects_stress;
 mod query_prop;
+mod security_refs;
 mod users;
 mod writes;

@@ -2,8 +2,10 @@
 //! stored uploads, checked references, the size limit, and which unique field a
 //! violated unique index guards.
 
+use super::access::visible_in;
 use super::input::Change;
 use crate::api::files::{self, FileError};
+use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use rivia_core::FieldErrors;
@@ -11,13 +13,15 @@ use rivia_core::errors::msg;
 use rivia_core::object::{MAX_OBJECT_SIZE, NewValue, apply_operator, object_size, relation_value};
 use rivia_core::schema::{Field, FieldType, Schema};
 use rivia_store::classes::Class;
-use rivia_store::objects::RefTarget;
+use rivia_store::objects::{RefTarget, Visibility};
 use rivia_store::{StoreError, UnitOfWork};
 use serde_json::{Map, Value};
 
 /// Where new object data goes: the class (with its parsed schema) of an instance.
 pub(super) struct DataScope<'a> {
     pub(super) app: &'a AppState,
+    /// The caller: references count only objects it may read.
+    pub(super) ctx: &'a Ctx,
     pub(super) instance_id: i64,
     pub(super) class: &'a Class,
     pub(super) schema: &'a Schema,
@@ -52,6 +56,7 @@ pub(super) async fn build_data(
         instance_id,
         class,
         schema,
+        ..
     } = *scope;
     let mut data = Map::new();
     for f in &schema.fields {
@@ -148,12 +153,15 @@ pub(super) async fn check_references(
     touched: &[&str],
 ) -> ApiResult<()> {
     let DataScope {
+        app,
+        ctx,
         instance_id,
         class,
         schema,
-        ..
     } = *scope;
     let mut targets = std::collections::HashMap::new();
+    // What the caller may read of each target class; `None`: nothing.
+    let mut visible: std::collections::HashMap<i64, Option<Visibility>> = Default::default();
     let mut errors = FieldErrors::new();
     for f in &schema.fields {
         if !matches!(f.ftype, FieldType::Reference | FieldType::Relation)
@@ -176,7 +184,24 @@ pub(super) async fn check_references(
             other => other.as_i64().into_iter().collect(),
         };
         let found = match ref_target(class, f, &targets) {
-            Some(t) => unit.existing_ids(instance_id, t, &ids).await?,
+            Some(t @ RefTarget::Class(class_id)) => {
+                if !visible.contains_key(&class_id) {
+                    let v = match target_class(app, instance_id, class, f).await? {
+                        Some(c) => visible_in(app, ctx, &c).await?,
+                        None => None,
+                    };
+                    visible.insert(class_id, v);
+                }
+                match visible.get(&class_id).cloned().flatten() {
+                    Some(v) => unit.existing_ids(instance_id, t, &ids, &v).await?,
+                    None => Vec::new(),
+                }
+            }
+            // Users are not objects with ACLs; their profiles are guarded where queried.
+            Some(t @ RefTarget::Users) => {
+                unit.existing_ids(instance_id, t, &ids, &Visibility::All)
+                    .await?
+            }
             None => Vec::new(),
         };
         if f.ftype == FieldType::Reference {
@@ -195,6 +220,20 @@ pub(super) async fn check_references(
         Ok(())
     } else {
         Err(ApiError::fields(errors))
+    }
+}
+
+/// The class a reference field targets (the class itself for `self`).
+async fn target_class(
+    app: &AppState,
+    instance_id: i64,
+    class: &Class,
+    f: &Field,
+) -> ApiResult<Option<Class>> {
+    match f.target.as_deref() {
+        Some("self") => Ok(Some(class.clone())),
+        Some(name) => crate::api::classes::find_class_cached(app, instance_id, name).await,
+        None => Ok(None),
     }
 }
 

@@ -5,6 +5,7 @@ use super::class_schema;
 use super::data::{DataScope, NewFiles, build_data};
 use super::input::read_input;
 use super::render::parse_data;
+use crate::auth::Ctx;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::http::StatusCode;
@@ -27,7 +28,7 @@ pub enum ProfileError {
 /// come back as the bare field-error object, for nesting under `profile`.
 pub async fn profile_fields(
     app: &AppState,
-    instance_id: i64,
+    ctx: &Ctx,
     class: &Class,
     current_data: &str,
     body: &Map<String, Value>,
@@ -50,7 +51,8 @@ pub async fn profile_fields(
     let mut new_files = NewFiles::default();
     let scope = DataScope {
         app,
-        instance_id,
+        ctx,
+        instance_id: ctx.instance.id,
         class,
         schema: &schema,
     };

@@ -38,6 +38,7 @@ impl ObjectWrite<'_> {
     fn scope(&self) -> DataScope<'_> {
         DataScope {
             app: self.app,
+            ctx: self.ctx,
             instance_id: self.ctx.instance.id,
             class: self.class,
             schema: self.schema,
