@@ -185,14 +185,19 @@ pub(super) async fn check_references(
         };
         let found = match ref_target(class, f, &targets) {
             Some(t @ RefTarget::Class(class_id)) => {
-                if !visible.contains_key(&class_id) {
-                    let v = match target_class(app, instance_id, class, f).await? {
-                        Some(c) => visible_in(app, ctx, &c).await?,
-                        None => None,
-                    };
-                    visible.insert(class_id, v);
-                }
-                match visible.get(&class_id).cloned().flatten() {
+                let seen = visible.get(&class_id).cloned();
+                let v = match seen {
+                    Some(v) => v,
+                    None => {
+                        let v = match target_class(app, instance_id, class, f).await? {
+                            Some(c) => visible_in(app, ctx, &c).await?,
+                            None => None,
+                        };
+                        visible.insert(class_id, v.clone());
+                        v
+                    }
+                };
+                match v {
                     Some(v) => unit.existing_ids(instance_id, t, &ids, &v).await?,
                     None => Vec::new(),
                 }
