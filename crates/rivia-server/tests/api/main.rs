@@ -40,6 +40,7 @@ mod objects_query;
 mod objects_store;
 mod objects_stress;
 mod query_prop;
+mod security_admins;
 mod security_refs;
 mod users;
 mod writes;
