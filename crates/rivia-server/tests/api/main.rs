@@ -41,6 +41,7 @@ mod objects_store;
 mod objects_stress;
 mod query_prop;
 mod security_admins;
+mod security_batch;
 mod security_media;
 mod security_refs;
 mod users;
