@@ -42,6 +42,7 @@ mod objects_stress;
 mod query_prop;
 mod security_admins;
 mod security_batch;
+mod security_input;
 mod security_media;
 mod security_refs;
 mod users;
