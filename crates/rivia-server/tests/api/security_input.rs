@@ -12,6 +12,16 @@ both_backends!(nul_characters_answer_400_or_404_on_both_backends);
 
 const NUL: &str = "Null characters are not allowed.";
 
+/// Who sends (admin, API key or nobody), method, path, body, the status, the field.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    String,
+    Option<Value>,
+    StatusCode,
+    Option<&'a str>,
+);
+
 async fn nul_characters_answer_400_or_404_on_both_backends(app: TestApp) {
     let key = setup(&app).await;
     let api_key = app.api_key(&key, INST, json!({})).await;
@@ -32,8 +42,7 @@ async fn nul_characters_answer_400_or_404_on_both_backends(app: TestApp) {
     .await
     .expect(StatusCode::CREATED);
     let i = |p: &str| format!("/v1.1/instances/{INST}/{p}");
-    // (who: admin or API key, method, path, body, expected status, expected field)
-    let cases: Vec<(&str, &str, String, Option<Value>, StatusCode, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "",
             "POST",
