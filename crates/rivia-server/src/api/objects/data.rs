@@ -16,12 +16,13 @@ use rivia_store::classes::Class;
 use rivia_store::objects::{RefTarget, Visibility};
 use rivia_store::{StoreError, UnitOfWork};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// Where new object data goes: the class (with its parsed schema) of an instance.
 pub(super) struct DataScope<'a> {
     pub(super) app: &'a AppState,
-    /// The caller: references count only objects it may read.
-    pub(super) ctx: &'a Ctx,
+    /// What the caller may read of each reference target: see [`ref_visibility`].
+    pub(super) visible: &'a RefVisibility,
     pub(super) instance_id: i64,
     pub(super) class: &'a Class,
     pub(super) schema: &'a Schema,
@@ -153,15 +154,13 @@ pub(super) async fn check_references(
     touched: &[&str],
 ) -> ApiResult<()> {
     let DataScope {
-        app,
-        ctx,
+        visible,
         instance_id,
         class,
         schema,
+        ..
     } = *scope;
     let mut targets = std::collections::HashMap::new();
-    // What the caller may read of each target class; `None`: nothing.
-    let mut visible: std::collections::HashMap<i64, Option<Visibility>> = Default::default();
     let mut errors = FieldErrors::new();
     for f in &schema.fields {
         if !matches!(f.ftype, FieldType::Reference | FieldType::Relation)
@@ -184,20 +183,9 @@ pub(super) async fn check_references(
             other => other.as_i64().into_iter().collect(),
         };
         let found = match ref_target(class, f, &targets) {
-            Some(t @ RefTarget::Class(class_id)) => {
-                let seen = visible.get(&class_id).cloned();
-                let v = match seen {
-                    Some(v) => v,
-                    None => {
-                        let v = match target_class(app, instance_id, class, f).await? {
-                            Some(c) => visible_in(app, ctx, &c).await?,
-                            None => None,
-                        };
-                        visible.insert(class_id, v.clone());
-                        v
-                    }
-                };
-                match v {
+            Some(t @ RefTarget::Class(_)) => {
+                let target = f.target.as_deref().unwrap_or_default();
+                match visible.get(target).cloned().flatten() {
                     Some(v) => unit.existing_ids(instance_id, t, &ids, &v).await?,
                     None => Vec::new(),
                 }
@@ -228,18 +216,41 @@ pub(super) async fn check_references(
     }
 }
 
-/// The class a reference field targets (the class itself for `self`).
-async fn target_class(
+/// What the caller may read of each class a submitted reference or relation targets, by
+/// target name (`None`: nothing). Read before the write's unit of work begins: the unit
+/// holds a connection, and these reads need another.
+pub(super) type RefVisibility = HashMap<String, Option<Visibility>>;
+
+/// [`RefVisibility`] for the fields `changes` touch.
+pub(super) async fn ref_visibility(
     app: &AppState,
-    instance_id: i64,
+    ctx: &Ctx,
     class: &Class,
-    f: &Field,
-) -> ApiResult<Option<Class>> {
-    match f.target.as_deref() {
-        Some("self") => Ok(Some(class.clone())),
-        Some(name) => crate::api::classes::find_class_cached(app, instance_id, name).await,
-        None => Ok(None),
+    changes: &[(Field, Change)],
+) -> ApiResult<RefVisibility> {
+    let mut out = RefVisibility::new();
+    for (f, _) in changes {
+        if !matches!(f.ftype, FieldType::Reference | FieldType::Relation) {
+            continue;
+        }
+        let Some(name) = f.target.as_deref() else {
+            continue;
+        };
+        if name == "user" || out.contains_key(name) {
+            continue;
+        }
+        let target = if name == "self" {
+            Some(class.clone())
+        } else {
+            crate::api::classes::find_class_cached(app, ctx.instance.id, name).await?
+        };
+        let v = match target {
+            Some(c) => visible_in(app, ctx, &c).await?,
+            None => None,
+        };
+        out.insert(name.to_string(), v);
     }
+    Ok(out)
 }
 
 /// Maps a unique-index violation to the field it guards.
