@@ -114,6 +114,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(constraint) => ApiError::Internal(format!(
                 "unexpected unique constraint violation: {constraint}"
             )),
+            StoreError::InvalidText(m) => {
+                tracing::warn!(error = %m, "text the database cannot store reached it");
+                ApiError::bad_request(crate::req::NUL_MESSAGE)
+            }
             StoreError::Internal(m) => ApiError::Internal(format!("database error: {m}")),
         }
     }

@@ -39,8 +39,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
         // A blank optional parameter counts as absent, as the platform's DRF treated it:
         // Syncano's JavaScript library polls with `?last_id=&room=` when neither is set.
         query.retain(|(_, v)| !v.is_empty());
+        if let Some((k, _)) = query
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(nul_error(k));
+        }
+        // A name in the URL with a NUL names nothing (PostgreSQL cannot even compare it).
+        if percent_decoded_has_nul(parts.uri.path()) {
+            return Err(ApiError::not_found());
+        }
         // Read here, after routing: see `crate::body`.
         let body = crate::body::read_pending(parts).await?;
+        if let Some(v) = &body.value
+            && let Some(field) = nul_field(v)
+        {
+            return Err(nul_error(&field));
+        }
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -54,6 +69,45 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
             peer,
         })
     }
+}
+
+/// Syncano's (DRF's) message for a NUL character in text. PostgreSQL cannot store NUL, so
+/// both backends refuse it wherever it appears in a request (README, Security).
+pub(crate) const NUL_MESSAGE: &str = "Null characters are not allowed.";
+
+fn nul_error(field: &str) -> ApiError {
+    let field = if field.is_empty() || field.contains('\0') {
+        "non_field_errors"
+    } else {
+        field
+    };
+    ApiError::field(field, NUL_MESSAGE)
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// The top-level field of a body holding a NUL character anywhere inside it (`""` when the
+/// body is not an object).
+fn nul_field(body: &Value) -> Option<String> {
+    match body {
+        Value::Object(m) => m
+            .iter()
+            .find(|(k, v)| k.contains('\0') || has_nul(v))
+            .map(|(k, _)| k.clone()),
+        other => has_nul(other).then(String::new),
+    }
+}
+
+/// Whether a URL path holds `%00` (a raw NUL cannot reach here).
+fn percent_decoded_has_nul(path: &str) -> bool {
+    path.as_bytes().windows(3).any(|w| w == b"%00")
 }
 
 impl Req {

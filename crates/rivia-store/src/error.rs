@@ -14,6 +14,10 @@ pub enum StoreError {
     /// The database could not be reached.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Text the database cannot store (PostgreSQL refuses NUL characters: SQLSTATE 22021
+    /// or 22P05). Callers reject NUL first; this is the backstop.
+    #[error("invalid text: {0}")]
+    InvalidText(String),
     /// Anything else (logged, answered with a generic 500).
     #[error("database error: {0}")]
     Internal(String),

@@ -79,6 +79,17 @@ fn invitation_from(mut r: Row) -> Invitation {
 }
 
 /// Why an invitation could not be created.
+/// The outcome of accepting an invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// The role is granted (never lowered).
+    Accepted,
+    /// No pending invitation has the key.
+    NotFound,
+    /// The admin already belongs to the instance and the invitation is someone else's.
+    AddressedToOther,
+}
+
 #[derive(Debug)]
 pub enum InviteError {
     /// The invitee already has a role in the instance.
@@ -252,19 +263,37 @@ impl Store {
         tx.commit().await
     }
 
-    /// Accepts a pending invitation by key for an admin; false when no such invitation.
-    pub async fn accept_invitation(&self, key: &str, admin_id: i64) -> StoreResult<bool> {
+    /// Accepts a pending invitation by key for an admin. The key alone admits an admin new
+    /// to the instance; an admin who already belongs to it accepts only an invitation
+    /// addressed to their own email, so a key seen by one admin never raises their role.
+    pub async fn accept_invitation(
+        &self,
+        key: &str,
+        admin_id: i64,
+        admin_email: &str,
+    ) -> StoreResult<Accept> {
         let mut tx = self.db.begin().await?;
         let Some(row) = tx
             .query_opt(
-                "SELECT id, instance_id, role FROM invitations WHERE key = $1 AND state = 0",
+                "SELECT id, instance_id, role, email_lower FROM invitations WHERE key = $1 AND state = 0",
                 params![key],
             )
             .await?
         else {
-            return Ok(false);
+            return Ok(Accept::NotFound);
         };
-        crate::instances::grant_role(&mut tx, row.i64(1), admin_id, Role::from_i64(row.i64(2)))
+        let instance_id = row.i64(1);
+        let member = tx
+            .query_opt(
+                "SELECT 1 FROM admin_roles WHERE instance_id = $1 AND admin_id = $2",
+                params![instance_id, admin_id],
+            )
+            .await?
+            .is_some();
+        if member && row.str(3) != admin_email.to_lowercase() {
+            return Ok(Accept::AddressedToOther);
+        }
+        crate::instances::grant_role(&mut tx, instance_id, admin_id, Role::from_i64(row.i64(2)))
             .await?;
         tx.exec(
             "UPDATE invitations SET state = 2, updated_at = $2 WHERE id = $1",
@@ -273,7 +302,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.auth_changed();
-        Ok(true)
+        Ok(Accept::Accepted)
     }
 
     /// Whether a pending invitation with this key exists.

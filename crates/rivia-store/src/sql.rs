@@ -9,7 +9,9 @@
 
 use crate::db::{Dialect, Val};
 use crate::table_name;
-use rivia_core::query::{CmpOp, Col, Cond, FieldRef, Query, Scalar, StrOp, Target, TargetKind};
+use rivia_core::query::{
+    CmpOp, Col, Cond, FieldRef, Query, Readable, Scalar, StrOp, Target, TargetKind,
+};
 use rivia_core::schema::{Field, FieldType, IndexKind};
 
 /// Whether a storage key is safe to embed in SQL text (it always is once validated; this
@@ -373,6 +375,28 @@ fn compile_contains(
     }
 }
 
+/// The condition limiting target rows (columns qualified by `prefix`) to those the caller
+/// may read, so an `_is` query never matches on what the caller could not read.
+fn readable_sql(prefix: &str, readable: &Readable, params: &mut Vec<Val>) -> String {
+    match readable {
+        Readable::All => "1=1".into(),
+        Readable::Nothing => "1=0".into(),
+        Readable::Others => format!("{prefix}other_permissions >= 1"),
+        Readable::User { id, groups } => {
+            let u = bind(params, Val::Int(*id));
+            let group_cond = if groups.is_empty() {
+                String::new()
+            } else {
+                let list = crate::push_in_list(params, groups.iter().map(|g| Val::Int(*g)));
+                format!(" OR ({prefix}group_id IN ({list}) AND {prefix}group_permissions >= 1)")
+            };
+            format!(
+                "(({prefix}owner = {u} AND {prefix}owner_permissions >= 1) OR {prefix}other_permissions >= 1{group_cond})"
+            )
+        }
+    }
+}
+
 /// The subquery selecting the ids of target objects matching a nested query.
 fn target_ids(
     dialect: Dialect,
@@ -391,9 +415,10 @@ fn target_ids(
                 instance_id: scope.instance_id,
             };
             let w = compile(dialect, nested, inner, params);
+            let r = readable_sql("", &target.readable, params);
             let sel = if pg { "to_jsonb(id)" } else { "id" };
             format!(
-                "SELECT {sel} FROM {} WHERE {w} LIMIT {limit}",
+                "SELECT {sel} FROM {} WHERE {w} AND {r} LIMIT {limit}",
                 table_name(*id)
             )
         }
@@ -405,9 +430,10 @@ fn target_ids(
             };
             let inst = bind(params, Val::Int(scope.instance_id));
             let w = compile(dialect, nested, inner, params);
+            let r = readable_sql("p.", &target.readable, params);
             let sel = if pg { "to_jsonb(u.id)" } else { "u.id" };
             format!(
-                "SELECT {sel} FROM users u JOIN {} p ON p.id = u.profile_id WHERE u.instance_id = {inst} AND {w} LIMIT {limit}",
+                "SELECT {sel} FROM users u JOIN {} p ON p.id = u.profile_id WHERE u.instance_id = {inst} AND {w} AND {r} LIMIT {limit}",
                 table_name(*profile_class_id)
             )
         }

@@ -165,6 +165,27 @@ pub struct Target {
     pub kind: TargetKind,
     /// The target class's schema (the profile schema for users).
     pub schema: Schema,
+    /// Which target objects the caller may read: `_is` matches only those, so a query
+    /// cannot reveal fields of an object the caller may not read.
+    pub readable: Readable,
+}
+
+/// Which objects of an `_is` target the caller may read (spec-core §9.9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readable {
+    /// Every object (admins, `ignore_acl` keys).
+    All,
+    /// None (the class gate refuses the caller).
+    Nothing,
+    /// Objects with `other_permissions ≥ read` (anonymous-read keys).
+    Others,
+    /// Objects the user may read as owner, group member or other.
+    User {
+        /// User id.
+        id: i64,
+        /// Group ids of the user.
+        groups: Vec<i64>,
+    },
 }
 
 /// One condition; a [`Query`] is their conjunction.

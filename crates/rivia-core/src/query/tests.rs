@@ -28,6 +28,7 @@ fn parse(q: Value) -> Result<Query, QueryError> {
         (t == "self").then(|| Target {
             kind: TargetKind::Class(1),
             schema: schema(),
+            readable: Readable::All,
         })
     };
     let ctx = ParseCtx {

@@ -5,7 +5,8 @@
 use crate::grammar::{lookup_count, query_of, valid_lookup};
 use proptest::prelude::*;
 use rivia_core::query::{
-    EvalObject, ParseCtx, Query, QueryError, Target, TargetKind, eval, parse_queries, parse_value,
+    EvalObject, ParseCtx, Query, QueryError, Readable, Target, TargetKind, eval, parse_queries,
+    parse_value,
 };
 use rivia_core::schema::{Schema, validate_schema};
 use serde_json::{Map, Number, Value, json};
@@ -51,12 +52,14 @@ fn resolve(target: &str) -> Option<Target> {
         "self" => Some(Target {
             kind: TargetKind::Class(1),
             schema: schema(),
+            readable: Readable::All,
         }),
         "user" => Some(Target {
             kind: TargetKind::User {
                 profile_class_id: 2,
             },
             schema: profile_schema(),
+            readable: Readable::All,
         }),
         _ => None,
     }

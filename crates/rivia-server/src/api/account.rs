@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rivia_core::errors::msg;
 use rivia_store::admins::{Admin, AdminUpdate, NewAdmin};
+use rivia_store::invitations::Accept;
 use rivia_store::invitations::Invitation;
 use serde_json::{Value, json};
 
@@ -219,7 +220,10 @@ async fn register(State(app): State<AppState>, req: Req) -> ApiResult<Response> 
             other => other.into(),
         })?;
     if let Some(key) = &invitation_key {
-        app.store.accept_invitation(key, admin.id).await?;
+        // A new admin belongs to no instance yet: the key alone admits them.
+        app.store
+            .accept_invitation(key, admin.id, &admin.email)
+            .await?;
     }
     send_activation(&app, &admin).await?;
     tracing::info!(admin_id = admin.id, "admin registered");
@@ -504,11 +508,21 @@ async fn accept_invitation(State(app): State<AppState>, req: Req) -> ApiResult<R
     let mut f = Fields::new(&body, false);
     let key = f.required_string("invitation_key", Char::required(40));
     let key = f.finish_with(key)?;
-    if !app.store.accept_invitation(&key, admin.id).await? {
-        return Err(ApiError::field_str(
+    match app
+        .store
+        .accept_invitation(&key, admin.id, &admin.email)
+        .await?
+    {
+        Accept::Accepted => Ok(no_content()),
+        Accept::NotFound => Err(ApiError::field_str(
             "invitation_key",
             "Invitation not found.",
-        ));
+        )),
+        // Rivia differs from Syncano here (README, Security): a key never raises the role
+        // of an admin already in the instance unless it was addressed to them.
+        Accept::AddressedToOther => Err(ApiError::field_str(
+            "invitation_key",
+            "You already belong to this instance; this invitation is addressed to another email.",
+        )),
     }
-    Ok(no_content())
 }

@@ -19,6 +19,12 @@ use tower::ServiceExt;
 /// Most sub-requests in one batch.
 pub(crate) const MAX_REQUESTS: usize = 50;
 
+/// Most bytes of sub-request answers (their JSON) one batch returns. Once reached, the
+/// remaining sub-requests are not run and answer 413 (README, Security).
+pub(crate) const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+const NESTED: &str = "Batch requests cannot be nested: a batch may not contain a batch request.";
+
 /// Registers the routes.
 pub(crate) fn routes(api: Api) -> Api {
     api.post(
@@ -144,6 +150,10 @@ fn parse_requests(body: &Map<String, Value>, instance: &str) -> ApiResult<Vec<Su
                 } else if !valid_path_shape(&p) {
                     errors.add("path", "Invalid path specified.");
                     None
+                } else if p.split('?').next() == Some(&format!("{prefix}batch/")) {
+                    // A batch of batches would multiply the work of one request.
+                    errors.add("path", NESTED);
+                    None
                 } else {
                     Some(p)
                 }
@@ -200,20 +210,30 @@ async fn run_batch(
     ) {
         return Err(ApiError::forbidden());
     }
+    if req.header("x-batching").is_some() {
+        return Err(ApiError::bad_request(NESTED));
+    }
     let body = req.body_object()?;
     let requests = parse_requests(&body, &inst.name)?;
     let router = crate::app(app.clone());
     let primary = primary_key(&req);
     let user = user_key(&req);
     let mut answers = Vec::with_capacity(requests.len());
+    let mut answer_bytes = 0usize;
     for sub in requests {
+        if answer_bytes >= MAX_ANSWER_BYTES {
+            answers.push(json!({"code": 413, "content": {"detail": format!(
+                "Batch answer size limit exceeded ({MAX_ANSWER_BYTES} bytes); request not run."
+            )}}));
+            continue;
+        }
         if is_poll(&sub.path) {
             answers.push(json!({"code": 405, "content": {"detail": "Batching not allowed."}}));
             continue;
         }
         let mut builder = Request::builder()
             .method(sub.method.as_str())
-            .uri(&sub.path)
+            .uri(encode_raw_query(&sub.path))
             .header("x-batching", "1");
         if let Some(k) = &primary {
             builder = builder.header("x-api-key", k);
@@ -235,12 +255,45 @@ async fn run_batch(
             }
             _ => Body::empty(),
         };
-        let request = builder
-            .body(body)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        answers.push(answer(router.clone().oneshot(request).await).await);
+        let one = match builder.body(body) {
+            Ok(request) => run_one(router.clone(), request).await,
+            Err(_) => json!({"code": 400, "content": {"path": ["Invalid path specified."]}}),
+        };
+        answer_bytes += one.to_string().len();
+        answers.push(one);
     }
     Ok(ok(Value::Array(answers)))
+}
+
+/// Runs one sub-request in a task of its own, so that even a panic in it becomes that
+/// sub-request's 500 instead of failing the batch (whose earlier writes are committed).
+async fn run_one(router: crate::stack::App, request: Request<Body>) -> Value {
+    let task = tokio::spawn(async move { answer(router.oneshot(request).await).await });
+    match task.await {
+        Ok(v) => v,
+        Err(_) => json!({"code": 500, "content": {"detail": "Internal server error."}}),
+    }
+}
+
+/// Percent-encodes what a URI may not hold raw (space, `"`, `{`, `<`, DEL, non-ASCII…) in
+/// a sub-request's query: Syncano took raw JSON `query=` values there. Existing `%XX`
+/// escapes are kept.
+fn encode_raw_query(path: &str) -> String {
+    let Some((route, query)) = path.split_once('?') else {
+        return path.to_string();
+    };
+    let mut out = String::with_capacity(path.len() + 16);
+    out.push_str(route);
+    out.push('?');
+    for b in query.bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 async fn answer(result: Result<Response, std::convert::Infallible>) -> Value {

@@ -212,12 +212,38 @@ async fn get_file(
         .map_err(|_| ApiError::not_found())?;
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(&file)),
+    let ct = content_type(&file);
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    // Nothing uploaded may run in the API's origin (README, Security): browsers must not
+    // guess another type, the document gets no script and no origin of its own, and
+    // anything not clearly passive downloads instead of rendering.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    if !PASSIVE_TYPES.contains(&ct) {
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+    }
     Ok(resp)
 }
+
+/// Types a browser only ever displays (with `nosniff`); every other file (HTML, SVG, XML,
+/// scripts, PDF, unknown) is served as an attachment.
+const PASSIVE_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "text/plain",
+    "application/json",
+];
 
 #[cfg(test)]
 mod tests {

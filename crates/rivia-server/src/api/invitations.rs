@@ -51,8 +51,11 @@ pub(crate) fn routes(api: Api) -> Api {
     )
 }
 
-fn invitation_json(base: &str, v: &Invitation) -> Value {
-    json!({
+/// An invitation; its `key` only for admins who may create invitations (a `read` admin
+/// holding another's key could accept it: README, Security).
+fn invitation_json(ctx: &Ctx, v: &Invitation) -> Value {
+    let base = ctx.base();
+    let mut out = json!({
         "id": v.id,
         "email": v.email,
         "role": v.role.name(),
@@ -65,7 +68,15 @@ fn invitation_json(base: &str, v: &Invitation) -> Value {
             "self": format!("{base}/invitations/{}/", v.id),
             "resend": format!("{base}/invitations/{}/resend/", v.id),
         }
-    })
+    });
+    if ctx
+        .require_admin(AdminTable::FullWrites, Op::Create)
+        .is_err()
+        && let Value::Object(m) = &mut out
+    {
+        m.remove("key");
+    }
+    out
 }
 
 fn mail_invitation(app: &AppState, v: &Invitation) {
@@ -80,9 +91,8 @@ async fn list_invitations(call: Call<()>) -> ApiResult<Response> {
         .store
         .list_invitations(ctx.instance.id, &page.keyset())
         .await?;
-    let base = ctx.base();
     Ok(list_response(&req, &page, list, |v| {
-        (v.id, invitation_json(&base, &v))
+        (v.id, invitation_json(&ctx, &v))
     }))
 }
 
@@ -119,7 +129,7 @@ async fn create_invitation(call: Call<()>) -> ApiResult<Response> {
             InviteError::Store(e) => e.into(),
         })?;
     mail_invitation(&app, &v);
-    Ok(created(invitation_json(&ctx.base(), &v)))
+    Ok(created(invitation_json(&ctx, &v)))
 }
 
 async fn load(app: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Invitation> {
@@ -133,7 +143,7 @@ async fn get_invitation(call: Call<String>) -> ApiResult<Response> {
     let (ctx, v) = call
         .admin_item((AdminTable::FullWrites, Op::Read), load)
         .await?;
-    Ok(ok(invitation_json(&ctx.base(), &v)))
+    Ok(ok(invitation_json(&ctx, &v)))
 }
 
 async fn update_invitation(call: Call<String>) -> ApiResult<Response> {
@@ -154,7 +164,7 @@ async fn update_invitation(call: Call<String>) -> ApiResult<Response> {
         .update_invitation_role(ctx.instance.id, v.id, role)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(ok(invitation_json(&ctx.base(), &saved)))
+    Ok(ok(invitation_json(&ctx, &saved)))
 }
 
 async fn delete_invitation(call: Call<String>) -> ApiResult<Response> {

@@ -26,7 +26,7 @@ both_backends!(
     anonymous_read_key_lists_open_channels_and_writes_none,
     ignore_acl_key_sees_and_manages_every_channel,
     any_user_may_create_a_channel,
-    users_with_subscribe_permission_may_update_and_delete,
+    users_with_subscribe_permission_may_not_update_or_delete,
 );
 
 pub const CH: &str = "/v1.1/instances/chan-inst/channels/";
@@ -385,20 +385,20 @@ async fn any_user_may_create_a_channel(app: TestApp) {
         .expect(StatusCode::CREATED);
 }
 
-/// QUIRK: a user with subscribe permission may update and delete.
-async fn users_with_subscribe_permission_may_update_and_delete(app: TestApp) {
+/// Syncano let a user with subscribe permission update and delete a channel; Rivia does
+/// not (issue #13, README Security).
+async fn users_with_subscribe_permission_may_not_update_or_delete(app: TestApp) {
     let a = access(&app).await;
     let body = json!({"description": "bob was here"});
     let open = format!("{CH}open/");
-    let r = app
-        .as_user(&a.key, &a.bob_key, "PATCH", &open, Some(body))
-        .await;
-    assert_eq!(r.body["description"], "bob was here");
+    app.as_user(&a.key, &a.bob_key, "PATCH", &open, Some(body))
+        .await
+        .expect(StatusCode::FORBIDDEN);
     let grp_sub = format!("{CH}grp-sub/");
     app.as_user(&a.key, &a.bob_key, "DELETE", &grp_sub, None)
         .await
         .expect(StatusCode::FORBIDDEN);
     app.as_user(&a.key, &a.alice_key, "DELETE", &grp_sub, None)
         .await
-        .expect(StatusCode::NO_CONTENT);
+        .expect(StatusCode::FORBIDDEN);
 }

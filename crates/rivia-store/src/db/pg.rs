@@ -91,6 +91,12 @@ fn map_err(e: tokio_postgres::Error) -> StoreError {
                 .unwrap_or_default(),
         )),
         Some(c) if *c == SqlState::QUERY_CANCELED => StoreError::Timeout,
+        Some(c)
+            if *c == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                || *c == SqlState::UNTRANSLATABLE_CHARACTER =>
+        {
+            StoreError::InvalidText(e.to_string())
+        }
         _ if e.is_closed() => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Internal(match e.as_db_error() {
             Some(d) => format!("{}: {}", d.code().code(), d.message()),

@@ -2,7 +2,7 @@
 //! write makes inside its transaction (the locked current row, which referenced ids
 //! exist). Outside the store they are operations of a [`UnitOfWork`].
 
-use super::{OBJECT_COLUMNS, ObjectRow, ObjectValues, object_from};
+use super::{OBJECT_COLUMNS, ObjectRow, ObjectValues, Visibility, object_from};
 use crate::db::{Row, StoreResult, Tx};
 use crate::ids::{NEXT_ID_SQL, object_id_sequence};
 use crate::{UnitOfWork, params, table_name};
@@ -165,12 +165,14 @@ pub enum RefTarget {
     Users,
 }
 
-/// Which of `ids` exist in the target, inside `tx`.
+/// Which of `ids` exist in the target, inside `tx`; of a class, only those `visibility`
+/// shows (what the caller may not read counts as missing).
 pub(crate) async fn existing_ids(
     tx: &mut Tx,
     instance_id: i64,
     target: RefTarget,
     ids: &[i64],
+    visibility: &Visibility,
 ) -> StoreResult<Vec<i64>> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -179,10 +181,12 @@ pub(crate) async fn existing_ids(
     let sql = match target {
         RefTarget::Class(class_id) => {
             let list = crate::push_in_list(&mut p, ids.iter().map(|i| crate::Val::Int(*i)));
-            format!(
+            let mut sql = format!(
                 "SELECT id FROM {} WHERE id IN ({list})",
                 table_name(class_id)
-            )
+            );
+            super::push_visibility(&mut sql, &mut p, visibility);
+            sql
         }
         RefTarget::Users => {
             p.push(crate::Val::Int(instance_id));
@@ -268,14 +272,15 @@ impl UnitOfWork {
         lock_object(&mut self.tx, class_id, id).await
     }
 
-    /// Which of `ids` exist in `target`.
+    /// Which of `ids` exist in `target` (of a class: among those `visibility` shows).
     pub async fn existing_ids(
         &mut self,
         instance_id: i64,
         target: RefTarget,
         ids: &[i64],
+        visibility: &Visibility,
     ) -> StoreResult<Vec<i64>> {
-        existing_ids(&mut self.tx, instance_id, target, ids).await
+        existing_ids(&mut self.tx, instance_id, target, ids, visibility).await
     }
 
     /// The id of a class of the instance by (lowercase) name; `None` when missing.

@@ -86,6 +86,10 @@ pub(super) async fn check_object(
         Who::ApiKey { key, user } => {
             if key.flags.ignore_acl || (action.safe() && key.flags.allow_anonymous_read) {
                 true
+            } else if matches!(action, Action::Update | Action::Delete) {
+                // Rivia differs from Syncano (README, Security): a subscribe or publish
+                // right never lets a user change or delete the channel itself.
+                false
             } else if let Some(user) = user {
                 let needed = if action == Action::Publish {
                     ChannelPerm::Publish

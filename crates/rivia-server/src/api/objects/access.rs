@@ -5,7 +5,9 @@ use crate::auth::{Ctx, Who};
 use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use axum::http::StatusCode;
 use rivia_core::perms::{AdminTable, ClassPerm, ObjectPerm, Op};
+use rivia_core::query::Readable;
 use rivia_store::classes::Class;
 use rivia_store::instances::Instance;
 use rivia_store::objects::{ObjectRow, Visibility};
@@ -98,6 +100,31 @@ pub async fn access(app: &AppState, ctx: &Ctx, class: &Class, op: Op) -> ApiResu
         }
         _ => Err(ApiError::forbidden()),
     }
+}
+
+/// What the caller may read of `target` (a class referenced from another): the class gate
+/// and object ACLs of a read there; `None` when the read is refused. Never an error, so a
+/// reference or an `_is` lookup treats what the caller may not read as missing.
+pub async fn visible_in(
+    app: &AppState,
+    ctx: &Ctx,
+    target: &Class,
+) -> ApiResult<Option<Visibility>> {
+    match access(app, ctx, target, Op::Read).await {
+        Ok(a) => Ok(Some(a.visibility())),
+        Err(ApiError::Detail(StatusCode::FORBIDDEN, _)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`visible_in`] for the targets of an `_is` query.
+pub async fn readable_in(app: &AppState, ctx: &Ctx, target: &Class) -> ApiResult<Readable> {
+    Ok(match visible_in(app, ctx, target).await? {
+        None => Readable::Nothing,
+        Some(Visibility::All) => Readable::All,
+        Some(Visibility::Others) => Readable::Others,
+        Some(Visibility::User { id, groups }) => Readable::User { id, groups },
+    })
 }
 
 /// The objects preamble, through [`Call::nested`] (spec-core §1.7): the instance, the class

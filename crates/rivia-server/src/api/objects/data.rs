@@ -2,8 +2,10 @@
 //! stored uploads, checked references, the size limit, and which unique field a
 //! violated unique index guards.
 
+use super::access::visible_in;
 use super::input::Change;
 use crate::api::files::{self, FileError};
+use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use rivia_core::FieldErrors;
@@ -11,13 +13,16 @@ use rivia_core::errors::msg;
 use rivia_core::object::{MAX_OBJECT_SIZE, NewValue, apply_operator, object_size, relation_value};
 use rivia_core::schema::{Field, FieldType, Schema};
 use rivia_store::classes::Class;
-use rivia_store::objects::RefTarget;
+use rivia_store::objects::{RefTarget, Visibility};
 use rivia_store::{StoreError, UnitOfWork};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// Where new object data goes: the class (with its parsed schema) of an instance.
 pub(super) struct DataScope<'a> {
     pub(super) app: &'a AppState,
+    /// What the caller may read of each reference target: see [`ref_visibility`].
+    pub(super) visible: &'a RefVisibility,
     pub(super) instance_id: i64,
     pub(super) class: &'a Class,
     pub(super) schema: &'a Schema,
@@ -52,6 +57,7 @@ pub(super) async fn build_data(
         instance_id,
         class,
         schema,
+        ..
     } = *scope;
     let mut data = Map::new();
     for f in &schema.fields {
@@ -148,6 +154,7 @@ pub(super) async fn check_references(
     touched: &[&str],
 ) -> ApiResult<()> {
     let DataScope {
+        visible,
         instance_id,
         class,
         schema,
@@ -176,7 +183,18 @@ pub(super) async fn check_references(
             other => other.as_i64().into_iter().collect(),
         };
         let found = match ref_target(class, f, &targets) {
-            Some(t) => unit.existing_ids(instance_id, t, &ids).await?,
+            Some(t @ RefTarget::Class(_)) => {
+                let target = f.target.as_deref().unwrap_or_default();
+                match visible.get(target).cloned().flatten() {
+                    Some(v) => unit.existing_ids(instance_id, t, &ids, &v).await?,
+                    None => Vec::new(),
+                }
+            }
+            // Users are not objects with ACLs; their profiles are guarded where queried.
+            Some(t @ RefTarget::Users) => {
+                unit.existing_ids(instance_id, t, &ids, &Visibility::All)
+                    .await?
+            }
             None => Vec::new(),
         };
         if f.ftype == FieldType::Reference {
@@ -196,6 +214,43 @@ pub(super) async fn check_references(
     } else {
         Err(ApiError::fields(errors))
     }
+}
+
+/// What the caller may read of each class a submitted reference or relation targets, by
+/// target name (`None`: nothing). Read before the write's unit of work begins: the unit
+/// holds a connection, and these reads need another.
+pub(super) type RefVisibility = HashMap<String, Option<Visibility>>;
+
+/// [`RefVisibility`] for the fields `changes` touch.
+pub(super) async fn ref_visibility(
+    app: &AppState,
+    ctx: &Ctx,
+    class: &Class,
+    changes: &[(Field, Change)],
+) -> ApiResult<RefVisibility> {
+    let mut out = RefVisibility::new();
+    for (f, _) in changes {
+        if !matches!(f.ftype, FieldType::Reference | FieldType::Relation) {
+            continue;
+        }
+        let Some(name) = f.target.as_deref() else {
+            continue;
+        };
+        if name == "user" || out.contains_key(name) {
+            continue;
+        }
+        let target = if name == "self" {
+            Some(class.clone())
+        } else {
+            crate::api::classes::find_class_cached(app, ctx.instance.id, name).await?
+        };
+        let v = match target {
+            Some(c) => visible_in(app, ctx, &c).await?,
+            None => None,
+        };
+        out.insert(name.to_string(), v);
+    }
+    Ok(out)
 }
 
 /// Maps a unique-index violation to the field it guards.

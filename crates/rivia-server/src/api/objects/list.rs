@@ -1,7 +1,7 @@
 //! The objects list: the query language, `order_by` with its cursors, counts, and the
 //! page envelope with its links.
 
-use super::access::class_op;
+use super::access::{class_op, readable_in};
 use super::render::{ObjectView, parse_data};
 use super::{LIST_TIMEOUT, class_schema};
 use crate::api::classes::USER_PROFILE;
@@ -47,25 +47,30 @@ pub(super) async fn targets_for(
             "self" => Some(Target {
                 kind: TargetKind::Class(class.id),
                 schema: schema.clone(),
+                readable: readable_in(app, ctx, class).await?,
             }),
-            "user" => app
+            "user" => match app
                 .store
                 .class_by_name(ctx.instance.id, USER_PROFILE)
                 .await?
-                .map(|p| Target {
+            {
+                Some(p) => Some(Target {
                     kind: TargetKind::User {
                         profile_class_id: p.id,
                     },
                     schema: Schema::from_stored(&p.schema),
+                    readable: readable_in(app, ctx, &p).await?,
                 }),
-            name => app
-                .store
-                .class_by_name(ctx.instance.id, name)
-                .await?
-                .map(|c| Target {
+                None => None,
+            },
+            name => match app.store.class_by_name(ctx.instance.id, name).await? {
+                Some(c) => Some(Target {
                     kind: TargetKind::Class(c.id),
                     schema: Schema::from_stored(&c.schema),
+                    readable: readable_in(app, ctx, &c).await?,
                 }),
+                None => None,
+            },
         };
         if let Some(target) = target {
             out.push((t.to_string(), target));

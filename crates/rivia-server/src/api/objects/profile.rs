@@ -2,9 +2,10 @@
 //! the objects API validates an object of `user_profile`.
 
 use super::class_schema;
-use super::data::{DataScope, NewFiles, build_data};
+use super::data::{DataScope, NewFiles, build_data, ref_visibility};
 use super::input::read_input;
 use super::render::parse_data;
+use crate::auth::Ctx;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::http::StatusCode;
@@ -27,7 +28,7 @@ pub enum ProfileError {
 /// come back as the bare field-error object, for nesting under `profile`.
 pub async fn profile_fields(
     app: &AppState,
-    instance_id: i64,
+    ctx: &Ctx,
     class: &Class,
     current_data: &str,
     body: &Map<String, Value>,
@@ -41,6 +42,9 @@ pub async fn profile_fields(
     let input = read_input(body, &[], &schema, creating)
         .map_err(|e| ProfileError::Fields(e.into_value()))?;
     let current = parse_data(current_data);
+    let visible = ref_visibility(app, ctx, class, &input.changes)
+        .await
+        .map_err(ProfileError::Failed)?;
     // Reference checks read through a unit of work; nothing is written in it.
     let mut unit = app
         .store
@@ -50,7 +54,8 @@ pub async fn profile_fields(
     let mut new_files = NewFiles::default();
     let scope = DataScope {
         app,
-        instance_id,
+        visible: &visible,
+        instance_id: ctx.instance.id,
         class,
         schema: &schema,
     };

@@ -5,7 +5,7 @@
 use super::access::{Access, access, class_call, class_op};
 use super::changes::{announce, append_object_change, change_payload, resolve_channel};
 use super::class_schema;
-use super::data::{DataScope, NewFiles, build_data, conflict_error};
+use super::data::{DataScope, NewFiles, RefVisibility, build_data, conflict_error, ref_visibility};
 use super::input::{ObjectInput, read_input};
 use super::load_visible;
 use super::render::{object_json_with, parse_data};
@@ -34,10 +34,11 @@ pub(super) struct ObjectWrite<'a> {
 }
 
 impl ObjectWrite<'_> {
-    /// Where the write's new data goes.
-    fn scope(&self) -> DataScope<'_> {
+    /// Where the write's new data goes; `visible`: see [`ref_visibility`].
+    fn scope<'b>(&'b self, visible: &'b RefVisibility) -> DataScope<'b> {
         DataScope {
             app: self.app,
+            visible,
             instance_id: self.ctx.instance.id,
             class: self.class,
             schema: self.schema,
@@ -171,10 +172,12 @@ pub(super) async fn create_in_tx(
     if let Some(Some(g)) = input.group {
         check_group(app, ctx, access, g).await?;
     }
+    // Before the unit: it holds a connection, and these reads need one of their own.
+    let visible = ref_visibility(app, ctx, class, &input.changes).await?;
     let mut unit = app.store.begin_write().await?;
     let (channel, channel_room) = resolve_channel(&mut unit, ctx.instance.id, input).await?;
     let (data, _) = build_data(
-        &write.scope(),
+        &write.scope(&visible),
         &mut unit,
         &Map::new(),
         &input.changes,
@@ -357,6 +360,8 @@ pub(super) async fn update_in_tx(
         id,
         full,
     } = *update;
+    // Before the unit: it holds a connection, and these reads need one of their own.
+    let visible = ref_visibility(app, ctx, class, &input.changes).await?;
     let mut unit = app.store.begin_write().await?;
     // Re-read under the write lock so operators like `_increment` never lose updates.
     let row = unit
@@ -368,7 +373,7 @@ pub(super) async fn update_in_tx(
         updated_builtins(app, ctx, class, access, input, &row, full).await?;
     let current = parse_data(&row.data);
     let (data, dropped) = build_data(
-        &write.scope(),
+        &write.scope(&visible),
         &mut unit,
         &current,
         &input.changes,

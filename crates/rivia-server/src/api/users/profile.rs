@@ -62,7 +62,7 @@ pub(super) async fn read_profile(
     };
     let data = match crate::api::objects::profile_fields(
         app,
-        ctx.instance.id,
+        ctx,
         &class,
         current_data,
         body,
