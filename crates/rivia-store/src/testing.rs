@@ -6,7 +6,7 @@
 
 mod database;
 
-pub use database::TestDatabase;
+pub use database::{TempDir, TestDatabase};
 
 use crate::db::Db;
 pub use crate::db::{Row, Val};

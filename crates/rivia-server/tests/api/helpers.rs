@@ -24,8 +24,6 @@ use rivia_server::state::{AppState, Settings};
 use rivia_store::testing::TestDatabase;
 use rivia_store::{Db, Store};
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use tower::ServiceExt;
 
 /// Which storage backend a test runs on.
@@ -91,43 +89,8 @@ where
     }
 }
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos % 1_000_000_000
-    )
-}
-
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl Default for TempDir {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TempDir {
-    pub fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("rivia-test-{}", unique_suffix()));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// A temporary directory removed on drop (shared with the other test binary).
+pub use rivia_store::testing::TempDir;
 
 /// A fresh PostgreSQL database for one test (dropped with the returned guard), or `None`
 /// when PostgreSQL tests are not configured (which fails under `CI=true`).

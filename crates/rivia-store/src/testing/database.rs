@@ -98,3 +98,28 @@ fn with_database(url: &str, db: &str) -> String {
         None => format!("{root}/{db}"),
     }
 }
+
+/// A temporary directory of one test (a SQLite store's data directory, uploads), removed
+/// when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TempDir {
+    /// Creates `<tmp>/rivia-test-<unique>`.
+    pub fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("rivia-test-{}", unique_suffix()));
+        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("temp dir {}: {e}", p.display()));
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -10,8 +10,6 @@ use rivia_store::objects::ObjectValues;
 use rivia_store::testing::TestDatabase;
 use rivia_store::{Db, Store};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Which storage backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,43 +37,8 @@ macro_rules! both_backends {
     };
 }
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos % 1_000_000_000
-    )
-}
-
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl Default for TempDir {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TempDir {
-    pub fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("rivia-store-test-{}", unique_suffix()));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// A temporary directory removed on drop (shared with the other test binary).
+pub use rivia_store::testing::TempDir;
 
 /// A fresh store on one backend (its directory lives as long as it).
 pub struct TestStore {
