@@ -30,7 +30,11 @@ impl Throttle {
         if windows.len() > 100_000 {
             windows.retain(|_, (second, _)| *second == now);
         }
-        let entry = windows.entry(key.to_string()).or_insert((now, 0));
+        // Look up before inserting, so a known key costs no allocation.
+        let entry = match windows.get_mut(key) {
+            Some(entry) => entry,
+            None => windows.entry(key.to_owned()).or_insert((now, 0)),
+        };
         if entry.0 != now {
             *entry = (now, 0);
         }

@@ -90,13 +90,42 @@ impl Db {
         }
     }
 
+    /// Runs a point lookup (a read by key of at most a few rows): on SQLite on the calling
+    /// thread when an inline connection is free (see `SqliteDb::query_point`).
+    pub(crate) async fn query_point(
+        &self,
+        sql: &str,
+        params: Vec<Val>,
+    ) -> StoreResult<Option<Row>> {
+        let rows = match &self.backend {
+            Backend::Sqlite(s) => s.query_point(sql, params).await?,
+            Backend::Postgres(p) => p.query(sql, params).await?,
+        };
+        Ok(rows.into_iter().next())
+    }
+
+    /// Runs a few read-only statements over a small page in one snapshot: on SQLite on
+    /// the calling thread when an inline connection is free (see
+    /// `SqliteDb::query_many_small`), else as [`Db::query_many`].
+    pub(crate) async fn query_many_small(
+        &self,
+        statements: Vec<Statement>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.query_many_small(statements).await,
+            Backend::Postgres(p) => p.query_many(statements).await,
+        }
+    }
+
     /// Runs a read-only query expected to return at most one row.
     pub(crate) async fn query_opt(&self, sql: &str, params: Vec<Val>) -> StoreResult<Option<Row>> {
         Ok(self.query(sql, params).await?.into_iter().next())
     }
 
     /// Runs several read-only queries in one round trip: on one SQLite reader job, or
-    /// pipelined on one PostgreSQL connection.
+    /// pipelined on one PostgreSQL connection. (The store's own reads of small pages use
+    /// [`Db::query_many_small`]; the test hooks and larger reads use this.)
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) async fn query_many(
         &self,
         statements: Vec<Statement>,

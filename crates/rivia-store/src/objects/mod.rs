@@ -109,7 +109,11 @@ impl crate::Store {
             "SELECT {OBJECT_COLUMNS} FROM {} WHERE id = $1",
             table_name(class_id)
         );
-        Ok(self.db.query_opt(&sql, params![id]).await?.map(object_from))
+        Ok(self
+            .db
+            .query_point(&sql, params![id])
+            .await?
+            .map(object_from))
     }
 
     /// Reads several objects by id (one query).

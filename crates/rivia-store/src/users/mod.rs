@@ -186,7 +186,7 @@ impl Store {
         );
         let mut results = self
             .db
-            .query_many(vec![(users_sql, p.clone()), (groups_sql, p)])
+            .query_many_small(vec![(users_sql, p.clone()), (groups_sql, p)])
             .await?;
         let group_rows = results.pop().unwrap_or_default();
         let user_rows = results.pop().unwrap_or_default();

@@ -23,7 +23,18 @@ pub(crate) struct SqliteDb {
     writer: flume::Sender<WriteMsg>,
     readers: flume::Sender<Job>,
     write_lock: Arc<Mutex<()>>,
+    /// Read-only connections for point lookups run on the calling (tokio worker) thread:
+    /// a lookup by primary key takes a few microseconds, less than the two thread hand-offs
+    /// of a reader job. Taken without waiting; when all are in use the lookup goes to a
+    /// reader thread like any other read.
+    inline: std::sync::Mutex<Vec<Connection>>,
 }
+
+/// Longest a point lookup may run on a tokio worker before SQLite interrupts it (then it
+/// is retried on a reader thread): a lookup by key is microseconds, so reaching this
+/// means something unexpected (a cold page cache on a slow disk) that must not stall the
+/// worker's other requests.
+const INLINE_DEADLINE: Duration = Duration::from_millis(20);
 
 impl ToSql for Val {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -238,12 +249,79 @@ impl SqliteDb {
             install_deadline_check(&mut conn).map_err(map_err)?;
             spawn_worker(format!("rivia-sqlite-reader-{i}"), conn, readers_rx.clone())?;
         }
+        let inline = (0..count)
+            .map(|_| open_inline(&path))
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(SqliteDb {
             writer,
             readers,
             write_lock: Arc::new(Mutex::new(())),
+            inline: std::sync::Mutex::new(inline),
         })
     }
+
+    /// A point lookup on the calling thread if an inline connection is free, else on a
+    /// reader thread (see [`SqliteDb::inline`]).
+    pub(crate) async fn query_point(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+        match self.inline(|conn| run_query(conn, sql, &params)) {
+            Some(rows) => Ok(rows),
+            None => self.query(sql, params).await,
+        }
+    }
+
+    /// A few statements reading a small page (by key, bounded by a page size) in one read
+    /// transaction, on the calling thread if an inline connection is free, else on a
+    /// reader thread like [`Executor::query_many`].
+    pub(crate) async fn query_many_small(
+        &self,
+        statements: Vec<Statement>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        let run_all = |conn: &mut Connection| {
+            in_read_transaction(conn, |conn| {
+                statements
+                    .iter()
+                    .map(|(sql, params)| run_query(conn, sql, params))
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+        };
+        match self.inline(run_all) {
+            Some(rows) => Ok(rows),
+            None => self.query_many(statements).await,
+        }
+    }
+
+    /// Runs `f` on a free inline connection on this thread, under [`INLINE_DEADLINE`].
+    /// None when every inline connection is in use or `f` failed (SQLite busy, the
+    /// deadline, anything else): the caller then goes to a reader thread, which waits
+    /// where this must not and reports an error that recurs.
+    fn inline<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> Option<T> {
+        let mut conn = self.inline.lock().ok()?.pop()?;
+        DEADLINE.with(|d| d.set(Some(Instant::now() + INLINE_DEADLINE)));
+        let result = f(&mut conn);
+        DEADLINE.with(|d| d.set(None));
+        if let Ok(mut pool) = self.inline.lock() {
+            pool.push(conn);
+        }
+        result.ok()
+    }
+}
+
+/// A read-only connection for [`SqliteDb::query_point`]: it never waits on a lock
+/// (`busy_timeout` 0: a busy database sends the lookup to a reader thread instead) and is
+/// interrupted at its deadline.
+fn open_inline(path: &Path) -> StoreResult<Connection> {
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(map_err)?;
+    configure(&conn, true).map_err(map_err)?;
+    conn.pragma_update(None, "busy_timeout", 0)
+        .map_err(map_err)?;
+    install_deadline_check(&mut conn).map_err(map_err)?;
+    Ok(conn)
 }
 
 impl Executor for SqliteDb {
