@@ -13,6 +13,8 @@ both_backends!(
     instance_create_reports_a_taken_name_with_the_other_fields,
     class_create_reports_a_taken_name_with_a_bad_schema,
     group_create_and_update_report_a_taken_name_with_the_other_fields,
+    object_create_reports_type_reference_and_owner_errors_together,
+    object_update_reports_a_type_error_with_a_missing_reference,
 );
 
 async fn password_change_reports_a_wrong_current_password_and_a_missing_new_one(app: TestApp) {
@@ -115,4 +117,63 @@ async fn group_create_and_update_report_a_taken_name_with_the_other_fields(app: 
         r.expect_json(StatusCode::BAD_REQUEST),
         json!({"label": ["Ensure this field has no more than 64 characters."]})
     );
+}
+
+/// A class `notes` (integer `score`, reference `parent` to itself) with one object.
+async fn notes_class(app: &TestApp, instance: &str) -> String {
+    let key = app.admin_with_instance(instance).await;
+    let schema = json!([{"name": "score", "type": "integer"},
+                        {"name": "parent", "type": "reference", "target": "self"}]);
+    app.as_key(
+        &key,
+        "POST",
+        &format!("/v1.1/instances/{instance}/classes/"),
+        Some(json!({"name": "notes", "schema": schema})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    app.as_key(
+        &key,
+        "POST",
+        &format!("/v1.1/instances/{instance}/classes/notes/objects/"),
+        Some(json!({"score": 1})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    key
+}
+
+async fn object_create_reports_type_reference_and_owner_errors_together(app: TestApp) {
+    let key = notes_class(&app, "object-errors").await;
+    let url = "/v1.1/instances/object-errors/classes/notes/objects/";
+    let body = json!({"score": "many", "parent": 999, "owner": 77});
+    let r = app.as_key(&key, "POST", url, Some(body)).await;
+    assert_eq!(
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"score": ["A valid integer is required."],
+               "parent": ["Target with specified id does not exist."],
+               "owner": ["Invalid pk \"77\" - object does not exist."]})
+    );
+    // Nothing was created by the refused request.
+    let list = app.as_key(&key, "GET", url, None).await;
+    assert_eq!(
+        list.expect_json(StatusCode::OK)["objects"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+async fn object_update_reports_a_type_error_with_a_missing_reference(app: TestApp) {
+    let key = notes_class(&app, "object-update-errors").await;
+    let url = "/v1.1/instances/object-update-errors/classes/notes/objects/1/";
+    let body = json!({"score": "many", "parent": 999});
+    let r = app.as_key(&key, "PATCH", url, Some(body)).await;
+    assert_eq!(
+        r.expect_json(StatusCode::BAD_REQUEST),
+        json!({"score": ["A valid integer is required."],
+               "parent": ["Target with specified id does not exist."]})
+    );
+    let got = app.as_key(&key, "GET", url, None).await;
+    assert_eq!(got.expect_json(StatusCode::OK)["score"], json!(1));
 }

@@ -42,13 +42,15 @@ impl NewFiles {
 
 /// New data of an object: the current values of fields still in the schema (stale keys
 /// of removed or retyped fields are dropped here), with the submitted changes applied.
-/// A full update resets every absent field to null. Returns the data and the files it no
+/// A full update resets every absent field to null. `errors` holds what earlier checks
+/// found (fields that failed to read, the owner, the group); what this finds joins them,
+/// so a request learns every failing field at once. Returns the data and the files it no
 /// longer references.
 pub(super) async fn build_data(
     scope: &DataScope<'_>,
     unit: &mut UnitOfWork,
     current: &Map<String, Value>,
-    changes: &[(Field, Change)],
+    (changes, mut errors): (&[(Field, Change)], FieldErrors),
     full: bool,
     new_files: &mut NewFiles,
 ) -> ApiResult<(Map<String, Value>, Vec<String>)> {
@@ -65,7 +67,6 @@ pub(super) async fn build_data(
             data.insert(f.key.clone(), v.clone());
         }
     }
-    let mut errors = FieldErrors::new();
     let mut touched: Vec<&str> = Vec::new();
     for (f, change) in changes {
         touched.push(&f.key);
@@ -108,10 +109,10 @@ pub(super) async fn build_data(
             }
         }
     }
+    check_references(unit, scope, &mut data, &touched, &mut errors).await?;
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    check_references(unit, scope, &mut data, &touched).await?;
     let size = object_size(&schema.fields, &data);
     if size > MAX_OBJECT_SIZE {
         return Err(ApiError::field(
@@ -146,12 +147,14 @@ pub(super) fn ref_target(
     }
 }
 
-/// References must point at existing objects; relations silently drop missing ids.
+/// References must point at existing objects (else a message joins `errors`); relations
+/// silently drop missing ids. Fields that already failed are skipped.
 pub(super) async fn check_references(
     unit: &mut UnitOfWork,
     scope: &DataScope<'_>,
     data: &mut Map<String, Value>,
     touched: &[&str],
+    errors: &mut FieldErrors,
 ) -> ApiResult<()> {
     let DataScope {
         visible,
@@ -161,10 +164,10 @@ pub(super) async fn check_references(
         ..
     } = *scope;
     let mut targets = std::collections::HashMap::new();
-    let mut errors = FieldErrors::new();
     for f in &schema.fields {
         if !matches!(f.ftype, FieldType::Reference | FieldType::Relation)
             || !touched.contains(&f.key.as_str())
+            || errors.has(&f.name)
         {
             continue;
         }
@@ -209,11 +212,7 @@ pub(super) async fn check_references(
             };
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::fields(errors))
-    }
+    Ok(())
 }
 
 /// What the caller may read of each class a submitted reference or relation targets, by

@@ -29,6 +29,10 @@ pub(super) struct ObjectInput {
     pub(super) other_permissions: Option<i64>,
     pub(super) channel: Option<Option<String>>,
     pub(super) channel_room: Option<Option<String>>,
+    /// Messages for the fields that failed to read (those fields have no change here).
+    /// They are answered together with what the later checks find (uploads, operators,
+    /// references), as DRF validates every field before it answers.
+    pub(super) errors: FieldErrors,
 }
 
 pub(super) fn read_input(
@@ -36,7 +40,7 @@ pub(super) fn read_input(
     uploads: &[Upload],
     schema: &Schema,
     creating: bool,
-) -> Result<ObjectInput, FieldErrors> {
+) -> ObjectInput {
     let mut f = crate::fields::Fields::new(body, true);
     let perm = |f: &mut crate::fields::Fields, name: &str| {
         f.choice(name, ObjectPerm::NAMES, false)
@@ -87,11 +91,8 @@ pub(super) fn read_input(
             Err(m) => errors.add(&field.name, m),
         }
     }
-    if errors.is_empty() {
-        Ok(input)
-    } else {
-        Err(errors)
-    }
+    input.errors = errors;
+    input
 }
 
 pub(super) fn read_change(

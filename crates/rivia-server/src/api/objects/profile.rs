@@ -39,8 +39,7 @@ pub async fn profile_fields(
     if schema.fields.is_empty() {
         return Ok((current_data.to_string(), false));
     }
-    let input = read_input(body, &[], &schema, creating)
-        .map_err(|e| ProfileError::Fields(e.into_value()))?;
+    let input = read_input(body, &[], &schema, creating);
     let current = parse_data(current_data);
     let visible = ref_visibility(app, ctx, class, &input.changes)
         .await
@@ -63,7 +62,7 @@ pub async fn profile_fields(
         &scope,
         &mut unit,
         &current,
-        &input.changes,
+        (&input.changes, input.errors.clone()),
         full,
         &mut new_files,
     )

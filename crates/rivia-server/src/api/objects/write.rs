@@ -16,7 +16,9 @@ use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{created, no_content, ok};
 use crate::state::AppState;
+use axum::http::StatusCode;
 use axum::response::Response;
+use rivia_core::FieldErrors;
 use rivia_core::errors::msg;
 use rivia_core::perms::{ClassPerm, ObjectPerm, Op};
 use rivia_core::schema::{FieldType, Schema};
@@ -67,7 +69,7 @@ pub(super) async fn create_object(call: Call<String>) -> ApiResult<Response> {
     let Call { app, req, .. } = call;
     let schema = class_schema(&app, &class);
     let body = req.body_object()?;
-    let input = read_input(&body, &req.body.files, &schema, true).map_err(ApiError::fields)?;
+    let input = read_input(&body, &req.body.files, &schema, true);
     let mut new_files = NewFiles::default();
     let write = ObjectWrite {
         app: &app,
@@ -137,6 +139,20 @@ pub(super) async fn check_group(
     }
 }
 
+/// Adds a field error of `result` to `errors` (DRF reports every field's error in one
+/// answer); any other error is returned.
+fn gather(errors: &mut FieldErrors, result: ApiResult<()>) -> ApiResult<()> {
+    match result {
+        Err(ApiError::Body(StatusCode::BAD_REQUEST, Value::Object(fields))) => {
+            for (field, messages) in fields {
+                errors.set(&field, messages);
+            }
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 pub(super) async fn check_owner(app: &AppState, ctx: &Ctx, owner: i64) -> ApiResult<()> {
     if app.store.user(ctx.instance.id, owner).await?.is_some() {
         Ok(())
@@ -164,13 +180,14 @@ pub(super) async fn create_in_tx(
         Some(uid) => Some(uid),
         None => input.owner.flatten(),
     };
+    let mut errors = input.errors.clone();
     if access.user_id().is_none()
         && let Some(o) = owner
     {
-        check_owner(app, ctx, o).await?;
+        gather(&mut errors, check_owner(app, ctx, o).await)?;
     }
     if let Some(Some(g)) = input.group {
-        check_group(app, ctx, access, g).await?;
+        gather(&mut errors, check_group(app, ctx, access, g).await)?;
     }
     // Before the unit: it holds a connection, and these reads need one of their own.
     let visible = ref_visibility(app, ctx, class, &input.changes).await?;
@@ -180,7 +197,7 @@ pub(super) async fn create_in_tx(
         &write.scope(&visible),
         &mut unit,
         &Map::new(),
-        &input.changes,
+        (&input.changes, errors),
         false,
         new_files,
     )
@@ -235,7 +252,7 @@ async fn update_object_handler(call: Call<(String, String)>, full: bool) -> ApiR
     }
     let schema = class_schema(&app, &class);
     let body = req.body_object()?;
-    let input = read_input(&body, &req.body.files, &schema, false).map_err(ApiError::fields)?;
+    let input = read_input(&body, &req.body.files, &schema, false);
     let mut new_files = NewFiles::default();
     let write = ObjectWrite {
         app: &app,
@@ -376,7 +393,7 @@ pub(super) async fn update_in_tx(
         &write.scope(&visible),
         &mut unit,
         &current,
-        &input.changes,
+        (&input.changes, input.errors.clone()),
         full,
         new_files,
     )
