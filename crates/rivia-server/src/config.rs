@@ -115,7 +115,13 @@ pub struct ServeArgs {
     #[arg(long, env = "RIVIA_IDLE_TIMEOUT", default_value_t = crate::state::DEFAULT_IDLE_TIMEOUT)]
     pub idle_timeout: u64,
     /// Log format: `text` (human-readable) or `json` (one object per line).
-    #[arg(long, env = "RIVIA_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        env = "RIVIA_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value = "text"
+    )]
     pub log_format: crate::logging::LogFormat,
     /// Log one line per request (method, path with secrets redacted, route, status, time).
     #[arg(long, env = "RIVIA_ACCESS_LOG", default_value_t = false)]

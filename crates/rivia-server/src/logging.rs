@@ -31,13 +31,16 @@ const SECRET_CAPS: [&str; 2] = ["tokio_postgres::query=info", "tungstenite=debug
 
 /// The access log's target.
 const ACCESS_TARGET: &str = "rivia::access";
+/// The target of each request's span (its `request_id`).
+const REQUEST_TARGET: &str = "rivia::request";
 
 /// The filter for `RUST_LOG` (None: unset) and `--access-log`. The access log is on when
 /// asked for by the flag or by a `RUST_LOG` directive naming its target.
 pub fn filter(rust_log: Option<&str>, access_log: bool) -> EnvFilter {
     let mut directives = rust_log.unwrap_or(DEFAULT_FILTER).to_string();
     if access_log {
-        directives.push_str(&format!(",{ACCESS_TARGET}=info"));
+        // With the request span, so its lines carry the request id whatever RUST_LOG says.
+        directives.push_str(&format!(",{ACCESS_TARGET}=info,{REQUEST_TARGET}=info"));
     } else if !directives.contains(ACCESS_TARGET) {
         directives.push_str(&format!(",{ACCESS_TARGET}=off"));
     }
@@ -88,6 +91,7 @@ mod tests {
         assert!(default.contains("rivia::access=off"), "{default}");
         assert!(default.contains("tokio_postgres::query=info"), "{default}");
         assert!(text(None, true).contains("rivia::access=info"));
+        assert!(text(Some("warn"), true).contains("rivia::request=info"));
         let verbose = text(Some("trace"), false);
         assert!(verbose.contains("tokio_postgres::query=info"), "{verbose}");
         assert!(verbose.contains("tungstenite=debug"), "{verbose}");

@@ -179,15 +179,19 @@ async fn use_every_credential(client: &Client) -> Secrets {
     }
 }
 
-/// Starts `rivia serve` with `args` on `b` (logging everything at trace level); None when
-/// PostgreSQL is not configured.
-async fn logged_server(b: Backend, args: &[&str]) -> Option<(Server, Option<TestDatabase>)> {
+/// Starts `rivia serve` with `args` and `RUST_LOG=rust_log` on `b`; None when PostgreSQL
+/// is not configured.
+async fn logged_server(
+    b: Backend,
+    args: &[&str],
+    rust_log: &str,
+) -> Option<(Server, Option<TestDatabase>)> {
     let database = match b {
         Backend::Sqlite => None,
         Backend::Postgres => Some(fresh_postgres_database().await?),
     };
     let url = database.as_ref().map(|d| d.url().to_string());
-    let mut env = vec![("RUST_LOG", "trace"), ("RIVIA_ANON_RATE", "0")];
+    let mut env = vec![("RUST_LOG", rust_log), ("RIVIA_ANON_RATE", "0")];
     if let Some(url) = &url {
         env.push(("RIVIA_DATABASE_URL", url.as_str()));
     }
@@ -233,7 +237,7 @@ fn assert_no_secret(lines: &[String], secrets: &Secrets) {
 
 async fn json_logs_carry_request_ids_and_no_secrets(b: Backend) {
     let args = ["--log-format", "json", "--access-log"];
-    let Some((mut server, _database)) = logged_server(b, &args).await else {
+    let Some((mut server, _database)) = logged_server(b, &args, "trace").await else {
         return;
     };
     let client = server.client;
@@ -289,7 +293,9 @@ async fn json_logs_carry_request_ids_and_no_secrets(b: Backend) {
 }
 
 async fn text_logs_are_plain_lines_with_request_ids(b: Backend) {
-    let Some((mut server, _database)) = logged_server(b, &["--access-log"]).await else {
+    // Only warnings asked for: the access log still comes, with its request ids.
+    let Some((mut server, _database)) = logged_server(b, &["--access-log"], "warn").await
+    else {
         return;
     };
     let client = server.client;
@@ -313,4 +319,16 @@ async fn text_logs_are_plain_lines_with_request_ids(b: Backend) {
     assert!(last.contains("user_key=[redacted]"), "{last}");
     // stderr is a pipe here: no terminal colours.
     assert!(lines.iter().all(|l| !l.contains('\u{1b}')), "{last}");
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_at_start() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rivia"))
+        // An address that cannot be bound: a server that took the format would exit too.
+        .args(["serve", "--bind", "no-such-address", "--log-format", "xml"])
+        .output()
+        .expect("run rivia");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("xml") && err.contains("[possible values: text, json]"), "{err}");
 }
