@@ -37,12 +37,18 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, backend, pg_base):
+    def __init__(self, binary, backend, pg_base, extra_env=None):
+        """`extra_env` adds variables to the server's environment (None as a value removes one)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = tempfile.mkdtemp(prefix="rivia-bench-")
         env = dict(os.environ, RIVIA_INSTANCE_RATE="0", RIVIA_ADMIN_RATE="0", RIVIA_ANON_RATE="0",
                    RIVIA_POLL_RATE="0", RIVIA_BENCH_BASELINE="true", RUST_LOG="warn")
+        for k, v in (extra_env or {}).items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         self.db = None
         if backend == "postgres":
             self.db = "rivia_bench_" + uuid.uuid4().hex[:8]

@@ -114,9 +114,22 @@ pub struct ServeArgs {
     /// Seconds a keep-alive connection may stay quiet with no request in flight.
     #[arg(long, env = "RIVIA_IDLE_TIMEOUT", default_value_t = crate::state::DEFAULT_IDLE_TIMEOUT)]
     pub idle_timeout: u64,
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "RIVIA_LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
+    /// Log format: `text` (human-readable) or `json` (one object per line).
+    #[arg(
+        long,
+        env = "RIVIA_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value = "text"
+    )]
+    pub log_format: crate::logging::LogFormat,
+    /// Log one line per request (method, path with secrets redacted, route, status, time).
+    #[arg(long, env = "RIVIA_ACCESS_LOG", default_value_t = false)]
+    pub access_log: bool,
+    /// Address of a second listener serving `/metrics` (Prometheus), `/healthz` and
+    /// `/readyz`; unset = no metrics listener and no per-request metrics.
+    #[arg(long, env = "RIVIA_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     /// Script runs at once on this node (0 = twice the core count).
     #[arg(long, env = "RIVIA_SCRIPT_CONCURRENCY", default_value_t = 0)]
     pub script_concurrency: usize,

@@ -9,10 +9,14 @@ pub(crate) mod caller;
 pub mod config;
 pub mod error;
 pub(crate) mod fields;
+pub mod health;
 pub(crate) mod json;
+pub mod logging;
 pub(crate) mod mailer;
 pub mod memory;
+pub mod metrics;
 mod middleware;
+pub mod observe;
 pub mod openapi;
 pub(crate) mod req;
 pub mod runner;
@@ -32,21 +36,34 @@ use std::sync::Arc;
 pub fn app(state: AppState) -> stack::App {
     let (mut router, docs) = api::all().into_parts();
     if state.settings.bench_baseline {
-        router = router.route("/_bench/fixed/{bytes}/", axum::routing::get(bench_fixed));
+        router = router.route(
+            "/_bench/fixed/{bytes}/",
+            axum::routing::get(bench_fixed).layer(metrics::tag_route("/_bench/fixed/{bytes}/")),
+        );
     }
     let openapi = Arc::new(openapi::document(&docs));
     let body_timeout = state.settings.body_timeout;
+    let observer = observe::Observer::new(state.settings.metrics.then(|| state.metrics.clone()));
     let routed = router
         .route(
             "/openapi.json",
             axum::routing::get(move || {
                 let doc = openapi.clone();
                 async move { json::ok((*doc).clone()) }
-            }),
+            })
+            .layer(metrics::tag_route("/openapi.json")),
+        )
+        .route(
+            "/healthz",
+            axum::routing::get(health::healthz).layer(metrics::tag_route("/healthz")),
+        )
+        .route(
+            "/readyz",
+            axum::routing::get(health::readyz).layer(metrics::tag_route("/readyz")),
         )
         .fallback(not_found)
         .with_state(state);
-    stack::App::new(routed, body_timeout)
+    stack::App::new(routed, body_timeout, observer)
 }
 
 /// The benchmarks' baseline: a fixed JSON body of the requested size, built once per size.

@@ -13,20 +13,6 @@ use std::time::Duration;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,rivia_server=info,rivia_store=info,rivia=info")
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     let db = match &args.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -67,7 +53,7 @@ async fn run() -> anyhow::Result<()> {
                     store,
                 },
         } => {
-            init_tracing("text");
+            rivia_server::logging::init(rivia_server::logging::LogFormat::Text, false);
             let store = open_store(&store).await?;
             let hash = match password {
                 Some(p) => Some(rivia_core::password::hash(&p).map_err(anyhow::Error::msg)?),
@@ -106,7 +92,7 @@ async fn run() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_tracing(&args.log_format);
+    rivia_server::logging::init(args.log_format, args.access_log);
     let store = open_store(&args.store).await?;
     let settings = Settings {
         registration_open: args.registration_open(),
@@ -128,6 +114,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(|u| u.trim().trim_end_matches('/').to_string())
             .filter(|u| !u.is_empty()),
         scripts: args.script_settings(),
+        metrics: args.metrics_bind.is_some(),
     };
     let timeouts = settings.timeouts();
     let rates = settings.rate_summary();
@@ -142,6 +129,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
+    let metrics = match &args.metrics_bind {
+        Some(bind) => Some(serve_metrics(bind, state.clone()).await?),
+        None => None,
+    };
     let backend = if args
         .store
         .database_url
@@ -152,12 +143,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         "SQLite"
     };
-    print_banner(addr, backend, &rates);
+    print_banner(addr, backend, &rates, metrics.as_ref().map(|m| m.0));
     tracing::info!(%addr, backend, "server ready; {rates}");
     // Give memory back to the OS after bursts of connections (held polls) close.
     let live = rivia_server::memory::LiveConnections::default();
     tokio::spawn(rivia_server::memory::release_after_closes(live.clone()));
     rivia_server::server::serve(listener, app, live, timeouts, shutdown).await;
+    if let Some((_, task)) = metrics {
+        task.abort();
+    }
     tracing::info!("shutting down: waiting for running scripts");
     state.runner().shutdown(&store).await;
     tracing::info!("shutting down: closing the store");
@@ -167,9 +161,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Prints the URL and first steps. Write errors are ignored: a closed stdout (a supervisor
 /// that read the first line and went away) must not take the server down.
-fn print_banner(addr: SocketAddr, backend: &str, rates: &str) {
+fn print_banner(addr: SocketAddr, backend: &str, rates: &str, metrics: Option<SocketAddr>) {
     use std::io::Write;
-    let text = format!(
+    let mut text = format!(
         "Rivia listening on http://{addr}/ ({backend} store)\n\
          First steps:\n  \
          curl -X POST http://{addr}/v1.1/account/register/ -H 'Content-Type: application/json' \\\n       \
@@ -179,9 +173,34 @@ fn print_banner(addr: SocketAddr, backend: &str, rates: &str) {
          -H 'Content-Type: application/json' -d '{{\"name\": \"my-instance\"}}'\n\
          {rates} (set with --instance-rate, --admin-rate, --poll-rate, --anon-rate)\n"
     );
+    if let Some(m) = metrics {
+        text.push_str(&format!(
+            "Metrics on http://{m}/metrics (and /healthz, /readyz)\n"
+        ));
+    }
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
+}
+
+/// Starts the metrics listener (`--metrics-bind`): `/metrics`, `/healthz`, `/readyz`. It
+/// answers until the main server has stopped.
+async fn serve_metrics(
+    bind: &str,
+    state: AppState,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding the metrics listener {bind}"))?;
+    let addr = listener.local_addr()?;
+    let router = rivia_server::health::metrics_router(state);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    tracing::info!(%addr, "metrics listener ready");
+    Ok((addr, task))
 }
 
 /// Registers the SIGINT/SIGTERM handlers now (before the server announces itself, so a

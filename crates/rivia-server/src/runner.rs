@@ -97,6 +97,17 @@ pub struct Runner {
     next_run: AtomicU64,
     /// Live `META.token`s: token → (instance id, expiry µs).
     tokens: parking_lot::Mutex<HashMap<String, (i64, i64)>>,
+    /// Finished runs by trace status (`/metrics`).
+    runs: crate::metrics::ScriptRunCounter,
+}
+
+/// Runs accepted and not finished, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Load {
+    /// Waiting for a slot.
+    pub(crate) queued: usize,
+    /// Executing.
+    pub(crate) running: usize,
 }
 
 /// How long a `META.token` lives at most (the platform: 600 s from the run's start).
@@ -122,6 +133,32 @@ impl Runner {
             running: Default::default(),
             next_run: AtomicU64::new(0),
             tokens: Default::default(),
+            runs: Default::default(),
+        }
+    }
+
+    /// Finished runs by trace status.
+    pub(crate) fn run_counter(&self) -> &crate::metrics::ScriptRunCounter {
+        &self.runs
+    }
+
+    /// Counts a run that ended with trace status `status`.
+    fn finished(&self, status: &'static str) {
+        self.runs
+            .get_or_create(&crate::metrics::StatusLabel::new(status))
+            .inc();
+    }
+
+    /// Runs executing and runs waiting for a slot, now.
+    pub(crate) fn load(&self) -> Load {
+        let accepted = self.running.lock().len();
+        let running = self
+            .settings
+            .concurrency
+            .saturating_sub(self.global.available_permits());
+        Load {
+            queued: accepted.saturating_sub(running),
+            running,
         }
     }
 
@@ -192,6 +229,7 @@ impl Runner {
     pub(crate) fn submit(self: &Arc<Self>, store: Store, job: Job) {
         if self.running.lock().len() >= self.settings.queue_limit {
             self.revoke(job.token.as_ref());
+            self.finished("blocked");
             tokio::spawn(async move {
                 let end = TraceEnd {
                     status: "blocked",
@@ -255,6 +293,7 @@ impl Runner {
             if let Some(task) = &r.task {
                 task.abort();
             }
+            self.finished("failure");
             let end = TraceEnd {
                 status: "failure",
                 executed_at: rivia_core::time::now_micros(),
@@ -280,6 +319,7 @@ impl Runner {
         };
         let Ok(Some(_slots)) = tokio::time::timeout(self.settings.queue_timeout, queued).await
         else {
+            self.finished("queue_timeout");
             let result = json!({"stdout": "", "stderr": "Internal queue timeout."}).to_string();
             let end = TraceEnd {
                 status: "queue_timeout",
@@ -301,6 +341,7 @@ impl Runner {
         let started = Instant::now();
         let executed_at = rivia_core::time::now_micros();
         let outcome = self.engine().await.run(&job.request).await;
+        self.finished(outcome.status.as_str());
         let result = result_json(&outcome);
         let text = result.to_string();
         let end = TraceEnd {

@@ -335,7 +335,11 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let live = LiveConnections::default();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let app = App::new(router, Duration::from_secs(60));
+        let app = App::new(
+            router,
+            Duration::from_secs(60),
+            crate::observe::Observer::default(),
+        );
         let timeouts = Timeouts {
             header: Duration::from_secs(60),
             idle: Duration::from_secs(60),

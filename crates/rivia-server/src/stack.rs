@@ -15,6 +15,7 @@
 use crate::body;
 use crate::error::ApiError;
 use crate::middleware::{FieldFilter, accepts_json, options_metadata, select_fields};
+use crate::observe::Observer;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
@@ -28,19 +29,23 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tower::Service;
+use tracing::Instrument;
 
 /// The application: [`crate::app`] builds it; a `tower::Service` for hyper and tests.
 #[derive(Clone)]
 pub struct App {
     router: Router,
     body_timeout: Duration,
+    /// Request ids, metrics and the access log ([`crate::observe`]).
+    observer: Observer,
 }
 
 impl App {
-    pub(crate) fn new(router: Router, body_timeout: Duration) -> Self {
+    pub(crate) fn new(router: Router, body_timeout: Duration, observer: Observer) -> Self {
         App {
             router,
             body_timeout,
+            observer,
         }
     }
 }
@@ -63,13 +68,26 @@ impl Service<Request> for App {
     fn call(&mut self, req: Request) -> Self::Future {
         let router = self.router.clone();
         let body_timeout = self.body_timeout;
+        let observed = self.observer.start(&req);
         Box::pin(async move {
-            // A panic anywhere below is a 500, never a dropped connection.
-            let handled = AssertUnwindSafe(handle(router, body_timeout, req))
-                .catch_unwind()
-                .await;
-            Ok(handled
-                .unwrap_or_else(|_| ApiError::Internal("handler panicked".into()).into_response()))
+            let span = observed
+                .as_ref()
+                .map_or_else(tracing::Span::none, |o| o.span());
+            let mut resp = async move {
+                // A panic anywhere below is a 500, never a dropped connection.
+                AssertUnwindSafe(handle(router, body_timeout, req))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        ApiError::Internal("handler panicked".into()).into_response()
+                    })
+            }
+            .instrument(span)
+            .await;
+            if let Some(observed) = observed {
+                observed.finish(&mut resp);
+            }
+            Ok(resp)
         })
     }
 }
@@ -142,7 +160,7 @@ async fn handle(mut router: Router, body_timeout: Duration, mut req: Request) ->
     );
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("x-last-id"),
+        HeaderValue::from_static("x-last-id,x-request-id"),
     );
     resp
 }

@@ -50,6 +50,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Script execution.
     pub scripts: crate::runner::ScriptSettings,
+    /// Record per-request metrics (`--metrics-bind` set).
+    pub metrics: bool,
 }
 
 impl Settings {
@@ -86,6 +88,7 @@ impl Settings {
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
             public_url: None,
             scripts: crate::runner::ScriptSettings::default(),
+            metrics: true,
         }
     }
 
@@ -112,6 +115,8 @@ pub struct Inner {
     pub(crate) cache: crate::cache::AuthCache,
     /// The script executor.
     pub(crate) runner: Arc<crate::runner::Runner>,
+    /// Metrics (`/metrics`).
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// Bounds concurrent Argon2 work (each hash takes 19 MiB and a core for ~25 ms).
     hash_permits: Semaphore,
 }
@@ -140,15 +145,27 @@ impl AppState {
             .unwrap_or(2);
         let mailer = Mailer::new(settings.data_dir.clone());
         let runner = Arc::new(crate::runner::Runner::new(settings.scripts.clone()));
+        let throttle = Throttle::default();
+        let metrics = Arc::new(crate::metrics::Metrics::new(
+            &store,
+            &runner,
+            throttle.refused(),
+        ));
         AppState(Arc::new(Inner {
             runner,
+            metrics,
             store,
             settings,
             mailer,
-            throttle: Throttle::default(),
+            throttle,
             cache: Default::default(),
             hash_permits: Semaphore::new(cores),
         }))
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// The server's settings.

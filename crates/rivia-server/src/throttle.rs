@@ -5,10 +5,12 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Fixed one-second windows keyed by an arbitrary string.
+/// Fixed one-second windows keyed by an arbitrary string (`<scope>:<id>`).
 #[derive(Default)]
 pub(crate) struct Throttle {
     windows: Mutex<HashMap<String, (u64, u32)>>,
+    /// Refused requests by scope (`/metrics`).
+    refused: crate::metrics::ThrottledCounter,
 }
 
 fn current_second() -> u64 {
@@ -39,7 +41,30 @@ impl Throttle {
             *entry = (now, 0);
         }
         entry.1 += 1;
-        entry.1 <= rate
+        let allowed = entry.1 <= rate;
+        drop(windows);
+        if !allowed {
+            self.refused
+                .get_or_create(&crate::metrics::ScopeLabel::new(scope_of(key)))
+                .inc();
+        }
+        allowed
+    }
+
+    /// Refused requests by scope.
+    pub(crate) fn refused(&self) -> &crate::metrics::ThrottledCounter {
+        &self.refused
+    }
+}
+
+/// The metrics' name of the limit a throttle key belongs to.
+fn scope_of(key: &str) -> &'static str {
+    match key.split(':').next() {
+        Some("i") => "instance",
+        Some("a") => "admin",
+        Some("ip") => "anonymous",
+        Some("poll") => "poll",
+        _ => "other",
     }
 }
 
@@ -54,5 +79,15 @@ mod tests {
         // A second boundary may fall inside the loop, which can only allow more.
         assert!(allowed >= 3);
         assert!((0..1000).all(|_| t.allow("free", 0)));
+        let refused = |scope| {
+            t.refused()
+                .get(&crate::metrics::ScopeLabel::new(scope))
+                .map_or(0, |c| c.get())
+        };
+        assert_eq!(refused("other") as usize, 5 - allowed);
+        // Three calls span at most one second boundary: at least one is refused.
+        let ok = (0..3).filter(|_| t.allow("ip:127.0.0.1", 1)).count();
+        assert!(ok <= 2);
+        assert_eq!(refused("anonymous") as usize, 3 - ok);
     }
 }

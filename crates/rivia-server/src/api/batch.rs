@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 use rivia_core::FieldErrors;
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
+use tracing::Instrument;
 
 /// Most sub-requests in one batch.
 pub(crate) const MAX_REQUESTS: usize = 50;
@@ -234,7 +235,9 @@ async fn run_batch(
         let mut builder = Request::builder()
             .method(sub.method.as_str())
             .uri(encode_raw_query(&sub.path))
-            .header("x-batching", "1");
+            .header("x-batching", "1")
+            // Counted and logged as part of the batch request, not on its own.
+            .extension(crate::observe::SubRequest);
         if let Some(k) = &primary {
             builder = builder.header("x-api-key", k);
         }
@@ -268,7 +271,9 @@ async fn run_batch(
 /// Runs one sub-request in a task of its own, so that even a panic in it becomes that
 /// sub-request's 500 instead of failing the batch (whose earlier writes are committed).
 async fn run_one(router: crate::stack::App, request: Request<Body>) -> Value {
-    let task = tokio::spawn(async move { answer(router.oneshot(request).await).await });
+    // In the batch request's span: its log lines carry the batch's request id.
+    let task =
+        tokio::spawn(async move { answer(router.oneshot(request).await).await }.in_current_span());
     match task.await {
         Ok(v) => v,
         Err(_) => json!({"code": 500, "content": {"detail": "Internal server error."}}),

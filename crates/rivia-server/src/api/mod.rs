@@ -149,7 +149,8 @@ impl Api {
             {
                 mr = mr.fallback(crate::caller::method_guard);
             }
-            router = router.route(path, mr);
+            // Responses name their route template: the `route` of the request metrics.
+            router = router.route(path, mr.layer(crate::metrics::tag_route(path)));
         }
         (router, self.docs)
     }

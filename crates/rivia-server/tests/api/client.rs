@@ -59,6 +59,30 @@ impl Client {
         parse_response(&format!("{method} {path}"), &raw)
     }
 
+    /// One request with any headers, on a fresh connection.
+    pub async fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Response {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !body.is_empty() {
+            head.push_str("Content-Type: application/json\r\n");
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        let mut stream = TcpStream::connect(self.addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read");
+        parse_response(&format!("{method} {path}"), &raw).expect("an HTTP response")
+    }
+
     /// Connects and writes a request without reading the answer: the connection stays
     /// open (a held poll) until the stream is dropped.
     pub async fn send_only(
@@ -199,6 +223,8 @@ pub struct Server {
     /// Its stdout after the listening line (drained so the child never blocks on a full
     /// pipe).
     pub stdout: mpsc::UnboundedReceiver<String>,
+    /// Its stderr (the log), line by line, drained likewise.
+    pub stderr: mpsc::UnboundedReceiver<String>,
     /// A data directory made for it (None when the test gave one).
     _dir: Option<TempDir>,
 }
@@ -216,11 +242,18 @@ impl Server {
         let mut child = command
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("spawn rivia");
         let stdout = child.stdout.take().expect("stdout");
+        let (err_tx, err_rx) = mpsc::unbounded_channel();
+        let mut err_lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err_lines.next_line().await {
+                let _ = err_tx.send(line);
+            }
+        });
         let mut lines = BufReader::new(stdout).lines();
         let addr = timeout(Duration::from_secs(60), async {
             let first = lines.next_line().await.expect("read stdout");
@@ -244,6 +277,7 @@ impl Server {
             child,
             client: Client::new(addr),
             stdout: rx,
+            stderr: err_rx,
             _dir: own_dir,
         }
     }

@@ -2,7 +2,7 @@
 //! its own transaction, recorded in `schema_migrations`. On PostgreSQL an advisory lock keeps
 //! several nodes starting at once from applying the same migration twice.
 
-use crate::db::{Db, Dialect, StoreResult};
+use crate::db::{Db, Dialect, StoreError, StoreResult};
 use crate::params;
 
 const SQLITE: &[(i64, &str)] = &[
@@ -61,6 +61,31 @@ pub(crate) async fn run(db: &Db) -> StoreResult<()> {
             .await?;
         }
         tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Succeeds when the database answers and has applied every migration of this build (a
+/// newer node may have applied more). On PostgreSQL the query also proves a pooled
+/// connection can be had.
+pub(crate) async fn check_applied(db: &Db) -> StoreResult<()> {
+    let expected = match db.dialect() {
+        Dialect::Sqlite => SQLITE,
+        Dialect::Postgres => POSTGRES,
+    }
+    .last()
+    .map_or(0, |(version, _)| *version);
+    let row = db
+        .query_opt("SELECT MAX(version) FROM schema_migrations", vec![])
+        .await?;
+    let applied = match row.as_ref().and_then(|r| r.0.first()) {
+        Some(crate::Val::Int(v)) => *v,
+        _ => 0,
+    };
+    if applied < expected {
+        return Err(StoreError::Unavailable(format!(
+            "migrations pending: the database is at version {applied}, this build needs {expected}"
+        )));
     }
     Ok(())
 }

@@ -7,9 +7,11 @@ mod exec;
 mod migrate;
 mod pg;
 mod sqlite;
+mod stats;
 mod value;
 
 pub(crate) use exec::{Executor, Statement, TxExecutor};
+pub use stats::PoolStats;
 pub(crate) use value::params;
 pub use value::{Dialect, Row, Val};
 
@@ -146,6 +148,19 @@ impl Db {
             inner,
             dialect: self.dialect(),
         })
+    }
+
+    /// How busy the connection pools are now.
+    pub(crate) fn pool_stats(&self) -> Vec<PoolStats> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.pool_stats().to_vec(),
+            Backend::Postgres(p) => vec![p.pool_stats()],
+        }
+    }
+
+    /// Checks that the database answers and has every migration this build knows.
+    pub(crate) async fn check_ready(&self) -> StoreResult<()> {
+        migrate::check_applied(self).await
     }
 
     /// Closes the database cleanly (checkpoints the SQLite WAL).

@@ -1,6 +1,7 @@
 //! PostgreSQL executor: a deadpool pool of tokio-postgres clients, statements prepared and
 //! cached per connection, and transactions as explicit BEGIN/COMMIT on one pooled client.
 
+use crate::db::stats::{PoolStats, WaitMeter};
 use crate::db::{Constraint, Executor, Row, Statement, StoreError, StoreResult, TxExecutor, Val};
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -11,6 +12,7 @@ use tokio_postgres::{NoTls, error::SqlState};
 pub(crate) struct PgDb {
     pool: Pool,
     url: String,
+    waits: WaitMeter,
 }
 
 impl ToSql for Val {
@@ -189,6 +191,7 @@ impl PgDb {
         let db = PgDb {
             pool,
             url: url.to_string(),
+            waits: WaitMeter::default(),
         };
         let _probe = db.client().await?;
         Ok(db)
@@ -200,10 +203,22 @@ impl PgDb {
     }
 
     async fn client(&self) -> StoreResult<Object> {
-        self.pool
-            .get()
+        self.waits
+            .wait_for(self.pool.get())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// The pool's use now.
+    pub(crate) fn pool_stats(&self) -> PoolStats {
+        let status = self.pool.status();
+        let in_use = status.size.saturating_sub(status.available);
+        self.waits.stats(
+            "postgres",
+            status.max_size,
+            Some(in_use),
+            Some(status.waiting),
+        )
     }
 
     /// Closes the pool.

@@ -5,6 +5,7 @@
 pub mod helpers;
 
 mod constraints;
+mod health;
 mod ids;
 mod reads;
 mod units;

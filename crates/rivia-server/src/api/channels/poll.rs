@@ -199,24 +199,43 @@ async fn long_poll(app: &AppState, channel: &Channel, query: PollQuery) -> ApiRe
     if current > after
         && let Some(c) = first_change_after(app, channel.id, room, after).await?
     {
-        return Ok(message_response(&c));
+        return Ok(deliver_polled(app, &c));
     }
     let deadline = Instant::now() + app.settings.poll_timeout;
+    let _held = app.metrics.poll_held();
     loop {
         let Ok(event) = tokio::time::timeout_at(deadline, sub.recv()).await else {
             return Ok(no_content());
         };
         match next_step(event, after, query.last_id.is_none().then_some(after)) {
-            Next::Deliver(c) => return Ok(message_response(&c)),
+            Next::Deliver(c) => return Ok(deliver_polled(app, &c)),
             Next::Wait => {}
             Next::Gone => return Err(ApiError::not_found()),
             Next::Reread => {
                 if let Some(c) = first_change_after(app, channel.id, room, after).await? {
-                    return Ok(message_response(&c));
+                    return Ok(deliver_polled(app, &c));
                 }
             }
         }
     }
+}
+
+/// A poll's answer with change `c`, counted as a delivery.
+fn deliver_polled(app: &AppState, c: &Change) -> Response {
+    app.metrics.delivered("poll");
+    message_response(c)
+}
+
+/// Sends change `c` on a WebSocket, counted as a delivery; false when the client is gone.
+async fn deliver_streamed(app: &AppState, socket: &mut WebSocket, c: &Change) -> bool {
+    let sent = socket
+        .send(Message::Text(c.message().to_string().into()))
+        .await
+        .is_ok();
+    if sent {
+        app.metrics.delivered("websocket");
+    }
+    sent
 }
 
 /// The oldest stored change after `after`. The read is boxed: a database future is large,
@@ -260,11 +279,7 @@ async fn send_backlog(
         };
         let full = batch.len() as i64 == WS_BATCH;
         for c in batch {
-            if socket
-                .send(Message::Text(c.message().to_string().into()))
-                .await
-                .is_err()
-            {
+            if !deliver_streamed(app, socket, &c).await {
                 return false;
             }
             *sent = c.id;
@@ -284,6 +299,7 @@ async fn stream_changes(
     query: PollQuery,
     idle: std::time::Duration,
 ) {
+    let _open = app.metrics.websocket_open();
     let room = query.room.as_deref();
     let mut sub = app.store.bus.subscribe(channel_id, room);
     let mut sent = match poll_cursor(&app, &sub, &query).await {
@@ -307,7 +323,7 @@ async fn stream_changes(
             event = sub.recv() => match next_step(event, sent, setup_newest) {
                 Next::Wait => {}
                 Next::Deliver(c) => {
-                    if socket.send(Message::Text(c.message().to_string().into())).await.is_err() {
+                    if !deliver_streamed(&app, &mut socket, &c).await {
                         return;
                     }
                     // A change from the setup is older than `sent`.

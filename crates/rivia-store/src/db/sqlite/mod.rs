@@ -6,6 +6,7 @@
 
 mod writer;
 
+use crate::db::stats::{PoolStats, WaitMeter};
 use crate::db::{Constraint, Executor, Row, Statement, StoreError, StoreResult, Val};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
@@ -28,6 +29,12 @@ pub(crate) struct SqliteDb {
     /// of a reader job. Taken without waiting; when all are in use the lookup goes to a
     /// reader thread like any other read.
     inline: std::sync::Mutex<Vec<Connection>>,
+    /// Reader threads.
+    reader_count: usize,
+    /// Waits for a reader thread (from a job's submission to its start).
+    read_waits: Arc<WaitMeter>,
+    /// Waits for the write lock.
+    write_waits: Arc<WaitMeter>,
 }
 
 /// Longest a point lookup may run on a tokio worker before SQLite interrupts it (then it
@@ -210,11 +217,18 @@ fn spawn_worker(name: String, conn: Connection, jobs: flume::Receiver<Job>) -> S
 
 async fn submit<T: Send + 'static>(
     queue: &flume::Sender<Job>,
+    waits: &Arc<WaitMeter>,
     f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
 ) -> StoreResult<T> {
     let (tx, rx) = oneshot::channel();
+    let (submitted, waits) = (Instant::now(), waits.clone());
     let job: Job = Box::new(move |conn| {
-        let _ = tx.send(f(conn));
+        waits.acquired(submitted.elapsed());
+        let busy = waits.in_use();
+        let result = f(conn);
+        // Free before the caller hears back, so it never sees its own finished job in use.
+        drop(busy);
+        let _ = tx.send(result);
     });
     queue.send_async(job).await.map_err(|_| writer::stopped())?;
     rx.await
@@ -257,7 +271,25 @@ impl SqliteDb {
             readers,
             write_lock: Arc::new(Mutex::new(())),
             inline: std::sync::Mutex::new(inline),
+            reader_count: count,
+            read_waits: Arc::default(),
+            write_waits: Arc::default(),
         })
+    }
+
+    /// The use of the reader threads and of the writer connection now.
+    pub(crate) fn pool_stats(&self) -> [PoolStats; 2] {
+        let read = self.read_waits.stats(
+            "sqlite_read",
+            self.reader_count,
+            None,
+            Some(self.readers.len()),
+        );
+        let write_held = usize::from(self.write_lock.try_lock().is_err());
+        let write = self
+            .write_waits
+            .stats("sqlite_write", 1, Some(write_held), None);
+        [read, write]
     }
 
     /// A point lookup on the calling thread if an inline connection is free, else on a
@@ -330,14 +362,17 @@ impl Executor for SqliteDb {
     /// A read on one of the reader threads.
     async fn query(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
         let sql = sql.to_string();
-        submit(&self.readers, move |conn| run_query(conn, &sql, &params)).await
+        submit(&self.readers, &self.read_waits, move |conn| {
+            run_query(conn, &sql, &params)
+        })
+        .await
     }
 
     /// Several reads in one job on one reader thread; two or more share one read
     /// transaction, so they see the same data and WAL read locks are taken once instead of
     /// per statement (a lone statement is its own transaction already).
     async fn query_many(&self, queries: Vec<Statement>) -> StoreResult<Vec<Vec<Row>>> {
-        submit(&self.readers, move |conn| {
+        submit(&self.readers, &self.read_waits, move |conn| {
             let run_all = |conn: &mut Connection| {
                 queries
                     .iter()
@@ -359,7 +394,7 @@ impl Executor for SqliteDb {
         statements: Vec<Statement>,
         timeout: Duration,
     ) -> StoreResult<Vec<Vec<Row>>> {
-        submit(&self.readers, move |conn| {
+        submit(&self.readers, &self.read_waits, move |conn| {
             DEADLINE.with(|d| d.set(Some(Instant::now() + timeout)));
             // One read transaction, so a list page and its count see the same data.
             let result = in_read_transaction(conn, |conn| {
@@ -378,7 +413,11 @@ impl Executor for SqliteDb {
     /// statement, so a transaction costs no extra trip to the writer and holds the lock
     /// only while it has statements to run.
     async fn begin(&self) -> StoreResult<SqliteTx> {
-        Ok(SqliteTx::new(self.writer.clone(), self.write_lock.clone()))
+        Ok(SqliteTx::new(
+            self.writer.clone(),
+            self.write_lock.clone(),
+            self.write_waits.clone(),
+        ))
     }
 
     /// Checkpoints the WAL so the database file is complete on its own.

@@ -2,6 +2,7 @@
 //! it ([`SqliteTx`]).
 
 use super::{Job, map_err, run_control, run_exec, run_query};
+use crate::db::stats::WaitMeter;
 use crate::db::{Row, Statement, StoreError, StoreResult, TxExecutor, Val};
 use rusqlite::Connection;
 use std::sync::Arc;
@@ -260,6 +261,8 @@ async fn step_result<T>(rx: oneshot::Receiver<StoreResult<T>>) -> StoreResult<T>
 pub(crate) struct SqliteTx {
     writer: flume::Sender<WriteMsg>,
     lock: Arc<Mutex<()>>,
+    /// Waits for `lock`, for the pool statistics.
+    waits: Arc<WaitMeter>,
     guard: Option<OwnedMutexGuard<()>>,
     /// A statement was sent, so the writer opened the savepoint.
     started: bool,
@@ -268,10 +271,15 @@ pub(crate) struct SqliteTx {
 }
 
 impl SqliteTx {
-    pub(super) fn new(writer: flume::Sender<WriteMsg>, lock: Arc<Mutex<()>>) -> Self {
+    pub(super) fn new(
+        writer: flume::Sender<WriteMsg>,
+        lock: Arc<Mutex<()>>,
+        waits: Arc<WaitMeter>,
+    ) -> Self {
         SqliteTx {
             writer,
             lock,
+            waits,
             guard: None,
             started: false,
             open: true,
@@ -290,7 +298,8 @@ impl SqliteTx {
     /// still to be opened.
     async fn start(&mut self) -> bool {
         if self.guard.is_none() {
-            self.guard = Some(self.lock.clone().lock_owned().await);
+            let lock = self.lock.clone();
+            self.guard = Some(self.waits.wait_for(lock.lock_owned()).await);
         }
         let begin = !self.started;
         self.started = true;
