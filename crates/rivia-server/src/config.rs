@@ -138,6 +138,9 @@ pub struct ServeArgs {
     /// `META.api_host` given to scripts (default: the bind address).
     #[arg(long, env = "RIVIA_API_HOST")]
     pub api_host: Option<String>,
+    /// The admin dashboard at `/_/`: `on` or `off`.
+    #[arg(long, env = "RIVIA_DASHBOARD", default_value = "on")]
+    pub dashboard: String,
 }
 
 impl ServeArgs {
@@ -159,6 +162,11 @@ impl ServeArgs {
         }
         s.api_host = self.api_host.clone().unwrap_or_else(|| self.bind.clone());
         s
+    }
+
+    /// Whether the dashboard is served.
+    pub fn dashboard_on(&self) -> bool {
+        !self.dashboard.eq_ignore_ascii_case("off")
     }
 
     /// Whether open registration is on.

@@ -7,6 +7,7 @@ pub(crate) mod body;
 pub(crate) mod cache;
 pub(crate) mod caller;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub(crate) mod fields;
 pub(crate) mod json;
@@ -33,6 +34,9 @@ pub fn app(state: AppState) -> stack::App {
     let (mut router, docs) = api::all().into_parts();
     if state.settings.bench_baseline {
         router = router.route("/_bench/fixed/{bytes}/", axum::routing::get(bench_fixed));
+    }
+    if state.settings.dashboard {
+        router = dashboard::routes(router);
     }
     let openapi = Arc::new(openapi::document(&docs));
     let body_timeout = state.settings.body_timeout;

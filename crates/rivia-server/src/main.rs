@@ -128,6 +128,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(|u| u.trim().trim_end_matches('/').to_string())
             .filter(|u| !u.is_empty()),
         scripts: args.script_settings(),
+        dashboard: args.dashboard_on(),
     };
     let timeouts = settings.timeouts();
     let rates = settings.rate_summary();
@@ -152,7 +153,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         "SQLite"
     };
-    print_banner(addr, backend, &rates);
+    print_banner(addr, backend, &rates, args.dashboard_on());
     tracing::info!(%addr, backend, "server ready; {rates}");
     // Give memory back to the OS after bursts of connections (held polls) close.
     let live = rivia_server::memory::LiveConnections::default();
@@ -167,10 +168,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Prints the URL and first steps. Write errors are ignored: a closed stdout (a supervisor
 /// that read the first line and went away) must not take the server down.
-fn print_banner(addr: SocketAddr, backend: &str, rates: &str) {
+fn print_banner(addr: SocketAddr, backend: &str, rates: &str, dashboard: bool) {
     use std::io::Write;
+    let dashboard = if dashboard {
+        format!("Dashboard: http://{addr}/_/\n")
+    } else {
+        String::new()
+    };
     let text = format!(
         "Rivia listening on http://{addr}/ ({backend} store)\n\
+         {dashboard}\
          First steps:\n  \
          curl -X POST http://{addr}/v1.1/account/register/ -H 'Content-Type: application/json' \\\n       \
          -d '{{\"email\": \"you@example.com\", \"password\": \"secret\"}}'\n  \
