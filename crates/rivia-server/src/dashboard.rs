@@ -57,6 +57,7 @@ static ASSETS: &[Asset] = assets![
     "js/pages/classes.js",
     "js/pages/groups.js",
     "js/pages/instances.js",
+    "js/pages/memberships.js",
     "js/pages/object_form.js",
     "js/pages/objects.js",
     "js/pages/registry.js",
