@@ -139,8 +139,17 @@ pub struct ServeArgs {
     #[arg(long, env = "RIVIA_API_HOST")]
     pub api_host: Option<String>,
     /// The admin dashboard at `/_/`: `on` or `off`.
-    #[arg(long, env = "RIVIA_DASHBOARD", default_value = "on")]
-    pub dashboard: String,
+    #[arg(long, env = "RIVIA_DASHBOARD", value_enum, ignore_case = true, default_value_t = Switch::On)]
+    pub dashboard: Switch,
+}
+
+/// A feature switch given as `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 impl ServeArgs {
@@ -166,7 +175,7 @@ impl ServeArgs {
 
     /// Whether the dashboard is served.
     pub fn dashboard_on(&self) -> bool {
-        !self.dashboard.eq_ignore_ascii_case("off")
+        self.dashboard == Switch::On
     }
 
     /// Whether open registration is on.

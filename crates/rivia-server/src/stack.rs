@@ -83,7 +83,7 @@ async fn handle(mut router: Router, body_timeout: Duration, mut req: Request) ->
     }
     // The dashboard's files are not JSON: a browser asks for HTML, CSS and scripts.
     if let Some(accept) = req.headers().get(header::ACCEPT)
-        && !req.uri().path().starts_with("/_/")
+        && !crate::dashboard::serves(req.uri().path())
         && accept.to_str().is_ok_and(|a| !accepts_json(a))
     {
         return ApiError::Detail(

@@ -113,7 +113,9 @@ export async function render({ root, params, signal }) {
       try {
         const resp = await request('GET', `${channelPath}poll/`, { params: { last_id: lastId, ...roomParams }, signal: mine.signal });
         delay = 1000;
-        if (resp.status === 200 && resp.data && typeof resp.data === 'object') add(resp.data);
+        const change = resp.status === 200 && resp.data && typeof resp.data === 'object' ? resp.data : null;
+        if (change && Number(change.id) > lastId) add(change);
+        else if (change) await pause(1000, mine.signal); // not newer than what we hold: never spin
       } catch (err) {
         if (err?.name === 'AbortError') return;
         const permanent = err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
