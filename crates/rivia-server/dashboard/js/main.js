@@ -108,9 +108,6 @@ async function route() {
   }
   const instance = found.params.instance || null;
   const sectionId = found.page.id || found.page.section || null;
-  drawNav(instance, sectionId);
-  drawContext(instance, sectionId);
-
   let module;
   try {
     module = await found.page.load();
@@ -120,15 +117,22 @@ async function route() {
     return;
   }
   if (controller !== mine) return;
+  // The page is drawn off-screen and shown once its first data is in: the previous page
+  // stays until then, and nothing moves about while the new one loads.
+  const notice = noticeArea();
   const root = h('div', { class: 'page' });
-  replace(main, noticeArea(), root);
-  document.title = [module.title ? module.title(found.params) : null, instance, 'Rivia'].filter(Boolean).join(' · ');
   try {
     await module.render({ root, params: found.params, query, signal: mine.signal });
   } catch (err) {
     if (controller === mine) showError(err);
+    if (!root.firstChild) replace(root, h('h1', { tabindex: '-1', id: 'page-title' }, 'This page could not be shown'));
   }
-  if (controller === mine && document.activeElement === document.body) {
+  if (controller !== mine) return;
+  drawNav(instance, sectionId);
+  drawContext(instance, sectionId);
+  replace(main, notice, root);
+  document.title = [module.title ? module.title(found.params) : null, instance, 'Rivia'].filter(Boolean).join(' · ');
+  if (document.activeElement === document.body || !document.activeElement) {
     document.getElementById('page-title')?.focus({ preventScroll: true });
   }
 }
