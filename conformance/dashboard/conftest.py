@@ -86,9 +86,10 @@ def browser():
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    # The window's inner size, not its outer one, is what the steps mean by 1280×800.
+    # The viewport, not the window around it, is what the steps mean by 1280×800.
     inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
-    driver.set_window_size(1280 + 1280 - inner[0], 800 + 800 - inner[1])
+    outer = driver.get_window_size()
+    driver.set_window_size(outer["width"] + 1280 - inner[0], outer["height"] + 800 - inner[1])
     yield driver
     driver.quit()
 

@@ -7,7 +7,8 @@ Every wait is on a condition (WebDriverWait), never a fixed sleep.
 """
 
 import os
-import re
+
+import pytest
 
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
@@ -38,6 +39,14 @@ def text_in(browser, css, text):
 def idle(browser):
     """Waits until no API request of the dashboard is in flight (its progress bar is hidden)."""
     wait(browser).until(lambda b: b.find_element(By.ID, "progress").get_attribute("hidden") is not None)
+
+
+def set_viewport(browser, width, height):
+    """Sizes the window so that the page itself (the viewport) is width × height."""
+    browser.set_window_size(width, height)
+    inner = browser.execute_script("return [window.innerWidth, window.innerHeight]")
+    browser.set_window_size(2 * width - inner[0], 2 * height - inner[1])
+    wait(browser).until(lambda b: b.execute_script("return [window.innerWidth, window.innerHeight]") == [width, height])
 
 
 def heading(browser, text):
@@ -291,24 +300,28 @@ def test_key_never_in_a_url_or_the_server_log(browser, admin):
 
 
 def test_phone_width(browser, server_url, names):
-    browser.set_window_size(390, 844)
-    try:
-        browser.get("%s_/#/i/%s/classes/%s/objects" % (server_url, names["instance"], names["class"]))
-        heading(browser, "Objects of %s" % names["class"])
-        row_with(browser, "Dune Messiah")
-        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, "the page scrolls sideways at phone width (%d px too wide)" % overflow
-        new = browser.find_element(By.ID, "new-object")
-        assert new.is_displayed()
-        assert browser.execute_script("const r = arguments[0].getBoundingClientRect(); return r.right <= window.innerWidth", new)
-        # The instance navigation is still there, as a row above the page.
-        assert browser.find_element(By.LINK_TEXT, "Channels").is_displayed()
-    finally:
-        browser.set_window_size(1280, 800)
+    set_viewport(browser, 390, 844)
+    browser.get("%s_/#/i/%s/classes/%s/objects" % (server_url, names["instance"], names["class"]))
+    heading(browser, "Objects of %s" % names["class"])
+    row_with(browser, "Dune Messiah")
+    # Wide tables scroll inside their frame; the page itself never scrolls sideways.
+    too_wide = browser.execute_script(
+        """return [...document.querySelectorAll('body *')]
+             .filter(el => el.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+             .slice(0, 12)
+             .map(el => el.tagName + '.' + el.className + '#' + el.id)""")
+    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, "the page scrolls sideways at phone width (%d px too wide: %s)" % (overflow, too_wide)
+    new = browser.find_element(By.ID, "new-object")
+    assert new.is_displayed()
+    assert browser.execute_script("const r = arguments[0].getBoundingClientRect(); return r.right <= window.innerWidth", new)
+    # The instance navigation is still there, as a row above the page.
+    assert browser.find_element(By.LINK_TEXT, "Channels").is_displayed()
 
 
 def test_keyboard_only(browser, server_url, names):
     """Reaches a class's objects and the new-object dialog with the keyboard alone."""
+    set_viewport(browser, 1280, 800)
     browser.get("%s_/#/i/%s/classes" % (server_url, names["instance"]))
     heading(browser, "Classes")
     idle(browser)
@@ -334,6 +347,52 @@ def test_keyboard_only(browser, server_url, names):
     keys.send_keys(Keys.ESCAPE).perform()
     wait(browser).until(lambda b: not b.find_elements(By.CSS_SELECTOR, "dialog"))
     assert browser.find_element(By.ID, "new-object").is_displayed()
+
+
+SHELF = [
+    ("The Left Hand of Darkness", "Ursula K. Le Guin", 1969, ["classic", "hugo"]),
+    ("Solaris", "Stanisław Lem", 1961, ["classic"]),
+    ("Kindred", "Octavia E. Butler", 1979, ["classic"]),
+    ("Neuromancer", "William Gibson", 1984, ["cyberpunk", "hugo"]),
+    ("Hyperion", "Dan Simmons", 1989, ["hugo"]),
+    ("The Dispossessed", "Ursula K. Le Guin", 1974, ["hugo", "nebula"]),
+    ("Roadside Picnic", "A. and B. Strugatsky", 1972, ["classic"]),
+    ("Ancillary Justice", "Ann Leckie", 2013, ["hugo", "nebula"]),
+]
+
+
+def test_readme_screenshot(browser, api, server_url, names):
+    """Refreshes the README's picture (docs/dashboard.png) when asked to."""
+    target = os.environ.get("DASHBOARD_README_SCREENSHOT")
+    if not target:
+        pytest.skip("set DASHBOARD_README_SCREENSHOT=docs/dashboard.png to refresh the README's screenshot")
+    base = "v1.1/instances/%s/" % names["instance"]
+    status, body = api.call("POST", base + "classes/", {"name": "novels", "schema": [
+        {"name": "title", "type": "string", "filter_index": True},
+        {"name": "author", "type": "string", "filter_index": True},
+        {"name": "year", "type": "integer", "filter_index": True, "order_index": True},
+        {"name": "tags", "type": "array", "filter_index": True},
+    ]})
+    assert status == 201, body
+    for title, author, year, tags in SHELF:
+        status, body = api.call("POST", base + "classes/novels/objects/",
+                                {"title": title, "author": author, "year": year, "tags": tags})
+        assert status == 201, body
+    browser.get("%s_/#/i/%s/classes/novels/objects" % (server_url, names["instance"]))
+    heading(browser, "Objects of novels")
+    row_with(browser, "Kindred")
+    clickable(browser, "#add-condition").click()
+    cond = visible(browser, "#conditions .cond")
+    Select(cond.find_element(By.CSS_SELECTOR, ".q-field")).select_by_value("year")
+    Select(cond.find_element(By.CSS_SELECTOR, ".q-op")).select_by_value("_lt")
+    cond.find_element(By.CSS_SELECTOR, ".q-value").send_keys("1980")
+    form = browser.find_element(By.ID, "query-form")
+    Select(form.find_element(By.NAME, "order_by")).select_by_value("year")
+    browser.find_element(By.ID, "apply-query").click()
+    text_in(browser, ".pager .count", "5 matching objects")
+    browser.execute_script("document.activeElement.blur()")
+    idle(browser)
+    browser.save_screenshot(target)
 
 
 def test_sign_out(browser):

@@ -39,8 +39,8 @@ async function drawContext(instance, sectionId) {
     const names = await knownInstances();
     replace(select, names.map((n) => h('option', { value: n, selected: n === instance }, n)));
     if (!names.includes(instance)) select.prepend(h('option', { value: instance, selected: true }, instance));
-  } catch {
-    // The switcher is a convenience; the page itself reports API errors.
+  } catch (err) {
+    showError(err);
   }
 }
 

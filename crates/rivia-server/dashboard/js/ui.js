@@ -404,7 +404,7 @@ export function when(iso) {
   if (!iso) return h('span', { class: 'null' }, '—');
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return h('time', { datetime: iso, title: iso }, d.toLocaleString());
+  return h('time', { datetime: iso, title: iso }, d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' }));
 }
 
 /** A yes/no badge. */

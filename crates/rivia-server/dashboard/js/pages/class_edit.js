@@ -3,7 +3,7 @@
 
 import { h, replace, options, uid } from '../dom.js';
 import { ApiError, api, instancePath, seg, listAll } from '../api.js';
-import { pageHead, fieldInput, showFormErrors, clearFormErrors, busy, FieldError } from '../ui.js';
+import { pageHead, fieldInput, showFormErrors, clearFormErrors, busy, FieldError, showError } from '../ui.js';
 import { inInstance } from '../router.js';
 import { FIELD_TYPES, TYPE_OPTIONS, FLAG_LABELS, CLASS_PERMISSIONS } from '../schema.js';
 
@@ -90,7 +90,7 @@ export async function render({ root, params, signal }) {
   const targets = h('datalist', { id: targetsId }, options(['self', 'user']));
   listAll(instancePath(instance, 'classes/'))
     .then(({ items }) => targets.append(...options(items.map((c) => c.name).filter((n) => n !== 'user_profile'))))
-    .catch(() => {});
+    .catch(showError);
 
   const rows = [];
   const rowsBox = h('div', { class: 'schema-rows', id: 'schema-rows' });

@@ -195,12 +195,11 @@ export async function render({ root, params, signal }) {
     h('p', { class: 'form-error', tabindex: '-1' }),
     condBox,
     h('div', { class: 'field-error', dataset: { errorFor: 'query' } }),
-    h('div', { class: 'toolbar' }, h('button', { type: 'button', id: 'add-condition', on: { click: addCondition } }, 'Add condition')),
     h(
       'details',
-      {},
+      { class: 'raw-query' },
       h('summary', {}, 'Raw JSON query'),
-      h('div', { class: 'field' }, h('label', { for: rawId }, 'Query (JSON object, combined with the conditions above)'), raw, h('div', { class: 'field-error', dataset: { errorFor: 'raw_query' } })),
+      h('div', { class: 'field' }, h('label', { for: rawId }, 'Query (JSON object, combined with the conditions)'), raw, h('div', { class: 'field-error', dataset: { errorFor: 'raw_query' } })),
     ),
     h(
       'div',
@@ -208,8 +207,8 @@ export async function render({ root, params, signal }) {
       h('div', { class: 'field' }, h('label', { for: orderId }, 'Order by'), orderBy),
       h('div', { class: 'field' }, h('label', { for: directionId }, 'Direction'), direction),
       h('div', { class: 'field' }, h('label', { for: sizeId }, 'Per page'), pageSize),
+      h('div', { class: 'query-actions' }, h('button', { type: 'button', id: 'add-condition', on: { click: addCondition } }, 'Add condition'), reset, apply),
     ),
-    h('div', { class: 'form-actions' }, reset, apply),
   );
   if (!fields.some((f) => cls.schema.some((s) => s.name === f.name))) {
     condBox.before(h('p', { class: 'muted' }, 'Only built-in fields can be filtered: give a field a filter index in the schema to query it.'));
