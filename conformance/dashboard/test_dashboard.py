@@ -7,6 +7,7 @@ Every wait is on a condition (WebDriverWait), never a fixed sleep.
 """
 
 import os
+import urllib.request
 
 import pytest
 
@@ -85,6 +86,22 @@ def objects_path(names):
 # --------------------------------------------------------------------------------------- steps
 
 
+def test_register_in_the_browser(browser, server_url):
+    browser.get(server_url + "_/")
+    visible(browser, "#signin-form")
+    clickable(browser, "#tab-register").click()
+    form = visible(browser, "#register-form")
+    fill(form, "email", "not-an-email")
+    fill(form, "password", "pw").send_keys(Keys.ENTER)
+    text_in(browser, '#register-form [data-error-for="email"]', "Enter a valid email address.")
+    fill(form, "email", "newcomer-%s@example.com" % os.getpid())
+    form.find_element(By.XPATH, ".//button[.='Create account']").click()
+    heading(browser, "Instances")
+    text_in(browser, ".paged", "No instances yet")
+    clickable(browser, "#sign-out").click()
+    visible(browser, "#signin-form")
+
+
 def test_sign_in(browser, server_url, admin):
     browser.get(server_url + "_/")
     form = visible(browser, "#signin-form")
@@ -114,6 +131,26 @@ def test_create_instance(browser, names):
     wait(browser).until(EC.invisibility_of_element_located((By.CSS_SELECTOR, "dialog[open]")))
     row = row_with(browser, names["instance"])
     row.find_element(By.LINK_TEXT, names["instance"]).click()
+    heading(browser, "Classes")
+
+
+def test_rename_and_delete_an_instance(browser, api, names):
+    spare = names["instance"] + "-spare"
+    status, body = api.call("POST", "v1.1/instances/", {"name": spare})
+    assert status == 201, body
+    browser.find_element(By.LINK_TEXT, "All instances").click()
+    heading(browser, "Instances")
+    row_with(browser, spare).find_element(By.XPATH, ".//button[.='Rename']").click()
+    dialog = open_dialog(browser)
+    fill(dialog, "new_name", spare + "-b").send_keys(Keys.ENTER)
+    row_with(browser, spare + "-b")
+    assert api.call("GET", "v1.1/instances/%s/" % spare)[0] == 404
+    row_with(browser, spare + "-b").find_element(By.XPATH, ".//button[.='Delete']").click()
+    dialog = open_dialog(browser)
+    dialog.find_element(By.XPATH, ".//button[.='Delete instance']").click()
+    wait(browser).until(lambda b: all(spare not in r.text for r in table_rows(b)))
+    assert api.call("GET", "v1.1/instances/%s-b/" % spare)[0] == 404
+    row_with(browser, names["instance"]).find_element(By.LINK_TEXT, names["instance"]).click()
     heading(browser, "Classes")
 
 
@@ -152,7 +189,13 @@ def test_schema_error_is_shown_under_its_field(browser, names):
     browser.find_element(By.ID, "save-class").click()
     text_in(browser, ".schema-row:nth-child(3) .field-error", 'Field name "id" is reserved.')
     assert browser.find_elements(By.CSS_SELECTOR, ".schema-row")[0].find_element(By.CSS_SELECTOR, ".field-error").text == ""
-    browser.find_element(By.LINK_TEXT, "Objects").click()
+    # Corrected, the third field becomes a file field.
+    third = browser.find_elements(By.CSS_SELECTOR, ".schema-row")[2]
+    name = third.find_element(By.CSS_SELECTOR, ".field-name")
+    name.clear()
+    name.send_keys("cover")
+    Select(third.find_element(By.CSS_SELECTOR, ".field-type")).select_by_value("file")
+    browser.find_element(By.ID, "save-class").click()
     heading(browser, "Objects of %s" % names["class"])
 
 
@@ -213,17 +256,29 @@ def test_order_and_page(browser):
     wait(browser).until(lambda b: [r.text.split()[1] for r in table_rows(b)] == ["Neuromancer", "Dune"])
 
 
-def test_edit_object(browser, api, names):
+def test_edit_object(browser, api, names, tmp_path):
     row = row_with(browser, "Dune")
     object_id = row.text.split()[0]
     row.find_element(By.XPATH, ".//button[.='Edit']").click()
     dialog = open_dialog(browser)
     fill(dialog, "title", "Dune Messiah")
+    # A file for the file field, and the object's permissions.
+    upload = tmp_path / "cover.txt"
+    upload.write_text("the spice must flow")
+    dialog.find_element(By.CSS_SELECTOR, 'input[type="file"][name="cover"]').send_keys(str(upload))
+    dialog.find_element(By.CSS_SELECTOR, "details summary").click()
+    Select(dialog.find_element(By.NAME, "other_permissions")).select_by_value("read")
     dialog.find_element(By.ID, "save-object").click()
     wait(browser).until(EC.invisibility_of_element_located((By.CSS_SELECTOR, "dialog[open]")))
-    row_with(browser, "Dune Messiah")
+    row = row_with(browser, "Dune Messiah")
+    link = row.find_element(By.CSS_SELECTOR, "a[href*='/media/']")
+    assert link.get_attribute("href").endswith(".txt")
     status, obj = api.call("GET", objects_path(names) + object_id + "/")
     assert status == 200 and obj["title"] == "Dune Messiah" and obj["year"] == 1965
+    assert obj["other_permissions"] == "read"
+    assert obj["cover"]["value"] == link.get_attribute("href")
+    with urllib.request.urlopen(link.get_attribute("href"), timeout=30) as resp:
+        assert resp.read() == b"the spice must flow"
 
 
 def test_delete_object(browser, api, names):
@@ -236,6 +291,69 @@ def test_delete_object(browser, api, names):
     wait(browser).until(lambda b: all("Neuromancer" not in r.text for r in table_rows(b)))
     status, _ = api.call("GET", objects_path(names) + object_id + "/")
     assert status == 404
+
+
+def test_users_groups_and_memberships(browser, api, names):
+    base = "v1.1/instances/%s/" % names["instance"]
+    browser.find_element(By.LINK_TEXT, "Groups").click()
+    heading(browser, "Groups")
+    clickable(browser, "#new-group").click()
+    dialog = open_dialog(browser)
+    fill(dialog, "label", "Witchers").send_keys(Keys.ENTER)
+    row_with(browser, "Witchers")
+
+    browser.find_element(By.LINK_TEXT, "Users").click()
+    heading(browser, "Users")
+    clickable(browser, "#new-user").click()
+    dialog = open_dialog(browser)
+    fill(dialog, "username", "geralt")
+    fill(dialog, "password", "roach").send_keys(Keys.ENTER)
+    row = row_with(browser, "geralt")
+    row.find_element(By.XPATH, ".//button[.='Groups']").click()
+    dialog = open_dialog(browser)
+    wait(browser).until(lambda b: "Witchers" in Select(b.find_element(By.ID, "membership-add")).first_selected_option.text)
+    dialog.find_element(By.ID, "membership-add-button").click()
+    text_in(browser, "dialog[open] table", "Witchers")
+    dialog.find_element(By.XPATH, ".//button[.='Close']").click()
+    text_in(browser, ".paged", "Witchers")
+    status, users = api.call("GET", base + "users/")
+    geralt = next(u for u in users["objects"] if u["username"] == "geralt")
+    assert [g["label"] for g in geralt["groups"]] == ["Witchers"]
+
+    # Reset the user's key: the new one is shown, the old one is gone.
+    row_with(browser, "geralt").find_element(By.XPATH, ".//button[.='Reset key']").click()
+    open_dialog(browser).find_element(By.XPATH, ".//button[.='Reset key']").click()
+    shown = visible(browser, "dialog[open] code.key").text
+    status, after = api.call("GET", base + "users/%d/" % geralt["id"])
+    assert after["user_key"] == shown != geralt["user_key"]
+    browser.find_element(By.XPATH, "//dialog[@open]//button[.='Close']").click()
+
+
+def test_api_key_with_flags_and_an_invitation(browser, api, names):
+    base = "v1.1/instances/%s/" % names["instance"]
+    browser.find_element(By.LINK_TEXT, "API keys").click()
+    heading(browser, "API keys")
+    clickable(browser, "#new-api-key").click()
+    dialog = open_dialog(browser)
+    fill(dialog, "description", "mobile app")
+    dialog.find_element(By.NAME, "allow_user_create").click()
+    dialog.find_element(By.XPATH, ".//button[.='Create key']").click()
+    key = visible(browser, "dialog[open] code.key").text
+    browser.find_element(By.XPATH, "//dialog[@open]//button[.='Close']").click()
+    row_with(browser, "mobile app")
+    status, keys = api.call("GET", base + "api_keys/")
+    made = next(k for k in keys["objects"] if k["description"] == "mobile app")
+    assert made["api_key"] == key and made["allow_user_create"] and not made["ignore_acl"]
+
+    browser.find_element(By.LINK_TEXT, "Admins").click()
+    heading(browser, "Admins")
+    clickable(browser, "#invite-admin").click()
+    dialog = open_dialog(browser)
+    fill(dialog, "email", "yennefer@example.com")
+    Select(dialog.find_element(By.NAME, "role")).select_by_value("read")
+    dialog.find_element(By.XPATH, ".//button[.='Send invitation']").click()
+    row = row_with(browser, "yennefer@example.com", css=".paged:last-of-type")
+    assert "read" in row.text and "new" in row.text
 
 
 def test_channel_shows_changes_live(browser, api, names):
