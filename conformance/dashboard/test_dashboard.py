@@ -513,6 +513,15 @@ def test_readme_screenshot(browser, api, server_url, names):
     browser.save_screenshot(target)
 
 
+def test_no_script_errors_or_policy_violations(browser):
+    """The console of the whole walk: no uncaught exception, nothing the CSP refused.
+    (Failed requests the steps caused on purpose, such as the 400s above, are logged by
+    the browser too and are fine.)"""
+    problems = [e["message"] for e in browser.get_log("browser")
+                if e.get("level") == "SEVERE" and "Failed to load resource" not in e["message"]]
+    assert not problems, problems
+
+
 def test_sign_out(browser):
     clickable(browser, "#sign-out").click()
     visible(browser, "#signin-form")
