@@ -26,7 +26,13 @@ fn process_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-async fn send(app: &rivia_server::stack::App, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+async fn send(
+    app: &rivia_server::stack::App,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(path);
     if let Some(k) = key {
         req = req.header("x-api-key", k);
@@ -41,7 +47,10 @@ async fn send(app: &rivia_server::stack::App, method: &str, path: &str, key: Opt
     let resp = app.clone().oneshot(req).await.expect("infallible");
     let status = resp.status();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 fn main() {
@@ -65,14 +74,42 @@ async fn run(blocks: usize, per_block: usize) {
         rivia_server::app(AppState::new(store.clone(), settings))
     };
     let (off, on) = (app_with(false), app_with(true));
-    let (_, reg) = send(&off, "POST", "/v1.1/account/register/", None, Some(json!({"email": "m@example.com", "password": "p"}))).await;
+    let (_, reg) = send(
+        &off,
+        "POST",
+        "/v1.1/account/register/",
+        None,
+        Some(json!({"email": "m@example.com", "password": "p"})),
+    )
+    .await;
     let key = reg["account_key"].as_str().expect("key").to_string();
-    send(&off, "POST", "/v1.1/instances/", Some(&key), Some(json!({"name": "m"}))).await;
+    send(
+        &off,
+        "POST",
+        "/v1.1/instances/",
+        Some(&key),
+        Some(json!({"name": "m"})),
+    )
+    .await;
     let class = json!({"name": "items", "schema": [{"name": "score", "type": "integer"}]});
-    send(&off, "POST", "/v1.1/instances/m/classes/", Some(&key), Some(class)).await;
+    send(
+        &off,
+        "POST",
+        "/v1.1/instances/m/classes/",
+        Some(&key),
+        Some(class),
+    )
+    .await;
     let objects = "/v1.1/instances/m/classes/items/objects/";
     for score in 0..20 {
-        send(&off, "POST", objects, Some(&key), Some(json!({"score": score}))).await;
+        send(
+            &off,
+            "POST",
+            objects,
+            Some(&key),
+            Some(json!({"score": score})),
+        )
+        .await;
     }
     let path = format!("{objects}17/");
     let mut cost = [Vec::new(), Vec::new()];

@@ -151,6 +151,18 @@ pub struct ServeArgs {
     /// `META.api_host` given to scripts (default: the bind address).
     #[arg(long, env = "RIVIA_API_HOST")]
     pub api_host: Option<String>,
+    /// The admin dashboard at `/_/`: `on` or `off`.
+    #[arg(long, env = "RIVIA_DASHBOARD", value_enum, ignore_case = true, default_value_t = Switch::On)]
+    pub dashboard: Switch,
+}
+
+/// A feature switch given as `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 impl ServeArgs {
@@ -172,6 +184,11 @@ impl ServeArgs {
         }
         s.api_host = self.api_host.clone().unwrap_or_else(|| self.bind.clone());
         s
+    }
+
+    /// Whether the dashboard is served.
+    pub fn dashboard_on(&self) -> bool {
+        self.dashboard == Switch::On
     }
 
     /// Whether open registration is on.

@@ -7,6 +7,7 @@ pub(crate) mod body;
 pub(crate) mod cache;
 pub(crate) mod caller;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub(crate) mod fields;
 pub mod health;
@@ -40,6 +41,9 @@ pub fn app(state: AppState) -> stack::App {
             "/_bench/fixed/{bytes}/",
             axum::routing::get(bench_fixed).layer(metrics::tag_route("/_bench/fixed/{bytes}/")),
         );
+    }
+    if state.settings.dashboard {
+        router = dashboard::routes(router);
     }
     let openapi = Arc::new(openapi::document(&docs));
     let body_timeout = state.settings.body_timeout;

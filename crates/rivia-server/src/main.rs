@@ -115,6 +115,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .filter(|u| !u.is_empty()),
         scripts: args.script_settings(),
         metrics: args.metrics_bind.is_some(),
+        dashboard: args.dashboard_on(),
     };
     let timeouts = settings.timeouts();
     let rates = settings.rate_summary();
@@ -143,7 +144,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         "SQLite"
     };
-    print_banner(addr, backend, &rates, metrics.as_ref().map(|m| m.0));
+    print_banner(
+        addr,
+        backend,
+        &rates,
+        (args.dashboard_on(), metrics.as_ref().map(|m| m.0)),
+    );
     tracing::info!(%addr, backend, "server ready; {rates}");
     // Give memory back to the OS after bursts of connections (held polls) close.
     let live = rivia_server::memory::LiveConnections::default();
@@ -161,10 +167,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Prints the URL and first steps. Write errors are ignored: a closed stdout (a supervisor
 /// that read the first line and went away) must not take the server down.
-fn print_banner(addr: SocketAddr, backend: &str, rates: &str, metrics: Option<SocketAddr>) {
+fn print_banner(
+    addr: SocketAddr,
+    backend: &str,
+    rates: &str,
+    (dashboard, metrics): (bool, Option<SocketAddr>),
+) {
     use std::io::Write;
+    let dashboard = if dashboard {
+        format!("Dashboard: http://{addr}/_/\n")
+    } else {
+        String::new()
+    };
     let mut text = format!(
         "Rivia listening on http://{addr}/ ({backend} store)\n\
+         {dashboard}\
          First steps:\n  \
          curl -X POST http://{addr}/v1.1/account/register/ -H 'Content-Type: application/json' \\\n       \
          -d '{{\"email\": \"you@example.com\", \"password\": \"secret\"}}'\n  \

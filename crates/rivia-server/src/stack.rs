@@ -99,7 +99,9 @@ async fn handle(mut router: Router, body_timeout: Duration, mut req: Request) ->
             v.set_sensitive(true);
         }
     }
+    // The dashboard's files are not JSON: a browser asks for HTML, CSS and scripts.
     if let Some(accept) = req.headers().get(header::ACCEPT)
+        && !crate::dashboard::serves(req.uri().path())
         && accept.to_str().is_ok_and(|a| !accepts_json(a))
     {
         return ApiError::Detail(

@@ -52,6 +52,8 @@ pub struct Settings {
     pub scripts: crate::runner::ScriptSettings,
     /// Record per-request metrics (`--metrics-bind` set).
     pub metrics: bool,
+    /// Serve the admin dashboard at `/_/`.
+    pub dashboard: bool,
 }
 
 impl Settings {
@@ -89,6 +91,7 @@ impl Settings {
             public_url: None,
             scripts: crate::runner::ScriptSettings::default(),
             metrics: true,
+            dashboard: true,
         }
     }
 

@@ -294,8 +294,7 @@ async fn json_logs_carry_request_ids_and_no_secrets(b: Backend) {
 
 async fn text_logs_are_plain_lines_with_request_ids(b: Backend) {
     // Only warnings asked for: the access log still comes, with its request ids.
-    let Some((mut server, _database)) = logged_server(b, &["--access-log"], "warn").await
-    else {
+    let Some((mut server, _database)) = logged_server(b, &["--access-log"], "warn").await else {
         return;
     };
     let client = server.client;
@@ -330,5 +329,8 @@ fn an_unknown_log_format_is_refused_at_start() {
         .expect("run rivia");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("xml") && err.contains("[possible values: text, json]"), "{err}");
+    assert!(
+        err.contains("xml") && err.contains("[possible values: text, json]"),
+        "{err}"
+    );
 }

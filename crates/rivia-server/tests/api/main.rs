@@ -25,6 +25,7 @@ mod classes;
 mod cli;
 mod client;
 mod conventions;
+mod dashboard;
 mod discovery;
 mod durability;
 mod field_errors;
