@@ -18,6 +18,7 @@ pub mod config;
 pub mod instances;
 pub mod invitations;
 pub mod objects;
+pub mod script_endpoints;
 pub mod scripts;
 mod sql;
 #[cfg(feature = "testing")]
