@@ -377,7 +377,10 @@ impl Runner {
             .fail_stale_traces(before, &result.to_string(), py_str_len(&result))
             .await?;
         if n > 0 {
-            tracing::warn!(traces = n, "ended runs abandoned by a stopped server as failure");
+            tracing::warn!(
+                traces = n,
+                "ended runs abandoned by a stopped server as failure"
+            );
         }
         Ok(n)
     }

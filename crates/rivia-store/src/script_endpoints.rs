@@ -194,12 +194,7 @@ impl Store {
                     "UPDATE script_endpoints SET public_link = $3, updated_at = $4 \
                      WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
                 ),
-                params![
-                    instance_id,
-                    id,
-                    rivia_core::keys::new_token(),
-                    now_micros()
-                ],
+                params![instance_id, id, rivia_core::keys::new_token(), now_micros()],
             )
             .await?;
         tx.commit().await?;

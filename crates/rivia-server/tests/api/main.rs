@@ -27,6 +27,8 @@ mod client;
 mod conventions;
 mod discovery;
 mod durability;
+mod endpoints_scripts;
+mod endpoints_scripts_run;
 mod field_errors;
 mod files;
 mod groups;

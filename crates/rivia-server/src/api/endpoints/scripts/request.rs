@@ -125,7 +125,10 @@ fn get_data(req: &Req) -> Value {
 pub(crate) fn request_meta(req: &Req) -> Value {
     let mut m = Map::new();
     for name in req.headers.keys() {
-        let wsgi = format!("HTTP_{}", name.as_str().to_ascii_uppercase().replace('-', "_"));
+        let wsgi = format!(
+            "HTTP_{}",
+            name.as_str().to_ascii_uppercase().replace('-', "_")
+        );
         if WITHHELD_HEADERS.contains(&wsgi.as_str())
             || wsgi == "HTTP_CONTENT_TYPE"
             || wsgi == "HTTP_CONTENT_LENGTH"

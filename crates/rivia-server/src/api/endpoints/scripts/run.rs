@@ -62,9 +62,7 @@ async fn run_private(call: Call<String>) -> ApiResult<Response> {
     let (ctx, ()) = call.check(async |ctx| script_access(ctx, op)).await?;
     refuse_batching(&call.req)?;
     let endpoint = load(&call.app, &ctx, &call.path).await?;
-    let admin = ctx
-        .admin()
-        .map(|a| json!({"id": a.id, "email": a.email}));
+    let admin = ctx.admin().map(|a| json!({"id": a.id, "email": a.email}));
     run_endpoint(&call.app, &ctx.instance, &endpoint, &call.req, admin).await
 }
 
@@ -221,7 +219,10 @@ fn answer(end: &RunEnd, trace_id: i64) -> ApiResult<Response> {
                 "duration": end.duration,
                 "id": trace_id,
             });
-            raw_json_response(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default())
+            raw_json_response(
+                StatusCode::OK,
+                serde_json::to_vec(&body).unwrap_or_default(),
+            )
         }
     };
     // QUIRK kept: set last, so it replaces a script's own Cache-Control.
@@ -309,12 +310,18 @@ mod tests {
 
     #[test]
     fn header_values_follow_django() {
-        assert_eq!(header_value("café").map(|v| v.as_bytes().to_vec()), Some(b"caf\xe9".to_vec()));
+        assert_eq!(
+            header_value("café").map(|v| v.as_bytes().to_vec()),
+            Some(b"caf\xe9".to_vec())
+        );
         assert_eq!(
             header_value("日本").and_then(|v| v.to_str().ok().map(str::to_owned)),
             Some("=?utf-8?b?5pel5pys?=".to_owned())
         );
-        let resp = custom_response(&custom(201, &[("Content-Length", "1"), ("content-type", "text/html")]));
+        let resp = custom_response(&custom(
+            201,
+            &[("Content-Length", "1"), ("content-type", "text/html")],
+        ));
         assert_eq!(resp.status(), StatusCode::CREATED);
         assert!(resp.headers().get(header::CONTENT_LENGTH).is_none());
         assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/html");
