@@ -54,6 +54,8 @@ mod snippets_config;
 mod snippets_executor;
 mod snippets_hostile;
 mod snippets_run;
+mod snippets_runtimes;
 mod snippets_scripts;
+mod snippets_stale;
 mod users;
 mod writes;
