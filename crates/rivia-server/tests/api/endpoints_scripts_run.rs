@@ -231,11 +231,12 @@ async fn meta_carries_the_request_headers_it_may_and_the_admin(app: TestApp) {
 async fn get_runs_need_the_read_role_and_post_runs_the_write_role(app: TestApp) {
     let (owner, _) = hook(&app, PRINT_ARGS, false).await;
     let reader = admin_with_role(&app, "hooks", Role::Read).await;
+    // `fields` is the script's argument here, not a field selection of the answer.
     let answer = app
-        .as_key(&reader, "GET", &format!("{RUN}?currency=USD"), None)
+        .as_key(&reader, "GET", &format!("{RUN}?currency=USD&fields=id"), None)
         .await
         .expect_json(StatusCode::OK);
-    assert_eq!(stdout_json(&answer), json!({"currency": "USD"}));
+    assert_eq!(stdout_json(&answer), json!({"currency": "USD", "fields": "id"}));
     app.as_key(&reader, "POST", RUN, Some(json!({})))
         .await
         .expect(StatusCode::FORBIDDEN);
