@@ -54,7 +54,7 @@ fn stdout_json(answer: &Value) -> Value {
 
 async fn a_json_post_runs_the_script_with_body_and_query_as_args(app: TestApp) {
     let (admin, _) = hook(&app, PRINT_ARGS, false).await;
-    let url = format!("{RUN}?b=query&c=1&c=2&api_key={admin}");
+    let url = format!("{RUN}?b=query&c=1&c=2&blank=&api_key={admin}");
     let answer = app
         .call(
             "POST",
@@ -68,8 +68,8 @@ async fn a_json_post_runs_the_script_with_body_and_query_as_args(app: TestApp) {
     let answer = answer.expect_json(StatusCode::OK);
     assert_eq!(
         stdout_json(&answer),
-        json!({"a": 1, "b": "query", "c": "2"}),
-        "GET wins, last value per key, credentials removed"
+        json!({"a": 1, "b": "query", "blank": "", "c": "2"}),
+        "GET wins, last value per key, blank values kept, credentials removed"
     );
     assert_eq!(answer["id"], 1);
     assert_eq!(answer["result"]["stderr"], "");
@@ -233,10 +233,18 @@ async fn get_runs_need_the_read_role_and_post_runs_the_write_role(app: TestApp) 
     let reader = admin_with_role(&app, "hooks", Role::Read).await;
     // `fields` is the script's argument here, not a field selection of the answer.
     let answer = app
-        .as_key(&reader, "GET", &format!("{RUN}?currency=USD&fields=id"), None)
+        .as_key(
+            &reader,
+            "GET",
+            &format!("{RUN}?currency=USD&fields=id"),
+            None,
+        )
         .await
         .expect_json(StatusCode::OK);
-    assert_eq!(stdout_json(&answer), json!({"currency": "USD", "fields": "id"}));
+    assert_eq!(
+        stdout_json(&answer),
+        json!({"currency": "USD", "fields": "id"})
+    );
     app.as_key(&reader, "POST", RUN, Some(json!({})))
         .await
         .expect(StatusCode::FORBIDDEN);

@@ -107,12 +107,18 @@ fn unsupported_payload() -> ApiError {
     )
 }
 
-/// The query, last value per key (in first-seen order), without credentials.
+/// The query, last value per key (in first-seen order, blank values included), without
+/// credentials.
 fn get_data(req: &Req) -> Value {
+    let pairs = req
+        .uri
+        .query()
+        .map(|q| crate::body::form_urlencoded_pairs(q.as_bytes()))
+        .unwrap_or_default();
     let mut m = Map::new();
-    for (k, v) in &req.query {
+    for (k, v) in pairs {
         if !QUERY_CREDENTIALS.contains(&k.as_str()) {
-            m.insert(k.clone(), Value::String(v.clone()));
+            m.insert(k, Value::String(v));
         }
     }
     Value::Object(m)
