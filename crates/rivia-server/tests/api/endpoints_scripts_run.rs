@@ -29,6 +29,10 @@ both_backends!(
     settings(|s| s.scripts.queue_limit = 1),
     a_full_queue_answers_408_at_once_and_the_trace_is_blocked,
 );
+both_backends!(
+    settings(|s| s.instance_rate = 1),
+    public_runs_count_against_the_instance_rate,
+);
 
 /// `hooks` with script 1 (`source`) behind endpoint `hook`; the owner's key.
 async fn hook(app: &TestApp, source: &str, public: bool) -> (String, Value) {
@@ -547,5 +551,23 @@ async fn a_full_queue_answers_408_at_once_and_the_trace_is_blocked(app: TestApp)
     assert_eq!(
         first.await.expect("task").expect("infallible"),
         StatusCode::OK
+    );
+}
+
+async fn public_runs_count_against_the_instance_rate(app: TestApp) {
+    app.admin_with_instance("hooks").await;
+    // The throttle comes before the endpoint's lookup, so no script needs to run.
+    let url = format!(
+        "/v1.1/instances/hooks/endpoints/scripts/p/{}/hook/",
+        "0".repeat(40)
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(app.call("GET", &url, &[], None).await.status);
+    }
+    assert_eq!(statuses[0], StatusCode::NOT_FOUND);
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "three anonymous calls at 1/s: {statuses:?}"
     );
 }
