@@ -30,12 +30,14 @@ import time
 import syncano_compat  # noqa: F401  -- must come before syncano.models
 
 import pytest
+import requests
 import syncano
 from syncano.connection import Connection
 from syncano.exceptions import (RevisionMismatchException, SyncanoDoesNotExist,
                                 SyncanoRequestError, UserNotFound)
 from syncano.models import (ApiKey, Channel, Class, Group, Instance, Message, Object,
-                            Script, ScriptTrace, User, registry)
+                            Script, ScriptEndpoint, ScriptEndpointTrace, ScriptTrace, User,
+                            registry)
 
 BASE_URL = os.environ.get('RIVIA_URL', 'http://127.0.0.1:8080/')
 if not BASE_URL.endswith('/'):
@@ -946,3 +948,64 @@ def test_script_run_and_traces(inst):
     assert failed.status == 'failure'
     assert 'ValueError: nope' in failed.result['stderr']
     inst.set_config({})
+
+
+# --------------------------------------------------------------------------------------
+# script endpoints (endpoints/scripts/, webhooks) and their traces
+# --------------------------------------------------------------------------------------
+
+ECHO_ARGS = "import json\nprint(json.dumps(ARGS, sort_keys=True))"
+
+
+def test_script_endpoint_crud_and_reset_link(inst):
+    script = Script.please.create(instance_name=INSTANCE_NAME, runtime_name='python3',
+                                  source=ECHO_ARGS)
+    se = ScriptEndpoint.please.create(instance_name=INSTANCE_NAME, name='crud-hook',
+                                      script=script.id)
+    assert se.public is False
+    assert len(se.public_link) == 40
+    assert 'crud-hook' in [e.name for e in ScriptEndpoint.please.list(instance_name=INSTANCE_NAME)]
+    got = ScriptEndpoint.please.get(instance_name=INSTANCE_NAME, name='crud-hook')
+    assert got.script == script.id and got.public_link == se.public_link
+    got.public = True
+    got.save()
+    assert ScriptEndpoint.please.get(instance_name=INSTANCE_NAME, name='crud-hook').public is True
+    old_link = got.public_link
+    got.reset_link()
+    assert got.public_link != old_link and len(got.public_link) == 40
+    with pytest.raises(SyncanoRequestError) as err:
+        ScriptEndpoint.please.create(instance_name=INSTANCE_NAME, name='crud-hook',
+                                     script=script.id)
+    assert err.value.status_code == 400
+    got.delete()
+    with pytest.raises(SyncanoDoesNotExist):
+        ScriptEndpoint.please.get(instance_name=INSTANCE_NAME, name='crud-hook')
+
+
+def test_script_endpoint_run_custom_response_public_link_and_traces(inst):
+    script = Script.please.create(instance_name=INSTANCE_NAME, runtime_name='python3',
+                                  source=ECHO_ARGS)
+    se = ScriptEndpoint.please.create(instance_name=INSTANCE_NAME, name='echo',
+                                      script=script.id, public=True)
+    # Instance method: keyword arguments become the body, the answer a trace.
+    trace = se.run(a=1, b='two')
+    assert isinstance(trace, ScriptEndpointTrace)
+    assert trace.status == 'success'
+    assert json.loads(trace.result['stdout']) == {'a': 1, 'b': 'two'}
+    # Manager method: the payload travels as a JSON string under `payload`.
+    trace = ScriptEndpoint.please.run(INSTANCE_NAME, 'echo', payload={'x': 1})
+    assert trace.status == 'success'
+    assert json.loads(trace.result['stdout']) == {'payload': json.dumps({'x': 1})}
+    traces = list(ScriptEndpointTrace.please.list(instance_name=INSTANCE_NAME,
+                                                  script_endpoint_name='echo'))
+    assert [t.status for t in traces][:2] == ['success', 'success']
+    assert traces[0].id > traces[1].id
+    # The public link runs it without credentials.
+    public = requests.post(BASE_URL.rstrip('/') + se.links.public_link, json={'p': True})
+    assert public.status_code == 200
+    assert json.loads(public.json()['result']['stdout']) == {'p': True}
+    # A custom response comes back as it is.
+    script.source = ("set_response(HttpResponse(status_code=200, content='<b>hi</b>', "
+                     "content_type='text/html'))")
+    script.save()
+    assert se.run() == '<b>hi</b>'

@@ -15,7 +15,7 @@ use crate::protocol::{Decoded, Exit, Raw, decode};
 use crate::run_dir::RunDir;
 use crate::runtimes::lookup;
 use crate::sandbox::{self, CODE_DIR};
-use crate::{Engine, EngineConfig, RunOutcome, RunRequest, RunStatus, SandboxMode};
+use crate::{Engine, EngineConfig, Limits, RunOutcome, RunRequest, RunStatus, SandboxMode};
 
 /// How long the pipes may stay open after the hard deadline (a grandchild in unsafe mode).
 const PIPE_GRACE: Duration = Duration::from_secs(1);
@@ -65,6 +65,13 @@ async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decode
         "--rivia-{}--",
         hex::encode(rand::rng().random::<[u8; 12]>())
     );
+    // golang runs a binary compiled once per source (its compile is not part of the run).
+    let binary = match runtime.toolchain {
+        crate::runtimes::Toolchain::Go => {
+            Some(crate::golang::binary(engine, installed, &request.source).await?)
+        }
+        _ => None,
+    };
     let (dir, program) = {
         // The source may be megabytes: file IO goes to the blocking pool, not a tokio worker.
         let config = config.clone();
@@ -79,8 +86,11 @@ async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decode
             };
             let program =
                 crate::program::build(toolchain, &installed, &request, &separator, &seen_dir)?;
-            dir.write(program.file_name, &program.file_content)
-                .map_err(|e| format!("Cannot prepare the run: {e}"))?;
+            match &binary {
+                Some(binary) => crate::golang::place(&dir, binary),
+                None => dir.write(program.file_name, &program.file_content),
+            }
+            .map_err(|e| format!("Cannot prepare the run: {e}"))?;
             Ok::<_, String>((dir, program))
         });
         prepared
@@ -89,7 +99,8 @@ async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decode
     };
     let raw = execute(
         config,
-        request,
+        &request.limits,
+        request.network,
         &program.argv,
         program.stdin,
         dir.path(),
@@ -100,16 +111,16 @@ async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decode
 }
 
 /// Starts the process and waits for it under the wall clock.
-async fn execute(
+pub(crate) async fn execute(
     config: &EngineConfig,
-    request: &RunRequest,
+    limits: &Limits,
+    network: bool,
     argv: &[OsString],
     stdin: Option<Vec<u8>>,
     dir: &Path,
     separator: String,
 ) -> Result<Raw, String> {
-    let limits = &request.limits;
-    let mut cmd = sandbox::command(config, argv, limits, request.network, dir);
+    let mut cmd = sandbox::command(config, argv, limits, network, dir);
     if stdin.is_none() {
         cmd.stdin(Stdio::null());
     }

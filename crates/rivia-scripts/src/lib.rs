@@ -11,6 +11,7 @@
 
 mod capture;
 mod exec;
+mod golang;
 mod program;
 mod protocol;
 mod run_dir;

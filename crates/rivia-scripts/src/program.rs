@@ -7,8 +7,10 @@
 //!   platform (which pasted JSON inside quotes), every input is embedded as base64 — alphabet
 //!   `A-Za-z0-9+/=` only — inside a quoted literal and decoded at run time, so no value can end the
 //!   literal and change the program (§13).
-//! * `golang`, `swift`: no template yet; a run fails saying so (their toolchains are not
-//!   installed on the machines we test on).
+//! * `golang`: compiled once per source with `wrappers/go_inputs.go`, which reads the same
+//!   stdin line as the W wrappers (`crate::golang`); the program is the cached binary.
+//! * `swift`: no template; its toolchain cannot be installed here, so a run fails saying the
+//!   toolchain is missing (or, where one is installed, that Rivia has no template for it).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -104,7 +106,14 @@ pub(crate) fn build(
             ],
             stdin: None,
         },
-        Toolchain::Go | Toolchain::Swift => {
+        // The binary compiled from the source (`crate::golang`) is linked in as `main`.
+        Toolchain::Go => Program {
+            file_name: crate::golang::BINARY,
+            file_content: String::new(),
+            argv: vec![code_dir.join(crate::golang::BINARY).into_os_string()],
+            stdin: Some(stdin_line(request, separator)),
+        },
+        Toolchain::Swift => {
             return Err(format!(
                 "The {} runtime is not supported by this Rivia build yet ({} is installed, but \
                  Rivia has no template for it).",

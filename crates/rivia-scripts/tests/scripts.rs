@@ -452,3 +452,71 @@ async fn without_bubblewrap_runs_fail_with_the_reason_unless_unsafe_is_chosen() 
     assert_status(&outcome, RunStatus::Success);
     assert_eq!(outcome.stdout, "Hello, Ada! n=2 by codebox");
 }
+
+/// Whether `toolchain` is installed; under `CI=true` a missing one fails (CI installs it).
+fn required(engine: &Engine, toolchain: Toolchain) -> bool {
+    let found = engine.toolchains().get(toolchain).is_some();
+    assert!(
+        found || std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but `{}` is not installed",
+        toolchain.binary()
+    );
+    has(engine, toolchain)
+}
+
+#[tokio::test]
+async fn golang_compiles_once_per_source_and_reports_compile_errors() {
+    let Some(engine) = engine().await else { return };
+    if !required(&engine, Toolchain::Go) {
+        return;
+    }
+    // A source of its own (a fresh cache entry), using an import of its own.
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    let source = format!(
+        "import (\n\t\"fmt\"\n\t\"strings\"\n)\n\nfunc main() {{\n\tprintln(\"{nonce}\")\n\tfmt.Print(strings.ToUpper(ARGS[\"name\"].(string)), \" \", CONFIG[\"greeting\"], \" \", META[\"executed_by\"])\n}}\n"
+    );
+    let first = engine.run(&request("golang", &source)).await;
+    assert_status(&first, RunStatus::Success);
+    assert_eq!(first.stdout, "ADA Hello codebox");
+    assert!(first.stderr.contains(&nonce), "{}", first.stderr);
+    let started = Instant::now();
+    let second = engine.run(&request("golang", &source)).await;
+    assert_status(&second, RunStatus::Success);
+    assert!(
+        started.elapsed() < Duration::from_millis(first.duration_ms / 2 + 200),
+        "the second run compiled again: {} ms after {} ms",
+        started.elapsed().as_millis(),
+        first.duration_ms
+    );
+    // An array ARGS leaves ARGS a nil map, as on the platform.
+    let mut req = request("golang", "func main() { println(ARGS == nil) }");
+    req.args = json!([1, 2]);
+    let outcome = engine.run(&req).await;
+    assert_status(&outcome, RunStatus::Success);
+    assert_eq!(outcome.stderr, "true");
+    let broken = engine
+        .run(&request("golang", "func main() { undefinedThing() }"))
+        .await;
+    assert_status(&broken, RunStatus::Failure);
+    assert!(
+        broken.stderr.starts_with("Compilation failed:")
+            && broken.stderr.contains("undefinedThing"),
+        "{}",
+        broken.stderr
+    );
+}
+
+#[tokio::test]
+async fn swift_runs_fail_saying_the_toolchain_is_missing() {
+    let Some(engine) = engine().await else { return };
+    if engine.toolchains().get(Toolchain::Swift).is_some() {
+        eprintln!("SKIPPING: swift is installed here");
+        return;
+    }
+    let outcome = engine.run(&request("swift", "print(1)")).await;
+    assert_status(&outcome, RunStatus::Failure);
+    assert_eq!(
+        outcome.stderr,
+        "The swift runtime needs the `swift` toolchain, which is not installed on this server."
+    );
+}

@@ -86,6 +86,11 @@ fn limit_for(route: &str, content_type: &str) -> usize {
         BATCH_LIMIT
     } else if route.contains("/snippets/scripts/") && route.ends_with("/run/") {
         RUN_LIMIT
+    } else if route.contains("/endpoints/scripts/")
+        && (route.ends_with("/run/") || route.contains("/endpoints/scripts/p/"))
+    {
+        // Script endpoint runs, public ones included (multipart bodies too).
+        RUN_LIMIT
     } else if route.contains("/snippets/scripts/") {
         SCRIPT_LIMIT
     } else {

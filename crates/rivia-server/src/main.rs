@@ -124,6 +124,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(store.clone(), settings);
     // Probe interpreters and the sandbox now, so the log says which runtimes work.
     tracing::info!("{}", state.runner().engine().await.summary());
+    // Traces a killed server left unfinished end as failure: now, then every minute.
+    let sweeper = state.clone();
+    let sweep_store = store.clone();
+    tokio::spawn(async move {
+        sweeper
+            .runner()
+            .keep_sweeping_stale_traces(sweep_store)
+            .await
+    });
     let app = rivia_server::app(state.clone());
     let shutdown = shutdown_signal().context("installing signal handlers")?;
     let listener = tokio::net::TcpListener::bind(&args.bind)

@@ -19,6 +19,9 @@ pub(crate) struct Req {
     pub(crate) path: String,
     /// Query parameters in order, without blank ones.
     pub(crate) query: Vec<(String, String)>,
+    /// The request URI as sent (a cheap clone: it shares the request's bytes), for the rare
+    /// reader of the raw query (blank parameters included).
+    pub(crate) uri: axum::http::Uri,
     /// Headers.
     pub(crate) headers: HeaderMap,
     /// Parsed body.
@@ -64,6 +67,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
             method: parts.method.clone(),
             path: parts.uri.path().to_string(),
             query,
+            uri: parts.uri.clone(),
             // Taken, not cloned (a map and a count per header, every request): `Req` is
             // the last extractor of every handler, and nothing after it reads them.
             headers: std::mem::take(&mut parts.headers),

@@ -42,6 +42,9 @@ pub struct ScriptSettings {
     pub retention: Retention,
     /// How long shutdown waits for running scripts before it kills them.
     pub shutdown_grace: Duration,
+    /// Added to the longest queue wait and run before an unfinished trace counts as
+    /// abandoned by a stopped server ([`Runner::sweep_stale_traces`]).
+    pub stale_margin: Duration,
 }
 
 impl ScriptSettings {
@@ -61,6 +64,7 @@ impl ScriptSettings {
             api_host: "127.0.0.1:8080".to_owned(),
             retention: Retention::default(),
             shutdown_grace: Duration::from_secs(10),
+            stale_margin: Duration::from_secs(60),
         }
     }
 }
@@ -227,6 +231,25 @@ impl Runner {
 
     /// Runs `job` in the background; its trace records the outcome.
     pub(crate) fn submit(self: &Arc<Self>, store: Store, job: Job) {
+        self.submit_with(store, job, None);
+    }
+
+    /// Runs `job` through the same queue as [`Runner::submit`] and waits for its end (script
+    /// endpoints answer with it). Dropping the future does not stop the run: its trace is
+    /// still written.
+    pub(crate) async fn run_and_wait(self: &Arc<Self>, store: Store, job: Job) -> RunEnd {
+        let (reply, ended) = tokio::sync::oneshot::channel();
+        self.submit_with(store, job, Some(reply));
+        // A dropped sender: the run was stopped at shutdown.
+        ended.await.unwrap_or_else(|_| RunEnd::stopped())
+    }
+
+    fn submit_with(
+        self: &Arc<Self>,
+        store: Store,
+        job: Job,
+        reply: Option<tokio::sync::oneshot::Sender<RunEnd>>,
+    ) {
         if self.running.lock().len() >= self.settings.queue_limit {
             self.revoke(job.token.as_ref());
             self.finished("blocked");
@@ -244,6 +267,9 @@ impl Runner {
                 {
                     tracing::error!(trace = job.trace_id, error = %e, "could not block a run");
                 }
+                if let Some(reply) = reply {
+                    let _ = reply.send(RunEnd::from_trace_end(&end));
+                }
             });
             return;
         }
@@ -260,8 +286,15 @@ impl Runner {
         );
         let runner = self.clone();
         let task = tokio::spawn(async move {
-            if let Err(e) = runner.execute(&store, &job).await {
-                tracing::error!(trace = job.trace_id, error = %e, "script run could not be recorded");
+            match runner.execute(&store, &job).await {
+                Ok(end) => {
+                    if let (Some(reply), Some(end)) = (reply, end) {
+                        let _ = reply.send(end);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(trace = job.trace_id, error = %e, "script run could not be recorded")
+                }
             }
             runner.revoke(job.token.as_ref());
             runner.running.lock().remove(&run);
@@ -310,7 +343,9 @@ impl Runner {
         }
     }
 
-    async fn execute(&self, store: &Store, job: &Job) -> rivia_store::StoreResult<()> {
+    /// Runs one job to its end and records it; `None` when the trace had already left
+    /// `pending` (another writer ended it).
+    async fn execute(&self, store: &Store, job: &Job) -> rivia_store::StoreResult<Option<RunEnd>> {
         let instance_slots = self.instance_slots(job.instance_id);
         let queued = async {
             let a = instance_slots.acquire_owned().await.ok()?;
@@ -328,15 +363,16 @@ impl Runner {
                 result: &result,
                 result_len: py_str_len(&serde_json::from_str(&result).unwrap_or_default()),
             };
-            return store
+            store
                 .finish_trace(job.instance_id, job.kind, job.trace_id, &end)
-                .await;
+                .await?;
+            return Ok(Some(RunEnd::from_trace_end(&end)));
         };
         if !store
             .start_trace(job.instance_id, job.kind, job.trace_id)
             .await?
         {
-            return Ok(());
+            return Ok(None);
         }
         let started = Instant::now();
         let executed_at = rivia_core::time::now_micros();
@@ -353,7 +389,53 @@ impl Runner {
         };
         store
             .finish_trace(job.instance_id, job.kind, job.trace_id, &end)
-            .await
+            .await?;
+        Ok(Some(RunEnd {
+            status: end.status.to_owned(),
+            executed_at,
+            duration: end.duration,
+            result,
+            response: outcome.response,
+        }))
+    }
+
+    /// How long an unfinished trace may go unwritten before it counts as abandoned: the
+    /// longest queue wait and the longest run (with its kill grace) plus a margin. A live
+    /// run writes its trace when it starts and when it ends, so on a shared PostgreSQL no
+    /// node's sweep can end another live node's run (nodes should share these settings).
+    pub fn stale_after(&self) -> Duration {
+        let s = &self.settings;
+        s.queue_timeout + s.max_timeout + s.engine.kill_grace + s.stale_margin
+    }
+
+    /// Ends as `failure` the traces left `pending`/`processing` by a server that stopped
+    /// without finishing them (kill -9, power loss); returns how many.
+    pub async fn sweep_stale_traces(&self, store: &Store) -> rivia_store::StoreResult<u64> {
+        let bound = i64::try_from(self.stale_after().as_micros()).unwrap_or(i64::MAX);
+        let before = rivia_core::time::now_micros().saturating_sub(bound);
+        let result = json!({"stdout": "", "stderr": STALE_MESSAGE});
+        let n = store
+            .fail_stale_traces(before, &result.to_string(), py_str_len(&result))
+            .await?;
+        if n > 0 {
+            tracing::warn!(
+                traces = n,
+                "ended runs abandoned by a stopped server as failure"
+            );
+        }
+        Ok(n)
+    }
+
+    /// Sweeps at once, then every [`STALE_SWEEP_EVERY`], for as long as the server runs.
+    pub async fn keep_sweeping_stale_traces(&self, store: Store) {
+        let mut tick = tokio::time::interval(STALE_SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.sweep_stale_traces(&store).await {
+                tracing::warn!(error = %e, "sweeping abandoned traces failed");
+            }
+        }
     }
 
     /// Deletes expired traces at most once a minute.
@@ -370,6 +452,50 @@ impl Runner {
         }
         if let Err(e) = store.prune_traces(self.settings.retention).await {
             tracing::warn!(error = %e, "pruning traces failed");
+        }
+    }
+}
+
+/// The stderr of a trace whose run a stopped server abandoned.
+pub(crate) const STALE_MESSAGE: &str =
+    "The run was stopped: the server stopped during the run (crash or kill) and did not finish it.";
+/// How often [`Runner::keep_sweeping_stale_traces`] looks for abandoned traces.
+const STALE_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// How a run waited on with [`Runner::run_and_wait`] ended.
+#[derive(Debug, Clone)]
+pub(crate) struct RunEnd {
+    /// The final trace status.
+    pub(crate) status: String,
+    /// Execution start (or decision time), µs.
+    pub(crate) executed_at: i64,
+    /// Milliseconds, when it ran.
+    pub(crate) duration: Option<i64>,
+    /// The trace `result`.
+    pub(crate) result: Value,
+    /// The script's custom response, if it set one.
+    pub(crate) response: Option<rivia_scripts::CustomResponse>,
+}
+
+impl RunEnd {
+    fn from_trace_end(end: &TraceEnd<'_>) -> RunEnd {
+        RunEnd {
+            status: end.status.to_owned(),
+            executed_at: end.executed_at,
+            duration: end.duration,
+            result: serde_json::from_str(end.result).unwrap_or_else(|_| json!({})),
+            response: None,
+        }
+    }
+
+    /// A run stopped at shutdown.
+    fn stopped() -> RunEnd {
+        RunEnd {
+            status: "failure".to_owned(),
+            executed_at: rivia_core::time::now_micros(),
+            duration: None,
+            result: json!({"stdout": "", "stderr": "The run was stopped: the server shut down."}),
+            response: None,
         }
     }
 }

@@ -121,7 +121,10 @@ async fn handle(mut router: Router, body_timeout: Duration, mut req: Request) ->
         }
         return preflight();
     }
-    let wanted = if method == Method::GET && req.uri().query().is_some_and(may_select) {
+    let wanted = if method == Method::GET
+        && req.uri().query().is_some_and(may_select)
+        && !runs_a_script_endpoint(req.uri().path())
+    {
         FieldFilter::from_query(req.uri().query())
     } else {
         None
@@ -171,6 +174,13 @@ async fn handle(mut router: Router, body_timeout: Duration, mut req: Request) ->
 /// names as sent, or percent-encoded.
 fn may_select(query: &str) -> bool {
     query.contains("fields") || query.contains('%')
+}
+
+/// Whether `path` runs a script endpoint, whose answer is the script's own: its query is
+/// the script's ARGS, never a field selection.
+fn runs_a_script_endpoint(path: &str) -> bool {
+    path.contains("/endpoints/scripts/")
+        && (path.ends_with("/run/") || path.contains("/endpoints/scripts/p/"))
 }
 
 /// A CORS preflight: any origin, the API's methods and headers.

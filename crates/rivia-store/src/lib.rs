@@ -19,6 +19,7 @@ pub mod health;
 pub mod instances;
 pub mod invitations;
 pub mod objects;
+pub mod script_endpoints;
 pub mod scripts;
 mod sql;
 #[cfg(feature = "testing")]

@@ -147,9 +147,16 @@ impl Store {
         Ok(row.map(script_from))
     }
 
-    /// Deletes a script and its traces.
+    /// Deletes a script and its traces, and its script endpoints with theirs.
     pub async fn delete_script(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
         let mut tx = self.db.begin().await?;
+        // The endpoints go with the script (foreign key); their traces name them by id.
+        tx.exec(
+            "DELETE FROM traces WHERE instance_id = $1 AND kind = 'endpoint' AND parent IN \
+             (SELECT CAST(id AS TEXT) FROM script_endpoints WHERE instance_id = $1 AND script_id = $2)",
+            params![instance_id, id],
+        )
+        .await?;
         let n = tx
             .exec(
                 "DELETE FROM scripts WHERE instance_id = $1 AND id = $2",

@@ -190,6 +190,30 @@ impl Store {
         ))
     }
 
+    /// Ends as `failure` every trace still `pending` or `processing` whose last write is
+    /// older than `before` (µs): runs that a stopped server (kill -9, power loss) will never
+    /// finish. Live runs write their trace when they start and when they end, so a bound
+    /// above the longest queue wait plus the longest run never touches another node's live
+    /// run. Returns how many were ended.
+    pub async fn fail_stale_traces(
+        &self,
+        before: i64,
+        result: &str,
+        result_len: i64,
+    ) -> StoreResult<u64> {
+        let now = now_micros();
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .exec(
+                "UPDATE traces SET status = 'failure', executed_at = COALESCE(executed_at, $2), result = $3, \
+                 result_len = $4, updated_at = $2 WHERE status IN ('pending', 'processing') AND updated_at < $1",
+                params![before, now, result, result_len],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Deletes expired traces and those pushed out of their list more than
     /// [`EVICTED_GRACE_MICROS`] ago (approximated by their last write); returns how many.
     pub async fn prune_traces(&self, retention: Retention) -> StoreResult<u64> {
