@@ -17,12 +17,15 @@ pub mod classes;
 pub mod config;
 pub mod instances;
 pub mod invitations;
+pub mod jobs;
 pub mod objects;
+pub mod schedules;
 pub mod scripts;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod traces;
+pub mod triggers;
 pub mod users;
 
 pub(crate) use db::params;

@@ -10,6 +10,7 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_objects.sql")),
     (3, include_str!("../../migrations/sqlite/0003_channels.sql")),
     (4, include_str!("../../migrations/sqlite/0004_scripts.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_jobs.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -29,6 +30,7 @@ const POSTGRES: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_scripts.sql"),
     ),
+    (7, include_str!("../../migrations/postgres/0007_jobs.sql")),
 ];
 
 /// Applies every migration not yet recorded.
