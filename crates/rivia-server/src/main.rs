@@ -128,6 +128,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(|u| u.trim().trim_end_matches('/').to_string())
             .filter(|u| !u.is_empty()),
         scripts: args.script_settings(),
+        jobs: args.job_settings(),
     };
     let timeouts = settings.timeouts();
     let rates = settings.rate_summary();
@@ -136,6 +137,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(store.clone(), settings);
     // Probe interpreters and the sandbox now, so the log says which runtimes work.
     tracing::info!("{}", state.runner().engine().await.summary());
+    // Trigger and schedule runs: jobs left by the last run are picked up now.
+    let workers = rivia_server::workers::start(&state).await;
     let app = rivia_server::app(state.clone());
     let shutdown = shutdown_signal().context("installing signal handlers")?;
     let listener = tokio::net::TcpListener::bind(&args.bind)
@@ -159,6 +162,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(rivia_server::memory::release_after_closes(live.clone()));
     rivia_server::server::serve(listener, app, live, timeouts, shutdown).await;
     tracing::info!("shutting down: waiting for running scripts");
+    workers
+        .shutdown(state.runner().settings().shutdown_grace)
+        .await;
     state.runner().shutdown(&store).await;
     tracing::info!("shutting down: closing the store");
     store.close().await;

@@ -50,6 +50,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Script execution.
     pub scripts: crate::runner::ScriptSettings,
+    /// Background jobs: triggers and schedules.
+    pub jobs: crate::workers::JobSettings,
 }
 
 impl Settings {
@@ -86,6 +88,7 @@ impl Settings {
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
             public_url: None,
             scripts: crate::runner::ScriptSettings::default(),
+            jobs: crate::workers::JobSettings::default(),
         }
     }
 

@@ -5,6 +5,8 @@ mod config;
 mod scripts;
 mod traces;
 
+pub(crate) use traces::merge_config;
+
 use super::Api;
 use crate::caller::Call;
 use crate::error::ApiResult;
