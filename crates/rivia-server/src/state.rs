@@ -88,7 +88,11 @@ impl Settings {
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
             public_url: None,
             scripts: crate::runner::ScriptSettings::default(),
-            jobs: crate::workers::JobSettings::default(),
+            jobs: crate::workers::JobSettings {
+                poll: Duration::from_millis(200),
+                schedule_tick: Duration::from_millis(100),
+                ..Default::default()
+            },
         }
     }
 
