@@ -43,6 +43,7 @@ mod objects_query;
 mod objects_store;
 mod objects_stress;
 mod query_prop;
+mod schedules;
 mod security_admins;
 mod security_batch;
 mod security_input;
