@@ -32,6 +32,7 @@ mod files;
 mod groups;
 mod instances;
 mod invitations;
+mod jobs_durability;
 mod limits;
 mod method_order;
 mod object_changes;
