@@ -146,7 +146,7 @@ mod tests {
             parse_crontab("5 * test").err().as_deref(),
             Some("Crontab has to have 5 parts specified.")
         );
-        let bad = parse_crontab("5 * * 123445 *").err().expect("refused");
+        let bad = parse_crontab("5 * * 123445 *").expect_err("refused");
         assert!(bad.starts_with("Not a valid crontab, "), "{bad}");
         assert!(parse_crontab("0 0 L * *").is_err());
         assert!(parse_crontab("@daily x y z w").is_err());

@@ -16,8 +16,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server.
-    Serve(ServeArgs),
+    /// Run the HTTP server (boxed: its options outweigh the other commands).
+    Serve(Box<ServeArgs>),
     /// Administrative tasks on the store.
     Admin {
         /// The task.

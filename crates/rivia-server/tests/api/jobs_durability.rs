@@ -219,7 +219,10 @@ async fn a_killed_server_runs_every_committed_trigger_once_after_restart(backend
     let left = dead.count_jobs("trigger").await.expect("db");
     dead.close().await;
     eprintln!("killed after {acknowledged} creates answered, {left} trigger runs left");
-    assert!(left > 0, "the kill came after all runs ended: the test proves nothing");
+    assert!(
+        left > 0,
+        "the kill came after all runs ended: the test proves nothing"
+    );
 
     let restarted = start(&store, &[]).await;
     let client = restarted.client;
