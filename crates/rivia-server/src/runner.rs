@@ -361,7 +361,7 @@ impl Runner {
     }
 
     /// Deletes expired traces at most once a minute.
-    async fn maybe_prune(&self, store: &Store) {
+    pub(crate) async fn maybe_prune(&self, store: &Store) {
         let now = rivia_core::time::now_micros();
         let last = self.last_prune.load(Ordering::Relaxed);
         if now - last < 60_000_000

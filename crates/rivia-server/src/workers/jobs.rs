@@ -154,7 +154,10 @@ impl JobWorker {
         let mut delay = Duration::from_millis(200);
         loop {
             match self.app.store.finish_job(job, &trace).await {
-                Ok(Some(_)) => return,
+                Ok(Some(_)) => {
+                    self.app.runner().maybe_prune(&self.app.store).await;
+                    return;
+                }
                 Ok(None) => {
                     tracing::warn!(
                         job = job.id,

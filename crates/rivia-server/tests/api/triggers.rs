@@ -14,6 +14,7 @@ both_backends!(
     bad_triggers_get_the_platform_messages,
     read_admins_only_read_triggers_and_api_keys_are_refused,
     traces_of_an_unknown_trigger_are_404,
+    deleting_the_script_deletes_its_triggers,
 );
 
 pub const TRIGGERS: &str = "/v1.1/instances/trigs/triggers/";
@@ -238,4 +239,36 @@ async fn traces_of_an_unknown_trigger_are_404(app: TestApp) {
         .await
         .expect_json(StatusCode::NOT_FOUND);
     assert_eq!(r, json!({"detail": "Trigger was not found."}));
+}
+
+async fn deleting_the_script_deletes_its_triggers(app: TestApp) {
+    let admin = setup(&app, "print(1)").await;
+    create(
+        &app,
+        &admin,
+        json!({"signal": "post_create", "class": "dog", "script": 1}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    app.as_key(
+        &admin,
+        "DELETE",
+        "/v1.1/instances/trigs/snippets/scripts/1/",
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    app.as_key(&admin, "GET", &format!("{TRIGGERS}1/"), None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    // Objects of the class are still written, with no run to do.
+    app.as_key(
+        &admin,
+        "POST",
+        "/v1.1/instances/trigs/classes/dog/objects/",
+        Some(json!({"name": "a"})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(app.store.count_jobs("trigger").await.expect("db"), 0);
 }
