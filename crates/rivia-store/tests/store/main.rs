@@ -6,5 +6,6 @@ pub mod helpers;
 
 mod constraints;
 mod ids;
+mod jobs;
 mod reads;
 mod units;
