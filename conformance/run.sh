@@ -68,6 +68,8 @@ url="http://127.0.0.1:$port/"
 
 server_env=(
     RIVIA_INSTANCE_RATE=0 RIVIA_ADMIN_RATE=0 RIVIA_ANON_RATE=0 RIVIA_POLL_RATE=0
+    # Test-only: schedules may run every second, so the schedule test need not wait 30 s.
+    RIVIA_TEST_SCHEDULE_MIN_INTERVAL=1
 )
 if [ -n "${RIVIA_DATABASE_URL:-}" ]; then
     server_env+=(RIVIA_DATABASE_URL="$RIVIA_DATABASE_URL")

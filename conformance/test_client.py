@@ -36,7 +36,8 @@ from syncano.connection import Connection
 from syncano.exceptions import (RevisionMismatchException, SyncanoDoesNotExist,
                                 SyncanoRequestError, UserNotFound)
 from syncano.models import (ApiKey, Channel, Class, Group, Instance, Message, Object,
-                            Script, ScriptEndpoint, ScriptEndpointTrace, ScriptTrace, User,
+                            Schedule, ScheduleTrace, Script, ScriptEndpoint,
+                            ScriptEndpointTrace, ScriptTrace, Trigger, TriggerTrace, User,
                             registry)
 
 BASE_URL = os.environ.get('RIVIA_URL', 'http://127.0.0.1:8080/')
@@ -1009,3 +1010,80 @@ def test_script_endpoint_run_custom_response_public_link_and_traces(inst):
                      "content_type='text/html'))")
     script.save()
     assert se.run() == '<b>hi</b>'
+
+
+# --------------------------------------------------------------------------------------
+# triggers and schedules, and their traces
+# --------------------------------------------------------------------------------------
+
+def wait_traces(manager_list, count, timeout=60):
+    """The traces ``manager_list()`` gives once there are ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        traces = list(manager_list())
+        if len(traces) >= count or time.monotonic() > deadline:
+            return traces
+        time.sleep(0.2)
+
+
+def test_trigger_crud_and_runs(inst):
+    Class.please.create(instance_name=INSTANCE_NAME, name='watched',
+                        schema=[{'name': 'name', 'type': 'string'}])
+    script = Script.please.create(
+        instance_name=INSTANCE_NAME, label='on-create', runtime_name='python3',
+        source="print(META['signal'], ARGS['name'])")
+    trigger = Trigger.please.create(instance_name=INSTANCE_NAME, label='new ones',
+                                    script=script.id, class_name='watched',
+                                    signal='post_create')
+    assert trigger.id and trigger.signal == 'post_create'
+    assert trigger.class_name == 'watched'
+    assert trigger.id in [t.id for t in Trigger.please.list(instance_name=INSTANCE_NAME)]
+    with pytest.raises(SyncanoRequestError) as err:
+        Trigger.please.create(instance_name=INSTANCE_NAME, label='bad', script=script.id,
+                              class_name='missing', signal='post_create')
+    assert err.value.status_code == 400
+    Object.please.create(instance_name=INSTANCE_NAME, class_name='watched', name='yennefer')
+    traces = wait_traces(lambda: TriggerTrace.please.list(
+        instance_name=INSTANCE_NAME, trigger_id=trigger.id), 1)
+    assert [t.status for t in traces] == ['success']
+    # The library's trigger and schedule traces keep `result` as text (a StringField).
+    assert "'stdout': 'create yennefer'" in traces[0].result
+    one = TriggerTrace.please.get(instance_name=INSTANCE_NAME, trigger_id=trigger.id,
+                                  id=traces[0].id)
+    assert one.duration is not None
+    trigger.signal = 'post_delete'
+    trigger.save()
+    assert Trigger.please.get(instance_name=INSTANCE_NAME, id=trigger.id).signal == 'post_delete'
+    trigger.delete()
+    with pytest.raises(SyncanoDoesNotExist):
+        Trigger.please.get(instance_name=INSTANCE_NAME, id=trigger.id)
+
+
+def test_schedule_crud_and_runs(inst):
+    script = Script.please.create(instance_name=INSTANCE_NAME, label='tick',
+                                  runtime_name='python3', source="print(META['executed_by'])")
+    cron = Schedule.please.create(instance_name=INSTANCE_NAME, label='nightly',
+                                  script=script.id, crontab='0 3 * * *',
+                                  timezone='Europe/Warsaw')
+    assert cron.crontab == '0 3 * * *' and cron.scheduled_next is not None
+    # 3:00 in Warsaw is 1:00 or 2:00 UTC, depending on the season.
+    assert cron.scheduled_next.hour in (1, 2) and cron.scheduled_next.minute == 0
+    with pytest.raises(SyncanoRequestError) as err:
+        Schedule.please.create(instance_name=INSTANCE_NAME, label='bad', script=script.id,
+                               crontab='0 3 * *')
+    assert err.value.status_code == 400
+    cron.label = 'renamed'
+    cron.save()
+    assert Schedule.please.get(instance_name=INSTANCE_NAME, id=cron.id).label == 'renamed'
+    cron.delete()
+    # conformance/run.sh lets schedules run every second (a test-only server setting).
+    ticking = Schedule.please.create(instance_name=INSTANCE_NAME, label='ticking',
+                                     script=script.id, interval_sec=1)
+    traces = wait_traces(lambda: ScheduleTrace.please.list(
+        instance_name=INSTANCE_NAME, schedule_id=ticking.id), 2)
+    assert len(traces) >= 2
+    assert all(t.status == 'success' for t in traces)
+    assert "'stdout': 'schedule'" in traces[0].result
+    assert traces[0].id > traces[1].id, 'newest first'
+    ticking.delete()
+    assert ticking.id not in [s.id for s in Schedule.please.list(instance_name=INSTANCE_NAME)]

@@ -25,7 +25,9 @@ function binary() {
 function startServer() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rivia-js-'));
   const env = { ...process.env, RIVIA_INSTANCE_RATE: '0', RIVIA_ADMIN_RATE: '0',
-    RIVIA_ANON_RATE: '0', RIVIA_POLL_RATE: '0', NO_COLOR: '1' };
+    RIVIA_ANON_RATE: '0', RIVIA_POLL_RATE: '0', NO_COLOR: '1',
+    // Test-only: schedules may run every second, so schedule tests need not wait 30 s.
+    RIVIA_TEST_SCHEDULE_MIN_INTERVAL: '1' };
   delete env.RIVIA_BIND;
   delete env.RIVIA_DATA_DIR;
   const child = spawn(binary(), ['serve', '--bind', '127.0.0.1:0', '--data-dir', dataDir],

@@ -14,4 +14,5 @@ pub mod time;
 pub use errors::FieldErrors;
 pub mod object;
 pub mod query;
+pub mod schedule;
 pub mod schema;

@@ -16,8 +16,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server.
-    Serve(ServeArgs),
+    /// Run the HTTP server (boxed: its options outweigh the other commands).
+    Serve(Box<ServeArgs>),
     /// Administrative tasks on the store.
     Admin {
         /// The task.
@@ -151,6 +151,28 @@ pub struct ServeArgs {
     /// `META.api_host` given to scripts (default: the bind address).
     #[arg(long, env = "RIVIA_API_HOST")]
     pub api_host: Option<String>,
+    /// Schedules per instance.
+    #[arg(long, env = "RIVIA_SCHEDULE_LIMIT", default_value_t = 100)]
+    pub schedule_limit: i64,
+    /// Seconds a node's claim on a trigger or schedule run lasts without renewal: after
+    /// a node dies, its runs are taken over this long after its last renewal.
+    #[arg(long, env = "RIVIA_JOB_LEASE", default_value_t = 30)]
+    pub job_lease: u64,
+    /// Milliseconds between looks for runs enqueued by other nodes.
+    #[arg(long, env = "RIVIA_JOB_POLL_MS", default_value_t = 1000, hide = true)]
+    pub job_poll_ms: u64,
+    /// TEST ONLY: the smallest `interval_sec` a schedule may have (the platform's is 30).
+    #[arg(
+        long,
+        env = "RIVIA_TEST_SCHEDULE_MIN_INTERVAL",
+        default_value_t = 30,
+        hide = true
+    )]
+    pub test_schedule_min_interval: i64,
+    /// TEST ONLY: read the schedules' "now" from this file (Unix seconds) instead of the
+    /// system clock, so tests can move time forward.
+    #[arg(long, env = "RIVIA_TEST_CLOCK_FILE", hide = true)]
+    pub test_clock_file: Option<std::path::PathBuf>,
     /// The admin dashboard at `/_/`: `on` or `off`.
     #[arg(long, env = "RIVIA_DASHBOARD", value_enum, ignore_case = true, default_value_t = Switch::On)]
     pub dashboard: Switch,
@@ -184,6 +206,21 @@ impl ServeArgs {
         }
         s.api_host = self.api_host.clone().unwrap_or_else(|| self.bind.clone());
         s
+    }
+
+    /// The background job settings these arguments ask for.
+    pub fn job_settings(&self) -> crate::workers::JobSettings {
+        crate::workers::JobSettings {
+            poll: std::time::Duration::from_millis(self.job_poll_ms.max(10)),
+            lease: std::time::Duration::from_secs(self.job_lease.max(1)),
+            schedule_min_interval: self.test_schedule_min_interval.max(1),
+            schedule_limit: self.schedule_limit.max(0),
+            clock: match &self.test_clock_file {
+                Some(path) => crate::workers::Clock::File(path.clone()),
+                None => crate::workers::Clock::System,
+            },
+            ..Default::default()
+        }
     }
 
     /// Whether the dashboard is served.

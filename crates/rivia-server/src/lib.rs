@@ -25,6 +25,7 @@ pub mod server;
 pub mod stack;
 pub mod state;
 pub(crate) mod throttle;
+pub mod workers;
 
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Admin {
             command:
                 AdminCommand::Create {
@@ -116,6 +116,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         scripts: args.script_settings(),
         metrics: args.metrics_bind.is_some(),
         dashboard: args.dashboard_on(),
+        jobs: args.job_settings(),
     };
     let timeouts = settings.timeouts();
     let rates = settings.rate_summary();
@@ -133,6 +134,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .keep_sweeping_stale_traces(sweep_store)
             .await
     });
+    // Trigger and schedule runs: jobs left by the last run are picked up now.
+    let workers = rivia_server::workers::start(&state).await;
     let app = rivia_server::app(state.clone());
     let shutdown = shutdown_signal().context("installing signal handlers")?;
     let listener = tokio::net::TcpListener::bind(&args.bind)
@@ -168,6 +171,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         task.abort();
     }
     tracing::info!("shutting down: waiting for running scripts");
+    workers
+        .shutdown(state.runner().settings().shutdown_grace)
+        .await;
     state.runner().shutdown(&store).await;
     tracing::info!("shutting down: closing the store");
     store.close().await;

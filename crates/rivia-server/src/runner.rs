@@ -438,8 +438,53 @@ impl Runner {
         }
     }
 
+    /// Runs `request` for a background job (a trigger or schedule run) and returns its
+    /// trace's final fields instead of storing them: the job's worker stores them in the
+    /// transaction that ends the job. It waits for a slot of its instance and a global slot
+    /// as long as it takes (the job's lease is kept alive meanwhile); `token` (its
+    /// `META.token`) is revoked when the run ends.
+    pub(crate) async fn run_for_job(
+        &self,
+        instance_id: i64,
+        request: &RunRequest,
+        token: Option<String>,
+    ) -> JobRunEnd {
+        let instance_slots = self.instance_slots(instance_id);
+        let slots = async {
+            let a = instance_slots.acquire_owned().await.ok()?;
+            let b = self.global.clone().acquire_owned().await.ok()?;
+            Some((a, b))
+        }
+        .await;
+        let started = Instant::now();
+        let executed_at = rivia_core::time::now_micros();
+        let outcome = match slots {
+            Some(_slots) => Some(self.engine().await.run(request).await),
+            None => None,
+        };
+        self.revoke(token.as_ref());
+        let Some(outcome) = outcome else {
+            let result = json!({"stdout": "", "stderr": "The executor is shutting down."});
+            return JobRunEnd {
+                status: "failure",
+                executed_at,
+                duration: None,
+                result_len: py_str_len(&result),
+                result: result.to_string(),
+            };
+        };
+        let result = result_json(&outcome);
+        JobRunEnd {
+            status: outcome.status.as_str(),
+            executed_at,
+            duration: Some(started.elapsed().as_millis().min(i64::MAX as u128) as i64),
+            result_len: py_str_len(&result),
+            result: result.to_string(),
+        }
+    }
+
     /// Deletes expired traces at most once a minute.
-    async fn maybe_prune(&self, store: &Store) {
+    pub(crate) async fn maybe_prune(&self, store: &Store) {
         let now = rivia_core::time::now_micros();
         let last = self.last_prune.load(Ordering::Relaxed);
         if now - last < 60_000_000
@@ -454,6 +499,16 @@ impl Runner {
             tracing::warn!(error = %e, "pruning traces failed");
         }
     }
+}
+
+/// The final fields of a background job's trace (see [`Runner::run_for_job`]).
+#[derive(Debug, Clone)]
+pub(crate) struct JobRunEnd {
+    pub(crate) status: &'static str,
+    pub(crate) executed_at: i64,
+    pub(crate) duration: Option<i64>,
+    pub(crate) result: String,
+    pub(crate) result_len: i64,
 }
 
 /// The stderr of a trace whose run a stopped server abandoned.

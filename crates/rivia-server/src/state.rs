@@ -54,6 +54,8 @@ pub struct Settings {
     pub metrics: bool,
     /// Serve the admin dashboard at `/_/`.
     pub dashboard: bool,
+    /// Background jobs: triggers and schedules.
+    pub jobs: crate::workers::JobSettings,
 }
 
 impl Settings {
@@ -92,6 +94,11 @@ impl Settings {
             scripts: crate::runner::ScriptSettings::default(),
             metrics: true,
             dashboard: true,
+            jobs: crate::workers::JobSettings {
+                poll: Duration::from_millis(200),
+                schedule_tick: Duration::from_millis(100),
+                ..Default::default()
+            },
         }
     }
 

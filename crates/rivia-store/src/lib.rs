@@ -18,13 +18,16 @@ pub mod config;
 pub mod health;
 pub mod instances;
 pub mod invitations;
+pub mod jobs;
 pub mod objects;
+pub mod schedules;
 pub mod script_endpoints;
 pub mod scripts;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod traces;
+pub mod triggers;
 pub mod users;
 
 pub(crate) use db::params;

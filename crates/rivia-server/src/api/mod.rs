@@ -14,10 +14,13 @@ pub(crate) mod files;
 pub(crate) mod groups;
 pub(crate) mod instances;
 pub(crate) mod invitations;
+pub(crate) mod job_traces;
 pub(crate) mod link;
 pub(crate) mod memberships;
 pub(crate) mod objects;
+pub(crate) mod schedules;
 pub(crate) mod snippets;
+pub(crate) mod triggers;
 pub(crate) mod users;
 
 use crate::req::Req;
@@ -207,6 +210,8 @@ pub fn all() -> Api {
     let api = objects::routes(api.tag("objects"));
     let api = snippets::routes(api.tag("snippets"));
     let api = endpoints::routes(api.tag("endpoints"));
+    let api = triggers::routes(api.tag("triggers"));
+    let api = schedules::routes(api.tag("schedules"));
     files::routes(api.tag("files"))
 }
 

@@ -28,7 +28,7 @@ async fn root_lists_the_api_versions(app: TestApp) {
 }
 
 /// Follows every link of `/v1.1/` and of an instance as its owner: each answers 200, or the
-/// spec's JSON 404 for an area not built yet (usage, backups, triggers, …). Action links
+/// spec's JSON 404 for an area not built yet (usage, backups, …). Action links
 /// (`batch`, `rename`) take POST only and answer a JSON 405 to GET, as on Syncano.
 async fn every_link_answers_or_is_a_json_404(app: TestApp) {
     let key = app.admin_with_instance("linked").await;
@@ -60,14 +60,7 @@ async fn every_link_answers_or_is_a_json_404(app: TestApp) {
             other => panic!("{name}: {url} answered {other}: {body}"),
         }
     }
-    for area in [
-        "usage",
-        "backups",
-        "triggers",
-        "schedules",
-        "restores",
-        "hosting",
-    ] {
+    for area in ["usage", "backups", "restores", "hosting"] {
         assert!(
             missing.iter().any(|m| m == area),
             "{area} is not built yet: {missing:?}"

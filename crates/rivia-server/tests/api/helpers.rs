@@ -125,6 +125,8 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The PostgreSQL database of the test, if on PostgreSQL.
     pub database: Option<TestDatabase>,
+    /// The background workers (trigger and schedule runs), as `rivia serve` runs them.
+    pub workers: rivia_server::workers::Workers,
 }
 
 /// A response: status, JSON body (Null when empty), headers, and the request that got it
@@ -194,6 +196,7 @@ impl TestApp {
         adjust(&mut settings);
         let state = AppState::new(store.clone(), settings);
         let router = rivia_server::app(state.clone());
+        let workers = rivia_server::workers::start(&state).await;
         Some(TestApp {
             router,
             store,
@@ -201,6 +204,7 @@ impl TestApp {
             backend,
             dir,
             database,
+            workers,
         })
     }
 

@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_script_endpoints.sql"),
     ),
+    (6, include_str!("../../migrations/sqlite/0006_jobs.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -37,6 +38,7 @@ const POSTGRES: &[(i64, &str)] = &[
         6,
         include_str!("../../migrations/postgres/0006_script_endpoints.sql"),
     ),
+    (7, include_str!("../../migrations/postgres/0007_jobs.sql")),
 ];
 
 /// Applies every migration not yet recorded.

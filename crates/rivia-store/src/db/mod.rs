@@ -32,6 +32,9 @@ enum Backend {
 #[derive(Clone)]
 pub struct Db {
     backend: Backend,
+    /// Signalled when a transaction that enqueued jobs commits, so this node's job worker
+    /// starts them at once instead of at its next poll.
+    jobs_enqueued: Arc<tokio::sync::Notify>,
 }
 
 impl Db {
@@ -40,6 +43,7 @@ impl Db {
         let sqlite = SqliteDb::open(dir)?;
         let db = Db {
             backend: Backend::Sqlite(Arc::new(sqlite)),
+            jobs_enqueued: Arc::default(),
         };
         migrate::run(&db).await?;
         Ok(db)
@@ -50,6 +54,7 @@ impl Db {
         let pg = PgDb::connect(url).await?;
         let db = Db {
             backend: Backend::Postgres(Arc::new(pg)),
+            jobs_enqueued: Arc::default(),
         };
         migrate::run(&db).await?;
         Ok(db)
@@ -61,6 +66,11 @@ impl Db {
             Backend::Sqlite(_) => Dialect::Sqlite,
             Backend::Postgres(_) => Dialect::Postgres,
         }
+    }
+
+    /// The signal of committed job enqueues (see [`Db`]).
+    pub(crate) fn jobs_enqueued(&self) -> &Arc<tokio::sync::Notify> {
+        &self.jobs_enqueued
     }
 
     /// The PostgreSQL URL, for components that need their own connection (LISTEN).
@@ -147,6 +157,8 @@ impl Db {
         Ok(Tx {
             inner,
             dialect: self.dialect(),
+            jobs_enqueued: false,
+            wake: self.jobs_enqueued.clone(),
         })
     }
 
@@ -182,9 +194,30 @@ enum TxInner {
 pub(crate) struct Tx {
     inner: TxInner,
     dialect: Dialect,
+    /// Set by a statement that enqueued jobs: the commit wakes the local job worker.
+    jobs_enqueued: bool,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Tx {
+    /// Records that this transaction enqueued jobs (see [`Db`]).
+    pub(crate) fn enqueued_jobs(&mut self) {
+        self.jobs_enqueued = true;
+    }
+
+    /// Wakes the local job worker after a commit of enqueued jobs.
+    fn wake_job_worker(enqueued: bool, wake: &tokio::sync::Notify) {
+        if enqueued {
+            wake.notify_one();
+        }
+    }
+
+    /// The signal to wake the job worker with, for a caller that commits by consuming
+    /// the transaction and learns only from its results that it enqueued jobs.
+    pub(crate) fn job_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
     /// The dialect of the database this transaction runs on.
     pub(crate) fn dialect(&self) -> Dialect {
         self.dialect
@@ -234,10 +267,12 @@ impl Tx {
         self,
         statements: Vec<Statement>,
     ) -> StoreResult<Vec<Vec<Row>>> {
-        match self.inner {
+        let rows = match self.inner {
             TxInner::Sqlite(t) => t.query_many_and_commit(statements).await,
             TxInner::Postgres(t) => t.query_many_and_commit(statements).await,
-        }
+        }?;
+        Self::wake_job_worker(self.jobs_enqueued, &self.wake);
+        Ok(rows)
     }
 
     /// Runs a statement and returns the number of affected rows.
@@ -261,6 +296,8 @@ impl Tx {
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await,
             TxInner::Postgres(t) => t.commit().await,
-        }
+        }?;
+        Self::wake_job_worker(self.jobs_enqueued, &self.wake);
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@ mod write;
 pub(crate) use count::EstimateCache;
 pub use list::{ObjectListQuery, OrderField};
 pub use write::RefTarget;
-pub(crate) use write::{delete_object, insert_object, update_object};
+pub(crate) use write::{delete_object, insert_object, touch_object, update_object};
 
 use crate::db::{Row, StoreResult};
 use crate::{params, table_name};

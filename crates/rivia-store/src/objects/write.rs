@@ -5,6 +5,7 @@
 use super::{OBJECT_COLUMNS, ObjectRow, ObjectValues, Visibility, object_from};
 use crate::db::{Row, StoreResult, Tx};
 use crate::ids::{NEXT_ID_SQL, object_id_sequence};
+use crate::triggers::{ObjectEvent, object_event_statement, snapshot_if_update_triggers};
 use crate::{UnitOfWork, params, table_name};
 use rivia_core::time::now_micros;
 
@@ -25,7 +26,8 @@ fn new_object_params(v: &ObjectValues) -> Vec<crate::Val> {
 }
 
 /// The statements inserting an object, run as one round trip, and which of them returns
-/// the inserted row.
+/// the inserted row. The last one enqueues the runs of the class's `create` triggers
+/// (see [`crate::triggers`]).
 ///
 /// SQLite (one writer, so no contention): the id from the instance's counter, the insert
 /// reading the id that statement just allocated in the same transaction, and the class's
@@ -42,12 +44,24 @@ fn insert_statements(
     let table = table_name(class_id);
     match dialect {
         crate::Dialect::Postgres => {
+            let sequence = object_id_sequence(instance_id);
             let insert = format!(
                 "INSERT INTO {table} ({OBJECT_COLUMNS}) \
-                 VALUES (nextval('{}'), $1, $1, 1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {OBJECT_COLUMNS}",
-                object_id_sequence(instance_id)
+                 VALUES (nextval('{sequence}'), $1, $1, 1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {OBJECT_COLUMNS}"
             );
-            (vec![(insert, new_object_params(v))], 0)
+            let enqueue = object_event_statement(
+                dialect,
+                class_id,
+                &format!("currval('{sequence}')"),
+                ObjectEvent::Create,
+            );
+            (
+                vec![
+                    (insert, new_object_params(v)),
+                    (enqueue, params![class_id, now_micros()]),
+                ],
+                0,
+            )
         }
         crate::Dialect::Sqlite => {
             let insert = format!(
@@ -66,10 +80,24 @@ fn insert_statements(
                         .to_string(),
                     params![class_id],
                 ),
+                (
+                    object_event_statement(
+                        dialect,
+                        class_id,
+                        "(SELECT value FROM instance_counters WHERE instance_id = k.instance_id AND kind = 'objects')",
+                        ObjectEvent::Create,
+                    ),
+                    params![class_id, now_micros()],
+                ),
             ];
             (statements, 1)
         }
     }
+}
+
+/// Whether the last statement of a write (its trigger enqueue) enqueued jobs.
+fn enqueued_jobs(results: &[Vec<Row>]) -> bool {
+    results.last().is_some_and(|rows| !rows.is_empty())
 }
 
 /// The row of the statement at `at` that inserted an object.
@@ -90,7 +118,11 @@ pub(crate) async fn insert_object(
     v: &ObjectValues,
 ) -> StoreResult<ObjectRow> {
     let (statements, at) = insert_statements(tx.dialect(), instance_id, class_id, v);
-    inserted_row(tx.query_many(statements).await?, at)
+    let results = tx.query_many(statements).await?;
+    if enqueued_jobs(&results) {
+        tx.enqueued_jobs();
+    }
+    inserted_row(results, at)
 }
 
 /// [`insert_object`] as the last write of `tx`, committed in the same round trip (the
@@ -102,10 +134,16 @@ pub(crate) async fn insert_object_and_commit(
     v: &ObjectValues,
 ) -> StoreResult<ObjectRow> {
     let (statements, at) = insert_statements(tx.dialect(), instance_id, class_id, v);
-    inserted_row(tx.query_many_and_commit(statements).await?, at)
+    let wake = tx.job_wake();
+    let results = tx.query_many_and_commit(statements).await?;
+    if enqueued_jobs(&results) {
+        wake.notify_one();
+    }
+    inserted_row(results, at)
 }
 
-/// Writes the full new state of an object, bumping the revision when `bump` is set.
+/// Writes the full new state of an object, bumping the revision when `bump` is set, and
+/// enqueues the runs of the class's `update` triggers with the states before and after.
 pub(crate) async fn update_object(
     tx: &mut Tx,
     class_id: i64,
@@ -118,27 +156,83 @@ pub(crate) async fn update_object(
          group_permissions = $7, other_permissions = $8, data = $9 WHERE id = $1 RETURNING {OBJECT_COLUMNS}",
         table_name(class_id)
     );
-    let row = tx
-        .query_opt(
-            &sql,
-            params![
-                id,
-                now_micros(),
-                bump as i64,
-                v.owner,
-                v.owner_permissions,
-                v.group_id,
-                v.group_permissions,
-                v.other_permissions,
-                crate::Val::Json(v.data.clone())
-            ],
+    let update = params![
+        id,
+        now_micros(),
+        bump as i64,
+        v.owner,
+        v.owner_permissions,
+        v.group_id,
+        v.group_permissions,
+        v.other_permissions,
+        crate::Val::Json(v.data.clone())
+    ];
+    // One round trip: the state before (only when an update trigger matches) and the update.
+    let before = snapshot_if_update_triggers(tx.dialect(), class_id);
+    let mut results = tx
+        .query_many(vec![(before, params![class_id, id]), (sql, update)])
+        .await?
+        .into_iter();
+    let before = results.next().and_then(|rows| rows.into_iter().next());
+    let row = results
+        .next()
+        .and_then(|rows| rows.into_iter().next())
+        .map(object_from);
+    if let (Some(mut before), Some(_)) = (before, &row) {
+        enqueue_object_event(
+            tx,
+            class_id,
+            id,
+            ObjectEvent::Update,
+            Some(before.take_string(0)),
         )
         .await?;
-    Ok(row.map(object_from))
+    }
+    Ok(row)
 }
 
-/// Deletes an object, inside `tx`; false when it did not exist.
+/// Enqueues the runs of the class's `update` triggers for an object left as it is by a
+/// write of its owner (a user's username or password through `users/`: the platform fires
+/// the profile's update triggers for those too).
+pub(crate) async fn touch_object(tx: &mut Tx, class_id: i64, id: i64) -> StoreResult<()> {
+    let before = snapshot_if_update_triggers(tx.dialect(), class_id);
+    if let Some(mut row) = tx.query_opt(&before, params![class_id, id]).await? {
+        enqueue_object_event(
+            tx,
+            class_id,
+            id,
+            ObjectEvent::Update,
+            Some(row.take_string(0)),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Enqueues the runs of the triggers matching `event` on object `id` as it is now (with
+/// `old`, JSON text, for updates).
+pub(crate) async fn enqueue_object_event(
+    tx: &mut Tx,
+    class_id: i64,
+    id: i64,
+    event: ObjectEvent,
+    old: Option<String>,
+) -> StoreResult<()> {
+    let sql = object_event_statement(tx.dialect(), class_id, "$3", event);
+    let mut p = params![class_id, now_micros(), id];
+    if let Some(old) = old {
+        p.push(old.into());
+    }
+    if !tx.query(&sql, p).await?.is_empty() {
+        tx.enqueued_jobs();
+    }
+    Ok(())
+}
+
+/// Deletes an object, inside `tx`, enqueuing the runs of the class's `delete` triggers
+/// with its last state; false when it did not exist.
 pub(crate) async fn delete_object(tx: &mut Tx, class_id: i64, id: i64) -> StoreResult<bool> {
+    enqueue_object_event(tx, class_id, id, ObjectEvent::Delete, None).await?;
     let n = tx
         .exec(
             &format!("DELETE FROM {} WHERE id = $1", table_name(class_id)),

@@ -281,7 +281,10 @@ impl Store {
             Some((values, bump)) => {
                 update_object(&mut tx, profile_class_id, user.profile_id, values, *bump).await?
             }
-            None => None,
+            None => {
+                crate::objects::touch_object(&mut tx, profile_class_id, user.profile_id).await?;
+                None
+            }
         };
         tx.commit().await?;
         self.auth_changed();

@@ -7,5 +7,6 @@ pub mod helpers;
 mod constraints;
 mod health;
 mod ids;
+mod jobs;
 mod reads;
 mod units;

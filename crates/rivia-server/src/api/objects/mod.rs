@@ -14,7 +14,7 @@ mod data;
 mod input;
 mod list;
 mod profile;
-mod render;
+pub(crate) mod render;
 mod write;
 
 pub use access::Access;
