@@ -20,6 +20,7 @@ pub mod invitations;
 pub mod objects;
 pub mod scripts;
 mod sql;
+pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod traces;

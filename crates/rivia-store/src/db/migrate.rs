@@ -10,6 +10,10 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_objects.sql")),
     (3, include_str!("../../migrations/sqlite/0003_channels.sql")),
     (4, include_str!("../../migrations/sqlite/0004_scripts.sql")),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_templates.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -29,7 +33,22 @@ const POSTGRES: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_scripts.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_templates.sql"),
+    ),
 ];
+
+/// The migrations whose data is written in Rust after their SQL, in the same transaction.
+async fn after_sql(dialect: Dialect, version: i64, tx: &mut crate::db::Tx) -> StoreResult<()> {
+    match (dialect, version) {
+        // Response templates: existing instances receive the predefined ones.
+        (Dialect::Sqlite, 8) | (Dialect::Postgres, 9) => {
+            crate::templates::seed_every_instance(tx).await
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Applies every migration not yet recorded.
 pub(crate) async fn run(db: &Db) -> StoreResult<()> {
@@ -54,6 +73,7 @@ pub(crate) async fn run(db: &Db) -> StoreResult<()> {
         if done.is_none() {
             tracing::info!(version, "applying migration");
             tx.batch(sql).await?;
+            after_sql(db.dialect(), *version, &mut tx).await?;
             tx.exec(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
                 params![*version, rivia_core::time::now_micros()],
