@@ -19,6 +19,7 @@ pub mod runner;
 pub mod server;
 pub mod stack;
 pub mod state;
+pub(crate) mod templates;
 pub(crate) mod throttle;
 
 use crate::error::ApiError;
@@ -36,6 +37,7 @@ pub fn app(state: AppState) -> stack::App {
     }
     let openapi = Arc::new(openapi::document(&docs));
     let body_timeout = state.settings.body_timeout;
+    let templates = templates::hook::Hook::new(state.clone(), &docs);
     let routed = router
         .route(
             "/openapi.json",
@@ -46,7 +48,7 @@ pub fn app(state: AppState) -> stack::App {
         )
         .fallback(not_found)
         .with_state(state);
-    stack::App::new(routed, body_timeout)
+    stack::App::new(routed, body_timeout).with_templates(templates)
 }
 
 /// The benchmarks' baseline: a fixed JSON body of the requested size, built once per size.
