@@ -149,7 +149,8 @@ impl AppState {
             mailer,
             throttle: Throttle::default(),
             cache: Default::default(),
-            templates: crate::templates::Templates::new(cores * 2),
+            // Rendering is CPU work: one thread per core.
+            templates: crate::templates::Templates::new(cores),
             hash_permits: Semaphore::new(cores),
         }))
     }

@@ -15,10 +15,10 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State};
 use std::io;
 
 /// Fuel of one render: about this many instructions, or 64 × this many bytes of values
-/// and output (≈ 256 MB, the platform's 200 MB address-space limit with room for
-/// the engine's own bookkeeping). A render that uses it all takes ~0.3 s of CPU on
-/// the build machine; the predefined HTML table over a 100-object page takes < 1% of it.
-pub(crate) const FUEL: u64 = 4_000_000;
+/// and output (≈ 128 MB: a template doubling a string in a loop peaks near the
+/// platform's 200 MB limit). The predefined HTML table over a 100-object page takes
+/// ~30,000 (1.5%); an endless loop runs out of it in well under the 5 s deadline.
+pub(crate) const FUEL: u64 = 2_000_000;
 /// Most bytes a render may output.
 pub(crate) const MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
 /// Deepest macro recursion (minijinja's own ceiling is 500; each level of a recursive
@@ -120,25 +120,27 @@ impl Compiled {
     }
 }
 
-/// A runtime error as the client reads it: the engine's words, the failing expression
-/// when the engine points at one, and the line.
+/// A runtime error as the client reads it: the engine's words (which name the undefined
+/// expression, as Jinja2's `'x' is undefined` did), else the kind of error and the failing
+/// expression, and the line.
 fn runtime_error(e: &Error, source: &str) -> RenderError {
     if e.kind() == ErrorKind::OutOfFuel {
         return RenderError::Timeout;
     }
-    let mut reason = e
-        .detail()
-        .map_or_else(|| e.kind().to_string(), str::to_owned);
-    if e.detail().is_some() && e.kind() == ErrorKind::UndefinedError {
-        reason = format!("{}: {reason}", e.kind());
-    }
-    if let Some(expr) = e
-        .range()
-        .and_then(|r| source.get(r))
-        .filter(|s| s.len() <= 80)
-    {
-        reason.push_str(&format!(" in `{}`", expr.trim()));
-    }
+    let mut reason = match e.detail() {
+        Some(detail) => detail.to_owned(),
+        None => {
+            let mut kind = e.kind().to_string();
+            if let Some(expr) = e
+                .range()
+                .and_then(|r| source.get(r))
+                .filter(|s| s.len() <= 80)
+            {
+                kind.push_str(&format!(" in `{}`", expr.trim()));
+            }
+            kind
+        }
+    };
     if let Some(line) = e.line() {
         reason.push_str(&format!(" (line {line})"));
     }

@@ -53,5 +53,7 @@ mod snippets_executor;
 mod snippets_hostile;
 mod snippets_run;
 mod snippets_scripts;
+mod snippets_templates;
+mod template_responses;
 mod users;
 mod writes;
