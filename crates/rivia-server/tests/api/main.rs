@@ -54,6 +54,7 @@ mod snippets_hostile;
 mod snippets_run;
 mod snippets_scripts;
 mod snippets_templates;
+mod snippets_templates_hostile;
 mod template_responses;
 mod users;
 mod writes;
