@@ -8,7 +8,9 @@ returning the same fixed body; it is built on first use.
 
 Usage: bench/bench.py SUITE [--binary target/release/rivia] [--duration 10] [--backends sqlite,postgres]
        [--cases create,list] [--concurrency 1,16,64] [--rounds 3] [--bare target/release/axum-baseline]
-Suites: users, objects (--objects N). Needs wrk (apt-get install wrk) and, for PostgreSQL, BENCH_DATABASE_URL
+Suites: users, objects (--objects N). In the objects suite, "list 100 objects as HTML (template)" is
+the "list 100 objects" page rendered through the predefined objects_html_table template; a line after
+the table gives its req/s as a share of the JSON list's, per backend and concurrency. Needs wrk (apt-get install wrk) and, for PostgreSQL, BENCH_DATABASE_URL
 (default postgres://postgres@127.0.0.1:5432/test; a fresh database is created per run).
 """
 import argparse
@@ -236,9 +238,12 @@ def seed_objects(server, count):
         list(pool.map(batch, range(0, count, 50)))
     query = urllib.parse.quote(json.dumps({"score": {"_gt": 5000}}))
     user = {"X-API-KEY": api_key, "X-USER-KEY": user_key}
+    html = {"X-API-KEY": key, "X-TEMPLATE-RESPONSE": "objects_html_table"}
     return key, [
         ("get one object by id", path + "17/", None, None),
         ("list 100 objects", path + "?page_size=100", None, None),
+        # The same page through the predefined HTML template (response templates, rest §7).
+        ("list 100 objects as HTML (template)", path + "?page_size=100", None, html),
         (f"filtered list + count, {count:,} objects", f"{path}?query={query}&page_size=100&include_count=true", None, None),
         ("create one object as a user (ACL)", path, {"score": 1, "title": "new"}, user),
     ]
@@ -277,6 +282,7 @@ def main():
 
 
 def run_backends(args, pg_base, bare):
+    shares = []
     for backend in args.backends.split(","):
         server = Server(args.binary, backend, pg_base)
         try:
@@ -302,6 +308,7 @@ def run_backends(args, pg_base, bare):
                                  bare.proc.pid))
                             for _ in range(args.rounds)]
                     rps, p50, p99, cpu = median_run([r[0] for r in runs])
+                    shares.append((backend, label, c, rps))
                     brps, _, _, _ = median_run([r[1] for r in runs])
                     xrps, _, x99, xcpu = median_run([r[2] for r in runs])
                     print(f"| {backend} | {label} ({size} B) | {c} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {cpu:.1f} | "
@@ -310,6 +317,16 @@ def run_backends(args, pg_base, bare):
             print(f"<!-- {backend}: server RSS after the run {server.rss_mib():.0f} MiB -->", flush=True)
         finally:
             server.stop()
+    print_template_shares(shares)
+
+
+def print_template_shares(results):
+    """The templated page's req/s as a share of the same JSON page's, where both ran."""
+    plain = {(b, c): rps for b, label, c, rps in results if label == "list 100 objects"}
+    for backend, label, c, rps in results:
+        if label == "list 100 objects as HTML (template)" and (backend, c) in plain:
+            print(f"<!-- {backend}, c={c}: HTML through objects_html_table at "
+                  f"{rps / plain[(backend, c)]:.0%} of the JSON list's req/s -->", flush=True)
 
 
 if __name__ == "__main__":

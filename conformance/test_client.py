@@ -36,7 +36,7 @@ from syncano.connection import Connection
 from syncano.exceptions import (RevisionMismatchException, SyncanoDoesNotExist,
                                 SyncanoRequestError, UserNotFound)
 from syncano.models import (ApiKey, Channel, Class, Group, Instance, Message, Object,
-                            Schedule, ScheduleTrace, Script, ScriptEndpoint,
+                            ResponseTemplate, Schedule, ScheduleTrace, Script, ScriptEndpoint,
                             ScriptEndpointTrace, ScriptTrace, Trigger, TriggerTrace, User,
                             registry)
 
@@ -896,6 +896,59 @@ def test_instance_config_invalid_is_400(inst):
     assert err.value.status_code == 400
     assert 'Too many keys defined (exceeds 1024).' in str(err.value)
     assert inst.get_config() == {}
+
+
+# --------------------------------------------------------------------------------------
+# response templates (snippets/templates/)
+# --------------------------------------------------------------------------------------
+
+def test_response_template_crud_rename_and_render(inst, api_key):
+    names = [t.name for t in ResponseTemplate.please.list(instance_name=INSTANCE_NAME)]
+    assert names[:2] == ['objects_html_table', 'objects_csv']
+    tpl = ResponseTemplate.please.create(
+        instance_name=INSTANCE_NAME, name='greet_' + RUN, content_type='text/html',
+        content='<p>{{ greeting }}, {{ instance }} ({{ action }})</p>', context={'greeting': 'Hi'})
+    assert tpl.context == {'greeting': 'Hi'}
+    assert tpl.render() == '<p>Hi, {} (render)</p>'.format(INSTANCE_NAME)
+    assert tpl.render({'greeting': 'Yo'}) == '<p>Yo, {} (render)</p>'.format(INSTANCE_NAME)
+    tpl.content = '{{ greeting }}!'
+    tpl.save()
+    got = ResponseTemplate.please.get(instance_name=INSTANCE_NAME, name=tpl.name)
+    assert got.content == '{{ greeting }}!'
+    tpl.rename('welcome_' + RUN)
+    assert tpl.name == 'welcome_' + RUN
+    assert ResponseTemplate.please.get(instance_name=INSTANCE_NAME, name=tpl.name).content == '{{ greeting }}!'
+    # An API key reads and renders templates but may not change them.
+    with default_connection(api_key=api_key.api_key, instance_name=INSTANCE_NAME):
+        as_key = ResponseTemplate.please.get(instance_name=INSTANCE_NAME, name=tpl.name)
+        assert as_key.render() == 'Hi!'
+        with pytest.raises(SyncanoRequestError) as err:
+            as_key.delete()
+        assert err.value.status_code == 403
+    with pytest.raises(SyncanoRequestError) as err:
+        ResponseTemplate.please.create(instance_name=INSTANCE_NAME, name='bad_' + RUN,
+                                       content='x', content_type='text/html',
+                                       context={'response': 1})
+    assert err.value.status_code == 400
+    assert 'Reserved key' in str(err.value)
+    tpl.delete()
+    with pytest.raises(SyncanoDoesNotExist):
+        ResponseTemplate.please.get(instance_name=INSTANCE_NAME, name=tpl.name)
+
+
+def test_manager_template_renders_any_list(inst, book_class, books):
+    rendered = list(objects_of(book_class).order_by('pages').template('objects_csv'))
+    assert len(rendered) == 1
+    lines = rendered[0].split('\n')
+    assert lines[0].startswith('title,pages,price,available,tags')
+    assert len([line for line in lines if line]) == 1 + len(BOOKS)
+    assert lines[1].startswith(',"Dune Messiah","256","7.5","False"')
+    html = list(Class.please.list(instance_name=INSTANCE_NAME).template('objects_html_table'))[0]
+    assert '<th>name</th>' in html and '<td>{}</td>'.format(book_class.name) in html
+    # An unknown template is 406.
+    with pytest.raises(SyncanoRequestError) as err:
+        list(objects_of(book_class).template('no_such_' + RUN))
+    assert err.value.status_code == 406
 
 
 # --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ pub mod names;
 pub mod page;
 pub mod password;
 pub mod perms;
+pub mod templates;
 pub mod time;
 
 pub use errors::FieldErrors;

@@ -24,6 +24,7 @@ pub mod runner;
 pub mod server;
 pub mod stack;
 pub mod state;
+pub(crate) mod templates;
 pub(crate) mod throttle;
 pub mod workers;
 
@@ -49,6 +50,7 @@ pub fn app(state: AppState) -> stack::App {
     let openapi = Arc::new(openapi::document(&docs));
     let body_timeout = state.settings.body_timeout;
     let observer = observe::Observer::new(state.settings.metrics.then(|| state.metrics.clone()));
+    let templates = templates::hook::Hook::new(state.clone(), &docs);
     let routed = router
         .route(
             "/openapi.json",
@@ -68,7 +70,7 @@ pub fn app(state: AppState) -> stack::App {
         )
         .fallback(not_found)
         .with_state(state);
-    stack::App::new(routed, body_timeout, observer)
+    stack::App::new(routed, body_timeout, observer).with_templates(templates)
 }
 
 /// The benchmarks' baseline: a fixed JSON body of the requested size, built once per size.

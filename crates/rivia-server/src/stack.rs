@@ -1,8 +1,8 @@
 //! The one service around the routed API, in place of a stack of layers: it marks the
 //! credential headers sensitive, negotiates `Accept` (406), answers plain `OPTIONS` with
 //! DRF's metadata and CORS preflights, adds the CORS headers, applies `fields` /
-//! `excluded_fields`, gives a 405 its JSON body and turns a panic into a 500 — then routes
-//! once. A layered stack (four `from_fn` layers, CORS, panic catching and header
+//! `excluded_fields`, renders response templates ([`crate::templates::hook`]), gives a 405
+//! its JSON body and turns a panic into a 500 — then routes once. A layered stack (four `from_fn` layers, CORS, panic catching and header
 //! redaction, around a router nested as a fallback) cost about 30% of a bare axum server
 //! before any work: each `from_fn` boxes its `Next` and its future, the CORS layer builds a
 //! header map per request, and the request was routed twice.
@@ -16,6 +16,7 @@ use crate::body;
 use crate::error::ApiError;
 use crate::middleware::{FieldFilter, accepts_json, options_metadata, select_fields};
 use crate::observe::Observer;
+use crate::templates::hook::{Hook, Negotiated};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
@@ -26,6 +27,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tower::Service;
@@ -38,6 +40,8 @@ pub struct App {
     body_timeout: Duration,
     /// Request ids, metrics and the access log ([`crate::observe`]).
     observer: Observer,
+    /// Response templates for instance GETs that ask for one.
+    templates: Option<Arc<Hook>>,
 }
 
 impl App {
@@ -46,6 +50,15 @@ impl App {
             router,
             body_timeout,
             observer,
+            templates: None,
+        }
+    }
+
+    /// Answers instance GETs through response templates when they ask for one.
+    pub(crate) fn with_templates(self, templates: Hook) -> Self {
+        App {
+            templates: Some(Arc::new(templates)),
+            ..self
         }
     }
 }
@@ -68,6 +81,7 @@ impl Service<Request> for App {
     fn call(&mut self, req: Request) -> Self::Future {
         let router = self.router.clone();
         let body_timeout = self.body_timeout;
+        let templates = self.templates.clone();
         let observed = self.observer.start(&req);
         Box::pin(async move {
             let span = observed
@@ -75,7 +89,7 @@ impl Service<Request> for App {
                 .map_or_else(tracing::Span::none, |o| o.span());
             let mut resp = async move {
                 // A panic anywhere below is a 500, never a dropped connection.
-                AssertUnwindSafe(handle(router, body_timeout, req))
+                AssertUnwindSafe(handle(router, body_timeout, templates, req))
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|_| {
@@ -92,15 +106,34 @@ impl Service<Request> for App {
     }
 }
 
-async fn handle(mut router: Router, body_timeout: Duration, mut req: Request) -> Response {
+async fn handle(
+    mut router: Router,
+    body_timeout: Duration,
+    templates: Option<Arc<Hook>>,
+    mut req: Request,
+) -> Response {
     // Credentials never reach logs or debug output (hyper and `tracing` honour the flag).
     for name in [header::AUTHORIZATION, X_API_KEY, X_USER_KEY] {
         if let Some(v) = req.headers_mut().get_mut(&name) {
             v.set_sensitive(true);
         }
     }
+    // A response template replaces the Accept negotiation (an unknown one is 406 here).
+    let template = match templates
+        .as_deref()
+        .and_then(|t| Some((t, t.requested(&req)?)))
+    {
+        None => None,
+        // Boxed: only requests naming a template pay for the lookup's state.
+        Some((hook, wanted)) => match Box::pin(hook.negotiate(wanted)).await {
+            Negotiated::Plain => None,
+            Negotiated::Refuse(resp) => return resp,
+            Negotiated::Render(pending) => Some((hook, pending)),
+        },
+    };
     // The dashboard's files are not JSON: a browser asks for HTML, CSS and scripts.
-    if let Some(accept) = req.headers().get(header::ACCEPT)
+    if template.is_none()
+        && let Some(accept) = req.headers().get(header::ACCEPT)
         && !crate::dashboard::serves(req.uri().path())
         && accept.to_str().is_ok_and(|a| !accepts_json(a))
     {
@@ -146,6 +179,9 @@ async fn handle(mut router: Router, body_timeout: Duration, mut req: Request) ->
     if let Some(filter) = wanted {
         // Boxed for the same reason as above.
         resp = Box::pin(select_fields(resp, filter)).await;
+    }
+    if let Some((hook, pending)) = template {
+        resp = Box::pin(hook.apply(pending, resp)).await;
     }
     let status = resp.status();
     if status == StatusCode::METHOD_NOT_ALLOWED

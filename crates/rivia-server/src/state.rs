@@ -127,6 +127,8 @@ pub struct Inner {
     pub(crate) runner: Arc<crate::runner::Runner>,
     /// Metrics (`/metrics`).
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// Response templates: compiled-template cache and rendering threads.
+    pub(crate) templates: crate::templates::Templates,
     /// Bounds concurrent Argon2 work (each hash takes 19 MiB and a core for ~25 ms).
     hash_permits: Semaphore,
 }
@@ -169,6 +171,8 @@ impl AppState {
             mailer,
             throttle,
             cache: Default::default(),
+            // Rendering is CPU work: one thread per core.
+            templates: crate::templates::Templates::new(cores),
             hash_permits: Semaphore::new(cores),
         }))
     }

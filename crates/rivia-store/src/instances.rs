@@ -1,6 +1,6 @@
 //! Instances, their admins (roles) and what every new instance starts with: the
-//! `user_profile` class (with its object table), the `default` and `eventlog` channels and,
-//! on PostgreSQL, the sequence of its object ids.
+//! `user_profile` class (with its object table), the `default` and `eventlog` channels, the
+//! predefined response templates and, on PostgreSQL, the sequence of its object ids.
 
 use crate::db::{Dialect, Row, StoreResult, Tx};
 use crate::{Store, finish_keyset, like_prefix, params, push_keyset};
@@ -109,7 +109,7 @@ async fn create_builtins(tx: &mut Tx, instance_id: i64, now: i64) -> StoreResult
         )
         .await?;
     }
-    Ok(())
+    crate::templates::seed_instance(tx, instance_id, now).await
 }
 
 impl Store {

@@ -24,6 +24,7 @@ pub mod schedules;
 pub mod script_endpoints;
 pub mod scripts;
 mod sql;
+pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod traces;

@@ -15,6 +15,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0005_script_endpoints.sql"),
     ),
     (6, include_str!("../../migrations/sqlite/0006_jobs.sql")),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_templates.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -39,7 +43,22 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0006_script_endpoints.sql"),
     ),
     (7, include_str!("../../migrations/postgres/0007_jobs.sql")),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_templates.sql"),
+    ),
 ];
+
+/// The migrations whose data is written in Rust after their SQL, in the same transaction.
+async fn after_sql(dialect: Dialect, version: i64, tx: &mut crate::db::Tx) -> StoreResult<()> {
+    match (dialect, version) {
+        // Response templates: existing instances receive the predefined ones.
+        (Dialect::Sqlite, 8) | (Dialect::Postgres, 9) => {
+            crate::templates::seed_every_instance(tx).await
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Applies every migration not yet recorded.
 pub(crate) async fn run(db: &Db) -> StoreResult<()> {
@@ -64,6 +83,7 @@ pub(crate) async fn run(db: &Db) -> StoreResult<()> {
         if done.is_none() {
             tracing::info!(version, "applying migration");
             tx.batch(sql).await?;
+            after_sql(db.dialect(), *version, &mut tx).await?;
             tx.exec(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
                 params![*version, rivia_core::time::now_micros()],

@@ -71,6 +71,19 @@ impl TestStore {
         })
     }
 
+    /// Closes the store and opens its database again, running the migrations not yet
+    /// recorded (as a restarted server does).
+    pub async fn reopen(&mut self) {
+        self.store.close().await;
+        let db = match &self._database {
+            None => Db::open_sqlite(&self._dir.0).await.expect("reopen sqlite"),
+            Some(database) => Db::open_postgres(database.url())
+                .await
+                .expect("reopen postgres"),
+        };
+        self.store = Store::new(db);
+    }
+
     /// An admin owning a new instance `name`.
     pub async fn instance(&self, name: &str) -> Instance {
         let email = format!("{name}@example.com");

@@ -1,6 +1,7 @@
 //! Store integration tests: one binary, every test on SQLite and PostgreSQL, against the
 //! store's own operations (no HTTP): units of work, cancelled and failed statements,
-//! pipelined reads, per-instance id sequences and typed unique-constraint failures.
+//! pipelined reads, per-instance id sequences, typed unique-constraint failures and the
+//! migration that gave existing instances their response templates.
 
 pub mod helpers;
 
@@ -9,4 +10,5 @@ mod health;
 mod ids;
 mod jobs;
 mod reads;
+mod templates;
 mod units;

@@ -1,8 +1,9 @@
-//! `snippets/`: the links document, the instance config (rest §8) and scripts (rest §1,
-//! spec-scripts).
+//! `snippets/`: the links document, the instance config (rest §8), scripts (rest §1,
+//! spec-scripts) and response templates (rest §7).
 
 mod config;
 mod scripts;
+mod templates;
 mod traces;
 
 pub(crate) use scripts::script_access;
@@ -24,6 +25,7 @@ pub(crate) fn routes(api: Api) -> Api {
     );
     let api = config::routes(api);
     let api = scripts::routes(api);
+    let api = templates::routes(api);
     traces::routes(api)
 }
 
