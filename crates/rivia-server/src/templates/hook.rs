@@ -15,6 +15,7 @@
 //! up (unknown → 406) but not rendered: the platform's batch took the view's data, not the
 //! rendered text.
 
+use super::memo::Inputs;
 use super::{Defaults, Loaded};
 use crate::api::RouteDoc;
 use crate::auth::{Principal, authenticate, resolve_instance};
@@ -25,6 +26,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use std::sync::Arc;
 
 /// The prefix of instance-scoped routes.
@@ -217,28 +219,46 @@ impl Pending {
         let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
             return ApiError::Internal("response body unreadable".into()).into_response();
         };
+        let user = self.username(app).await;
+        let inputs = Inputs {
+            template: &self.template,
+            instance: &self.instance.name,
+            action,
+            user: user.as_deref(),
+            response: &bytes,
+        };
+        if let Some(text) = app.templates.memo.get(&inputs) {
+            return self.rendered(parts, text);
+        }
         let Ok(data) = serde_json::from_slice::<minijinja::Value>(&bytes) else {
             // Not JSON (a file's content): nothing a template could take.
             return Response::from_parts(parts, Body::from(bytes));
         };
         let defaults = Defaults {
-            user: self.username(app).await,
+            user: user.clone(),
             instance: self.instance.name.clone(),
             action,
             response: data.is_true().then_some(data),
         };
         match super::render(app, self.template.clone(), defaults, None).await {
             Ok(text) => {
-                let mut out = Response::from_parts(parts, Body::from(text));
-                out.headers_mut().remove(header::CONTENT_LENGTH);
-                out.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    content_type(&self.template.content_type),
-                );
-                out
+                let text = Bytes::from(text);
+                app.templates.memo.put(&inputs, text.clone());
+                self.rendered(parts, text)
             }
             Err(e) => ApiError::bad_request(e.detail()).into_response(),
         }
+    }
+
+    /// The view's answer with the rendered text in the template's content type.
+    fn rendered(&self, parts: axum::http::response::Parts, text: Bytes) -> Response {
+        let mut out = Response::from_parts(parts, Body::from(text));
+        out.headers_mut().remove(header::CONTENT_LENGTH);
+        out.headers_mut().insert(
+            header::CONTENT_TYPE,
+            content_type(&self.template.content_type),
+        );
+        out
     }
 
     /// The username of the user the request authenticated (API key + user key), looked up

@@ -12,6 +12,7 @@
 
 pub(crate) mod engine;
 pub(crate) mod hook;
+pub(crate) mod memo;
 
 use crate::cache::TtlCache;
 use crate::error::ApiResult;
@@ -81,10 +82,12 @@ pub(crate) struct Defaults {
     pub(crate) response: Option<Value>,
 }
 
-/// The templates' shared parts: the cache and the rendering threads' permits.
+/// The templates' shared parts: the cache, the rendering threads' permits and the memo of
+/// rendered responses.
 pub(crate) struct Templates {
     cache: TtlCache<(i64, String), Option<Arc<Loaded>>>,
     permits: Arc<Semaphore>,
+    pub(crate) memo: memo::Memo,
 }
 
 impl Templates {
@@ -93,6 +96,7 @@ impl Templates {
         Templates {
             cache: TtlCache::default(),
             permits: Arc::new(Semaphore::new(threads.max(1))),
+            memo: memo::Memo::default(),
         }
     }
 }

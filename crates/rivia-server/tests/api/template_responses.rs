@@ -23,6 +23,7 @@ both_backends!(
     render_errors_on_a_get_are_json_400,
     other_methods_and_other_routes_ignore_templates,
     batch_looks_templates_up_but_answers_json,
+    a_page_asked_again_follows_its_data_its_template_and_its_user,
 );
 
 const INST: &str = "tpl-hook";
@@ -448,4 +449,64 @@ async fn batch_looks_templates_up_but_answers_json(app: TestApp) {
         json!({"code": 406, "content": {"detail": "Could not satisfy the request Accept header."}})
     );
     let _: Value = answers;
+}
+
+async fn a_page_asked_again_follows_its_data_its_template_and_its_user(app: TestApp) {
+    let admin = seed(&app).await;
+    let templates = "/v1.1/instances/tpl-hook/snippets/templates/";
+    app.as_key(
+        &admin,
+        "POST",
+        templates,
+        Some(json!({"name": "titles", "content_type": "text/plain",
+            "content": "{{ user }}:{% for o in response.objects %}{{ o.title }};{% endfor %}"})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let page = |key: String, user: Option<String>| {
+        let app = &app;
+        async move {
+            let mut headers = vec![("x-api-key", key.as_str()), ("x-template", "titles")];
+            if let Some(u) = &user {
+                headers.push(("x-user-key", u.as_str()));
+            }
+            let r = app.call("GET", OBJECTS, &headers, None).await;
+            text(&r).to_owned()
+        }
+    };
+    let first = page(admin.clone(), None).await;
+    assert_eq!(first, ":Zażółć \"x\" <b>;plain, comma;");
+    assert_eq!(page(admin.clone(), None).await, first);
+    // New data, new page.
+    app.as_key(&admin, "POST", OBJECTS, Some(json!({"title": "third"})))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(
+        page(admin.clone(), None).await,
+        ":Zażółć \"x\" <b>;plain, comma;third;"
+    );
+    // A changed template renders anew.
+    app.as_key(
+        &admin,
+        "PATCH",
+        &format!("{templates}titles/"),
+        Some(json!({"content": "n={{ response.objects|length }}"})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(page(admin.clone(), None).await, "n=3");
+    // The same data for two users: each gets their own name.
+    app.as_key(
+        &admin,
+        "PATCH",
+        &format!("{templates}titles/"),
+        Some(json!({"content": "{{ user }}"})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let key = app.api_key(&admin, INST, json!({"ignore_acl": true})).await;
+    let (_, ann) = store_user(&app, INST, "ann").await;
+    let (_, bob) = store_user(&app, INST, "bob").await;
+    assert_eq!(page(key.clone(), Some(ann)).await, "ann");
+    assert_eq!(page(key, Some(bob)).await, "bob");
 }
