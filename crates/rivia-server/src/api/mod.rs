@@ -9,6 +9,7 @@ pub(crate) mod batch;
 pub(crate) mod channels;
 pub(crate) mod classes;
 pub(crate) mod discovery;
+pub(crate) mod endpoints;
 pub(crate) mod files;
 pub(crate) mod groups;
 pub(crate) mod instances;
@@ -204,6 +205,7 @@ pub fn all() -> Api {
     );
     let api = objects::routes(api.tag("objects"));
     let api = snippets::routes(api.tag("snippets"));
+    let api = endpoints::routes(api.tag("endpoints"));
     files::routes(api.tag("files"))
 }
 

@@ -10,6 +10,10 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_objects.sql")),
     (3, include_str!("../../migrations/sqlite/0003_channels.sql")),
     (4, include_str!("../../migrations/sqlite/0004_scripts.sql")),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_data_endpoints.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -28,6 +32,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../migrations/postgres/0005_scripts.sql"),
+    ),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_data_endpoints.sql"),
     ),
 ];
 
