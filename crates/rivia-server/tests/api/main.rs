@@ -27,6 +27,8 @@ mod client;
 mod conventions;
 mod discovery;
 mod durability;
+mod endpoints_data;
+mod endpoints_data_get;
 mod field_errors;
 mod files;
 mod groups;
