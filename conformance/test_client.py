@@ -35,10 +35,10 @@ import syncano
 from syncano.connection import Connection
 from syncano.exceptions import (RevisionMismatchException, SyncanoDoesNotExist,
                                 SyncanoRequestError, UserNotFound)
-from syncano.models import (ApiKey, Channel, Class, Group, Instance, Message, Object,
-                            ResponseTemplate, Schedule, ScheduleTrace, Script, ScriptEndpoint,
-                            ScriptEndpointTrace, ScriptTrace, Trigger, TriggerTrace, User,
-                            registry)
+from syncano.models import (ApiKey, Channel, Class, DataEndpoint, Group, Instance, Message,
+                            Object, ResponseTemplate, Schedule, ScheduleTrace, Script,
+                            ScriptEndpoint, ScriptEndpointTrace, ScriptTrace, Trigger,
+                            TriggerTrace, User, registry)
 
 BASE_URL = os.environ.get('RIVIA_URL', 'http://127.0.0.1:8080/')
 if not BASE_URL.endswith('/'):
@@ -767,6 +767,62 @@ def test_object_batch_update_delete_and_in_bulk(inst, scratch_class):
 
     for obj_id in (a.id, results[2].id):
         Object.please.delete(instance_name=INSTANCE_NAME, class_name=scratch_class.name, id=obj_id)
+
+
+# --------------------------------------------------------------------------------------
+# data endpoints
+# --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def long_books(book_class, books):
+    """A data endpoint over the books: more than 300 pages, longest first, two a page."""
+    registry.set_used_instance(INSTANCE_NAME)
+    return DataEndpoint.please.create(
+        instance_name=INSTANCE_NAME, name='long-books-' + RUN, class_name=book_class.name,
+        description='long books', query={'pages': {'_gt': 300}}, order_by='-pages',
+        page_size=2, excluded_fields='notes,extra')
+
+
+def test_data_endpoint_create_and_get_definition(inst, book_class, long_books):
+    got = DataEndpoint.please.get(instance_name=INSTANCE_NAME, name=long_books.name)
+    assert got.class_name == book_class.name
+    assert got.query == {'pages': {'_gt': 300}}
+    assert (got.order_by, got.page_size, got.excluded_fields) == ('-pages', 2, 'notes,extra')
+    assert got.description == 'long books'
+    assert long_books.name in [e.name for e in DataEndpoint.please.list(instance_name=INSTANCE_NAME)]
+    with pytest.raises(SyncanoRequestError) as err:
+        DataEndpoint.please.create(instance_name=INSTANCE_NAME, name='bad-' + RUN,
+                                   class_name=book_class.name, page_size=500)
+    assert err.value.status_code == 400
+
+
+def test_data_endpoint_get_iterates_every_page(inst, long_books):
+    # Four books match, two a page: the library follows `next` to the end.
+    objs = list(long_books.get())
+    assert [o['title'] for o in objs] == ['Ulysses', 'Hyperion', 'Emma', 'Dune']
+    assert all('notes' not in o and 'extra' not in o and 'pages' in o for o in objs)
+    # The library's filters are ANDed with the stored query.
+    assert [o['title'] for o in long_books.get(available=True)] == ['Hyperion', 'Emma', 'Dune']
+    assert [o['title'] for o in long_books.get(title__startswith='Dune')] == ['Dune']
+
+
+def test_data_endpoint_update_rename_and_delete(inst, book_class):
+    endpoint = DataEndpoint.please.create(instance_name=INSTANCE_NAME, name='tmp-' + RUN,
+                                          class_name=book_class.name)
+    endpoint.order_by = 'title'
+    endpoint.page_size = 3
+    endpoint.save()
+    got = DataEndpoint.please.get(instance_name=INSTANCE_NAME, name='tmp-' + RUN)
+    assert (got.order_by, got.page_size) == ('title', 3)
+    renamed = endpoint.rename('renamed-' + RUN)
+    assert renamed['name'] == 'renamed-' + RUN
+    with pytest.raises(SyncanoDoesNotExist):
+        DataEndpoint.please.get(instance_name=INSTANCE_NAME, name='tmp-' + RUN)
+    moved = DataEndpoint.please.get(instance_name=INSTANCE_NAME, name='renamed-' + RUN)
+    assert [o['title'] for o in moved.get()] == sorted(b['title'] for b in BOOKS)
+    moved.delete()
+    with pytest.raises(SyncanoDoesNotExist):
+        DataEndpoint.please.get(instance_name=INSTANCE_NAME, name='renamed-' + RUN)
 
 
 # --------------------------------------------------------------------------------------

@@ -101,6 +101,8 @@ fn limit_for(route: &str, content_type: &str) -> usize {
 fn takes_uploads(route: &str) -> bool {
     route.ends_with("/classes/{class}/objects/")
         || route.ends_with("/classes/{class}/objects/{id}/")
+        // A data endpoint's `post/` is the objects create.
+        || route.ends_with("/endpoints/data/{name}/post/")
 }
 
 /// A request body not read yet, and how long reading it may take.

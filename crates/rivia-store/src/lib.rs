@@ -15,6 +15,7 @@ pub mod bus;
 pub mod channels;
 pub mod classes;
 pub mod config;
+pub mod data_endpoints;
 pub mod health;
 pub mod instances;
 pub mod invitations;

@@ -28,6 +28,8 @@ mod conventions;
 mod dashboard;
 mod discovery;
 mod durability;
+mod endpoints_data;
+mod endpoints_data_get;
 mod endpoints_scripts;
 mod endpoints_scripts_run;
 mod field_errors;

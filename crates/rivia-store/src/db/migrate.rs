@@ -16,6 +16,10 @@ const SQLITE: &[(i64, &str)] = &[
     ),
     (6, include_str!("../../migrations/sqlite/0006_jobs.sql")),
     (
+        7,
+        include_str!("../../migrations/sqlite/0007_data_endpoints.sql"),
+    ),
+    (
         8,
         include_str!("../../migrations/sqlite/0008_templates.sql"),
     ),
@@ -43,6 +47,10 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0006_script_endpoints.sql"),
     ),
     (7, include_str!("../../migrations/postgres/0007_jobs.sql")),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_data_endpoints.sql"),
+    ),
     (
         9,
         include_str!("../../migrations/postgres/0009_templates.sql"),

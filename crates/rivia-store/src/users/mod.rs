@@ -168,6 +168,44 @@ impl Store {
         }
         let mut page = String::new();
         push_keyset(&mut page, &mut p, "u.id", keyset);
+        let list = self
+            .users_full_where(profile_class_id, &filter, &page, p)
+            .await?;
+        Ok(finish_keyset(list, keyset))
+    }
+
+    /// Users with their profiles and groups, given as several ids (the users the caller
+    /// may see among them: `only`), in id order: two statements in one round trip.
+    pub async fn users_full_by_ids(
+        &self,
+        instance_id: i64,
+        profile_class_id: i64,
+        ids: &[i64],
+        only: Option<i64>,
+    ) -> StoreResult<Vec<(User, Option<ObjectRow>, Vec<Group>)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut p = params![instance_id];
+        let list = push_in_list(&mut p, ids.iter().map(|i| Val::Int(*i)));
+        let mut filter = format!("u.instance_id = $1 AND u.id IN ({list})");
+        if let Some(id) = only {
+            p.push(id.into());
+            filter.push_str(&format!(" AND u.id = ${}", p.len()));
+        }
+        self.users_full_where(profile_class_id, &filter, " ORDER BY u.id", p)
+            .await
+    }
+
+    /// The users matching `filter` (over alias `u`, `$1` the instance), `page` appended
+    /// (ordering, limit), each with its profile row and its groups in id order.
+    async fn users_full_where(
+        &self,
+        profile_class_id: i64,
+        filter: &str,
+        page: &str,
+        p: Vec<Val>,
+    ) -> StoreResult<Vec<(User, Option<ObjectRow>, Vec<Group>)>> {
         let (user_cols, object_cols) = (&*USER_COLUMNS_U, &*OBJECT_COLUMNS_P);
         let users_sql = format!(
             "SELECT {user_cols}, {object_cols} FROM users u LEFT JOIN {} p ON p.id = u.profile_id WHERE {filter}{page}",
@@ -200,7 +238,7 @@ impl Store {
         for list in groups.values_mut() {
             list.sort_unstable_by_key(|g| g.id);
         }
-        let list = user_rows
+        Ok(user_rows
             .into_iter()
             .map(|mut r| {
                 let profile_part = Row(r.0.split_off(7));
@@ -211,8 +249,7 @@ impl Store {
                 let g = groups.remove(&user.id).unwrap_or_default();
                 (user, profile, g)
             })
-            .collect();
-        Ok(finish_keyset(list, keyset))
+            .collect())
     }
 
     /// The groups of several users, as `(user id, group)` pairs ordered by group id (one query).

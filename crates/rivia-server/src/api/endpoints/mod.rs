@@ -1,6 +1,7 @@
 //! `endpoints/`: the links document (rest §4), script endpoints (`endpoints/scripts/`,
-//! webhooks) and data endpoints (`endpoints/data/`).
+//! webhooks) and data endpoints (`endpoints/data/`, rest §5).
 
+mod data;
 mod scripts;
 
 use super::Api;
@@ -17,6 +18,7 @@ pub(crate) fn routes(api: Api) -> Api {
         "Links of the endpoints",
         links,
     );
+    let api = data::routes(api);
     scripts::routes(api)
 }
 

@@ -113,6 +113,15 @@ pub(super) fn parse_order_by(
     }
 }
 
+/// Whether `order_by` can order the class's objects: its message when not.
+pub(crate) fn check_order_by(raw: &str, schema: &Schema) -> Result<(), String> {
+    match parse_order_by(Some(raw), schema) {
+        Ok(_) => Ok(()),
+        Err(ApiError::Detail(_, m)) => Err(m),
+        Err(_) => Err("Incorrect order_by parameter provided.".into()),
+    }
+}
+
 /// Parses a `last_value` cursor for the order field into the stored domain.
 pub(super) fn parse_last_value(
     raw: &str,
@@ -163,59 +172,123 @@ pub(super) fn row_order_value(row: &ObjectRow, order: &OrderField) -> Option<Str
     }
 }
 
-pub(super) async fn list_objects(call: Call<String>) -> ApiResult<Response> {
-    let (ctx, class, access) = class_op(&call, &call.path, Op::Read).await?;
-    let Call { app, req, .. } = call;
-    let schema = class_schema(&app, &class);
-    let raw_queries = req.params("query");
+/// The parameters of an objects list (spec-core §9.1): the request's own, or a data
+/// endpoint's stored parameters merged with the request's (rest §5).
+#[derive(Debug, Default, Clone)]
+pub struct ListParams<'a> {
+    /// Every `query` (ANDed).
+    pub queries: Vec<&'a str>,
+    /// `order_by`.
+    pub order_by: Option<&'a str>,
+    /// `page_size`.
+    pub page_size: Option<&'a str>,
+    /// `direction`.
+    pub direction: Option<&'a str>,
+    /// `last_pk`.
+    pub last_pk: Option<&'a str>,
+    /// `last_value`.
+    pub last_value: Option<&'a str>,
+    /// `ordering`.
+    pub ordering: Option<&'a str>,
+    /// `include_count`.
+    pub include_count: Option<&'a str>,
+}
+
+impl<'a> ListParams<'a> {
+    /// The list parameters of a request (last wins; every `query`).
+    pub(crate) fn of(req: &'a crate::req::Req) -> Self {
+        ListParams {
+            queries: req.params("query"),
+            order_by: req.param("order_by"),
+            page_size: req.param("page_size"),
+            direction: req.param("direction"),
+            last_pk: req.param("last_pk"),
+            last_value: req.param("last_value"),
+            ordering: req.param("ordering"),
+            include_count: req.param("include_count"),
+        }
+    }
+}
+
+/// One page of a class's objects as the caller may see them: the rows, the count when
+/// asked for, and the `next`/`prev` links.
+pub struct ObjectList {
+    /// The page's rows, in page order.
+    pub rows: Vec<ObjectRow>,
+    /// `objects_count`, when `include_count` asked for it.
+    pub count: Option<i64>,
+    /// The `next` link.
+    pub next: Option<String>,
+    /// The `prev` link.
+    pub prev: Option<String>,
+}
+
+/// Parses `query` parameters against the class (resolving `_is` targets only when one may
+/// occur): the outer error is a failure to read the targets, the inner the query's own.
+pub(crate) async fn parse_class_query(
+    app: &AppState,
+    ctx: &Ctx,
+    class: &Class,
+    schema: &Schema,
+    raw_queries: &[&str],
+) -> ApiResult<Result<Query, QueryError>> {
     let targets = if raw_queries.iter().any(|q| q.contains("_is")) {
-        targets_for(&app, &ctx, &class, &schema).await?
+        targets_for(app, ctx, class, schema).await?
     } else {
         Vec::new()
     };
-    let query: Query = {
-        let resolve = |name: &str| {
-            targets
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| t.clone())
-        };
-        let pctx = ParseCtx {
-            schema: &schema,
-            user_scope: false,
-            resolve: &resolve,
-        };
-        parse_queries(&raw_queries, &pctx).map_err(query_error)?
+    let resolve = |name: &str| {
+        targets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.clone())
     };
-    let order_by = req.param("order_by");
+    let pctx = ParseCtx {
+        schema,
+        user_scope: false,
+        resolve: &resolve,
+    };
+    Ok(parse_queries(raw_queries, &pctx))
+}
+
+/// Runs the objects list of `class` for a caller granted `access`: the one query engine
+/// behind `classes/{c}/objects/` and a data endpoint's `get/`. `path` is what the
+/// `next`/`prev` links point at.
+pub async fn run_list(
+    app: &AppState,
+    ctx: &Ctx,
+    class: &Class,
+    access: &super::Access,
+    params: &ListParams<'_>,
+    path: &str,
+) -> ApiResult<ObjectList> {
+    let schema = class_schema(app, class);
+    let query = parse_class_query(app, ctx, class, &schema, &params.queries)
+        .await?
+        .map_err(query_error)?;
+    let order_by = params.order_by;
     let (order, descending, order_field) = parse_order_by(order_by, &schema)?;
-    let direction = req.param("direction");
+    let direction = params.direction;
     // QUIRK (§9.7): `ordering` only matters once a cursor is followed.
     let ordering = if order == OrderField::Id && order_by.is_none() && direction.is_some() {
-        req.param("ordering")
+        params.ordering
     } else {
         None
     };
-    let mut page = PageRequest::parse(
-        req.param("page_size"),
-        ordering,
-        direction,
-        req.param("last_pk"),
-        false,
-    )
-    .map_err(|_| ApiError::bad_page())?;
+    let mut page = PageRequest::parse(params.page_size, ordering, direction, params.last_pk, false)
+        .map_err(|_| ApiError::bad_page())?;
     if order_by.is_some() {
         page.descending = descending;
     }
     page.ordering_param = None;
-    let boundary = match (req.param("last_value"), &order) {
+    let boundary = match (params.last_value, &order) {
         (Some(raw), OrderField::Schema(_) | OrderField::Column(_)) if page.direction.is_some() => {
             Some(parse_last_value(raw, &order, order_field.as_ref())?)
         }
         _ => None,
     };
-    let include_count = req
-        .param("include_count")
+    let include_count = params
+        .include_count
         .is_some_and(|v| crate::fields::parse_bool(&json!(v)) == Some(true));
     let visibility = access.visibility();
     let list_query = ObjectListQuery {
@@ -230,10 +303,32 @@ pub(super) async fn list_objects(call: Call<String>) -> ApiResult<Response> {
         timeout: LIST_TIMEOUT,
     };
     let (rows, count) = app.store.list_objects(&list_query).await?;
-    let links = page_links(&req.path, &page, order_by, &order, &rows);
+    let (next, prev) = page_links(path, &page, order_by, &order, &rows);
+    Ok(ObjectList {
+        rows,
+        count,
+        next,
+        prev,
+    })
+}
+
+pub(super) async fn list_objects(call: Call<String>) -> ApiResult<Response> {
+    let (ctx, class, access) = class_op(&call, &call.path, Op::Read).await?;
+    let Call { app, req, .. } = call;
+    let list = run_list(
+        &app,
+        &ctx,
+        &class,
+        &access,
+        &ListParams::of(&req),
+        &req.path,
+    )
+    .await?;
+    let schema = class_schema(&app, &class);
     let base = ctx.base();
     let origin = ctx.origin(&app);
-    let objects = rows
+    let objects = list
+        .rows
         .iter()
         .map(|row| ObjectView {
             base: &base,
@@ -244,21 +339,21 @@ pub(super) async fn list_objects(call: Call<String>) -> ApiResult<Response> {
         })
         .collect();
     Ok(ok(ObjectPage {
-        next: links.0,
-        prev: links.1,
+        next: list.next,
+        prev: list.prev,
         objects,
-        objects_count: count,
+        objects_count: list.count,
     }))
 }
 
 /// The objects list envelope (§1.4 plus `objects_count` when asked for).
 #[derive(Serialize)]
-pub(super) struct ObjectPage<'a> {
-    next: Option<String>,
-    prev: Option<String>,
-    objects: Vec<ObjectView<'a>>,
+pub(crate) struct ObjectPage<T> {
+    pub(crate) next: Option<String>,
+    pub(crate) prev: Option<String>,
+    pub(crate) objects: Vec<T>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    objects_count: Option<i64>,
+    pub(crate) objects_count: Option<i64>,
 }
 
 /// next/prev links carrying `page_size`, `order_by`, `direction`, `last_pk`, `last_value`.

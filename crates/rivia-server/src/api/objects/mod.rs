@@ -17,9 +17,12 @@ mod profile;
 pub(crate) mod render;
 mod write;
 
-pub use access::Access;
+pub use access::{Access, access};
+pub(crate) use list::{ListParams, ObjectPage, check_order_by, parse_class_query, run_list};
 pub use profile::{ProfileError, profile_fields};
 pub use render::ObjectView;
+pub(crate) use render::Shown;
+pub(crate) use write::{create_in_class, create_permit};
 
 use super::{Api, path_id};
 use crate::caller::Call;

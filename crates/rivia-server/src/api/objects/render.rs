@@ -46,23 +46,47 @@ pub struct ObjectView<'a> {
     pub row: &'a ObjectRow,
 }
 
-impl Serialize for ObjectView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+/// How [`ObjectView::serialize_shaped`] shows one key of an object.
+pub(crate) enum Shown<R> {
+    /// As stored.
+    Value,
+    /// Left out.
+    Hidden,
+    /// Replaced by another rendering (a data endpoint's expanded reference).
+    Replaced(R),
+}
+
+impl ObjectView<'_> {
+    /// DataObjectJSON with each key shown as `shape` says (by key name).
+    pub(crate) fn serialize_shaped<S: Serializer, R: Serialize>(
+        &self,
+        s: S,
+        shape: impl Fn(&str) -> Shown<R>,
+    ) -> Result<S::Ok, S::Error> {
         let row = self.row;
         let perm = |p: i64| ObjectPerm::from_i64(p).name();
         let data = stored_fields(&row.data);
         let mut m = s.serialize_map(Some(12 + self.schema.fields.len()))?;
-        m.serialize_entry("id", &row.id)?;
-        m.serialize_entry("created_at", &Timestamp(row.created_at))?;
-        m.serialize_entry("updated_at", &Timestamp(row.updated_at))?;
-        m.serialize_entry("revision", &row.revision)?;
-        m.serialize_entry("owner", &row.owner)?;
-        m.serialize_entry("owner_permissions", perm(row.owner_permissions))?;
-        m.serialize_entry("group", &row.group_id)?;
-        m.serialize_entry("group_permissions", perm(row.group_permissions))?;
-        m.serialize_entry("other_permissions", perm(row.other_permissions))?;
-        m.serialize_entry("channel", &row.channel)?;
-        m.serialize_entry("channel_room", &row.channel_room)?;
+        macro_rules! entry {
+            ($key:expr, $value:expr) => {
+                match shape($key) {
+                    Shown::Value => m.serialize_entry($key, $value)?,
+                    Shown::Hidden => {}
+                    Shown::Replaced(r) => m.serialize_entry($key, &r)?,
+                }
+            };
+        }
+        entry!("id", &row.id);
+        entry!("created_at", &Timestamp(row.created_at));
+        entry!("updated_at", &Timestamp(row.updated_at));
+        entry!("revision", &row.revision);
+        entry!("owner", &row.owner);
+        entry!("owner_permissions", perm(row.owner_permissions));
+        entry!("group", &row.group_id);
+        entry!("group_permissions", perm(row.group_permissions));
+        entry!("other_permissions", perm(row.other_permissions));
+        entry!("channel", &row.channel);
+        entry!("channel_room", &row.channel_room);
         let file_url = |path: &str| format!("{}{}", self.origin, files::file_url(path));
         for f in &self.schema.fields {
             let value = RenderedValue {
@@ -70,10 +94,16 @@ impl Serialize for ObjectView<'_> {
                 stored: data.get(f.key.as_str()).copied(),
                 file_url: &file_url,
             };
-            m.serialize_entry(&f.name, &value)?;
+            entry!(f.name.as_str(), &value);
         }
-        m.serialize_entry("links", &ObjectLinks(self))?;
+        entry!("links", &ObjectLinks(self));
         m.end()
+    }
+}
+
+impl Serialize for ObjectView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.serialize_shaped(s, |_| Shown::<()>::Value)
     }
 }
 

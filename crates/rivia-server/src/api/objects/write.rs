@@ -59,34 +59,51 @@ pub(super) struct UpdateRequest<'a> {
 
 pub(super) async fn create_object(call: Call<String>) -> ApiResult<Response> {
     let app = &call.app;
-    let permit = async |ctx: &Ctx, class: &Class| {
-        if class.name == USER_PROFILE {
-            return Err(ApiError::forbidden());
-        }
-        create_access(app, ctx, class).await
-    };
+    let permit = async |ctx: &Ctx, class: &Class| create_permit(app, ctx, class).await;
     let (ctx, class, access) = class_call(&call, &call.path, permit).await?;
-    let Call { app, req, .. } = call;
-    let schema = class_schema(&app, &class);
+    create_in_class(&call.app, &call.req, &ctx, &class, &access).await
+}
+
+/// The permission step of a create (spec-core §9.9): [`create_access`], and never in the
+/// `user_profile` class (profiles come with their users).
+pub async fn create_permit(app: &AppState, ctx: &Ctx, class: &Class) -> ApiResult<Access> {
+    if class.name == USER_PROFILE {
+        return Err(ApiError::forbidden());
+    }
+    create_access(app, ctx, class).await
+}
+
+/// Creates an object of `class` from the request's body for a caller granted `access` by
+/// [`create_permit`]: the one create path behind `classes/{c}/objects/` and a data
+/// endpoint's `post/` (validation, files, channel change events, all of it). 201 with the
+/// object.
+pub(crate) async fn create_in_class(
+    app: &AppState,
+    req: &crate::req::Req,
+    ctx: &Ctx,
+    class: &Class,
+    access: &Access,
+) -> ApiResult<Response> {
+    let schema = class_schema(app, class);
     let body = req.body_object()?;
     let input = read_input(&body, &req.body.files, &schema, true);
     let mut new_files = NewFiles::default();
     let write = ObjectWrite {
-        app: &app,
-        ctx: &ctx,
-        class: &class,
+        app,
+        ctx,
+        class,
         schema: &schema,
-        access: &access,
+        access,
     };
     match create_in_tx(&write, &input, &mut new_files).await {
         Ok(row) => Ok(created(object_json_with(
-            (&ctx.base(), &ctx.origin(&app)),
+            (&ctx.base(), &ctx.origin(app)),
             &class.name,
             &schema,
             &row,
         ))),
         Err(e) => {
-            new_files.discard(&app).await;
+            new_files.discard(app).await;
             Err(e)
         }
     }

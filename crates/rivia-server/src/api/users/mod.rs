@@ -2,11 +2,13 @@
 //! `/user/` and `/user/auth/` (in [`me`]). Renderings are in [`render`], the nested
 //! `profile` object of a body in [`profile`]; memberships live in `super::memberships`.
 
+mod expand;
 mod me;
 mod profile;
 mod render;
 
-pub(crate) use render::{profile_class, render_users};
+pub(crate) use expand::{ExpandedUsers, users_for_expand};
+pub(crate) use render::{UserView, profile_class, render_users};
 
 use self::profile::read_profile;
 use self::render::{render_one, user_view};
