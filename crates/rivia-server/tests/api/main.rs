@@ -45,6 +45,7 @@ mod objects_stress;
 mod query_prop;
 mod security_admins;
 mod security_batch;
+mod security_body;
 mod security_input;
 mod security_media;
 mod security_refs;
