@@ -11,6 +11,7 @@
 
 pub mod helpers;
 
+mod access_matrix;
 mod account;
 mod admins;
 mod api_keys;
