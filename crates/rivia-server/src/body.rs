@@ -422,3 +422,7 @@ pub(crate) async fn parse_bytes(
     };
     Ok((parsed, new_method))
 }
+
+#[cfg(test)]
+#[path = "body_props.rs"]
+mod props;

@@ -30,6 +30,7 @@ mod discovery;
 mod durability;
 mod field_errors;
 mod files;
+mod fuzz_requests;
 mod groups;
 mod instances;
 mod invitations;
