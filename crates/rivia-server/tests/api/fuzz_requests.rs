@@ -173,7 +173,7 @@ fn params() -> BoxedStrategy<String> {
 }
 
 /// A body: content type and bytes.
-fn body() -> BoxedStrategy<(String, Vec<u8>)> {
+fn body() -> BoxedStrategy<GenBody> {
     let json_body =
         json_value().prop_map(|v| ("application/json".to_string(), v.to_string().into_bytes()));
     let object_body = prop::collection::btree_map(field(), json_value(), 0..5).prop_map(|m| {
@@ -225,8 +225,11 @@ fn body() -> BoxedStrategy<(String, Vec<u8>)> {
     prop_oneof![3 => object_body, 1 => json_body, 1 => plain, 1 => form, 1 => multipart, 1 => garbage].boxed()
 }
 
+/// A body's content type and bytes.
+type GenBody = (String, Vec<u8>);
+
 /// One request: method, path (with its query) and body.
-fn request() -> BoxedStrategy<(String, String, Option<(String, Vec<u8>)>)> {
+fn request() -> BoxedStrategy<(String, String, Option<GenBody>)> {
     let id = prop_oneof![
         Just("1".to_string()),
         Just("2".to_string()),
