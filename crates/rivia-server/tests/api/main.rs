@@ -28,6 +28,7 @@ mod client;
 mod conventions;
 mod discovery;
 mod durability;
+mod faults;
 mod field_errors;
 mod files;
 mod fuzz_requests;
