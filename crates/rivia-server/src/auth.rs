@@ -60,8 +60,15 @@ pub(crate) struct Ctx {
     host: Option<axum::http::HeaderValue>,
 }
 
-/// The primary key (account key or API key) the request carries, by the precedence of §2.2.
+/// The primary key (account key or API key) the request carries, by the precedence of §2.2
+/// (the body's `_api_key` only if the body has been read).
 pub(crate) fn primary_key(req: &Req) -> Option<String> {
+    primary_key_outside_body(req).or_else(|| req.body.api_key().map(str::to_ascii_lowercase))
+}
+
+/// The primary key from the headers or the query: when there is one, the body's `_api_key`
+/// is never consulted (it comes last in §2.2's precedence).
+fn primary_key_outside_body(req: &Req) -> Option<String> {
     let from_header = req.header("x-api-key").filter(|s| !s.is_empty());
     let from_query = req
         .param("api_key")
@@ -74,28 +81,43 @@ pub(crate) fn primary_key(req: &Req) -> Option<String> {
     from_header
         .or(from_query)
         .or(from_auth)
-        .or_else(|| req.body.api_key())
         .map(|k| k.to_ascii_lowercase())
 }
 
-/// The user key the request carries.
+/// The user key the request carries (the body's `_user_key` only if the body has been read).
 pub(crate) fn user_key(req: &Req) -> Option<String> {
+    user_key_outside_body(req).or_else(|| req.body.user_key().map(str::to_ascii_lowercase))
+}
+
+fn user_key_outside_body(req: &Req) -> Option<String> {
     req.header("x-user-key")
         .filter(|s| !s.is_empty())
         .or_else(|| req.param("user_key").filter(|s| !s.is_empty()))
         .or_else(|| req.param("userkey").filter(|s| !s.is_empty()))
-        .or_else(|| req.body.user_key())
         .map(|k| k.to_ascii_lowercase())
 }
 
 /// Resolves the caller (§2.3). `instance` restricts API keys to the URL's instance.
+///
+/// The body is read here only when it may hold the credential that decides (a request
+/// whose body is still unread is refused without reading it otherwise): `_api_key` when
+/// neither the headers nor the query carry a primary key, `_user_key` when the primary
+/// key is a valid API key and no user key came outside the body. A wrong key in a header
+/// is refused before a byte of the body is read.
 pub(crate) async fn authenticate(
     app: &AppState,
     req: &Req,
     instance: Option<&Instance>,
 ) -> ApiResult<Principal> {
-    let Some(key) = primary_key(req) else {
-        return Ok(Principal::Anonymous);
+    let key = match primary_key_outside_body(req) {
+        Some(key) => key,
+        None => {
+            req.load_body().await?;
+            match req.body.api_key() {
+                Some(key) => key.to_ascii_lowercase(),
+                None => return Ok(Principal::Anonymous),
+            }
+        }
     };
     match classify(&key) {
         // A running script's `META.token` (spec-scripts §3): the instance owner, only
@@ -125,6 +147,9 @@ pub(crate) async fn authenticate(
                 .filter(|k| keys_equal(&k.api_key, &key))
                 .filter(|k| instance.is_none_or(|i| i.id == k.instance_id))
                 .ok_or_else(ApiError::no_such_key)?;
+            if instance.is_some() && user_key_outside_body(req).is_none() {
+                req.load_body().await?;
+            }
             let user = match (instance, user_key(req)) {
                 (Some(inst), Some(uk)) => user_by_key(app, inst.id, &uk)
                     .await?

@@ -2,10 +2,10 @@
 //! form-urlencoded and multipart, parsed once. The parsed body and any
 //! `_api_key`/`_user_key` it carries travel as a request extension ([`Parsed`]).
 //!
-//! A body is read after routing, when the handler's [`crate::req::Req`] is extracted
-//! ([`read_pending`]): until then it travels unread as a [`Pending`], so that an unknown
+//! A body is read after routing, when the handler's [`crate::req::Req`] needs it
+//! ([`LazyBody`]): until then it travels unread as a [`Pending`], so that an unknown
 //! route or a method the route lacks answers without reading it, and the limit is the
-//! route's. The one exception is a `text/plain` POST, whose `_method` picks the route:
+//! route's. Instance routes read it after their checks (see [`crate::caller`]). The one exception is a `text/plain` POST, whose `_method` picks the route:
 //! [`prepare`] reads it before routing (at the default limit).
 
 use crate::error::ApiError;
@@ -130,7 +130,11 @@ pub(crate) async fn prepare(req: Request, timeout: Duration) -> Result<Request, 
     let content_type = content_type(&parts.headers);
     if parts.method == Method::POST && essence(content_type) == "text/plain" {
         let path = parts.uri.path().to_owned();
-        let parsed = read_and_parse(&mut parts, body, &path, timeout).await?;
+        let (parsed, method) =
+            read_and_parse(&parts.headers, &parts.method, body, &path, timeout).await?;
+        if let Some(method) = method {
+            parts.method = method;
+        }
         parts.extensions.insert(Parsed(Arc::new(parsed)));
         return Ok(Request::from_parts(parts, Body::empty()));
     }
@@ -141,25 +145,93 @@ pub(crate) async fn prepare(req: Request, timeout: Duration) -> Result<Request, 
     Ok(Request::from_parts(parts, Body::empty()))
 }
 
-/// The parsed body of a routed request: read now if it was set aside, and remembered so
-/// that a second extraction sees the same.
-pub(crate) async fn read_pending(parts: &mut Parts) -> Result<Arc<ParsedBody>, ApiError> {
-    if let Some(parsed) = parts.extensions.get::<Parsed>() {
-        return Ok(parsed.0.clone());
+/// The body of a routed request, read when first needed ([`LazyBody::load`]): the
+/// instance routes authenticate (and check permissions) before they read it, so a
+/// request that will be refused is answered without reading a large body. Until it is
+/// loaded it reads as empty; reading it then is a bug, which debug builds report.
+pub(crate) struct LazyBody {
+    parsed: tokio::sync::OnceCell<Arc<ParsedBody>>,
+    /// The unread body, with the route whose limit applies.
+    source: Option<(Pending, String)>,
+}
+
+/// What an absent or not yet loaded body reads as.
+static EMPTY: ParsedBody = ParsedBody {
+    value: None,
+    files: Vec::new(),
+};
+
+impl LazyBody {
+    /// Takes the routed request's body: parsed already (a `text/plain` POST) or set aside.
+    pub(crate) fn from_parts(parts: &mut Parts) -> Self {
+        let parsed = tokio::sync::OnceCell::new();
+        if let Some(done) = parts.extensions.get::<Parsed>() {
+            let _ = parsed.set(done.0.clone());
+            return LazyBody {
+                parsed,
+                source: None,
+            };
+        }
+        let source = parts.extensions.remove::<Pending>().map(|pending| {
+            let route = match parts.extensions.get::<MatchedPath>() {
+                Some(m) => m.as_str().to_owned(),
+                None => parts.uri.path().to_owned(),
+            };
+            (pending, route)
+        });
+        LazyBody { parsed, source }
     }
-    let Some(pending) = parts.extensions.remove::<Pending>() else {
-        return Ok(Arc::default());
-    };
-    let body = pending.0.body.lock().take().unwrap_or_default();
-    let route = match parts.extensions.get::<MatchedPath>() {
-        Some(m) => m.as_str().to_owned(),
-        None => parts.uri.path().to_owned(),
-    };
-    // Boxed: the reading state is large, and inline it would stay allocated for as long as
-    // the handler runs (a held poll: minutes).
-    let parsed = Arc::new(Box::pin(read_and_parse(parts, body, &route, pending.0.timeout)).await?);
-    parts.extensions.insert(Parsed(parsed.clone()));
-    Ok(parsed)
+
+    /// Reads and parses the body within its route's limit, once; later calls answer the
+    /// first one's result. `Ok(true)` when this call read it.
+    pub(crate) async fn load(
+        &self,
+        headers: &HeaderMap,
+        method: &Method,
+    ) -> Result<bool, ApiError> {
+        let Some((pending, route)) = &self.source else {
+            return Ok(false);
+        };
+        if self.parsed.initialized() {
+            return Ok(false);
+        }
+        let mut read_now = false;
+        self.parsed
+            .get_or_try_init(|| async {
+                read_now = true;
+                let body = pending.0.body.lock().take().unwrap_or_default();
+                // Boxed: the reading state is large, and inline it would stay allocated
+                // for as long as the handler runs (a held poll: minutes).
+                let (parsed, _) = Box::pin(read_and_parse(
+                    headers,
+                    method,
+                    body,
+                    route,
+                    pending.0.timeout,
+                ))
+                .await?;
+                Ok::<_, ApiError>(Arc::new(parsed))
+            })
+            .await?;
+        Ok(read_now)
+    }
+}
+
+impl std::ops::Deref for LazyBody {
+    type Target = ParsedBody;
+
+    fn deref(&self) -> &ParsedBody {
+        match self.parsed.get() {
+            Some(parsed) => parsed,
+            None => {
+                debug_assert!(
+                    self.source.is_none(),
+                    "the request body was used before it was read"
+                );
+                &EMPTY
+            }
+        }
+    }
 }
 
 fn content_type(headers: &HeaderMap) -> &str {
@@ -279,19 +351,19 @@ async fn parse_multipart(bytes: Bytes, content_type: &str) -> Result<ParsedBody,
     })
 }
 
-/// Reads the body within `route`'s limit and `timeout`, parses it per its content type and
-/// applies `_method` to `parts`.
+/// Reads the body within `route`'s limit and `timeout` and parses it per its content type;
+/// also the method a `text/plain` POST's `_method` asks for.
 async fn read_and_parse(
-    parts: &mut Parts,
+    headers: &HeaderMap,
+    method: &Method,
     body: Body,
     route: &str,
     timeout: Duration,
-) -> Result<ParsedBody, ApiError> {
-    let content_type = content_type(&parts.headers).to_owned();
+) -> Result<(ParsedBody, Option<Method>), ApiError> {
+    let content_type = content_type(headers).to_owned();
     let essence = essence(&content_type);
     let limit = limit_for(route, &essence);
-    let declared = parts
-        .headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
@@ -308,22 +380,34 @@ async fn read_and_parse(
             ));
         }
     };
+    parse_bytes(&content_type, method, bytes).await
+}
+
+/// Parses a body that was read whole, per its content type (`content_type` as sent, with
+/// its parameters); also the method a `text/plain` POST's `_method` asks for. Never
+/// panics: anything malformed is a 400 or 415.
+pub(crate) async fn parse_bytes(
+    content_type: &str,
+    method: &Method,
+    bytes: Bytes,
+) -> Result<(ParsedBody, Option<Method>), ApiError> {
     if bytes.is_empty() {
-        return Ok(ParsedBody::default());
+        return Ok((ParsedBody::default(), None));
     }
-    Ok(match essence.as_str() {
+    let mut new_method = None;
+    let parsed = match essence(content_type).as_str() {
         "application/json" | "" => ParsedBody {
             value: Some(parse_json(&bytes)?),
             ..Default::default()
         },
         "text/plain" => {
             let value = parse_json(&bytes)?;
-            if parts.method == Method::POST
+            if method == Method::POST
                 && let Some(m) = value.get("_method").and_then(Value::as_str)
             {
                 let upper = m.to_ascii_uppercase();
                 if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&upper.as_str()) {
-                    parts.method = Method::from_bytes(upper.as_bytes()).unwrap_or(Method::POST);
+                    new_method = Method::from_bytes(upper.as_bytes()).ok();
                 }
             }
             ParsedBody {
@@ -335,12 +419,17 @@ async fn read_and_parse(
             value: Some(parse_form(&bytes)),
             ..Default::default()
         },
-        "multipart/form-data" => parse_multipart(bytes, &content_type).await?,
+        "multipart/form-data" => parse_multipart(bytes, content_type).await?,
         other => {
             return Err(ApiError::Detail(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!("Unsupported media type \"{other}\" in request."),
             ));
         }
-    })
+    };
+    Ok((parsed, new_method))
 }
+
+#[cfg(test)]
+#[path = "body_props.rs"]
+mod props;

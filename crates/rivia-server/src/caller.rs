@@ -7,6 +7,11 @@
 //! 4. the view's permission check (403);
 //! 5. throttle (429), against the instance's request rate or, for channel polls, its poll rate.
 //!
+//! Then the request body is read (413, 408, or 400 for a malformed one). It is read last,
+//! so that a request refused by steps 1–5 is answered without reading it (issue #13 §2), unless authentication needs it first: a key may come in the
+//! body (`_api_key`, `_user_key`), and is looked for there only when the headers and the
+//! query carry none (see [`crate::auth::authenticate`]).
+//!
 //! The handler then does step 6 itself: object lookup and body validation. Because the
 //! steps live here, a handler cannot run them out of order, skip the throttle, or let a
 //! later error win over an earlier one. What Syncano checks before throttling (a malformed
@@ -125,6 +130,8 @@ impl<'a> Caller<'a> {
         let ctx = caller_in(self.app, self.req, instance).await?;
         let grant = permit(&ctx, &parent).await?;
         self.throttle(&ctx)?;
+        // Only now is the body read (authentication read it already if it had to).
+        self.req.load_body().await?;
         Ok((ctx, parent, grant))
     }
 
@@ -199,9 +206,9 @@ impl<P: PathRest + Send> FromRequestParts<AppState> for Call<P> {
         let mut values = values.into_iter();
         let instance = String::take(&mut values);
         let path = P::take(&mut values);
-        let req = Req::from_request_parts(parts, app)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        // The body stays unread until the preamble has passed (or authentication needs
+        // it): a request that is refused is answered without reading it.
+        let req = Req::unread(parts).map_err(IntoResponse::into_response)?;
         Ok(Call {
             app: app.clone(),
             req,

@@ -114,6 +114,13 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(constraint) => ApiError::Internal(format!(
                 "unexpected unique constraint violation: {constraint}"
             )),
+            StoreError::Full(m) => {
+                tracing::error!(error = %m, "storage full: writes refused until space is freed");
+                ApiError::Detail(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "Insufficient storage. Try again later.".into(),
+                )
+            }
             StoreError::InvalidText(m) => {
                 tracing::warn!(error = %m, "text the database cannot store reached it");
                 ApiError::bad_request(crate::req::NUL_MESSAGE)

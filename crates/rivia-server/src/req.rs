@@ -1,7 +1,7 @@
 //! The request as handlers see it: method, path, last-wins query parameters, headers, the
 //! parsed body, and the client address.
 
-use crate::body::ParsedBody;
+use crate::body::LazyBody;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Method};
 use rivia_core::page::PageRequest;
 use serde_json::{Map, Value};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What a handler needs of the request.
 pub(crate) struct Req {
@@ -24,8 +24,11 @@ pub(crate) struct Req {
     pub(crate) uri: axum::http::Uri,
     /// Headers.
     pub(crate) headers: HeaderMap,
-    /// Parsed body.
-    pub(crate) body: Arc<ParsedBody>,
+    /// The parsed body, once read: [`Req::load_body`] reads it (the extractor does at
+    /// once; an instance route's [`crate::caller::Call`] only after its checks).
+    pub(crate) body: LazyBody,
+    /// Whether the loaded body was checked for NUL characters.
+    body_checked: AtomicBool,
     /// Client address, when served over a socket.
     pub(crate) peer: Option<IpAddr>,
 }
@@ -34,6 +37,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let req = Req::unread(parts)?;
+        req.load_body().await?;
+        Ok(req)
+    }
+}
+
+impl Req {
+    /// The request without reading its body: [`Req::load_body`] reads it when needed.
+    pub(crate) fn unread(parts: &mut Parts) -> Result<Self, ApiError> {
         let mut query = parts
             .uri
             .query()
@@ -52,13 +64,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
         if percent_decoded_has_nul(parts.uri.path()) {
             return Err(ApiError::not_found());
         }
-        // Read here, after routing: see `crate::body`.
-        let body = crate::body::read_pending(parts).await?;
-        if let Some(v) = &body.value
-            && let Some(field) = nul_field(v)
-        {
-            return Err(nul_error(&field));
-        }
+        let body = LazyBody::from_parts(parts);
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -72,8 +78,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Req {
             // the last extractor of every handler, and nothing after it reads them.
             headers: std::mem::take(&mut parts.headers),
             body,
+            body_checked: AtomicBool::new(false),
             peer,
         })
+    }
+
+    /// Reads the body (within the route's limit), once, and refuses NUL characters in it.
+    pub(crate) async fn load_body(&self) -> Result<(), ApiError> {
+        self.body.load(&self.headers, &self.method).await?;
+        if !self.body_checked.swap(true, Ordering::Relaxed)
+            && let Some(v) = &self.body.value
+            && let Some(field) = nul_field(v)
+        {
+            self.body_checked.store(false, Ordering::Relaxed);
+            return Err(nul_error(&field));
+        }
+        Ok(())
     }
 }
 

@@ -11,6 +11,8 @@
 //! `text/plain` POST with `_method`). The body travels as a [`crate::body::Pending`] and the
 //! handler's [`crate::req::Req`] reads it, after routing: an unknown route or a method the
 //! route lacks answers without reading a byte of the body, and the limit is the route's.
+//! An instance route reads it only after authentication, permission and throttle have
+//! passed (see [`crate::caller`]).
 
 use crate::body;
 use crate::error::ApiError;

@@ -14,6 +14,10 @@ pub enum StoreError {
     /// The database could not be reached.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The disk (or the database's space) is full: SQLite's SQLITE_FULL, PostgreSQL's
+    /// 53100 disk_full. Nothing was written; writes work again once space is freed.
+    #[error("storage full: {0}")]
+    Full(String),
     /// Text the database cannot store (PostgreSQL refuses NUL characters: SQLSTATE 22021
     /// or 22P05). Callers reject NUL first; this is the backstop.
     #[error("invalid text: {0}")]

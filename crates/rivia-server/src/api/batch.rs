@@ -3,12 +3,10 @@
 
 use super::Api;
 use crate::auth::{Principal, authenticate, primary_key, resolve_instance, user_key};
+use crate::caller::Call;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ok;
-use crate::req::Req;
-use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{Path, State};
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
 use http_body_util::BodyExt;
@@ -199,12 +197,13 @@ fn is_poll(path: &str) -> bool {
     parts.len() == 6 && parts[3] == "channels" && parts[5] == "poll"
 }
 
-async fn run_batch(
-    State(app): State<AppState>,
-    Path(instance): Path<String>,
-    req: Req,
-) -> ApiResult<Response> {
+async fn run_batch(call: Call<()>) -> ApiResult<Response> {
+    let Call {
+        app, req, instance, ..
+    } = call;
     let inst = resolve_instance(&app, &instance).await?;
+    // An anonymous caller is refused before the (up to 4 MB) body is read, unless the
+    // body is where its key is.
     if matches!(
         authenticate(&app, &req, Some(&inst)).await?,
         Principal::Anonymous
@@ -214,6 +213,7 @@ async fn run_batch(
     if req.header("x-batching").is_some() {
         return Err(ApiError::bad_request(NESTED));
     }
+    req.load_body().await?;
     let body = req.body_object()?;
     let requests = parse_requests(&body, &inst.name)?;
     let router = crate::app(app.clone());

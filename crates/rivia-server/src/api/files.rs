@@ -116,13 +116,22 @@ async fn write_new(
         .join(class_id.to_string());
     let file = dir.join(&name);
     let bytes = bytes.to_vec();
-    blocking(move || {
+    let written = blocking(move || {
         std::fs::create_dir_all(&dir)?;
-        std::fs::write(file, bytes)
+        std::fs::write(&file, bytes).inspect_err(|_| {
+            // A partly written file is of no use to anyone.
+            let _ = std::fs::remove_file(&file);
+        })
     })
-    .await
-    .map_err(|e| ApiError::Internal(format!("write file: {e}")))?;
-    Ok(rel)
+    .await;
+    match written {
+        Ok(()) => Ok(rel),
+        // A full disk is the operator's to fix, not a server fault (as for the database).
+        Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+            Err(rivia_store::StoreError::Full(format!("write file: {e}")).into())
+        }
+        Err(e) => Err(ApiError::Internal(format!("write file: {e}"))),
+    }
 }
 
 /// Why a file could not be stored for a field.

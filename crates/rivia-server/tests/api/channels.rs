@@ -354,14 +354,21 @@ async fn channel_detail_is_forbidden_rather_than_hidden(app: TestApp) {
         .expect(StatusCode::NOT_FOUND);
 }
 
-/// Anonymous-read keys list channels open to others, read any, write none.
+/// Anonymous-read keys list and read channels open to others, and write none. Rivia
+/// differs from Syncano (README, Security): a closed channel is refused, whose detail,
+/// history and poll Syncano let such a (public) key read.
 async fn anonymous_read_key_lists_open_channels_and_writes_none(app: TestApp) {
     let a = access(&app).await;
     let r = app.as_key(&a.anon, "GET", CH, None).await;
     assert_eq!(names(&r.body), ["open"]);
-    app.as_key(&a.anon, "GET", &format!("{CH}closed/"), None)
+    app.as_key(&a.anon, "GET", &format!("{CH}open/"), None)
         .await
         .expect(StatusCode::OK);
+    for path in ["closed/", "closed/history/", "closed/poll/"] {
+        app.as_key(&a.anon, "GET", &format!("{CH}{path}"), None)
+            .await
+            .expect(StatusCode::FORBIDDEN);
+    }
     app.as_key(&a.anon, "POST", CH, Some(json!({"name": "x1"})))
         .await
         .expect(StatusCode::FORBIDDEN);

@@ -1,15 +1,19 @@
 //! A crash (SIGKILL) during writes loses no acknowledged write: every object whose create
-//! was answered 201 before the kill is there after a restart on the same data directory.
+//! was answered 201 before the kill is there after a restart on the same data directory
+//! (SQLite) or database (PostgreSQL).
 
 use crate::client::{Client, Server};
-use crate::helpers::TempDir;
+use crate::helpers::{Backend, TempDir, fresh_postgres_database};
 use axum::http::StatusCode;
 use serde_json::json;
 
 const OBJECTS: &str = "/v1.1/instances/crash-test/classes/log/objects/";
 
-/// `rivia serve` on `dir` with throttling off.
-async fn start(dir: &TempDir) -> Server {
+crate::both_backends!(backend, sigkill_during_writes_loses_no_acknowledged_write);
+
+/// `rivia serve` on `dir` (and on `database`, a PostgreSQL URL, when given) with
+/// throttling off.
+async fn start(dir: &TempDir, database: Option<&str>) -> Server {
     let data_dir = dir.0.to_str().expect("utf-8 temp dir");
     let args = [
         "--instance-rate",
@@ -21,7 +25,11 @@ async fn start(dir: &TempDir) -> Server {
         "--data-dir",
         data_dir,
     ];
-    Server::start(&args, &[]).await
+    let env: Vec<(&str, &str)> = database
+        .map(|url| ("RIVIA_DATABASE_URL", url))
+        .into_iter()
+        .collect();
+    Server::start(&args, &env).await
 }
 
 /// Registers an admin with instance `crash-test` and class `log`; returns the account key.
@@ -75,10 +83,17 @@ async fn write_until_gone(client: Client, key: String, writer: i64) -> Vec<i64> 
     acknowledged
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_during_writes_loses_no_acknowledged_write() {
+async fn sigkill_during_writes_loses_no_acknowledged_write(backend: Backend) {
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => match fresh_postgres_database().await {
+            Some(db) => Some(db),
+            None => return,
+        },
+    };
+    let url = database.as_ref().map(|d| d.url().to_string());
     let dir = TempDir::new();
-    let mut server = start(&dir).await;
+    let mut server = start(&dir, url.as_deref()).await;
     let client = server.client;
     let key = setup(&client).await;
 
@@ -110,7 +125,7 @@ async fn sigkill_during_writes_loses_no_acknowledged_write() {
         acknowledged.len()
     );
 
-    let mut server = start(&dir).await;
+    let mut server = start(&dir, url.as_deref()).await;
     let mut missing = Vec::new();
     for id in &acknowledged {
         let path = format!("{OBJECTS}{id}/");

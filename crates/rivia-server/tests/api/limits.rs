@@ -43,7 +43,7 @@ both_backends!(
 );
 
 /// Reads until the server closes the connection (`Ok(0)` or a reset); everything read.
-async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Vec<u8> {
+pub(crate) async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + within;
@@ -61,7 +61,7 @@ async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Vec<u8> 
 }
 
 /// Reads one response's head and its `Content-Length` body, leaving the connection open.
-async fn read_one_response(stream: &mut TcpStream) -> String {
+pub(crate) async fn read_one_response(stream: &mut TcpStream) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(10);

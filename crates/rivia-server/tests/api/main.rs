@@ -11,6 +11,7 @@
 
 pub mod helpers;
 
+mod access_matrix;
 mod account;
 mod admins;
 mod api_keys;
@@ -32,8 +33,10 @@ mod endpoints_data;
 mod endpoints_data_get;
 mod endpoints_scripts;
 mod endpoints_scripts_run;
+mod faults;
 mod field_errors;
 mod files;
+mod fuzz_requests;
 mod groups;
 mod health;
 mod instances;
@@ -55,6 +58,7 @@ mod query_prop;
 mod schedules;
 mod security_admins;
 mod security_batch;
+mod security_body;
 mod security_input;
 mod security_media;
 mod security_refs;

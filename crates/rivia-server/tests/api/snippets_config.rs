@@ -190,6 +190,23 @@ async fn write_and_read_admins_and_api_keys_only_read_the_config(app: TestApp) {
 
 async fn anonymous_callers_and_other_instances_are_refused(app: TestApp) {
     let owner = app.admin_with_instance("config").await;
+    // Rivia differs from Syncano (README, Security): keys that ship inside apps (without
+    // ignore_acl: plain, user, anonymous-read) do not read the config scripts keep
+    // secrets in.
+    let (_, user_key) = crate::helpers::store_user(&app, "config", "alice").await;
+    for flags in [
+        json!({}),
+        json!({"allow_anonymous_read": true}),
+        json!({"allow_user_create": true}),
+    ] {
+        let key = app.api_key(&owner, "config", flags).await;
+        app.as_key(&key, "GET", CONFIG, None)
+            .await
+            .expect(StatusCode::FORBIDDEN);
+        app.as_user(&key, &user_key, "GET", CONFIG, None)
+            .await
+            .expect(StatusCode::FORBIDDEN);
+    }
     let stranger = app.admin_with_instance("other-inst").await;
     app.call("GET", CONFIG, &[], None)
         .await

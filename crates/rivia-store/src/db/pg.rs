@@ -93,18 +93,32 @@ fn map_err(e: tokio_postgres::Error) -> StoreError {
                 .unwrap_or_default(),
         )),
         Some(c) if *c == SqlState::QUERY_CANCELED => StoreError::Timeout,
+        Some(c) if *c == SqlState::DISK_FULL => StoreError::Full(e.to_string()),
         Some(c)
             if *c == SqlState::CHARACTER_NOT_IN_REPERTOIRE
                 || *c == SqlState::UNTRANSLATABLE_CHARACTER =>
         {
             StoreError::InvalidText(e.to_string())
         }
-        _ if e.is_closed() => StoreError::Unavailable(e.to_string()),
+        // The server is going away or not there yet (a restart: 57P01 admin_shutdown,
+        // 57P02 crash_shutdown, 57P03 cannot_connect_now; class 08: the connection): the
+        // request answers 503 and the pool reconnects on a later one.
+        Some(c) if c.code().starts_with("57P") || c.code().starts_with("08") => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ if e.is_closed() || lost_connection(&e) => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Internal(match e.as_db_error() {
             Some(d) => format!("{}: {}", d.code().code(), d.message()),
             None => e.to_string(),
         }),
     }
+}
+
+/// Whether the error is the connection's socket failing (reset, broken pipe, end of
+/// stream), not anything the database said.
+fn lost_connection(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_none()
+        && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 fn convert_row(row: &tokio_postgres::Row) -> StoreResult<Row> {
@@ -166,12 +180,22 @@ async fn client_exec(client: &Object, sql: &str, params: &[Val]) -> StoreResult<
     client.execute(&stmt, &refs(params)).await.map_err(map_err)
 }
 
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a request waits for a free pooled connection.
+const POOL_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl PgDb {
     /// Builds the pool and checks that the server answers.
     pub async fn connect(url: &str) -> StoreResult<PgDb> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| StoreError::Unavailable(e.to_string()))?;
+        // A server that does not answer (down, restarting, unreachable) costs a request
+        // a few seconds and a 503, never a hang.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -186,6 +210,12 @@ impl PgDb {
         .max(8);
         let pool = Pool::builder(manager)
             .max_size(size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            // Waiting for a free connection is bounded too: a pool whose connections are
+            // all stuck answers 503 instead of queueing requests forever.
+            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let db = PgDb {

@@ -84,12 +84,20 @@ pub(super) async fn check_object(
     let allowed = match &ctx.who {
         Who::Admin { .. } => true,
         Who::ApiKey { key, user } => {
-            if key.flags.ignore_acl || (action.safe() && key.flags.allow_anonymous_read) {
+            if key.flags.ignore_acl {
                 true
             } else if matches!(action, Action::Update | Action::Delete) {
                 // Rivia differs from Syncano (README, Security): a subscribe or publish
                 // right never lets a user change or delete the channel itself.
                 false
+            } else if action.safe()
+                && key.flags.allow_anonymous_read
+                && ChannelPerm::from_i64(channel.other_permissions) >= ChannelPerm::Subscribe
+            {
+                // Rivia differs from Syncano (README, Security): an anonymous-read key,
+                // public by design, subscribes only to channels open to others (as its
+                // list shows), not to any channel whose name it knows.
+                true
             } else if let Some(user) = user {
                 let needed = if action == Action::Publish {
                     ChannelPerm::Publish

@@ -1,6 +1,9 @@
 //! The instance config, `snippets/config/` (rest §8): a JSON object merged under each
 //! script's config when it runs. Admins read it with any role and update it as owner or
-//! full admin (like the instance itself); API keys read it.
+//! full admin (like the instance itself). Of the API keys, only `ignore_acl` keys read it:
+//! Rivia differs from Syncano, where any key could (README, Security). Scripts keep
+//! secrets there (third-party tokens, even API keys, spec-scripts §10), and the keys that
+//! ship inside apps (user, anonymous-read) must not reveal them.
 
 use crate::api::Api;
 use crate::api::stored_json;
@@ -25,7 +28,7 @@ pub(crate) fn routes(api: Api) -> Api {
 fn config_access(ctx: &Ctx, op: Op) -> ApiResult<()> {
     match &ctx.who {
         Who::Admin { .. } => ctx.require_admin(AdminTable::FullWrites, op),
-        Who::ApiKey { .. } if op == Op::Read => Ok(()),
+        Who::ApiKey { key, .. } if op == Op::Read && key.flags.ignore_acl => Ok(()),
         _ => Err(ApiError::forbidden()),
     }
 }

@@ -69,6 +69,9 @@ pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
         {
             StoreError::Timeout
         }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::Full(e.to_string())
+        }
         _ => StoreError::Internal(e.to_string()),
     }
 }

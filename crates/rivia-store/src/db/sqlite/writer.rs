@@ -207,6 +207,9 @@ impl Writer {
         for ack in self.acks.drain(..) {
             let _ = ack.send(match &result {
                 Ok(()) => Ok(()),
+                // A full disk stays what it is (507, retry later); anything else is
+                // internal.
+                Err(StoreError::Full(m)) => Err(StoreError::Full(m.clone())),
                 Err(e) => Err(StoreError::Internal(e.to_string())),
             });
         }
