@@ -264,27 +264,14 @@ impl Pending {
     /// The username of the user the request authenticated (API key + user key), looked up
     /// again through the authentication caches.
     async fn username(&self, app: &AppState) -> Option<String> {
-        let req = Req {
-            method: Method::GET,
-            path: self.request.path.clone(),
-            query: self
-                .request
-                .query
-                .as_deref()
-                .map(|q| crate::body::form_urlencoded_pairs(q.as_bytes()))
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|(_, v)| !v.is_empty())
-                .collect(),
-            headers: self.request.headers.clone(),
-            body: Default::default(),
-            peer: None,
-            uri: self
-                .request
-                .path
-                .parse()
-                .unwrap_or_else(|_| axum::http::Uri::from_static("/")),
+        // The request as the handler saw it (its path, query and headers; no body: a GET).
+        let uri = match &self.request.query {
+            Some(q) => format!("{}?{q}", self.request.path),
+            None => self.request.path.clone(),
         };
+        let (mut parts, ()) = axum::http::Request::get(uri).body(()).ok()?.into_parts();
+        parts.headers = self.request.headers.clone();
+        let req = Req::unread(&mut parts).ok()?;
         match authenticate(app, &req, Some(&self.instance)).await {
             Ok(Principal::ApiKey {
                 user: Some(user), ..

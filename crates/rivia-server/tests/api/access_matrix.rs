@@ -201,6 +201,61 @@ const MATRIX: &[Row] = &[
     ("post",   "/v1.1/instances/{instance}/snippets/scripts/{id}/run/", "AAAD | D | D | DDDDD | DD"),
     ("get",    "/v1.1/instances/{instance}/snippets/scripts/{id}/traces/", "AAAA | D | D | DDDDD | DD"),
     ("get",    "/v1.1/instances/{instance}/snippets/scripts/{id}/traces/{trace_id}/", "AAAA | D | D | DDDDD | DD"),
+    // Script endpoints: `ep` runs the fixture's script and is public.
+    ("get",    "/v1.1/instances/{instance}/endpoints/",                "AAAA | A | A | AAAAA | AA"),
+    ("get",    "/v1.1/instances/{instance}/endpoints/scripts/",        "AAAA | D | D | DDDDD | DD"),
+    ("post",   "/v1.1/instances/{instance}/endpoints/scripts/",        "AAAD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/endpoints/scripts/{name}/", "AAAA | D | D | DDDDD | DD"),
+    ("put",    "/v1.1/instances/{instance}/endpoints/scripts/{name}/", "AAAD | D | D | DDDDD | DD"),
+    ("patch",  "/v1.1/instances/{instance}/endpoints/scripts/{name}/", "AAAD | D | D | DDDDD | DD"),
+    ("delete", "/v1.1/instances/{instance}/endpoints/scripts/{name}/", "AAAD | D | D | DDDDD | DD"),
+    ("post",   "/v1.1/instances/{instance}/endpoints/scripts/{name}/reset_link/", "AAAD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/endpoints/scripts/{name}/run/", "AAAA | D | D | DDDDD | DD"),
+    ("post",   "/v1.1/instances/{instance}/endpoints/scripts/{name}/run/", "AAAD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/endpoints/scripts/{name}/traces/", "AAAA | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/endpoints/scripts/{name}/traces/{trace_id}/", "AAAA | D | D | DDDDD | DD"),
+    // A public link runs for anyone who has it (a capability, like media URLs).
+    ("get",    "/v1.1/instances/{instance}/endpoints/scripts/p/{public_link}/{name}/", "AAAA | A | A | AAAAA | AA"),
+    ("post",   "/v1.1/instances/{instance}/endpoints/scripts/p/{public_link}/{name}/", "AAAA | A | A | AAAAA | AA"),
+    // Triggers and schedules: admins only, the read role reads (rest §2, §3).
+    ("get",    "/v1.1/instances/{instance}/triggers/",                 "AAAA | D | D | DDDDD | DD"),
+    ("post",   "/v1.1/instances/{instance}/triggers/",                 "AAAD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/triggers/{id}/",            "AAAA | D | D | DDDDD | DD"),
+    ("put",    "/v1.1/instances/{instance}/triggers/{id}/",            "AAAD | D | D | DDDDD | DD"),
+    ("patch",  "/v1.1/instances/{instance}/triggers/{id}/",            "AAAD | D | D | DDDDD | DD"),
+    ("delete", "/v1.1/instances/{instance}/triggers/{id}/",            "AAAD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/triggers/{id}/traces/",     "AAAA | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/triggers/{id}/traces/{trace_id}/", "AAAA | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/schedules/",                "AAAA | D | D | DDDDD | DD"),
+    ("post",   "/v1.1/instances/{instance}/schedules/",                "AAAD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/schedules/{id}/",           "AAAA | D | D | DDDDD | DD"),
+    ("put",    "/v1.1/instances/{instance}/schedules/{id}/",           "AAAD | D | D | DDDDD | DD"),
+    ("patch",  "/v1.1/instances/{instance}/schedules/{id}/",           "AAAD | D | D | DDDDD | DD"),
+    ("delete", "/v1.1/instances/{instance}/schedules/{id}/",           "AAAD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/schedules/{id}/traces/",    "AAAA | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/schedules/{id}/traces/{trace_id}/", "AAAA | D | D | DDDDD | DD"),
+    // Data endpoints `de` over class notes: definitions for admins (write role), read by
+    // API keys; `get/` and `post/` are the class's objects list and create (rest §5).
+    ("get",    "/v1.1/instances/{instance}/endpoints/data/",           "AAAA | D | D | AAAAA | AA"),
+    ("post",   "/v1.1/instances/{instance}/endpoints/data/",           "AAAD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/endpoints/data/{name}/",    "AAAA | D | D | AAAAA | AA"),
+    ("put",    "/v1.1/instances/{instance}/endpoints/data/{name}/",    "AAAD | D | D | DDDDD | DD"),
+    ("patch",  "/v1.1/instances/{instance}/endpoints/data/{name}/",    "AAAD | D | D | DDDDD | DD"),
+    ("delete", "/v1.1/instances/{instance}/endpoints/data/{name}/",    "AAAD | D | D | DDDDD | DD"),
+    ("post",   "/v1.1/instances/{instance}/endpoints/data/{name}/rename/", "AAAD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/endpoints/data/{name}/get/", "AAAA | D | D | DADDA | AA"),
+    ("post",   "/v1.1/instances/{instance}/endpoints/data/{name}/post/", "AAAD | D | D | DADDD | AD"),
+    // Response templates (the predefined `objects_csv`): owner and full write, every admin
+    // and API key reads, API keys render; `render/` is a POST, so for admins it is a write
+    // (owner and full only), as the platform's role permission read it (rest §7).
+    ("get",    "/v1.1/instances/{instance}/snippets/templates/",       "AAAA | D | D | AAAAA | AA"),
+    ("post",   "/v1.1/instances/{instance}/snippets/templates/",       "AADD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/snippets/templates/{name}/", "AAAA | D | D | AAAAA | AA"),
+    ("put",    "/v1.1/instances/{instance}/snippets/templates/{name}/", "AADD | D | D | DDDDD | DD"),
+    ("patch",  "/v1.1/instances/{instance}/snippets/templates/{name}/", "AADD | D | D | DDDDD | DD"),
+    ("delete", "/v1.1/instances/{instance}/snippets/templates/{name}/", "AADD | D | D | DDDDD | DD"),
+    ("post",   "/v1.1/instances/{instance}/snippets/templates/{name}/rename/", "AADD | D | D | DDDDD | DD"),
+    ("post",   "/v1.1/instances/{instance}/snippets/templates/{name}/render/", "AADD | D | D | AAAAA | AA"),
     // Media URLs are capability URLs (README, Security): whoever has one reads the file.
     ("get",    "/media/{instance_id}/{class_id}/{file}",               "AAAA | A | A | AAAAA | AA"),
 ];
@@ -296,6 +351,12 @@ struct World {
     change: i64,
     script: i64,
     trace: i64,
+    trigger: i64,
+    trigger_trace: i64,
+    schedule: i64,
+    schedule_trace: i64,
+    endpoint_trace: i64,
+    public_link: String,
     media_path: String,
     /// The private object's title and the private channel message's payload.
     private: String,
@@ -491,6 +552,67 @@ async fn build_world(app: &TestApp) -> World {
         .await
         .expect("trace")
         .id;
+    let endpoint = ok(
+        app,
+        &owner,
+        "POST",
+        &format!("{base}/endpoints/scripts/"),
+        json!({"name": "ep", "script": script, "public": true}),
+    )
+    .await;
+    let endpoint_id = app
+        .store
+        .script_endpoint(inst.id, "ep")
+        .await
+        .expect("db")
+        .expect("endpoint")
+        .id;
+    let endpoint_trace = app
+        .store
+        .create_endpoint_trace(inst.id, endpoint_id, "{}", "{}", 2)
+        .await
+        .expect("trace")
+        .id;
+    let trigger = ok(
+        app,
+        &owner,
+        "POST",
+        &format!("{base}/triggers/"),
+        json!({"label": "t", "signal": "post_update", "class": "notes", "script": script}),
+    )
+    .await["id"]
+        .as_i64()
+        .expect("trigger id");
+    let trigger_trace = app
+        .store
+        .create_trace(inst.id, "trigger", &trigger.to_string())
+        .await
+        .expect("trace")
+        .id;
+    let schedule = ok(
+        app,
+        &owner,
+        "POST",
+        &format!("{base}/schedules/"),
+        json!({"label": "s", "interval_sec": 86400, "script": script}),
+    )
+    .await["id"]
+        .as_i64()
+        .expect("schedule id");
+    let schedule_trace = app
+        .store
+        .create_trace(inst.id, "schedule", &schedule.to_string())
+        .await
+        .expect("trace")
+        .id;
+    ok(
+        app,
+        &owner,
+        "POST",
+        &format!("{base}/endpoints/data/"),
+        json!({"name": "de", "class": "notes"}),
+    )
+    .await;
     World {
         instance,
         admin_keys: admin_keys.try_into().expect("five admins"),
@@ -507,6 +629,15 @@ async fn build_world(app: &TestApp) -> World {
         change,
         script,
         trace,
+        trigger,
+        trigger_trace,
+        schedule,
+        schedule_trace,
+        endpoint_trace,
+        public_link: endpoint["public_link"]
+            .as_str()
+            .expect("public_link")
+            .to_string(),
         media_path,
         private,
         elsewhere,
@@ -570,7 +701,16 @@ impl World {
             ("name", "channels") => "secret".into(),
             ("group", _) => self.group.to_string(),
             ("user", _) => self.alice.to_string(),
+            ("trace_id", _) if route.contains("/endpoints/") => self.endpoint_trace.to_string(),
+            ("trace_id", _) if route.contains("/triggers/") => self.trigger_trace.to_string(),
+            ("trace_id", _) if route.contains("/schedules/") => self.schedule_trace.to_string(),
+            ("name", _) if route.contains("/endpoints/data/") => "de".into(),
+            ("name", _) if route.contains("/snippets/templates/") => "objects_csv".into(),
+            ("id", "triggers") => self.trigger.to_string(),
+            ("id", "schedules") => self.schedule.to_string(),
             ("trace_id", _) => self.trace.to_string(),
+            ("name", _) if route.contains("/endpoints/scripts/") => "ep".into(),
+            ("public_link", _) => self.public_link.clone(),
             ("backend", _) => "facebook".into(),
             ("id", "admins") => self.write_admin.to_string(),
             ("id", "api_keys") => self.spare_key.to_string(),

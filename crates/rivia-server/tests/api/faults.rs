@@ -134,12 +134,13 @@ impl Drop for PrivateCluster {
 }
 
 /// An app on `store` with test settings, shaped like the other tests' apps.
-fn app_on(store: Store, dir: TempDir) -> TestApp {
+async fn app_on(store: Store, dir: TempDir) -> TestApp {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter("warn")
         .try_init();
     let state = AppState::new(store.clone(), Settings::for_tests(dir.0.clone()));
+    let workers = rivia_server::workers::start(&state).await;
     TestApp {
         router: rivia_server::app(state.clone()),
         store,
@@ -147,6 +148,7 @@ fn app_on(store: Store, dir: TempDir) -> TestApp {
         backend: Backend::Postgres,
         dir,
         database: None,
+        workers,
     }
 }
 
@@ -219,7 +221,7 @@ async fn postgres_restarted_under_load_answers_503_then_recovers_without_a_resta
         .await
         .expect("cluster");
     let db = Db::open_postgres(&cluster.url()).await.expect("open");
-    let app = Arc::new(app_on(Store::new(db), TempDir::new()));
+    let app = Arc::new(app_on(Store::new(db), TempDir::new()).await);
     let key = setup(&app, json!([{"name": "n", "type": "integer"}])).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -342,7 +344,7 @@ async fn a_full_sqlite_disk_answers_507_and_writes_work_again_once_space_is_free
     let ballast = disk.path().join("ballast");
     std::fs::write(&ballast, vec![0u8; 6 * 1024 * 1024]).expect("ballast");
     let db = Db::open_sqlite(&data).await.expect("open sqlite");
-    let mut app = app_on(Store::new(db), TempDir::new());
+    let mut app = app_on(Store::new(db), TempDir::new()).await;
     app.backend = Backend::Sqlite;
     let key = setup(&app, json!([{"name": "t", "type": "text"}])).await;
 

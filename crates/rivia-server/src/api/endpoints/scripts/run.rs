@@ -78,6 +78,9 @@ async fn run_public(call: Call<(String, String)>) -> ApiResult<Response> {
         .public_script_endpoint(instance.id, &call.path.0)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    // No preamble here to read the body (`Call` leaves it unread): read it now that the
+    // endpoint is known to be public.
+    call.req.load_body().await?;
     run_endpoint(&call.app, &instance, &endpoint, &call.req, None).await
 }
 
