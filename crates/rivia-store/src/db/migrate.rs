@@ -10,6 +10,8 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_objects.sql")),
     (3, include_str!("../../migrations/sqlite/0003_channels.sql")),
     (4, include_str!("../../migrations/sqlite/0004_scripts.sql")),
+    // 5-8: endpoints, triggers, schedules, templates (other branches).
+    (9, include_str!("../../migrations/sqlite/0009_backups.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -28,6 +30,11 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../migrations/postgres/0005_scripts.sql"),
+    ),
+    // 6-9: endpoints, triggers, schedules, templates (other branches).
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_backups.sql"),
     ),
 ];
 
