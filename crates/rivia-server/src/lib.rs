@@ -8,6 +8,7 @@ pub(crate) mod cache;
 pub(crate) mod caller;
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub(crate) mod fields;
 pub(crate) mod json;
 pub(crate) mod mailer;

@@ -112,6 +112,8 @@ pub struct Inner {
     pub(crate) cache: crate::cache::AuthCache,
     /// The script executor.
     pub(crate) runner: Arc<crate::runner::Runner>,
+    /// Background backup and restore jobs of this node.
+    pub(crate) jobs: crate::jobs::Jobs,
     /// Bounds concurrent Argon2 work (each hash takes 19 MiB and a core for ~25 ms).
     hash_permits: Semaphore,
 }
@@ -147,6 +149,7 @@ impl AppState {
             mailer,
             throttle: Throttle::default(),
             cache: Default::default(),
+            jobs: Default::default(),
             hash_permits: Semaphore::new(cores),
         }))
     }

@@ -5,6 +5,7 @@
 pub(crate) mod account;
 pub(crate) mod admins;
 pub(crate) mod api_keys;
+pub(crate) mod backups;
 pub(crate) mod batch;
 pub(crate) mod channels;
 pub(crate) mod classes;
@@ -204,6 +205,7 @@ pub fn all() -> Api {
     );
     let api = objects::routes(api.tag("objects"));
     let api = snippets::routes(api.tag("snippets"));
+    let api = backups::routes(api.tag("backups"));
     files::routes(api.tag("files"))
 }
 

@@ -796,3 +796,17 @@ async fn ensure_admin(tx: &mut Tx, a: &Value) -> Result<i64, BackupError> {
     };
     Ok(row.i64(0))
 }
+
+impl Store {
+    /// Whether the instance holds nothing but what every new instance starts with (a
+    /// restore's target must).
+    pub async fn instance_is_empty(&self, instance_id: i64) -> crate::StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
+        match check_empty(&mut tx, instance_id).await {
+            Ok(()) => Ok(true),
+            Err(BackupError::NotEmpty) => Ok(false),
+            Err(BackupError::Store(e)) => Err(e),
+            Err(other) => Err(crate::StoreError::Internal(other.to_string())),
+        }
+    }
+}

@@ -500,3 +500,17 @@ impl Store {
         Ok(swept)
     }
 }
+
+impl Store {
+    /// Whether a restore into the instance is scheduled or running.
+    pub async fn restore_active(&self, instance_id: i64) -> StoreResult<bool> {
+        Ok(self
+            .db
+            .query_opt(
+                "SELECT 1 FROM restores WHERE instance_id = $1 AND status IN (0, 1) LIMIT 1",
+                params![instance_id],
+            )
+            .await?
+            .is_some())
+    }
+}
