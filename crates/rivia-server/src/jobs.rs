@@ -81,7 +81,10 @@ impl AppState {
 
     async fn run_backup(&self, id: i64) {
         let store = &self.store;
-        match store.claim_backup(id, self.jobs.node(), lease_until()).await {
+        match store
+            .claim_backup(id, self.jobs.node(), lease_until())
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => return tracing::error!(id, error = %e, "claiming a backup failed"),
@@ -94,7 +97,9 @@ impl AppState {
         let ended = match backup.instance_id {
             None => {
                 let info = BackupError::InstanceGone.to_string();
-                store.finish_backup(id, Status::Error, &info, None, None, "{}").await
+                store
+                    .finish_backup(id, Status::Error, &info, None, None, "{}")
+                    .await
             }
             Some(instance_id) => {
                 let rel = backup_archive_rel(backup.owner_id, id);
@@ -119,7 +124,9 @@ impl AppState {
                     }
                     Err(e) => {
                         let info = status_info("backup", id, &e);
-                        store.finish_backup(id, Status::Error, &info, None, None, "{}").await
+                        store
+                            .finish_backup(id, Status::Error, &info, None, None, "{}")
+                            .await
                     }
                 }
             }
@@ -131,7 +138,10 @@ impl AppState {
 
     async fn run_restore(&self, id: i64) {
         let store = &self.store;
-        match store.claim_restore(id, self.jobs.node(), lease_until()).await {
+        match store
+            .claim_restore(id, self.jobs.node(), lease_until())
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => return tracing::error!(id, error = %e, "claiming a restore failed"),
@@ -174,29 +184,45 @@ impl AppState {
         let summary = store
             .restore_backup(&path, target, &self.files_dir(), &NoProgress)
             .await?;
-        tracing::info!(id, instance_id = restore.instance_id, objects = summary.objects, "restore done");
+        tracing::info!(
+            id,
+            instance_id = restore.instance_id,
+            objects = summary.objects,
+            "restore done"
+        );
         Ok(())
     }
 
     /// Keeps this node's jobs alive and picks up the others' (see the module
     /// documentation); runs until the process ends.
     pub async fn maintain_jobs(self) {
+        let mut startup = true;
         loop {
-            self.maintain_once().await;
+            self.maintain_once(startup).await;
+            startup = false;
             tokio::time::sleep(LEASE / 3).await;
         }
     }
 
-    /// One round of [`AppState::maintain_jobs`].
-    pub async fn maintain_once(&self) {
+    /// One round of [`AppState::maintain_jobs`]; `startup` for the first.
+    pub async fn maintain_once(&self, startup: bool) {
         let store = &self.store;
-        if let Err(e) = store.renew_job_leases(self.jobs.node(), lease_until()).await {
+        if let Err(e) = store
+            .renew_job_leases(self.jobs.node(), lease_until())
+            .await
+        {
             tracing::warn!(error = %e, "renewing job leases failed");
         }
-        match store.sweep_jobs(self.jobs.node(), rivia_core::time::now_micros()).await {
+        match store
+            .sweep_jobs(self.jobs.node(), rivia_core::time::now_micros(), startup)
+            .await
+        {
             Ok(swept) => {
                 if swept.interrupted > 0 {
-                    tracing::warn!(jobs = swept.interrupted, "marked interrupted backup/restore jobs as failed");
+                    tracing::warn!(
+                        jobs = swept.interrupted,
+                        "marked interrupted backup/restore jobs as failed"
+                    );
                 }
                 for id in swept.backups {
                     self.start_backup(id);

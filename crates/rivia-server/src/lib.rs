@@ -3,13 +3,14 @@
 
 pub mod api;
 pub(crate) mod auth;
+pub mod backup_cli;
 pub(crate) mod body;
 pub(crate) mod cache;
 pub(crate) mod caller;
 pub mod config;
 pub mod error;
-pub mod jobs;
 pub(crate) mod fields;
+pub mod jobs;
 pub(crate) mod json;
 pub(crate) mod mailer;
 pub mod memory;

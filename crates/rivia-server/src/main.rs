@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use rivia_server::config::{AdminCommand, Cli, Command, ServeArgs, StoreArgs};
+use rivia_server::config::{AdminCommand, BackupCommand, Cli, Command, ServeArgs, StoreArgs};
 use rivia_server::state::{AppState, Settings};
 use rivia_store::{Db, Store};
 use std::net::SocketAddr;
@@ -94,6 +94,19 @@ async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Backup { command } => {
+            init_tracing("text");
+            let store_args = match &command {
+                BackupCommand::Create { store, .. }
+                | BackupCommand::Restore { store, .. }
+                | BackupCommand::List { store } => store.clone(),
+            };
+            let store = open_store(&store_args).await?;
+            let result =
+                rivia_server::backup_cli::run(command, store.clone(), &store_args.data_dir).await;
+            store.close().await;
+            result
+        }
         Command::Openapi => {
             let (_, docs) = rivia_server::api::all().into_parts();
             println!(
@@ -134,6 +147,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Channel history retention, and on PostgreSQL the LISTEN connection for other nodes.
     store.start_realtime();
     let state = AppState::new(store.clone(), settings);
+    // Backup and restore jobs: fail those cut off by the last stop, start those left
+    // scheduled, keep this node's leases.
+    tokio::spawn(state.clone().maintain_jobs());
     // Probe interpreters and the sandbox now, so the log says which runtimes work.
     tracing::info!("{}", state.runner().engine().await.summary());
     let app = rivia_server::app(state.clone());

@@ -458,17 +458,17 @@ impl Store {
         tx.commit().await
     }
 
-    /// Marks failed the running jobs whose node went away: on SQLite every running job
-    /// not of `node` (one process owns the database), on PostgreSQL those whose lease
-    /// ended before `now`. Returns them counted, and the jobs still scheduled.
-    pub async fn sweep_jobs(&self, node: &str, now: i64) -> StoreResult<Swept> {
+    /// Marks failed the running jobs of other nodes whose lease ended before `now`, and
+    /// at `startup` on SQLite every running job of another node (one server process owns
+    /// a SQLite database, so they were cut off by its last stop). Returns them counted,
+    /// and the jobs still scheduled.
+    pub async fn sweep_jobs(&self, node: &str, now: i64, startup: bool) -> StoreResult<Swept> {
         let mut swept = Swept::default();
         let mut tx = self.db.begin().await?;
-        let gone = match tx.dialect() {
-            Dialect::Sqlite => "status IN (1, 2) AND (node IS NULL OR node <> $1)",
-            Dialect::Postgres => {
-                "status IN (1, 2) AND (node IS NULL OR node <> $1) AND COALESCE(lease_until, 0) < $2"
-            }
+        let gone = if startup && tx.dialect() == Dialect::Sqlite {
+            "status IN (1, 2) AND (node IS NULL OR node <> $1)"
+        } else {
+            "status IN (1, 2) AND (node IS NULL OR node <> $1) AND COALESCE(lease_until, 0) < $2"
         };
         for table in ["backups", "restores"] {
             swept.interrupted += tx

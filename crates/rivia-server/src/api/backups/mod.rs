@@ -25,22 +25,62 @@ pub(crate) const BACKUPS_PER_ACCOUNT: i64 = 75;
 /// Registers the routes.
 pub(crate) fn routes(api: Api) -> Api {
     let api = api
-        .get("/v1.1/instances/{instance}/backups/", "Links of an instance's backups", instance_links)
-        .get("/v1.1/instances/{instance}/backups/full/", "List an instance's full backups", list_instance_backups)
-        .post("/v1.1/instances/{instance}/backups/full/", "Back up the whole instance", create_backup)
-        .get("/v1.1/instances/{instance}/backups/full/{id}/", "Get a backup", get_instance_backup)
-        .delete("/v1.1/instances/{instance}/backups/full/{id}/", "Delete a backup", delete_instance_backup)
-        .get("/v1.1/backups/", "Links of the account's backups", account_links)
-        .get("/v1.1/backups/full/", "List the account's full backups", list_account_backups)
-        .get("/v1.1/backups/full/{id}/", "Get one of the account's backups", get_account_backup)
-        .delete("/v1.1/backups/full/{id}/", "Delete one of the account's backups", delete_account_backup);
+        .get(
+            "/v1.1/instances/{instance}/backups/",
+            "Links of an instance's backups",
+            instance_links,
+        )
+        .get(
+            "/v1.1/instances/{instance}/backups/full/",
+            "List an instance's full backups",
+            list_instance_backups,
+        )
+        .post(
+            "/v1.1/instances/{instance}/backups/full/",
+            "Back up the whole instance",
+            create_backup,
+        )
+        .get(
+            "/v1.1/instances/{instance}/backups/full/{id}/",
+            "Get a backup",
+            get_instance_backup,
+        )
+        .delete(
+            "/v1.1/instances/{instance}/backups/full/{id}/",
+            "Delete a backup",
+            delete_instance_backup,
+        )
+        .get(
+            "/v1.1/backups/",
+            "Links of the account's backups",
+            account_links,
+        )
+        .get(
+            "/v1.1/backups/full/",
+            "List the account's full backups",
+            list_account_backups,
+        )
+        .get(
+            "/v1.1/backups/full/{id}/",
+            "Get one of the account's backups",
+            get_account_backup,
+        )
+        .delete(
+            "/v1.1/backups/full/{id}/",
+            "Delete one of the account's backups",
+            delete_account_backup,
+        );
     restores::routes(api)
 }
 
 /// A backup (BackupJSON of the platform's full backups); `author` is the admin who
 /// asked for it.
 async fn backup_json(app: &AppState, b: &Backup) -> ApiResult<Value> {
-    let author = app.store.admin_by_id(b.owner_id).await?.map(|a| admin_json(&a));
+    let author = app
+        .store
+        .admin_by_id(b.owner_id)
+        .await?
+        .map(|a| admin_json(&a));
     Ok(json!({
         "id": b.id,
         "instance": b.instance_name,
@@ -70,7 +110,9 @@ async fn page_of_backups(app: &AppState, req: &Req, scope: BackupScope) -> ApiRe
 
 async fn instance_links(call: Call<()>) -> ApiResult<Response> {
     let ctx = call.admin(AdminTable::Backups, Op::Read).await?;
-    Ok(ok(json!({"links": {"full": format!("{}/backups/full/", ctx.base())}})))
+    Ok(ok(
+        json!({"links": {"full": format!("{}/backups/full/", ctx.base())}}),
+    ))
 }
 
 async fn list_instance_backups(call: Call<()>) -> ApiResult<Response> {

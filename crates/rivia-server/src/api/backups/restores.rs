@@ -15,13 +15,29 @@ use rivia_store::backup::jobs::{Restore, Status};
 use serde_json::{Value, json};
 
 pub(super) fn routes(api: Api) -> Api {
-    api.get("/v1.1/instances/{instance}/restores/", "List restores into the instance", list_restores)
-        .post("/v1.1/instances/{instance}/restores/", "Restore a backup or an uploaded archive into the instance", create_restore)
-        .get("/v1.1/instances/{instance}/restores/{id}/", "Get a restore", get_restore)
+    api.get(
+        "/v1.1/instances/{instance}/restores/",
+        "List restores into the instance",
+        list_restores,
+    )
+    .post(
+        "/v1.1/instances/{instance}/restores/",
+        "Restore a backup or an uploaded archive into the instance",
+        create_restore,
+    )
+    .get(
+        "/v1.1/instances/{instance}/restores/{id}/",
+        "Get a restore",
+        get_restore,
+    )
 }
 
 async fn restore_json(app: &AppState, ctx: &Ctx, r: &Restore) -> ApiResult<Value> {
-    let author = app.store.admin_by_id(r.owner_id).await?.map(|a| admin_json(&a));
+    let author = app
+        .store
+        .admin_by_id(r.owner_id)
+        .await?
+        .map(|a| admin_json(&a));
     Ok(json!({
         "id": r.id,
         "backup": r.backup_id,
@@ -39,7 +55,10 @@ async fn list_restores(call: Call<()>) -> ApiResult<Response> {
     let ctx = call.admin(AdminTable::Backups, Op::Read).await?;
     let Call { app, req, .. } = call;
     let page = req.page(false)?;
-    let list = app.store.list_restores(ctx.instance.id, &page.keyset()).await?;
+    let list = app
+        .store
+        .list_restores(ctx.instance.id, &page.keyset())
+        .await?;
     let mut rendered = Vec::with_capacity(list.len());
     for r in list {
         rendered.push((r.id, restore_json(&app, &ctx, &r).await?));
@@ -49,15 +68,18 @@ async fn list_restores(call: Call<()>) -> ApiResult<Response> {
 
 async fn get_restore(call: Call<String>) -> ApiResult<Response> {
     let (ctx, r) = call
-        .admin_item((AdminTable::Backups, Op::Read), |app: &AppState, ctx: &Ctx, id: &str| {
-            let (app, instance, id) = (app.clone(), ctx.instance.id, id.to_string());
-            async move {
-                app.store
-                    .restore(instance, path_id(&id)?)
-                    .await?
-                    .ok_or_else(ApiError::not_found)
-            }
-        })
+        .admin_item(
+            (AdminTable::Backups, Op::Read),
+            |app: &AppState, ctx: &Ctx, id: &str| {
+                let (app, instance, id) = (app.clone(), ctx.instance.id, id.to_string());
+                async move {
+                    app.store
+                        .restore(instance, path_id(&id)?)
+                        .await?
+                        .ok_or_else(ApiError::not_found)
+                }
+            },
+        )
         .await?;
     Ok(ok(restore_json(&call.app, &ctx, &r).await?))
 }
@@ -92,7 +114,9 @@ async fn create_restore(call: Call<()>) -> ApiResult<Response> {
     let Call { app, req, .. } = call;
     let owner_id = ctx.admin().map(|a| a.id).ok_or_else(ApiError::forbidden)?;
     let body = req.body_object()?;
-    let backup = body.get("backup").filter(|v| !v.is_null() && *v != &json!(""));
+    let backup = body
+        .get("backup")
+        .filter(|v| !v.is_null() && *v != &json!(""));
     let upload = req.body.files.iter().find(|u| u.field == "archive");
     let backup_id = match (backup, upload) {
         (Some(raw), None) => Some(chosen_backup(&app, owner_id, raw).await?),
@@ -105,10 +129,14 @@ async fn create_restore(call: Call<()>) -> ApiResult<Response> {
         }
     };
     if app.store.restore_active(ctx.instance.id).await? {
-        return Err(ApiError::bad_request("A restore into this instance is already running."));
+        return Err(ApiError::bad_request(
+            "A restore into this instance is already running.",
+        ));
     }
     if !app.store.instance_is_empty(ctx.instance.id).await? {
-        return Err(ApiError::bad_request("Cannot restore to non empty target instance"));
+        return Err(ApiError::bad_request(
+            "Cannot restore to non empty target instance",
+        ));
     }
     let archive = match upload {
         Some(u) => Some(save_upload(&app, &u.bytes).await?),
