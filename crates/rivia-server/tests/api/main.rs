@@ -14,6 +14,7 @@ pub mod helpers;
 mod account;
 mod admins;
 mod api_keys;
+mod backups;
 mod batch;
 mod blank_params;
 mod channel_polling;

@@ -275,10 +275,13 @@ async fn export_table(
     out: &mut Out,
     classes: &mut Vec<(i64, Schema)>,
 ) -> Result<u64, BackupError> {
+    // In key order, so that rows given new ids on restore keep their relative order
+    // (lists are ordered by id).
     let sql = format!(
-        "SELECT {} FROM {} WHERE instance_id = $1",
+        "SELECT {} FROM {} WHERE instance_id = $1 ORDER BY {}",
         table.column_list(),
-        table.name
+        table.name,
+        table.columns[0].name
     );
     let mut chunks = Chunker::new(format!("tables/{}", table.name), table.columns);
     let mut stream = snap.stream(&sql, params![instance_id], 500);
