@@ -4,6 +4,7 @@
 
 pub mod helpers;
 
+mod backup_tables;
 mod constraints;
 mod ids;
 mod reads;
