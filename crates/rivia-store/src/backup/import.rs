@@ -577,7 +577,7 @@ async fn replace_taken_keys(
     tx: &mut Tx,
     table: &Table,
     column: &str,
-    fresh: fn() -> String,
+    fresh: super::tables::KeyGenerator,
     rows: &mut [Vec<Val>],
 ) -> Result<u64, BackupError> {
     let at = table

@@ -34,6 +34,9 @@ const fn col(name: &'static str, kind: Kind) -> Column {
     Column { name, kind }
 }
 
+/// Draws a fresh key for a unique key column.
+pub type KeyGenerator = fn() -> String;
+
 /// One instance-scoped table.
 #[derive(Debug, Clone, Copy)]
 pub struct Table {
@@ -50,7 +53,7 @@ pub struct Table {
     /// Columns unique across the whole database (secret keys) with the generator of a
     /// fresh one: a restore keeps the value unless the target database already has it
     /// (a copy within one database), then draws a fresh key.
-    pub unique_keys: &'static [(&'static str, fn() -> String)],
+    pub unique_keys: &'static [(&'static str, KeyGenerator)],
     /// SQL condition (on the table's own columns) matching the rows every new instance
     /// starts with; an instance holding only such rows counts as empty for a restore.
     pub builtin: Option<&'static str>,

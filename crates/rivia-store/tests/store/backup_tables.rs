@@ -12,7 +12,10 @@ both_backends!(every_instance_scoped_table_and_column_is_backed_up);
 
 /// Instance-scoped tables a backup leaves out, and why.
 const NOT_BACKED_UP: &[(&str, &str)] = &[
-    ("admin_roles", "account-level: admins; the CLI restore recreates the archive's admins"),
+    (
+        "admin_roles",
+        "account-level: admins; the CLI restore recreates the archive's admins",
+    ),
     ("invitations", "account-level: invitations of admins"),
     ("backups", "the backup jobs themselves"),
     ("restores", "the restore jobs themselves"),
@@ -41,7 +44,8 @@ async fn every_instance_scoped_table_and_column_is_backed_up(backend: Backend) {
         columns.entry(table.clone()).or_default().push(col.clone());
     }
     for (table, cols) in &columns {
-        if !cols.iter().any(|c| c == "instance_id") || NOT_BACKED_UP.iter().any(|(n, _)| n == table) {
+        if !cols.iter().any(|c| c == "instance_id") || NOT_BACKED_UP.iter().any(|(n, _)| n == table)
+        {
             continue;
         }
         let listed = table_named(table).unwrap_or_else(|| {
@@ -53,9 +57,17 @@ async fn every_instance_scoped_table_and_column_is_backed_up(backend: Backend) {
                 "column {table}.{c} is not in its backup::tables entry"
             );
         }
-        assert_eq!(listed.columns.len() + 1, cols.len(), "{table}: the entry lists a column the table lacks");
+        assert_eq!(
+            listed.columns.len() + 1,
+            cols.len(),
+            "{table}: the entry lists a column the table lacks"
+        );
     }
     for t in TABLES {
-        assert!(columns.contains_key(t.name), "{} is listed for backups but does not exist", t.name);
+        assert!(
+            columns.contains_key(t.name),
+            "{} is listed for backups but does not exist",
+            t.name
+        );
     }
 }
