@@ -35,9 +35,9 @@ import syncano
 from syncano.connection import Connection
 from syncano.exceptions import (RevisionMismatchException, SyncanoDoesNotExist,
                                 SyncanoRequestError, UserNotFound)
-from syncano.models import (ApiKey, Channel, Class, DataEndpoint, Group, Instance, Message,
-                            Object, ResponseTemplate, Schedule, ScheduleTrace, Script,
-                            ScriptEndpoint, ScriptEndpointTrace, ScriptTrace, Trigger,
+from syncano.models import (ApiKey, Backup, Channel, Class, DataEndpoint, Group, Instance,
+                            Message, Object, ResponseTemplate, Restore, Schedule, ScheduleTrace,
+                            Script, ScriptEndpoint, ScriptEndpointTrace, ScriptTrace, Trigger,
                             TriggerTrace, User, registry)
 
 BASE_URL = os.environ.get('RIVIA_URL', 'http://127.0.0.1:8080/')
@@ -1203,3 +1203,50 @@ def test_schedule_crud_and_runs(inst):
     assert traces[0].id > traces[1].id, 'newest first'
     ticking.delete()
     assert ticking.id not in [s.id for s in Schedule.please.list(instance_name=INSTANCE_NAME)]
+def wait_job(get, timeout=60):
+    """Polls a backup or restore until it leaves scheduled/running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = get()
+        if job.status not in ('scheduled', 'running', 'uploading'):
+            return job
+        assert time.monotonic() < deadline, 'job still %s' % job.status
+        time.sleep(0.05)
+
+
+def test_backup_and_restore(inst, admin):
+    """Backup (full) and Restore: back up an instance of its own, restore into an empty one."""
+    source = Instance.please.create(name='bk-' + RUN)
+    target = Instance.please.create(name='rs-' + RUN)
+    try:
+        Class.please.create(instance_name=source.name, name='notes',
+                            schema=[{'name': 'text', 'type': 'string'}])
+        note = Object.please.create(instance_name=source.name, class_name='notes', text='kept')
+        backup = Backup.please.create(instance_name=source.name, label='conformance')
+        assert backup.status == 'scheduled'
+        assert backup.instance == source.name
+        done = wait_job(lambda: Backup.please.get(instance_name=source.name, id=backup.id))
+        assert done.status == 'success', done.status_info
+        assert done.size > 0
+        assert done.details['objects'] == 1
+        assert done.author.email == EMAIL
+        assert backup.id in [b.id for b in Backup.please.list(instance_name=source.name)]
+
+        restore = Restore.please.create(instance_name=target.name, backup=backup.id)
+        finished = wait_job(lambda: Restore.please.get(instance_name=target.name, id=restore.id))
+        assert finished.status == 'success', finished.status_info
+        copied = Object.please.get(instance_name=target.name, class_name='notes', id=note.id)
+        assert copied.text == 'kept'
+        assert copied.created_at == note.created_at
+        # A second restore into the now non-empty instance is refused.
+        with pytest.raises(SyncanoRequestError) as err:
+            Restore.please.create(instance_name=target.name, backup=backup.id)
+        assert err.value.status_code == 400
+
+        done.delete()
+        with pytest.raises(SyncanoDoesNotExist):
+            Backup.please.get(instance_name=source.name, id=backup.id)
+    finally:
+        source.delete()
+        target.delete()
+        registry.set_used_instance(INSTANCE_NAME)

@@ -108,12 +108,15 @@ pub enum AdminTable {
     Data,
     /// Templates, invitations, hosting: owner/full write, everyone reads.
     FullWrites,
+    /// Backups and restores: owner/full only, reads included (they hold every secret of
+    /// the instance).
+    Backups,
 }
 
 /// Whether an admin with `role` may perform `op` on `table`.
 pub fn admin_allows(role: Role, table: AdminTable, op: Op) -> bool {
     match table {
-        AdminTable::ApiKeys => role >= Role::Full,
+        AdminTable::ApiKeys | AdminTable::Backups => role >= Role::Full,
         AdminTable::Admins | AdminTable::FullWrites => op == Op::Read || role >= Role::Full,
         AdminTable::Data => op == Op::Read || role >= Role::Write,
     }

@@ -23,6 +23,9 @@ use std::time::Duration;
 pub(crate) const DEFAULT_LIMIT: usize = 1024 * 1024;
 /// Limit for multipart uploads (whole request), on the routes that take files.
 pub(crate) const UPLOAD_LIMIT: usize = 15 * 1024 * 1024;
+/// An uploaded backup archive to restore (`restores/`, multipart). Larger archives are
+/// restored with `rivia backup restore` on the server itself.
+pub(crate) const ARCHIVE_LIMIT: usize = 256 * 1024 * 1024;
 /// Limit for channel publish requests.
 pub(crate) const PUBLISH_LIMIT: usize = 65536;
 /// Limit for batch requests (50 sub-requests).
@@ -80,6 +83,8 @@ pub(crate) struct Parsed(pub Arc<ParsedBody>);
 fn limit_for(route: &str, content_type: &str) -> usize {
     if content_type == "multipart/form-data" && takes_uploads(route) {
         UPLOAD_LIMIT
+    } else if content_type == "multipart/form-data" && route.ends_with("/restores/") {
+        ARCHIVE_LIMIT
     } else if route.ends_with("/publish/") {
         PUBLISH_LIMIT
     } else if route.ends_with("/batch/") {

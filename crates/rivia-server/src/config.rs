@@ -24,8 +24,50 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Back up an instance to a file, restore one, list backups.
+    Backup {
+        /// The task.
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+/// `rivia backup …` (README, Backups).
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up a whole instance. Without `--out` the backup is kept under the data
+    /// directory and listed by the API like one made there.
+    Create {
+        /// Instance name.
+        #[arg(long)]
+        instance: String,
+        /// Archive file to write.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where the data lives.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Restore an archive into an instance: a new one (created with the archive's
+    /// admins, ids and keys) or an existing empty one.
+    Restore {
+        /// Archive file.
+        file: PathBuf,
+        /// Instance name.
+        #[arg(long)]
+        instance: String,
+        /// Where the data lives.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the backups recorded in the database.
+    List {
+        /// Where the data lives.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// `rivia admin …`.

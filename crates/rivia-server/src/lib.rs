@@ -3,6 +3,7 @@
 
 pub mod api;
 pub(crate) mod auth;
+pub mod backup_cli;
 pub(crate) mod body;
 pub(crate) mod cache;
 pub(crate) mod caller;
@@ -11,6 +12,7 @@ pub mod dashboard;
 pub mod error;
 pub(crate) mod fields;
 pub mod health;
+pub mod jobs;
 pub(crate) mod json;
 pub mod logging;
 pub(crate) mod mailer;

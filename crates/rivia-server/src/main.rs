@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use rivia_server::config::{AdminCommand, Cli, Command, ServeArgs, StoreArgs};
+use rivia_server::config::{AdminCommand, BackupCommand, Cli, Command, ServeArgs, StoreArgs};
 use rivia_server::state::{AppState, Settings};
 use rivia_store::{Db, Store};
 use std::net::SocketAddr;
@@ -80,6 +80,19 @@ async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Backup { command } => {
+            rivia_server::logging::init(rivia_server::logging::LogFormat::Text, false);
+            let store_args = match &command {
+                BackupCommand::Create { store, .. }
+                | BackupCommand::Restore { store, .. }
+                | BackupCommand::List { store } => store.clone(),
+            };
+            let store = open_store(&store_args).await?;
+            let result =
+                rivia_server::backup_cli::run(command, store.clone(), &store_args.data_dir).await;
+            store.close().await;
+            result
+        }
         Command::Openapi => {
             let (_, docs) = rivia_server::api::all().into_parts();
             println!(
@@ -123,6 +136,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Channel history retention, and on PostgreSQL the LISTEN connection for other nodes.
     store.start_realtime();
     let state = AppState::new(store.clone(), settings);
+    // Backup and restore jobs: fail those cut off by the last stop, start those left
+    // scheduled, keep this node's leases.
+    tokio::spawn(state.clone().maintain_jobs());
     // Probe interpreters and the sandbox now, so the log says which runtimes work.
     tracing::info!("{}", state.runner().engine().await.summary());
     // Traces a killed server left unfinished end as failure: now, then every minute.

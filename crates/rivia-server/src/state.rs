@@ -129,6 +129,8 @@ pub struct Inner {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// Response templates: compiled-template cache and rendering threads.
     pub(crate) templates: crate::templates::Templates,
+    /// Background backup and restore jobs of this node.
+    pub(crate) jobs: crate::jobs::Jobs,
     /// Bounds concurrent Argon2 work (each hash takes 19 MiB and a core for ~25 ms).
     hash_permits: Semaphore,
 }
@@ -173,6 +175,7 @@ impl AppState {
             cache: Default::default(),
             // Rendering is CPU work: one thread per core.
             templates: crate::templates::Templates::new(cores),
+            jobs: Default::default(),
             hash_permits: Semaphore::new(cores),
         }))
     }

@@ -11,6 +11,7 @@ mod unit;
 
 pub mod admins;
 pub mod api_keys;
+pub mod backup;
 pub mod bus;
 pub mod channels;
 pub mod classes;

@@ -5,6 +5,7 @@
 pub(crate) mod account;
 pub(crate) mod admins;
 pub(crate) mod api_keys;
+pub(crate) mod backups;
 pub(crate) mod batch;
 pub(crate) mod channels;
 pub(crate) mod classes;
@@ -212,6 +213,7 @@ pub fn all() -> Api {
     let api = endpoints::routes(api.tag("endpoints"));
     let api = triggers::routes(api.tag("triggers"));
     let api = schedules::routes(api.tag("schedules"));
+    let api = backups::routes(api.tag("backups"));
     files::routes(api.tag("files"))
 }
 

@@ -15,6 +15,8 @@ mod access_matrix;
 mod account;
 mod admins;
 mod api_keys;
+mod backups;
+mod backups_cli;
 mod batch;
 mod blank_params;
 mod channel_polling;

@@ -23,6 +23,7 @@ const SQLITE: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/sqlite/0008_templates.sql"),
     ),
+    (9, include_str!("../../migrations/sqlite/0009_backups.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -54,6 +55,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         9,
         include_str!("../../migrations/postgres/0009_templates.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_backups.sql"),
     ),
 ];
 

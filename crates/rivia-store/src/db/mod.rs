@@ -175,12 +175,61 @@ impl Db {
         migrate::check_applied(self).await
     }
 
+    /// A read-only view of one moment of the whole database, on a connection of its own,
+    /// for long reads (backups) that must neither block writers nor take a reader or a
+    /// pooled connection from requests for their whole length.
+    pub(crate) async fn snapshot(&self) -> StoreResult<Snapshot> {
+        Ok(match &self.backend {
+            Backend::Sqlite(s) => Snapshot::Sqlite(s.snapshot()?),
+            Backend::Postgres(p) => Snapshot::Postgres(p.snapshot().await?),
+        })
+    }
+
     /// Closes the database cleanly (checkpoints the SQLite WAL).
     pub(crate) async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(s) => s.close().await,
             Backend::Postgres(p) => p.close().await,
         }
+    }
+}
+
+/// See [`Db::snapshot`]; dropping it ends the read.
+pub(crate) enum Snapshot {
+    Sqlite(sqlite::SqliteSnapshot),
+    Postgres(pg::PgSnapshot),
+}
+
+/// Batches of rows from a [`Snapshot`], in order; an error ends the stream.
+pub(crate) struct RowStream(flume::Receiver<StoreResult<Vec<Row>>>);
+
+impl RowStream {
+    /// The next batch, `None` once every row was read.
+    pub(crate) async fn next(&mut self) -> Option<StoreResult<Vec<Row>>> {
+        self.0.recv_async().await.ok()
+    }
+}
+
+impl Snapshot {
+    /// The rows of a read-only statement, streamed in batches of at most `batch` rows (a
+    /// few batches are read ahead).
+    pub(crate) fn stream(&self, sql: &str, params: Vec<Val>, batch: usize) -> RowStream {
+        let (tx, rx) = flume::bounded(4);
+        match self {
+            Snapshot::Sqlite(s) => s.stream(sql, params, batch, tx),
+            Snapshot::Postgres(p) => p.stream(sql, params, batch, tx),
+        }
+        RowStream(rx)
+    }
+
+    /// All rows of a (small) read-only statement.
+    pub(crate) async fn query(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
+        let mut stream = self.stream(sql, params, 1000);
+        let mut rows = Vec::new();
+        while let Some(batch) = stream.next().await {
+            rows.extend(batch?);
+        }
+        Ok(rows)
     }
 }
 

@@ -257,6 +257,86 @@ impl PgDb {
     }
 }
 
+impl PgDb {
+    /// A `REPEATABLE READ READ ONLY` transaction on a connection of its own (outside the
+    /// pool, which keeps serving requests): every read sees the moment it began, and
+    /// writers are never blocked by it.
+    pub(crate) async fn snapshot(&self) -> StoreResult<PgSnapshot> {
+        let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .map_err(map_err)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "snapshot connection ended");
+            }
+        });
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(map_err)?;
+        Ok(PgSnapshot {
+            client: std::sync::Arc::new(client),
+        })
+    }
+}
+
+/// See [`PgDb::snapshot`]; the connection closes (ending the transaction) when the last
+/// handle and stream are dropped.
+pub(crate) struct PgSnapshot {
+    client: std::sync::Arc<tokio_postgres::Client>,
+}
+
+impl PgSnapshot {
+    /// Streams the rows of `sql` in batches of at most `batch` rows.
+    pub(crate) fn stream(
+        &self,
+        sql: &str,
+        params: Vec<Val>,
+        batch: usize,
+        out: flume::Sender<StoreResult<Vec<Row>>>,
+    ) {
+        let client = self.client.clone();
+        let sql = sql.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = stream_rows(&client, &sql, &params, batch, &out).await {
+                let _ = out.send_async(Err(e)).await;
+            }
+        });
+    }
+}
+
+async fn stream_rows(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    params: &[Val],
+    batch: usize,
+    out: &flume::Sender<StoreResult<Vec<Row>>>,
+) -> StoreResult<()> {
+    use futures_util::StreamExt;
+    let stmt = client.prepare(sql).await.map_err(map_err)?;
+    let rows = client
+        .query_raw(&stmt, params.iter().map(|p| p as &(dyn ToSql + Sync)))
+        .await
+        .map_err(map_err)?;
+    let mut rows = std::pin::pin!(rows);
+    let mut chunk = Vec::with_capacity(batch);
+    while let Some(row) = rows.next().await {
+        chunk.push(convert_row(&row.map_err(map_err)?)?);
+        if chunk.len() >= batch
+            && out
+                .send_async(Ok(std::mem::take(&mut chunk)))
+                .await
+                .is_err()
+        {
+            return Ok(());
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = out.send_async(Ok(chunk)).await;
+    }
+    Ok(())
+}
+
 impl Executor for PgDb {
     type Tx = PgTx;
 

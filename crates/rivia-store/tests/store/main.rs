@@ -5,6 +5,7 @@
 
 pub mod helpers;
 
+mod backup_tables;
 mod constraints;
 mod health;
 mod ids;

@@ -35,6 +35,8 @@ pub(crate) struct SqliteDb {
     read_waits: Arc<WaitMeter>,
     /// Waits for the write lock.
     write_waits: Arc<WaitMeter>,
+    /// The database file, for connections of their own (backup snapshots).
+    path: std::path::PathBuf,
 }
 
 /// Longest a point lookup may run on a tokio worker before SQLite interrupts it (then it
@@ -161,18 +163,7 @@ pub(crate) fn run_query(conn: &Connection, sql: &str, params: &[Val]) -> StoreRe
         .map_err(map_err)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(map_err)? {
-        let mut vals = Vec::with_capacity(columns);
-        for i in 0..columns {
-            vals.push(match r.get_ref(i).map_err(map_err)? {
-                ValueRef::Null => Val::Null,
-                ValueRef::Integer(v) => Val::Int(v),
-                ValueRef::Real(v) => Val::Float(v),
-                ValueRef::Text(t) | ValueRef::Blob(t) => {
-                    Val::Text(String::from_utf8_lossy(t).into_owned())
-                }
-            });
-        }
-        out.push(Row(vals));
+        out.push(row_values(r, columns)?);
     }
     Ok(out)
 }
@@ -277,6 +268,7 @@ impl SqliteDb {
             reader_count: count,
             read_waits: Arc::default(),
             write_waits: Arc::default(),
+            path,
         })
     }
 
@@ -357,6 +349,99 @@ fn open_inline(path: &Path) -> StoreResult<Connection> {
         .map_err(map_err)?;
     install_deadline_check(&mut conn).map_err(map_err)?;
     Ok(conn)
+}
+
+impl SqliteDb {
+    /// A read transaction on a connection and thread of its own (not one of the readers,
+    /// which keep serving requests), holding one point in time until dropped: WAL mode
+    /// lets the writer go on committing meanwhile.
+    pub(crate) fn snapshot(&self) -> StoreResult<SqliteSnapshot> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(map_err)?;
+        conn.pragma_update(None, "busy_timeout", 5000)
+            .map_err(map_err)?;
+        // Deferred BEGIN plus a first read: the snapshot is taken now, not at the first
+        // table read, so every later read sees this moment.
+        conn.execute_batch("BEGIN").map_err(map_err)?;
+        conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(map_err)?;
+        let (jobs, rx) = flume::unbounded::<Job>();
+        spawn_worker("rivia-sqlite-snapshot".into(), conn, rx)?;
+        Ok(SqliteSnapshot { jobs })
+    }
+}
+
+/// See [`SqliteDb::snapshot`]; the connection closes (ending the read) when dropped.
+pub(crate) struct SqliteSnapshot {
+    jobs: flume::Sender<Job>,
+}
+
+impl SqliteSnapshot {
+    /// Streams the rows of `sql` in batches of at most `batch` rows.
+    pub(crate) fn stream(
+        &self,
+        sql: &str,
+        params: Vec<Val>,
+        batch: usize,
+        out: flume::Sender<StoreResult<Vec<Row>>>,
+    ) {
+        let sql = sqlite_placeholders(sql);
+        let failed = out.clone();
+        let job: Job = Box::new(move |conn| {
+            if let Err(e) = stream_rows(conn, &sql, &params, batch, &out) {
+                let _ = out.send(Err(e));
+            }
+        });
+        if self.jobs.send(job).is_err() {
+            let _ = failed.send(Err(writer::stopped()));
+        }
+    }
+}
+
+/// Sends the rows of a statement as batches; stops early when the receiver is gone.
+fn stream_rows(
+    conn: &Connection,
+    sql: &str,
+    params: &[Val],
+    batch: usize,
+    out: &flume::Sender<StoreResult<Vec<Row>>>,
+) -> StoreResult<()> {
+    let mut stmt = conn.prepare(sql).map_err(map_err)?;
+    let columns = stmt.column_count();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(map_err)?;
+    let mut chunk = Vec::with_capacity(batch);
+    while let Some(r) = rows.next().map_err(map_err)? {
+        chunk.push(row_values(r, columns)?);
+        if chunk.len() >= batch && out.send(Ok(std::mem::take(&mut chunk))).is_err() {
+            return Ok(());
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = out.send(Ok(chunk));
+    }
+    Ok(())
+}
+
+fn row_values(r: &rusqlite::Row<'_>, columns: usize) -> StoreResult<Row> {
+    let mut vals = Vec::with_capacity(columns);
+    for i in 0..columns {
+        vals.push(match r.get_ref(i).map_err(map_err)? {
+            ValueRef::Null => Val::Null,
+            ValueRef::Integer(v) => Val::Int(v),
+            ValueRef::Real(v) => Val::Float(v),
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                Val::Text(String::from_utf8_lossy(t).into_owned())
+            }
+        });
+    }
+    Ok(Row(vals))
 }
 
 impl Executor for SqliteDb {
