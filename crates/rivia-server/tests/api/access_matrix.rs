@@ -256,6 +256,20 @@ const MATRIX: &[Row] = &[
     ("delete", "/v1.1/instances/{instance}/snippets/templates/{name}/", "AADD | D | D | DDDDD | DD"),
     ("post",   "/v1.1/instances/{instance}/snippets/templates/{name}/rename/", "AADD | D | D | DDDDD | DD"),
     ("post",   "/v1.1/instances/{instance}/snippets/templates/{name}/render/", "AADD | D | D | AAAAA | AA"),
+    // Backups and restores (rest §10): an instance's for its owner and full admins; the
+    // account-level listing shows each admin their own (the fixture's are the owner's).
+    ("get",    "/v1.1/backups/",                                       "AAAA | A | D | DDDDD | DD"),
+    ("get",    "/v1.1/backups/full/",                                  "AAAA | A | D | DDDDD | DD"),
+    ("get",    "/v1.1/backups/full/{id}/",                             "ADDD | D | D | DDDDD | DD"),
+    ("delete", "/v1.1/backups/full/{id}/",                             "ADDD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/backups/",                  "AADD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/backups/full/",             "AADD | D | D | DDDDD | DD"),
+    ("post",   "/v1.1/instances/{instance}/backups/full/",             "AADD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/backups/full/{id}/",        "AADD | D | D | DDDDD | DD"),
+    ("delete", "/v1.1/instances/{instance}/backups/full/{id}/",        "AADD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/restores/",                 "AADD | D | D | DDDDD | DD"),
+    ("post",   "/v1.1/instances/{instance}/restores/",                 "AADD | D | D | DDDDD | DD"),
+    ("get",    "/v1.1/instances/{instance}/restores/{id}/",            "AADD | D | D | DDDDD | DD"),
     // Media URLs are capability URLs (README, Security): whoever has one reads the file.
     ("get",    "/media/{instance_id}/{class_id}/{file}",               "AAAA | A | A | AAAAA | AA"),
 ];
@@ -352,6 +366,8 @@ struct World {
     script: i64,
     trace: i64,
     trigger: i64,
+    backup: i64,
+    restore: i64,
     trigger_trace: i64,
     schedule: i64,
     schedule_trace: i64,
@@ -613,6 +629,37 @@ async fn build_world(app: &TestApp) -> World {
         json!({"name": "de", "class": "notes"}),
     )
     .await;
+    // A finished backup and a failed restore, written as rows (a real backup job would
+    // run in the background of every rebuilt world).
+    let now = rivia_core::time::now_micros();
+    let raw = app.store.raw();
+    raw.write(vec![(
+        "INSERT INTO backups (owner_id, instance_id, status, created_at, updated_at) VALUES ($1, $2, 3, $3, $3)".into(),
+        vec![inst.owner_id.into(), inst.id.into(), now.into()],
+    )])
+    .await
+    .expect("backup row");
+    let last = |table: &'static str| {
+        let raw = &raw;
+        let id = inst.id;
+        async move {
+            raw.query(
+                &format!("SELECT MAX(id) FROM {table} WHERE instance_id = $1"),
+                vec![id.into()],
+            )
+            .await
+            .expect("id")[0]
+                .i64(0)
+        }
+    };
+    let backup = last("backups").await;
+    raw.write(vec![(
+        "INSERT INTO restores (owner_id, instance_id, backup_id, status, created_at, updated_at) VALUES ($1, $2, $3, 4, $4, $4)".into(),
+        vec![inst.owner_id.into(), inst.id.into(), backup.into(), now.into()],
+    )])
+    .await
+    .expect("restore row");
+    let restore = last("restores").await;
     World {
         instance,
         admin_keys: admin_keys.try_into().expect("five admins"),
@@ -630,6 +677,8 @@ async fn build_world(app: &TestApp) -> World {
         script,
         trace,
         trigger,
+        backup,
+        restore,
         trigger_trace,
         schedule,
         schedule_trace,
@@ -707,6 +756,8 @@ impl World {
             ("name", _) if route.contains("/endpoints/data/") => "de".into(),
             ("name", _) if route.contains("/snippets/templates/") => "objects_csv".into(),
             ("id", "triggers") => self.trigger.to_string(),
+            ("id", "full") => self.backup.to_string(),
+            ("id", "restores") => self.restore.to_string(),
             ("id", "schedules") => self.schedule.to_string(),
             ("trace_id", _) => self.trace.to_string(),
             ("name", _) if route.contains("/endpoints/scripts/") => "ep".into(),

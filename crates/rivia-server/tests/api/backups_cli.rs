@@ -54,6 +54,7 @@ async fn empty_app(backend: Backend) -> Option<TestApp> {
     let (store, database) = fresh_store(backend, &dir).await?;
     let state = AppState::new(store.clone(), Settings::for_tests(dir.0.clone()));
     let router = rivia_server::app(state.clone());
+    let workers = rivia_server::workers::start(&state).await;
     Some(TestApp {
         router,
         store,
@@ -61,6 +62,7 @@ async fn empty_app(backend: Backend) -> Option<TestApp> {
         backend,
         dir,
         database,
+        workers,
     })
 }
 
