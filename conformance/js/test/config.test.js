@@ -23,10 +23,14 @@ test('Instance config starts empty; setGlobalConfig replaces it and getGlobalCon
   assert.deepEqual(replaced, { config: { retries: 5 } });
 });
 
-test('An API key reads the instance config but may not change it', async () => {
+test('Only an ignore_acl API key reads the instance config (scripts keep secrets there), and none changes it', async () => {
   const { connection: c, instanceName } = await newInstance(server.url);
   await run(c.Instance.please().setGlobalConfig({ name: instanceName }, { mode: 'test' }));
-  const key = await run(c.ApiKey.please().create({ instanceName }));
+  const plain = await run(c.ApiKey.please().create({ instanceName }));
+  const plainApp = connect(server.url, { apiKey: plain.api_key });
+  const refused = await failure(plainApp.Instance.please().getGlobalConfig({ name: instanceName }));
+  assert.equal(refused.status, 403);
+  const key = await run(c.ApiKey.please().create({ instanceName, ignore_acl: true }));
   const app = connect(server.url, { apiKey: key.api_key });
   const read = await run(app.Instance.please().getGlobalConfig({ name: instanceName }));
   assert.deepEqual(read.config, { mode: 'test' });
