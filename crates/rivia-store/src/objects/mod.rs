@@ -153,7 +153,7 @@ impl crate::Store {
         );
         let mut p = params![id];
         push_visibility(&mut sql, &mut p, visibility);
-        Ok(self.db.query_opt(&sql, p).await?.map(object_from))
+        Ok(self.db.query_point(&sql, p).await?.map(object_from))
     }
 }
 
