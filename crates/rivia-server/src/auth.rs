@@ -2,8 +2,9 @@
 //! the admin role or API key (plus user) acting inside an instance.
 
 use crate::error::{ApiError, ApiResult};
-use crate::req::Req;
+use crate::req::{Req, X_API_KEY, X_USER_KEY};
 use crate::state::AppState;
+use axum::http::header;
 use rivia_core::keys::{KeyKind, classify, keys_equal};
 use rivia_core::perms::{AdminTable, Op, Role, admin_allows};
 use rivia_store::admins::Admin;
@@ -69,18 +70,21 @@ pub(crate) fn primary_key(req: &Req) -> Option<String> {
 /// The primary key from the headers or the query: when there is one, the body's `_api_key`
 /// is never consulted (it comes last in §2.2's precedence).
 fn primary_key_outside_body(req: &Req) -> Option<String> {
-    let from_header = req.header("x-api-key").filter(|s| !s.is_empty());
-    let from_query = req
-        .param("api_key")
+    let from_query = || {
+        req.param("api_key")
+            .filter(|s| !s.is_empty())
+            .or_else(|| req.param("apikey").filter(|s| !s.is_empty()))
+    };
+    let from_auth = || {
+        req.header(header::AUTHORIZATION).and_then(|h| {
+            let parts: Vec<&str> = h.split(' ').collect();
+            (parts.len() == 2 && !parts[1].is_empty()).then(|| parts[1])
+        })
+    };
+    req.header(X_API_KEY)
         .filter(|s| !s.is_empty())
-        .or_else(|| req.param("apikey").filter(|s| !s.is_empty()));
-    let from_auth = req.header("authorization").and_then(|h| {
-        let parts: Vec<&str> = h.split(' ').collect();
-        (parts.len() == 2 && !parts[1].is_empty()).then(|| parts[1])
-    });
-    from_header
-        .or(from_query)
-        .or(from_auth)
+        .or_else(from_query)
+        .or_else(from_auth)
         .map(|k| k.to_ascii_lowercase())
 }
 
@@ -90,7 +94,7 @@ pub(crate) fn user_key(req: &Req) -> Option<String> {
 }
 
 fn user_key_outside_body(req: &Req) -> Option<String> {
-    req.header("x-user-key")
+    req.header(X_USER_KEY)
         .filter(|s| !s.is_empty())
         .or_else(|| req.param("user_key").filter(|s| !s.is_empty()))
         .or_else(|| req.param("userkey").filter(|s| !s.is_empty()))

@@ -4,12 +4,18 @@
 use crate::body::LazyBody;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::AsHeaderName;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, HeaderName, Method};
 use rivia_core::page::PageRequest;
 use serde_json::{Map, Value};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The credential headers (constants: parsed once, not per lookup).
+pub(crate) const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+/// See [`X_API_KEY`].
+pub(crate) const X_USER_KEY: HeaderName = HeaderName::from_static("x-user-key");
 
 /// What a handler needs of the request.
 pub(crate) struct Req {
@@ -155,8 +161,9 @@ impl Req {
             .collect()
     }
 
-    /// A header as text.
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+    /// A header as text. (Hot paths pass a [`HeaderName`] constant: a `&str` name is
+    /// parsed and hashed anew on every lookup.)
+    pub(crate) fn header<K: AsHeaderName>(&self, name: K) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 

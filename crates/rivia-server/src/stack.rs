@@ -18,11 +18,12 @@ use crate::body;
 use crate::error::ApiError;
 use crate::middleware::{FieldFilter, accepts_json, options_metadata, select_fields};
 use crate::observe::Observer;
+use crate::req::{X_API_KEY, X_USER_KEY};
 use crate::templates::hook::{Hook, Negotiated};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use std::convert::Infallible;
@@ -65,8 +66,6 @@ impl App {
     }
 }
 
-const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
-const X_USER_KEY: HeaderName = HeaderName::from_static("x-user-key");
 const ALLOW_METHODS: &str = "GET,POST,PUT,PATCH,DELETE,OPTIONS";
 const ALLOW_HEADERS: &str = "accept,accept-encoding,authorization,content-type,origin,\
 user-agent,x-csrftoken,x-requested-with,x-api-key,x-user-key";

@@ -24,10 +24,14 @@ use crate::req::Req;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use std::sync::Arc;
+
+/// The headers that ask for a template (constants: every request looks them up).
+const X_TEMPLATE: HeaderName = HeaderName::from_static("x-template");
+const X_TEMPLATE_RESPONSE: HeaderName = HeaderName::from_static("x-template-response");
 
 /// The prefix of instance-scoped routes.
 const INSTANCE_ROUTES: &str = "/v1.1/instances/{instance}/";
@@ -178,9 +182,9 @@ pub(crate) struct Wanted {
 /// then over the query (the first name present wins, a blank one names none).
 fn requested_name(req: &Request) -> Option<String> {
     let headers = req.headers();
-    let from_headers = ["x-template", "x-template-response"]
-        .iter()
-        .find_map(|h| headers.get(*h))
+    let from_headers = [&X_TEMPLATE, &X_TEMPLATE_RESPONSE]
+        .into_iter()
+        .find_map(|h| headers.get(h))
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     if let Some(name) = from_headers.filter(|n| !n.is_empty()) {
         return Some(name);
