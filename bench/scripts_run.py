@@ -3,10 +3,11 @@
 script behind a script endpoint (webhook), against a running Rivia (start one with
 `target/release/rivia serve --data-dir $(mktemp -d)`, or let `--serve BINARY` start one).
 
-Each `run/` is timed from its POST until its trace reads `success` (polled every 5 ms); each
+Each `run/` is timed from its POST until its trace reads `success` (polled every `--poll-ms`,
+default 1 ms: each poll is a GET, so up to that much of each figure is the poll); each
 endpoint run is one synchronous request (`endpoints/scripts/{name}/run/`), whose answer is
 the finished run. Both at concurrency 1 and 4; the same run also times the bare interpreter
-start (`python3 -c pass`). Prints p50/p99 latency and runs/s.
+starts (`python3 -c pass`, `python3 -S -c pass`, `node -e 0`). Prints p50/p99 latency and runs/s.
 
 `--rss N` instead makes N runs (half `run/`, half endpoint, concurrency 4) and prints the
 server's resident memory (VmRSS from /proc/<pid>/status) every N/10 runs: it should stay
@@ -54,12 +55,14 @@ def one_run(base, key):
             assert t['status'] == 'success', t
             RUN_OVERHEADS.append(latency - t['duration'] / 1000.0)
             return latency
-        time.sleep(0.005)
+        time.sleep(POLL)
 
+
+POLL = 0.001
 
 # Per run: the latency minus the run's own `duration` (the sandboxed execution the server
 # timed), i.e. what the HTTP path, the trace writes and the queue add (for run/ also the
-# 5 ms polling).
+# polling).
 OVERHEADS = []
 RUN_OVERHEADS = []
 
@@ -93,15 +96,19 @@ def measure(base, key, runs, concurrency, run=one_run):
     return latencies, len(latencies) / elapsed
 
 
-def bare(runs):
+def bare(runs, argv):
     # The interpreter the sandbox runs (a `python3` earlier in PATH may be a slow shim).
-    python = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else 'python3'
     out = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([python, '-c', 'pass'], check=True)
+        subprocess.run(argv, check=True, env={'PATH': '/usr/bin:/bin'})
         out.append(time.perf_counter() - start)
     return out
+
+
+BARE = [('python3 -c pass', ['/usr/bin/python3', '-c', 'pass']),
+        ('python3 -S -c pass', ['/usr/bin/python3', '-S', '-c', 'pass']),
+        ('node -e 0', ['/usr/bin/node', '-e', '0'])]
 
 
 def rss_kib(pid):
@@ -172,7 +179,10 @@ def main():
     ap.add_argument('--serve', metavar='BINARY', help='start this rivia binary for the run')
     ap.add_argument('--pid', type=int, help='pid of the server at --url (for --rss)')
     ap.add_argument('--rss', type=int, metavar='N', help='RSS soak over N runs instead')
+    ap.add_argument('--poll-ms', type=float, default=1.0, help='run/ trace polling interval')
     args = ap.parse_args()
+    global POLL
+    POLL = args.poll_ms / 1000.0
     proc = None
     if args.serve:
         proc, args.url = serve(args.serve)
@@ -205,9 +215,12 @@ def bench(args):
             raise SystemExit('--rss needs --serve or --pid')
         rss_soak(base, endpoint, key, args.pid, args.rss)
         return
-    b = bare(50)
-    print('bare python3 -c pass: p50 {:.1f} ms, p99 {:.1f} ms'.format(
-        statistics.median(b) * 1000, pct(b, 99) * 1000))
+    for label, argv in BARE:
+        if not os.path.exists(argv[0]):
+            continue
+        b = bare(50, argv)
+        print('bare {}: p50 {:.1f} ms, p99 {:.1f} ms'.format(
+            label, statistics.median(b) * 1000, pct(b, 99) * 1000))
     for c in (1, 4):
         del RUN_OVERHEADS[:]
         lat, rate = measure(base, key, args.runs, c)

@@ -97,12 +97,16 @@ async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decode
             .await
             .map_err(|e| format!("Cannot prepare the run: {e}"))??
     };
+    let launch = Launch {
+        argv: program.argv,
+        own_limits: program.own_limits,
+        stdin: program.stdin,
+    };
     let raw = execute(
         config,
         &request.limits,
         request.network,
-        &program.argv,
-        program.stdin,
+        launch,
         dir.path(),
         separator,
     )
@@ -110,17 +114,31 @@ async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decode
     Ok(decode(raw))
 }
 
+/// The process to start.
+pub(crate) struct Launch {
+    /// Interpreter (or binary) first.
+    pub argv: Vec<OsString>,
+    /// The program sets the rlimits itself: no `prlimit` before it (`sandbox::command`).
+    pub own_limits: bool,
+    /// `None` → stdin is `/dev/null`.
+    pub stdin: Option<Vec<u8>>,
+}
+
 /// Starts the process and waits for it under the wall clock.
 pub(crate) async fn execute(
     config: &EngineConfig,
     limits: &Limits,
     network: bool,
-    argv: &[OsString],
-    stdin: Option<Vec<u8>>,
+    launch: Launch,
     dir: &Path,
     separator: String,
 ) -> Result<Raw, String> {
-    let mut cmd = sandbox::command(config, argv, limits, network, dir);
+    let Launch {
+        argv,
+        own_limits,
+        stdin,
+    } = launch;
+    let mut cmd = sandbox::command(config, &argv, own_limits, limits, network, dir);
     if stdin.is_none() {
         cmd.stdin(Stdio::null());
     }

@@ -88,16 +88,13 @@ pub(crate) async fn binary(
     };
     let argv = compile_argv(&installed.path, &seen);
     let limits = compile_limits();
-    let raw = crate::exec::execute(
-        config,
-        &limits,
-        false,
-        &argv,
-        None,
-        dir.path(),
-        String::new(),
-    )
-    .await?;
+    let launch = crate::exec::Launch {
+        argv,
+        own_limits: false,
+        stdin: None,
+    };
+    let raw =
+        crate::exec::execute(config, &limits, false, launch, dir.path(), String::new()).await?;
     let compiled = matches!(raw.exit, crate::protocol::Exit::Code(0))
         && !raw.stdout.bytes.is_empty()
         && raw.stdout.total == raw.stdout.bytes.len() as u64;

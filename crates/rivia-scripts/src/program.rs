@@ -37,6 +37,9 @@ pub(crate) struct Program {
     pub argv: Vec<OsString>,
     /// `None` → stdin is `/dev/null`.
     pub stdin: Option<Vec<u8>>,
+    /// The program sets the run's rlimits itself (the Python wrapper), so no `prlimit` exec
+    /// goes before it.
+    pub own_limits: bool,
 }
 
 /// Builds the program for `toolchain`, or says why this runtime cannot run here.
@@ -55,14 +58,17 @@ pub(crate) fn build(
         Toolchain::Python => Program {
             file_name,
             file_content: request.source.clone(),
+            // `-S`: the wrapper loads site itself when an import needs it (see the wrapper).
             argv: vec![
                 interpreter,
+                "-S".into(),
                 "-u".into(),
                 "-c".into(),
-                PYTHON_WRAPPER.into(),
+                python_wrapper(&request.limits).into(),
                 file_path,
             ],
             stdin: Some(stdin_line(request, separator)),
+            own_limits: true,
         },
         Toolchain::Node => {
             // Keep V8's heap under RLIMIT_DATA so a hog ends with V8's own clear message.
@@ -78,6 +84,7 @@ pub(crate) fn build(
                     file_path,
                 ],
                 stdin: Some(stdin_line(request, separator)),
+                own_limits: false,
             }
         }
         Toolchain::Ruby => Program {
@@ -89,6 +96,7 @@ pub(crate) fn build(
             ),
             argv: vec![interpreter, file_path],
             stdin: None,
+            own_limits: false,
         },
         Toolchain::Php => Program {
             file_name,
@@ -105,6 +113,7 @@ pub(crate) fn build(
                 file_path,
             ],
             stdin: None,
+            own_limits: false,
         },
         // The binary compiled from the source (`crate::golang`) is linked in as `main`.
         Toolchain::Go => Program {
@@ -112,6 +121,7 @@ pub(crate) fn build(
             file_content: String::new(),
             argv: vec![code_dir.join(crate::golang::BINARY).into_os_string()],
             stdin: Some(stdin_line(request, separator)),
+            own_limits: false,
         },
         Toolchain::Swift => {
             return Err(format!(
@@ -123,6 +133,15 @@ pub(crate) fn build(
         }
     };
     Ok(program)
+}
+
+/// The Python wrapper with the run's rlimits filled in (it sets them before anything else).
+fn python_wrapper(limits: &crate::Limits) -> String {
+    let [data, nproc, fsize, cpu] = crate::sandbox::rlimits(limits);
+    PYTHON_WRAPPER.replace(
+        "@RIVIA_LIMITS@",
+        &format!("({data}, {nproc}, {fsize}, {cpu})"),
+    )
 }
 
 /// The W wrappers' stdin line, keys in the platform's order, values spliced as JSON.
@@ -174,6 +193,13 @@ mod tests {
         let encoded = STANDARD.encode(hostile.to_string());
         assert!(filled.contains(&format!("Base64.strict_decode64('{encoded}')")));
         assert!(!filled.contains("system"));
+    }
+
+    #[test]
+    fn the_python_wrapper_carries_the_run_limits() {
+        let wrapper = python_wrapper(&crate::Limits::default());
+        assert!(!wrapper.contains("@RIVIA_LIMITS@"));
+        assert!(wrapper.contains("_rivia_limits = (335544320, 64, 16777216, 32)\n"));
     }
 
     #[test]

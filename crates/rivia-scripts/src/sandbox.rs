@@ -15,8 +15,11 @@
 //! * Read-only binds of `/usr` (+ the `/bin`, `/lib*` links), a few `/etc` entries interpreters
 //!   need, DNS files only with network on; `/code` (this run's source, read-only); private tmpfs
 //!   `/scratch` (cwd, HOME) and `/tmp` with `--size`, since tmpfs pages escape RLIMIT_DATA.
-//! * Limits are set by `prlimit` INSIDE the sandbox: RLIMIT_NPROC is then counted per user
-//!   namespace (each run its own), not against every process of the host uid. RLIMIT_DATA, not
+//! * Limits are set INSIDE the sandbox, by `prlimit` or, for Python, by the wrapper's first lines
+//!   (saves an exec per run): RLIMIT_NPROC is then counted per user namespace (each run its
+//!   own), not against every process of the host uid. Set before the namespace exists, the
+//!   kernel would also cap the new namespace's parent-level count (all runs of the host uid
+//!   together) at the same value. RLIMIT_DATA, not
 //!   RLIMIT_AS: Node reserves gigabytes of address space at start and dies under RLIMIT_AS=320M
 //!   ("Failed to reserve virtual memory for CodeRange"); RLIMIT_DATA counts only writable private
 //!   memory, which is what a hog grows. RLIMIT_CPU backs up the wall clock; RLIMIT_CORE = 0.
@@ -58,15 +61,21 @@ const ETC_NETWORK: [&str; 5] = [
 /// Top-level directories that are links into `/usr` on merged-/usr systems.
 const USR_LINKS: [&str; 6] = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
-/// The command that runs `argv` (interpreter first) for one script.
+/// The command that runs `argv` (interpreter first) for one script. `own_limits`: the program
+/// sets the rlimits itself (see [`rlimits`]); otherwise `prlimit` goes first.
 pub(crate) fn command(
     config: &EngineConfig,
     argv: &[OsString],
+    own_limits: bool,
     limits: &Limits,
     network: bool,
     code_dir: &Path,
 ) -> Command {
-    let mut inner: Vec<OsString> = prlimit_args(limits);
+    let mut inner: Vec<OsString> = if own_limits {
+        Vec::with_capacity(argv.len())
+    } else {
+        prlimit_args(limits)
+    };
     inner.extend(argv.iter().cloned());
     let mut cmd = match config.sandbox {
         SandboxMode::Bubblewrap => {
@@ -80,8 +89,12 @@ pub(crate) fn command(
             cmd
         }
         SandboxMode::UnsafeNoSandbox => {
-            let mut cmd = Command::new(PRLIMIT);
-            cmd.args(&inner[1..]).current_dir(code_dir);
+            let (program, args) = inner.split_first().map_or_else(
+                || (OsString::from(PRLIMIT), &[][..]),
+                |(p, rest)| (p.clone(), rest),
+            );
+            let mut cmd = Command::new(program);
+            cmd.args(args).current_dir(code_dir);
             cmd
         }
     };
@@ -100,16 +113,27 @@ pub(crate) fn command(
     cmd
 }
 
-/// `prlimit --data=… --nproc=… --fsize=… --cpu=… --core=0 --` (hard = soft, so the script cannot
-/// raise them).
-fn prlimit_args(limits: &Limits) -> Vec<OsString> {
+/// RLIMIT_DATA, RLIMIT_NPROC, RLIMIT_FSIZE and RLIMIT_CPU of a run (RLIMIT_CORE is always 0).
+/// Hard = soft wherever they are set, so the script cannot raise them.
+pub(crate) fn rlimits(limits: &Limits) -> [u64; 4] {
     // CPU seconds: the wall clock rules; this only stops threads burning several cores past it.
     let cpu = limits.timeout.as_secs() + 2;
     [
+        limits.memory_bytes,
+        limits.processes,
+        limits.file_size_bytes,
+        cpu,
+    ]
+}
+
+/// `prlimit --data=… --nproc=… --fsize=… --cpu=… --core=0 --`.
+fn prlimit_args(limits: &Limits) -> Vec<OsString> {
+    let [data, nproc, fsize, cpu] = rlimits(limits);
+    [
         PRLIMIT.to_owned(),
-        format!("--data={}", limits.memory_bytes),
-        format!("--nproc={}", limits.processes),
-        format!("--fsize={}", limits.file_size_bytes),
+        format!("--data={data}"),
+        format!("--nproc={nproc}"),
+        format!("--fsize={fsize}"),
         format!("--cpu={cpu}"),
         "--core=0".to_owned(),
         "--".to_owned(),
@@ -188,7 +212,7 @@ pub(crate) async fn probe(config: &EngineConfig) -> Result<(), String> {
     }
     let dir = crate::run_dir::RunDir::create(config).map_err(|e| format!("work dir: {e}"))?;
     let argv = [OsString::from("/usr/bin/true")];
-    let mut cmd = command(config, &argv, &Limits::default(), false, dir.path());
+    let mut cmd = command(config, &argv, false, &Limits::default(), false, dir.path());
     cmd.stdin(Stdio::null());
     let output = cmd
         .output()

@@ -208,6 +208,21 @@ async fn a_fork_bomb_is_contained() {
     assert_status(&after, RunStatus::Success);
 }
 
+/// The Python wrapper sets the limits itself (no prlimit) and starts without site: both must be
+/// invisible to a script except through the limits' values.
+#[tokio::test]
+async fn python_sets_its_limits_and_keeps_the_site_builtins() {
+    let Some(engine) = engine().await else { return };
+    let source = "import resource\nprint([resource.getrlimit(r) for r in (resource.RLIMIT_DATA,                   resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE, resource.RLIMIT_CORE)])\nexit(0)";
+    let mut req = request("python3", source);
+    req.limits.processes = 33;
+    let outcome = engine.run(&req).await;
+    assert_status(&outcome, RunStatus::Success);
+    let (data, fsize) = (req.limits.memory_bytes, req.limits.file_size_bytes);
+    let want = format!("[({data}, {data}), (33, 33), ({fsize}, {fsize}), (0, 0)]");
+    assert_eq!(outcome.stdout.trim(), want, "{outcome:?}");
+}
+
 #[tokio::test]
 async fn memory_hogs_fail() {
     let Some(engine) = engine().await else { return };

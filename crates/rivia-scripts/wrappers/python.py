@@ -1,9 +1,49 @@
 # Rivia's Python wrapper (written from spec-scripts §1.3/§1.4; not the platform's code).
-# Run as `python3 -u -c <this>`; reads ONE stdin line
+# Run as `python3 -S -u -c <this>`; reads ONE stdin line
 # {"ARGS", "CONFIG", "META", "_OUTPUT_SEPARATOR", "_TIMEOUT"} and executes the file named by
 # argv[1] (/code/main.py in the sandbox) once
 # with those as globals (minus _TIMEOUT) plus set_response and HttpResponse.
 import sys
+
+# The engine fills this in: (data, nproc, fsize, cpu) for setrlimit, or None when `prlimit`
+# already set them. Setting them here saves the exec of prlimit on every run; it is done before
+# anything else, so no input and no user code runs without them.
+_rivia_limits = @RIVIA_LIMITS@
+if _rivia_limits is not None:
+    import resource  # no fallback: a run without its limits must not start
+
+    for _rivia_rl, _rivia_value in zip(
+            (resource.RLIMIT_DATA, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE,
+             resource.RLIMIT_CPU, resource.RLIMIT_CORE), _rivia_limits + (0,)):
+        resource.setrlimit(_rivia_rl, (_rivia_value, _rivia_value))
+    del resource, _rivia_rl, _rivia_value
+
+# `-S`: site (the site-packages directories, their .pth files, sitecustomize) costs several ms
+# per run and a hello world needs none of it. It is loaded on the first import that the
+# standard library cannot resolve, by this finder placed last in sys.meta_path, so a script that
+# imports a third-party package sees the same sys.path and .pth effects as without `-S`. The
+# builtins site adds (exit, quit, help, copyright, credits, license) are set at once: cheap,
+# since site and its imports are frozen modules.
+import site
+
+site.setquit()
+site.setcopyright()
+site.sethelper()
+
+
+class _RiviaLateSite(object):
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if _RiviaLateSite in sys.meta_path:
+            sys.meta_path.remove(_RiviaLateSite)  # once; .pth files import modules themselves
+        site.main()
+        if path is not None:  # a submodule: its package's own __path__ was already searched
+            return None
+        from importlib.machinery import PathFinder
+        return PathFinder.find_spec(name, None, target)
+
+
+sys.meta_path.append(_RiviaLateSite)
 
 # Start-up time is per run: `json` and `signal` pull in `re` and `enum` (~10 ms here), so the
 # wrapper uses their C cores directly and falls back to the modules if those ever change.
@@ -63,12 +103,16 @@ def _rivia_main():
     scope = dict(_rivia_spec)
     scope["set_response"] = set_response
     scope["HttpResponse"] = HttpResponse
-    try:  # the platform pre-imported the Syncano library; offer it where installed
-        import syncano.connection  # noqa: F401
-        import syncano.models  # noqa: F401
-        scope["syncano"] = sys.modules["syncano"]
-    except Exception:
-        pass
+    # The platform pre-imported the Syncano library; offer it where installed. Looked for in
+    # the site-packages directories first: a failed import would load site on every run.
+    import os
+    if any(os.path.exists(os.path.join(d, "syncano")) for d in site.getsitepackages()):
+        try:
+            import syncano.connection  # noqa: F401
+            import syncano.models  # noqa: F401
+            scope["syncano"] = sys.modules["syncano"]
+        except Exception:
+            pass
     with open(sys.argv[1], "rb") as f:
         code = compile(f.read(), "main.py", "exec")
     signal.signal(signal.SIGALRM, _rivia_on_timeout)
