@@ -166,8 +166,17 @@ def cli(args, server, *argv):
 
 
 def objects_count(server, key, instance):
-    cls = call(server, "GET", f"/v1.1/instances/{instance}/classes/items/", key)
-    return cls["objects_count"]
+    """Objects of the class `items` of `instance`: exact (on PostgreSQL the API's
+    `objects_count` is the planner's estimate above 1,000)."""
+    if not server.db:
+        return call(server, "GET", f"/v1.1/instances/{instance}/classes/items/", key)["objects_count"]
+    url = server.pg_base.rsplit("/", 1)[0] + "/" + server.db
+    sql = (f"SELECT c.id FROM classes c JOIN instances i ON i.id = c.instance_id "
+           f"WHERE i.name = '{instance}' AND c.name = 'items'")
+    class_id = subprocess.run(["psql", url, "-tAc", sql], capture_output=True, text=True, check=True).stdout.strip()
+    count = subprocess.run(["psql", url, "-tAc", f"SELECT COUNT(*) FROM c{int(class_id)}"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    return int(count)
 
 
 class BackupLoop(threading.Thread):
