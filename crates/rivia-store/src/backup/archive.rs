@@ -448,6 +448,18 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_member_shorter_than_its_size_fails_the_archive() {
+        let path = temp("short");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut w = ArchiveWriter::new(file).expect("writer");
+        let err = w
+            .add_reader("files/1/x", &b"abc"[..], 10)
+            .expect_err("short source");
+        assert!(matches!(err, ArchiveError::Io(_)), "{err}");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
     fn members_round_trip_and_damage_is_found() {
         let path = temp("rt");
         write(
