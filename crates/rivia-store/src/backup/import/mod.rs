@@ -110,6 +110,7 @@ impl Store {
         // Files are copied from the archive into this directory as they are read (so no
         // file is ever held whole in memory), then renamed into place: it is inside the
         // files directory, so on the same file system.
+        remove_stale_spools(files_dir);
         let spool = files_dir.join(format!(".restore-{}", rivia_core::keys::new_token()));
         std::fs::create_dir_all(&spool)
             .map_err(|e| BackupError::Io(format!("{}: {e}", spool.display())))?;
@@ -164,6 +165,27 @@ impl Store {
                 }
                 Err(e)
             }
+        }
+    }
+}
+
+/// A spool older than any restore runs was left by a process killed mid-restore (its
+/// transaction rolled back; the files in it are orphans): removed before a new restore.
+fn remove_stale_spools(files_dir: &Path) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    let Ok(entries) = std::fs::read_dir(files_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(".restore-")
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE);
+        if stale {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
