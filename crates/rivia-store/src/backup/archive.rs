@@ -93,6 +93,54 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// A reader that hashes and counts what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: Read> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            read: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Where [`read_archive`] puts a member's content.
+pub enum Sink {
+    /// Into memory, handed to the visitor as [`Content::Bytes`] (table and object chunks,
+    /// `instance.json`: at most about [`CHUNK_BYTES`]).
+    Memory,
+    /// Into a new file at this path as it is read, handed over as [`Content::File`]: the
+    /// uploaded files, which are large, so that a restore holds none of them whole.
+    File(std::path::PathBuf),
+    /// Nowhere: only hashed (the checking pass).
+    Discard,
+}
+
+/// A member's content as [`read_archive`] hands it to its visitor, checksum computed.
+pub enum Content {
+    /// Read into memory.
+    Bytes(Vec<u8>),
+    /// Written to this file (which the visitor now owns).
+    File(std::path::PathBuf),
+    /// Hashed and dropped.
+    Discarded,
+}
+
 /// Writes an archive member by member; [`ArchiveWriter::finish`] adds the manifest.
 pub struct ArchiveWriter<W: Write> {
     tar: tar::Builder<W>,
@@ -145,6 +193,34 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(())
     }
 
+    /// Adds a member listed in the manifest whose `size` bytes are copied from `content`
+    /// as they are hashed, never held whole (the files of a backup).
+    pub fn add_reader(
+        &mut self,
+        name: &str,
+        content: impl Read,
+        size: u64,
+    ) -> Result<(), ArchiveError> {
+        let mut h = header(size);
+        let mut hashed = Hashing::new(content.take(size));
+        self.tar.append_data(&mut h, name, &mut hashed)?;
+        // A source shorter than its stated size would leave a tar whose next header is
+        // misplaced; fail the backup instead.
+        if hashed.read != size {
+            return Err(ArchiveError::Io(format!(
+                "{name} shrank while it was being backed up"
+            )));
+        }
+        self.written += 512 + size.div_ceil(512) * 512;
+        self.members.push(MemberInfo {
+            name: name.to_string(),
+            size,
+            sha256: hex::encode(hashed.hasher.finalize()),
+            rows: 0,
+        });
+        Ok(())
+    }
+
     /// Bytes written so far (headers and padding included).
     pub fn written(&self) -> u64 {
         self.written
@@ -192,13 +268,60 @@ fn read_member(entry: &mut impl Read, size: u64) -> Result<Vec<u8>, ArchiveError
     Ok(buf)
 }
 
+/// Copies a member into `sink` as it is read, hashing it; the content and its SHA-256.
+fn take_member(
+    entry: &mut impl Read,
+    size: u64,
+    sink: Sink,
+) -> Result<(Content, String), ArchiveError> {
+    if size > MEMBER_LIMIT {
+        return Err(damaged("a member is larger than any Rivia writes"));
+    }
+    let mut hashed = Hashing::new(entry.take(size));
+    let content = match sink {
+        Sink::Memory => {
+            let mut buf = Vec::with_capacity(size as usize);
+            hashed
+                .read_to_end(&mut buf)
+                .map_err(|e| damaged(format!("it ends early ({e})")))?;
+            Content::Bytes(buf)
+        }
+        Sink::File(path) => {
+            let copied = std::fs::File::create(&path).and_then(|file| {
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+                std::io::copy(&mut hashed, &mut out)?;
+                out.flush()
+            });
+            if let Err(e) = copied {
+                let _ = std::fs::remove_file(&path);
+                return Err(ArchiveError::Io(format!("{}: {e}", path.display())));
+            }
+            Content::File(path)
+        }
+        Sink::Discard => {
+            std::io::copy(&mut hashed, &mut std::io::sink())
+                .map_err(|e| damaged(format!("it ends early ({e})")))?;
+            Content::Discarded
+        }
+    };
+    if hashed.read != size {
+        if let Content::File(path) = &content {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(damaged("it ends early"));
+    }
+    Ok((content, hex::encode(hashed.hasher.finalize())))
+}
+
 /// Reads every member of the archive at `path`, checking the format version, each
 /// member's size and checksum against the manifest, and that nothing is missing or
-/// added. Calls `visit(name, bytes)` for every listed member in order once its checksum
-/// matched; the visit pass of a restore uses it, the checking pass passes a no-op.
+/// added. `sink(name)` says where each member's content goes; `visit(info, content)` is
+/// then called for every listed member in order with its checksum computed. The visit
+/// pass of a restore uses it; the checking pass discards everything and visits nothing.
 pub fn read_archive(
     path: &Path,
-    mut visit: impl FnMut(&MemberInfo, Vec<u8>) -> Result<(), ArchiveError>,
+    mut sink: impl FnMut(&str) -> Sink,
+    mut visit: impl FnMut(&MemberInfo, Content) -> Result<(), ArchiveError>,
 ) -> Result<Manifest, ArchiveError> {
     let file = std::fs::File::open(path)?;
     let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, file));
@@ -230,25 +353,26 @@ pub fn read_archive(
             .header()
             .size()
             .map_err(|_| damaged("a member header is invalid"))?;
-        let bytes = read_member(&mut entry, size)?;
         if manifest.is_some() {
             return Err(damaged("members follow the manifest"));
         }
         if name == MANIFEST_MEMBER {
+            let bytes = read_member(&mut entry, size)?;
             manifest = Some(
                 serde_json::from_slice(&bytes)
                     .map_err(|_| damaged("the manifest is unreadable"))?,
             );
             continue;
         }
+        let (content, sha256) = take_member(&mut entry, size, sink(&name))?;
         let info = MemberInfo {
-            sha256: sha256_hex(&bytes),
+            sha256,
             size,
             rows: 0,
             name,
         };
         seen.push(info.clone());
-        visit(&info, bytes)?;
+        visit(&info, content)?;
     }
     let manifest = manifest.ok_or_else(|| damaged("it ends before its manifest (truncated)"))?;
     if manifest.format != FORMAT_NAME {
@@ -309,13 +433,30 @@ mod tests {
         let file = std::fs::File::create(path).expect("create");
         let mut w = ArchiveWriter::new(file).expect("writer");
         for (name, bytes) in members {
-            w.add(name, bytes, 1).expect("add");
+            if name.starts_with("files/") {
+                // Streamed, as a backup copies files.
+                w.add_reader(name, *bytes, bytes.len() as u64).expect("add");
+            } else {
+                w.add(name, bytes, 1).expect("add");
+            }
         }
         w.finish(manifest()).expect("finish");
     }
 
     fn temp(name: &str) -> std::path::PathBuf {
         std::env::temp_dir().join(format!("rivia-archive-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn a_streamed_member_shorter_than_its_size_fails_the_archive() {
+        let path = temp("short");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut w = ArchiveWriter::new(file).expect("writer");
+        let err = w
+            .add_reader("files/1/x", &b"abc"[..], 10)
+            .expect_err("short source");
+        assert!(matches!(err, ArchiveError::Io(_)), "{err}");
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
@@ -326,28 +467,56 @@ mod tests {
             &[("tables/a/0.jsonl", b"[1]\n"), ("files/1/x", b"abc")],
         );
         let mut got = Vec::new();
-        let m = read_archive(&path, |info, bytes| {
-            got.push((info.name.clone(), bytes));
-            Ok(())
-        })
+        let m = read_archive(
+            &path,
+            |_| Sink::Memory,
+            |info, content| {
+                if let Content::Bytes(bytes) = content {
+                    got.push((info.name.clone(), bytes));
+                }
+                Ok(())
+            },
+        )
         .expect("read");
         assert_eq!(m.members.len(), 2);
         assert_eq!(got[1], ("files/1/x".to_string(), b"abc".to_vec()));
+
+        // Spooled to a file as read, with the same checksum as in memory.
+        let spooled = temp("spool");
+        let mut files = Vec::new();
+        read_archive(
+            &path,
+            |name| {
+                if name.starts_with("files/") {
+                    Sink::File(spooled.clone())
+                } else {
+                    Sink::Discard
+                }
+            },
+            |info, content| {
+                files.push((info.name.clone(), matches!(content, Content::File(_))));
+                Ok(())
+            },
+        )
+        .expect("spool");
+        assert_eq!(files[1], ("files/1/x".to_string(), true));
+        assert_eq!(std::fs::read(&spooled).expect("spooled"), b"abc");
+        let _ = std::fs::remove_file(&spooled);
 
         // Flip one byte of a member's content: its checksum no longer matches.
         let mut bytes = std::fs::read(&path).expect("read");
         let at = bytes.windows(3).position(|w| w == b"abc").expect("content");
         bytes[at] = b'X';
         std::fs::write(&path, &bytes).expect("write");
-        let err = read_archive(&path, |_, _| Ok(())).expect_err("tampered");
+        let err = read_archive(&path, |_| Sink::Discard, |_, _| Ok(())).expect_err("tampered");
         assert!(matches!(err, ArchiveError::Damaged(_)), "{err}");
 
         // Cut before the manifest.
         std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
-        let err = read_archive(&path, |_, _| Ok(())).expect_err("truncated");
+        let err = read_archive(&path, |_| Sink::Discard, |_, _| Ok(())).expect_err("truncated");
         assert!(matches!(err, ArchiveError::Damaged(_)), "{err}");
         std::fs::write(&path, b"definitely not an archive").expect("write");
-        let err = read_archive(&path, |_, _| Ok(())).expect_err("garbage");
+        let err = read_archive(&path, |_| Sink::Discard, |_, _| Ok(())).expect_err("garbage");
         assert!(matches!(err, ArchiveError::NotAnArchive), "{err}");
         let _ = std::fs::remove_file(&path);
     }

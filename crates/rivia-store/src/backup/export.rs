@@ -55,6 +55,40 @@ impl Out {
     }
 }
 
+impl Out {
+    /// Adds the file at `disk` as member `name`, copied through in pieces (a file may be
+    /// as large as an upload; none is held whole). `None` when it is not on disk.
+    async fn add_file(&mut self, name: String, disk: PathBuf) -> Result<Option<u64>, BackupError> {
+        let mut w = self
+            .writer
+            .take()
+            .ok_or_else(|| BackupError::Io("archive writer lost".into()))?;
+        let (w, copied) = tokio::task::spawn_blocking(move || {
+            let copied = (|| {
+                let file = match File::open(&disk) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(BackupError::Io(format!("{}: {e}", disk.display()))),
+                };
+                // The size from the open handle: stored files are written once under
+                // a name of their content's hash and never changed in place.
+                let size = file
+                    .metadata()
+                    .map_err(|e| BackupError::Io(format!("{}: {e}", disk.display())))?
+                    .len();
+                let reader = std::io::BufReader::with_capacity(1 << 16, file);
+                w.add_reader(&name, reader, size)?;
+                Ok(Some(size))
+            })();
+            (w, copied)
+        })
+        .await
+        .map_err(|e| BackupError::Io(e.to_string()))?;
+        self.writer = Some(w);
+        copied
+    }
+}
+
 /// A table's rows cut into members of about [`CHUNK_BYTES`].
 struct Chunker<'a> {
     prefix: String,
@@ -395,18 +429,6 @@ async fn copy_file(
     let Some(name) = rel.rsplit('/').next().filter(|n| super::valid_file_name(n)) else {
         return Ok(None);
     };
-    let disk: PathBuf = files_dir.join(rel);
-    let at = disk.clone();
-    let read = tokio::task::spawn_blocking(move || std::fs::read(at))
+    out.add_file(format!("files/{class_id}/{name}"), files_dir.join(rel))
         .await
-        .map_err(|e| BackupError::Io(e.to_string()))?;
-    let bytes = match read {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(BackupError::Io(format!("{}: {e}", disk.display()))),
-    };
-    let len = bytes.len() as u64;
-    out.add(format!("files/{class_id}/{name}"), bytes, 0)
-        .await?;
-    Ok(Some(len))
 }
