@@ -13,6 +13,7 @@
 
 pub(crate) mod engine;
 pub(crate) mod hook;
+mod json;
 pub(crate) mod memo;
 
 use crate::cache::TtlCache;
