@@ -19,8 +19,8 @@ use std::io;
 /// platform's 200 MB limit). The predefined HTML table over a 100-object page takes
 /// ~30,000 (1.5%); an endless loop runs out of it in well under the 5 s deadline.
 pub(crate) const FUEL: u64 = 2_000_000;
-/// Fuel of a first, inline attempt (see [`Compiled::render_quick`]): a 100-object HTML
-/// table takes about a third of it, and it runs out within a couple of milliseconds.
+/// Fuel of a first, inline attempt (see [`Compiled::render_quick`]): the predefined HTML
+/// table of a 100-object page fits in it, and it runs out within a few milliseconds.
 pub(crate) const QUICK_FUEL: u64 = 60_000;
 /// Most bytes a render may output.
 pub(crate) const MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
