@@ -8,10 +8,14 @@ returning the same fixed body; it is built on first use.
 
 Usage: bench/bench.py SUITE [--binary target/release/rivia] [--duration 10] [--backends sqlite,postgres]
        [--cases create,list] [--concurrency 1,16,64] [--rounds 3] [--bare target/release/axum-baseline]
-Suites: users, objects (--objects N). In the objects suite, "list 100 objects as HTML (template)" is
-the "list 100 objects" page rendered through the predefined objects_html_table template; a line after
-the table gives its req/s as a share of the JSON list's, per backend and concurrency. Needs wrk (apt-get install wrk) and, for PostgreSQL, BENCH_DATABASE_URL
-(default postgres://postgres@127.0.0.1:5432/test; a fresh database is created per run).
+Suites: users, objects (--objects N). The objects suite lists 100 objects as JSON and as HTML through
+the predefined objects_html_table template twice: "fresh pages" cases ask for a different page every
+request (`direction=1&last_pk=N`, N rotating over ROTATE values, each wrk thread from its own start), so every HTML
+request is rendered anew; "same page" cases ask for one page again and again, which the response path
+answers from its memo of rendered pages. Lines after the table give each HTML case's req/s as a share
+of the JSON case of the same kind, per backend and concurrency. Needs wrk (apt-get install wrk) and,
+for PostgreSQL, BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; a fresh database
+is created per run).
 """
 import argparse
 import json
@@ -30,6 +34,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 CONCURRENCY = (1, 16, 64)
+# Pages the "fresh pages" cases rotate over: far more than the template memo keeps (256), and
+# each wrk thread starts half a cycle from the other, so no request finds its page rendered.
+ROTATE = 1800
+# In a case's path, replaced by the rotating `last_pk` (0 for the size probe).
+ROTATING = "{last_pk}"
 
 
 def free_port():
@@ -154,10 +163,25 @@ def wrk(url, concurrency, duration, headers, post_body=None, pid=None):
     cmd = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
+    script = None
     if post_body is not None:
         script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
         script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(post_body))}\n'
                      'wrk.headers["Content-Type"] = "application/json"\n')
+    elif ROTATING in url:
+        # Every request its own page: the path's `{last_pk}` steps through ROTATE values.
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        before, after = url.split(ROTATING, 1)
+        before = before[before.index("/", len("http://")):]  # the path, without scheme and host
+        script.write(f'local threads, n = 0, 0\n'
+                     f'function setup(thread) thread:set("start", threads * {ROTATE // 2}); threads = threads + 1 end\n'
+                     f'function init(args) n = start end\n'
+                     f'function request()\n'
+                     f'  n = (n + 1) % {ROTATE}\n'
+                     f'  return wrk.format(nil, {json.dumps(before)} .. n .. {json.dumps(after)})\n'
+                     f'end\n')
+        url = url.replace(ROTATING, "0")
+    if script is not None:
         script.close()
         cmd += ["-s", script.name]
     cpu_before = cpu_seconds(pid) if pid else 0.0
@@ -171,7 +195,7 @@ def wrk(url, concurrency, duration, headers, post_body=None, pid=None):
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
-    if post_body is not None:
+    if script is not None:
         os.unlink(script.name)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
@@ -242,8 +266,13 @@ def seed_objects(server, count):
     return key, [
         ("get one object by id", path + "17/", None, None),
         ("list 100 objects", path + "?page_size=100", None, None),
-        # The same page through the predefined HTML template (response templates, rest §7).
-        ("list 100 objects as HTML (template)", path + "?page_size=100", None, html),
+        # The same page through the predefined HTML template (response templates, rest §7):
+        # asked again unchanged, it is answered from the memo of rendered pages.
+        ("list 100 objects as HTML (template, same page: memo)", path + "?page_size=100", None, html),
+        # A different page every request (see ROTATE): every HTML page is rendered anew.
+        ("list 100 objects, fresh pages", f"{path}?page_size=100&direction=1&last_pk={ROTATING}", None, None),
+        ("list 100 objects as HTML (template, fresh pages)", f"{path}?page_size=100&direction=1&last_pk={ROTATING}",
+         None, html),
         (f"filtered list + count, {count:,} objects", f"{path}?query={query}&page_size=100&include_count=true", None, None),
         ("create one object as a user (ACL)", path, {"score": 1, "title": "new"}, user),
     ]
@@ -295,7 +324,8 @@ def run_backends(args, pg_base, bare):
                     continue
                 headers = headers or {"X-API-KEY": key}
                 if body is None:
-                    size = len(urllib.request.urlopen(urllib.request.Request(server.url + path, headers=headers)).read())
+                    probe = server.url + path.replace(ROTATING, "0")
+                    size = len(urllib.request.urlopen(urllib.request.Request(probe, headers=headers)).read())
                 else:
                     size = len(json.dumps(call(server, "POST", path, body=body, headers=headers)))
                 for c in map(int, args.concurrency.split(",")):
@@ -321,13 +351,18 @@ def run_backends(args, pg_base, bare):
 
 
 def print_template_shares(results):
-    """The templated page's req/s as a share of the same JSON page's, where both ran."""
-    plain = {(b, c): rps for b, label, c, rps in results if label == "list 100 objects"}
-    for backend, label, c, rps in results:
-        if label == "list 100 objects as HTML (template)" and (backend, c) in plain:
-            print(f"<!-- {backend}, c={c}: HTML through objects_html_table at "
-                  f"{rps / plain[(backend, c)]:.0%} of the JSON list's req/s -->", flush=True)
-
+    """Each templated case's req/s as a share of the JSON case of the same kind, where both ran."""
+    pairs = [("list 100 objects as HTML (template, fresh pages)", "list 100 objects, fresh pages",
+              "rendered anew (fresh pages)"),
+             ("list 100 objects as HTML (template, same page: memo)", "list 100 objects",
+              "same page again (memo hit)")]
+    found = {(b, label, c): rps for b, label, c, rps in results}
+    for html, plain, what in pairs:
+        for backend, label, c, rps in results:
+            if label == html and (backend, plain, c) in found:
+                print(f"<!-- {backend}, c={c}: HTML through objects_html_table, {what}, at "
+                      f"{rps / found[(backend, plain, c)]:.0%} of the JSON list's req/s "
+                      f"({rps:,.0f} vs {found[(backend, plain, c)]:,.0f}) -->", flush=True)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -132,7 +132,12 @@ macro_rules! skipped_fields {
 /// An HTML table of a list (`response.objects`) or of one object, a header row of the
 /// first object's field names and a row per object. Its output is the platform's,
 /// whitespace included (`{{ '    ' }}` writes the indentation the platform's template
-/// carried; `trim_blocks`/`lstrip_blocks` remove the rest).
+/// carried; `trim_blocks`/`lstrip_blocks` remove the rest). The body rows, where a page's
+/// time goes, are cheaper to run than the platform's source and print the same: the row and
+/// cell attributes are built once, not per cell, the indentation is template text, and the
+/// columns a row shows (its keys not in `fields_to_skip`) are worked out again only when a
+/// row's keys differ from the previous row's (a page's objects share theirs), instead of a
+/// membership test per cell.
 const HTML_TABLE: &str = r#"
 {% set rows = response.objects if action == 'list' else [response] if action == 'retrieve' else [] %}
 {% if rows %}
@@ -143,12 +148,26 @@ const HTML_TABLE: &str = r#"
 {{ '            ' }}<th{{ ' class="' ~ th_header_classes ~ '"' if th_header_classes }}>{{ name }}</th>
 {% endfor %}
 {{ '    ' }}</tr>
+{% set tr_row = ' class="' ~ tr_row_classes ~ '"' if tr_row_classes else '' %}
+{% set td_row = ' class="' ~ td_row_classes ~ '"' if td_row_classes else '' %}
+{% set shape = namespace(keys=none, names=none) %}
 {% for row in rows %}
-{{ '        ' }}<tr{{ ' class="' ~ tr_row_classes ~ '"' if tr_row_classes }}>
-{% for name, cell in row.items() if name not in fields_to_skip %}
-{{ '            ' }}<td{{ ' class="' ~ td_row_classes ~ '"' if td_row_classes }}>{{ cell }}</td>
+        <tr{{ tr_row }}>
+{% if row is mapping %}
+{% set keys = row|list %}
+{% if keys != shape.keys %}
+{% set shape.keys = keys %}
+{% set shape.names = keys|reject('in', fields_to_skip)|list %}
+{% endif %}
+{% for name in shape.names %}
+            <td{{ td_row }}>{{ row[name] }}</td>
 {% endfor %}
-{{ '        ' }}</tr>
+{% else %}
+{% for name, cell in row.items() if name not in fields_to_skip %}
+            <td{{ td_row }}>{{ cell }}</td>
+{% endfor %}
+{% endif %}
+        </tr>
 {% endfor %}
 {{ '    ' }}</table>
 {% endif %}

@@ -231,10 +231,11 @@ impl Pending {
             user: user.as_deref(),
             response: &bytes,
         };
-        if let Some(text) = app.templates.memo.get(&inputs) {
-            return self.rendered(parts, text);
-        }
-        let Ok(data) = serde_json::from_slice::<minijinja::Value>(&bytes) else {
+        let key = match app.templates.memo.get(&inputs) {
+            Ok(text) => return self.rendered(parts, text),
+            Err(key) => key,
+        };
+        let Ok(data) = super::json::parse(&bytes) else {
             // Not JSON (a file's content): nothing a template could take.
             return Response::from_parts(parts, Body::from(bytes));
         };
@@ -247,7 +248,7 @@ impl Pending {
         match super::render(app, self.template.clone(), defaults, None).await {
             Ok(text) => {
                 let text = Bytes::from(text);
-                app.templates.memo.put(&inputs, text.clone());
+                app.templates.memo.put(key, &inputs, text.clone());
                 self.rendered(parts, text)
             }
             Err(e) => ApiError::bad_request(e.detail()).into_response(),

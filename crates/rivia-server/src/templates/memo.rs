@@ -47,6 +47,9 @@ impl Entry {
     }
 }
 
+/// Where a missed rendering goes in the memo (the hash of its inputs).
+pub(crate) struct Key(u64);
+
 /// The memo: entries by a hash of their inputs, checked against the inputs themselves.
 #[derive(Default)]
 pub(crate) struct Memo {
@@ -71,8 +74,10 @@ impl Memo {
         h.finish()
     }
 
-    /// The output rendered before from exactly these inputs.
-    pub(crate) fn get(&self, i: &Inputs) -> Option<Bytes> {
+    /// The output rendered before from exactly these inputs, or (a miss) the key to
+    /// [`Memo::put`] its rendering under: hashing a page's JSON costs a few microseconds per
+    /// 10 KB, so it is done once.
+    pub(crate) fn get(&self, i: &Inputs) -> Result<Bytes, Key> {
         let key = self.key(i);
         let state = self.state.lock();
         state
@@ -80,15 +85,15 @@ impl Memo {
             .get(&key)
             .filter(|e| e.matches(i))
             .map(|e| e.output.clone())
+            .ok_or(Key(key))
     }
 
-    /// Keeps `output` as the rendering of `i`.
-    pub(crate) fn put(&self, i: &Inputs, output: Bytes) {
+    /// Keeps `output` as the rendering of `i` (`key`: what [`Memo::get`] gave for `i`).
+    pub(crate) fn put(&self, Key(key): Key, i: &Inputs, output: Bytes) {
         let size = i.response.len() + output.len();
         if size > MAX_BYTES / 8 {
             return;
         }
-        let key = self.key(i);
         let entry = Entry {
             template: i.template.clone(),
             instance: i.instance.to_owned(),

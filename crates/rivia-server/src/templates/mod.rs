@@ -1,9 +1,10 @@
 //! Response templates (spec-rest §7): the one place they render. [`render`] is used by
 //! the response path of instance-scoped GETs ([`hook`]) and by `snippets/templates/{name}/
 //! render/` alike: it builds the context the platform built (`instance`, `action`, `user`,
-//! `response`, then the template's or the request's context over them), and renders on a
-//! bounded set of blocking threads under a deadline ([`engine`] holds the engine's own
-//! limits).
+//! `response`, then the template's or the request's context over them), and renders it:
+//! first right on the calling task with a small fuel budget (most pages need far less), and
+//! when that runs out again from the start on a bounded set of blocking threads under a
+//! deadline with the full budget ([`engine`] holds the engine's own limits).
 //!
 //! Templates are read through a short-lived cache of compiled templates, keyed by instance
 //! and name and checked against the store's auth generation (every template write bumps
@@ -12,6 +13,7 @@
 
 pub(crate) mod engine;
 pub(crate) mod hook;
+mod json;
 pub(crate) mod memo;
 
 use crate::cache::TtlCache;
@@ -130,6 +132,16 @@ pub(crate) async fn render(
     defaults: Defaults,
     context: Option<Vec<(String, Value)>>,
 ) -> Result<String, RenderError> {
+    let context = build_context(defaults, context, &template.context);
+    // A template already compiled first runs here with a small budget (milliseconds at
+    // most): most pages fit in it, and the hand-off to a rendering thread and back costs
+    // a page's render again. One that needs more starts over on a rendering thread with
+    // the full budget and the deadline.
+    if let Some(Ok(compiled)) = template.compiled.get()
+        && let Some(done) = compiled.render_quick(context.clone())
+    {
+        return done;
+    }
     let permits = app.templates.permits.clone();
     let work = async move {
         let permit = permits
@@ -140,7 +152,6 @@ pub(crate) async fn render(
         // timed-out render still holds its thread until its fuel runs out.
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let context = build_context(defaults, context, &template.context);
             template.render_blocking(context)
         });
         task.await
