@@ -4,7 +4,7 @@
 //! is dispatched once whichever node's scheduler sees it first (PostgreSQL: the rows are
 //! taken with `FOR UPDATE SKIP LOCKED`); the job runs like every job ([`crate::jobs`]).
 
-use crate::db::{Dialect, Row, StoreResult, Val};
+use crate::db::{Dialect, Row, StoreResult};
 use crate::{Store, finish_keyset, next_instance_id, params, push_keyset};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
@@ -177,23 +177,8 @@ impl Store {
 
     /// Deletes a schedule with its pending run and its traces.
     pub async fn delete_schedule(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
-        let parent = Val::from(id.to_string());
-        let mut tx = self.db.begin().await?;
-        let n = tx
-            .exec(
-                "DELETE FROM schedules WHERE instance_id = $1 AND id = $2",
-                params![instance_id, id],
-            )
-            .await?;
-        for sql in [
-            "DELETE FROM jobs WHERE instance_id = $1 AND kind = 'schedule' AND parent = $2",
-            "DELETE FROM traces WHERE instance_id = $1 AND kind = 'schedule' AND parent = $2",
-        ] {
-            tx.exec(sql, vec![Val::Int(instance_id), parent.clone()])
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        self.delete_job_owner("schedules", JOB_KIND, instance_id, id)
+            .await
     }
 
     /// Dispatches up to `limit` schedules due at `now` whose previous run has ended: for

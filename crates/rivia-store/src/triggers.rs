@@ -6,7 +6,7 @@
 //! of the store goes through [`object_event_statement`] (objects, batch, data endpoints,
 //! users' profiles).
 
-use crate::db::{Dialect, Row, StoreResult, Val};
+use crate::db::{Dialect, Row, StoreResult};
 use crate::{Store, finish_keyset, next_instance_id, params, push_keyset, table_name};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
@@ -242,22 +242,7 @@ impl Store {
 
     /// Deletes a trigger with its pending runs and its traces.
     pub async fn delete_trigger(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
-        let parent = Val::from(id.to_string());
-        let mut tx = self.db.begin().await?;
-        let n = tx
-            .exec(
-                "DELETE FROM triggers WHERE instance_id = $1 AND id = $2",
-                params![instance_id, id],
-            )
-            .await?;
-        for sql in [
-            "DELETE FROM jobs WHERE instance_id = $1 AND kind = 'trigger' AND parent = $2",
-            "DELETE FROM traces WHERE instance_id = $1 AND kind = 'trigger' AND parent = $2",
-        ] {
-            tx.exec(sql, vec![Val::Int(instance_id), parent.clone()])
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        self.delete_job_owner("triggers", JOB_KIND, instance_id, id)
+            .await
     }
 }
