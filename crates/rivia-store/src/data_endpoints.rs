@@ -4,8 +4,8 @@
 //! key `ON DELETE CASCADE`, migration 0007/0008).
 
 use crate::classes::{CLASS_COLUMNS, Class, class_from};
-use crate::db::{Row, StoreResult};
-use crate::{Store, finish_keyset, params, push_keyset, qualify};
+use crate::db::{Row, StoreResult, Tx};
+use crate::{Store, params, qualify};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
 use std::sync::LazyLock;
@@ -89,6 +89,16 @@ fn select_sql(filter: &str) -> String {
     )
 }
 
+/// The endpoint `id` as a write in `tx` left it, when the write matched it (`n > 0`): the
+/// endpoint's columns come from a join, so an `UPDATE` cannot return them.
+async fn read_back(tx: &mut Tx, n: u64, id: i64) -> StoreResult<Option<DataEndpoint>> {
+    if n == 0 {
+        return Ok(None);
+    }
+    let row = tx.query_opt(&select_sql("e.id = $1"), params![id]).await?;
+    Ok(row.map(endpoint_from))
+}
+
 impl Store {
     /// Creates an endpoint; a taken name is [`crate::StoreError::Conflict`].
     pub async fn create_data_endpoint(
@@ -164,14 +174,9 @@ impl Store {
         instance_id: i64,
         keyset: &Keyset,
     ) -> StoreResult<Vec<DataEndpoint>> {
-        let mut sql = select_sql("e.instance_id = $1");
-        let mut p = params![instance_id];
-        push_keyset(&mut sql, &mut p, "e.id", keyset);
-        let rows = self.db.query(&sql, p).await?;
-        Ok(finish_keyset(
-            rows.into_iter().map(endpoint_from).collect(),
-            keyset,
-        ))
+        let sql = select_sql("e.instance_id = $1");
+        self.list_page(sql, "e.id", instance_id, keyset, endpoint_from)
+            .await
     }
 
     /// Saves an endpoint's values; `None` when it no longer exists.
@@ -200,13 +205,9 @@ impl Store {
                 ],
             )
             .await?;
-        let saved = if n > 0 {
-            tx.query_opt(&select_sql("e.id = $1"), params![id]).await?
-        } else {
-            None
-        };
+        let saved = read_back(&mut tx, n, id).await?;
         tx.commit().await?;
-        Ok(saved.map(endpoint_from))
+        Ok(saved)
     }
 
     /// Renames an endpoint; a taken name is [`crate::StoreError::Conflict`], `None` when
@@ -224,13 +225,9 @@ impl Store {
                 params![instance_id, id, new_name, now_micros()],
             )
             .await?;
-        let saved = if n > 0 {
-            tx.query_opt(&select_sql("e.id = $1"), params![id]).await?
-        } else {
-            None
-        };
+        let saved = read_back(&mut tx, n, id).await?;
         tx.commit().await?;
-        Ok(saved.map(endpoint_from))
+        Ok(saved)
     }
 
     /// Deletes an endpoint.

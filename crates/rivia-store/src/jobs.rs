@@ -248,3 +248,33 @@ impl Store {
             .map_or(0, |r| r.i64(0)))
     }
 }
+
+impl Store {
+    /// Deletes the row `id` of `table` (a schedule or a trigger) with its pending jobs and
+    /// its traces, all filed under `kind` with the row's id as their parent; `true` when the
+    /// row existed. `table` is a constant of the caller, never user text.
+    pub(crate) async fn delete_job_owner(
+        &self,
+        table: &'static str,
+        kind: &'static str,
+        instance_id: i64,
+        id: i64,
+    ) -> StoreResult<bool> {
+        let parent = id.to_string();
+        let mut tx = self.db.begin().await?;
+        let n = tx
+            .exec(
+                &format!("DELETE FROM {table} WHERE instance_id = $1 AND id = $2"),
+                params![instance_id, id],
+            )
+            .await?;
+        for sql in [
+            "DELETE FROM jobs WHERE instance_id = $1 AND kind = $2 AND parent = $3",
+            "DELETE FROM traces WHERE instance_id = $1 AND kind = $2 AND parent = $3",
+        ] {
+            tx.exec(sql, params![instance_id, kind, &parent]).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+}

@@ -22,6 +22,7 @@ pub mod instances;
 pub mod invitations;
 pub mod jobs;
 pub mod objects;
+mod rows;
 pub mod schedules;
 pub mod script_endpoints;
 pub mod scripts;

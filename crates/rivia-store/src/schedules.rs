@@ -4,8 +4,8 @@
 //! is dispatched once whichever node's scheduler sees it first (PostgreSQL: the rows are
 //! taken with `FOR UPDATE SKIP LOCKED`); the job runs like every job ([`crate::jobs`]).
 
-use crate::db::{Dialect, Row, StoreResult, Val};
-use crate::{Store, finish_keyset, next_instance_id, params, push_keyset};
+use crate::db::{Dialect, Row, StoreResult};
+use crate::{Store, next_instance_id, params};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
 
@@ -140,18 +140,9 @@ impl Store {
         instance_id: i64,
         keyset: &Keyset,
     ) -> StoreResult<Vec<Schedule>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM schedules WHERE instance_id = $1");
-        let mut p = params![instance_id];
-        push_keyset(&mut sql, &mut p, "id", keyset);
-        Ok(finish_keyset(
-            self.db
-                .query(&sql, p)
-                .await?
-                .into_iter()
-                .map(schedule_from)
-                .collect(),
-            keyset,
-        ))
+        let sql = format!("SELECT {COLUMNS} FROM schedules WHERE instance_id = $1");
+        self.list_page(sql, "id", instance_id, keyset, schedule_from)
+            .await
     }
 
     /// Saves a schedule (with its new `scheduled_next`); `None` when it no longer exists.
@@ -161,39 +152,33 @@ impl Store {
         id: i64,
         v: &ScheduleValues,
     ) -> StoreResult<Option<Schedule>> {
-        let mut tx = self.db.begin().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE schedules SET label = $3, description = $4, script_id = $5, interval_sec = $6, crontab = $7, \
-                     timezone = $8, scheduled_next = $9, updated_at = $10 WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
-                ),
-                params![instance_id, id, &v.label, &v.description, v.script_id, v.interval_sec, v.crontab.clone(), &v.timezone, v.scheduled_next, now_micros()],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(row.map(schedule_from))
+        let sql = format!(
+            "UPDATE schedules SET label = $3, description = $4, script_id = $5, interval_sec = $6, crontab = $7, \
+             timezone = $8, scheduled_next = $9, updated_at = $10 WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        );
+        self.write_returning(
+            &sql,
+            params![
+                instance_id,
+                id,
+                &v.label,
+                &v.description,
+                v.script_id,
+                v.interval_sec,
+                v.crontab.clone(),
+                &v.timezone,
+                v.scheduled_next,
+                now_micros()
+            ],
+            schedule_from,
+        )
+        .await
     }
 
     /// Deletes a schedule with its pending run and its traces.
     pub async fn delete_schedule(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
-        let parent = Val::from(id.to_string());
-        let mut tx = self.db.begin().await?;
-        let n = tx
-            .exec(
-                "DELETE FROM schedules WHERE instance_id = $1 AND id = $2",
-                params![instance_id, id],
-            )
-            .await?;
-        for sql in [
-            "DELETE FROM jobs WHERE instance_id = $1 AND kind = 'schedule' AND parent = $2",
-            "DELETE FROM traces WHERE instance_id = $1 AND kind = 'schedule' AND parent = $2",
-        ] {
-            tx.exec(sql, vec![Val::Int(instance_id), parent.clone()])
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        self.delete_job_owner("schedules", JOB_KIND, instance_id, id)
+            .await
     }
 
     /// Dispatches up to `limit` schedules due at `now` whose previous run has ended: for

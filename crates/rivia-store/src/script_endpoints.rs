@@ -146,18 +146,9 @@ impl Store {
         instance_id: i64,
         keyset: &Keyset,
     ) -> StoreResult<Vec<ScriptEndpoint>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM script_endpoints WHERE instance_id = $1");
-        let mut p = params![instance_id];
-        push_keyset(&mut sql, &mut p, "id", keyset);
-        Ok(finish_keyset(
-            self.db
-                .query(&sql, p)
-                .await?
-                .into_iter()
-                .map(endpoint_from)
-                .collect(),
-            keyset,
-        ))
+        let sql = format!("SELECT {COLUMNS} FROM script_endpoints WHERE instance_id = $1");
+        self.list_page(sql, "id", instance_id, keyset, endpoint_from)
+            .await
     }
 
     /// Saves an endpoint's description, script and `public`; `None` when it is gone.
@@ -167,18 +158,23 @@ impl Store {
         id: i64,
         v: &EndpointValues,
     ) -> StoreResult<Option<ScriptEndpoint>> {
-        let mut tx = self.db.begin().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE script_endpoints SET description = $3, script_id = $4, public = $5, updated_at = $6 \
-                     WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
-                ),
-                params![instance_id, id, &v.description, v.script_id, v.public, now_micros()],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(row.map(endpoint_from))
+        let sql = format!(
+            "UPDATE script_endpoints SET description = $3, script_id = $4, public = $5, updated_at = $6 \
+             WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        );
+        self.write_returning(
+            &sql,
+            params![
+                instance_id,
+                id,
+                &v.description,
+                v.script_id,
+                v.public,
+                now_micros()
+            ],
+            endpoint_from,
+        )
+        .await
     }
 
     /// Gives an endpoint a new public link; `None` when it is gone.
@@ -187,18 +183,16 @@ impl Store {
         instance_id: i64,
         id: i64,
     ) -> StoreResult<Option<ScriptEndpoint>> {
-        let mut tx = self.db.begin().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE script_endpoints SET public_link = $3, updated_at = $4 \
-                     WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
-                ),
-                params![instance_id, id, rivia_core::keys::new_token(), now_micros()],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(row.map(endpoint_from))
+        let sql = format!(
+            "UPDATE script_endpoints SET public_link = $3, updated_at = $4 \
+             WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        );
+        self.write_returning(
+            &sql,
+            params![instance_id, id, rivia_core::keys::new_token(), now_micros()],
+            endpoint_from,
+        )
+        .await
     }
 
     /// Deletes an endpoint and its traces.

@@ -7,7 +7,7 @@
 //! which is checked against the store's auth generation: every write here bumps it.
 
 use crate::db::{Row, StoreResult, Tx};
-use crate::{Store, finish_keyset, params, push_keyset};
+use crate::{Store, params};
 use rivia_core::page::Keyset;
 use rivia_core::templates::PREDEFINED;
 use rivia_core::time::now_micros;
@@ -140,18 +140,9 @@ impl Store {
         instance_id: i64,
         keyset: &Keyset,
     ) -> StoreResult<Vec<ResponseTemplate>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM response_templates WHERE instance_id = $1");
-        let mut p = params![instance_id];
-        push_keyset(&mut sql, &mut p, "id", keyset);
-        Ok(finish_keyset(
-            self.db
-                .query(&sql, p)
-                .await?
-                .into_iter()
-                .map(template_from)
-                .collect(),
-            keyset,
-        ))
+        let sql = format!("SELECT {COLUMNS} FROM response_templates WHERE instance_id = $1");
+        self.list_page(sql, "id", instance_id, keyset, template_from)
+            .await
     }
 
     /// Saves a template's fields; `None` when it no longer exists.
@@ -161,19 +152,27 @@ impl Store {
         id: i64,
         v: &TemplateValues,
     ) -> StoreResult<Option<ResponseTemplate>> {
-        let mut tx = self.db.begin().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE response_templates SET content = $3, content_type = $4, context = $5, description = $6, updated_at = $7 \
-                     WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
-                ),
-                params![instance_id, id, &v.content, &v.content_type, &v.context, &v.description, now_micros()],
+        let sql = format!(
+            "UPDATE response_templates SET content = $3, content_type = $4, context = $5, description = $6, updated_at = $7 \
+             WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        );
+        let row = self
+            .write_returning(
+                &sql,
+                params![
+                    instance_id,
+                    id,
+                    &v.content,
+                    &v.content_type,
+                    &v.context,
+                    &v.description,
+                    now_micros()
+                ],
+                template_from,
             )
             .await?;
-        tx.commit().await?;
         self.auth_changed();
-        Ok(row.map(template_from))
+        Ok(row)
     }
 
     /// Renames a template; `None` when it no longer exists, `Conflict` when the new name
@@ -184,19 +183,19 @@ impl Store {
         id: i64,
         new_name: &str,
     ) -> StoreResult<Option<ResponseTemplate>> {
-        let mut tx = self.db.begin().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE response_templates SET name = $3, updated_at = $4 \
-                     WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
-                ),
+        let sql = format!(
+            "UPDATE response_templates SET name = $3, updated_at = $4 \
+             WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        );
+        let row = self
+            .write_returning(
+                &sql,
                 params![instance_id, id, new_name, now_micros()],
+                template_from,
             )
             .await?;
-        tx.commit().await?;
         self.auth_changed();
-        Ok(row.map(template_from))
+        Ok(row)
     }
 
     /// Deletes a template; whether it existed.

@@ -6,8 +6,8 @@
 //! of the store goes through [`object_event_statement`] (objects, batch, data endpoints,
 //! users' profiles).
 
-use crate::db::{Dialect, Row, StoreResult, Val};
-use crate::{Store, finish_keyset, next_instance_id, params, push_keyset, table_name};
+use crate::db::{Dialect, Row, StoreResult};
+use crate::{Store, next_instance_id, params, table_name};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
 
@@ -203,18 +203,9 @@ impl Store {
         instance_id: i64,
         keyset: &Keyset,
     ) -> StoreResult<Vec<Trigger>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM triggers WHERE instance_id = $1");
-        let mut p = params![instance_id];
-        push_keyset(&mut sql, &mut p, "id", keyset);
-        Ok(finish_keyset(
-            self.db
-                .query(&sql, p)
-                .await?
-                .into_iter()
-                .map(trigger_from)
-                .collect(),
-            keyset,
-        ))
+        let sql = format!("SELECT {COLUMNS} FROM triggers WHERE instance_id = $1");
+        self.list_page(sql, "id", instance_id, keyset, trigger_from)
+            .await
     }
 
     /// Saves a trigger; `None` when it no longer exists. Runs already enqueued are
@@ -226,38 +217,30 @@ impl Store {
         id: i64,
         v: &TriggerValues,
     ) -> StoreResult<Option<Trigger>> {
-        let mut tx = self.db.begin().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE triggers SET label = $3, description = $4, signal = $5, class_name = $6, script_id = $7, updated_at = $8 \
-                     WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
-                ),
-                params![instance_id, id, &v.label, &v.description, &v.signal, &v.class_name, v.script_id, now_micros()],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(row.map(trigger_from))
+        let sql = format!(
+            "UPDATE triggers SET label = $3, description = $4, signal = $5, class_name = $6, script_id = $7, updated_at = $8 \
+             WHERE instance_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        );
+        self.write_returning(
+            &sql,
+            params![
+                instance_id,
+                id,
+                &v.label,
+                &v.description,
+                &v.signal,
+                &v.class_name,
+                v.script_id,
+                now_micros()
+            ],
+            trigger_from,
+        )
+        .await
     }
 
     /// Deletes a trigger with its pending runs and its traces.
     pub async fn delete_trigger(&self, instance_id: i64, id: i64) -> StoreResult<bool> {
-        let parent = Val::from(id.to_string());
-        let mut tx = self.db.begin().await?;
-        let n = tx
-            .exec(
-                "DELETE FROM triggers WHERE instance_id = $1 AND id = $2",
-                params![instance_id, id],
-            )
-            .await?;
-        for sql in [
-            "DELETE FROM jobs WHERE instance_id = $1 AND kind = 'trigger' AND parent = $2",
-            "DELETE FROM traces WHERE instance_id = $1 AND kind = 'trigger' AND parent = $2",
-        ] {
-            tx.exec(sql, vec![Val::Int(instance_id), parent.clone()])
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(n > 0)
+        self.delete_job_owner("triggers", JOB_KIND, instance_id, id)
+            .await
     }
 }

@@ -15,12 +15,12 @@ pub(crate) mod files;
 pub(crate) mod groups;
 pub(crate) mod instances;
 pub(crate) mod invitations;
-pub(crate) mod job_traces;
 pub(crate) mod link;
 pub(crate) mod memberships;
 pub(crate) mod objects;
 pub(crate) mod schedules;
 pub(crate) mod snippets;
+pub(crate) mod traces;
 pub(crate) mod triggers;
 pub(crate) mod users;
 

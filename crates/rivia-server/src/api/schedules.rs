@@ -3,7 +3,7 @@
 //! scheduler ([`crate::workers`]) dispatches due schedules. Crontabs are read in the
 //! schedule's `timezone` (the platform ignored it).
 
-use crate::api::job_traces::{self, Parent};
+use crate::api::traces::{self, Owner};
 use crate::api::triggers::read_script_id;
 use crate::api::{Api, list_response, path_id, ts};
 use crate::auth::Ctx;
@@ -40,12 +40,12 @@ pub(crate) fn routes(api: Api) -> Api {
         .get(
             "/v1.1/instances/{instance}/schedules/{id}/traces/",
             "List a schedule's traces",
-            async |call: Call<String>| job_traces::list(call, Parent::Schedule).await,
+            async |call: Call<String>| traces::list(call, Owner::Schedule).await,
         )
         .get(
             "/v1.1/instances/{instance}/schedules/{id}/traces/{trace_id}/",
             "Get a schedule trace",
-            async |call: Call<(String, String)>| job_traces::get(call, Parent::Schedule).await,
+            async |call: Call<(String, String)>| traces::get(call, Owner::Schedule).await,
         )
 }
 

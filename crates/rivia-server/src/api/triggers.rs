@@ -2,7 +2,7 @@
 //! write role writes, the read role reads. The runs themselves are enqueued by the object
 //! writes of the store and run by the job worker ([`crate::workers`]).
 
-use crate::api::job_traces::{self, Parent};
+use crate::api::traces::{self, Owner};
 use crate::api::{Api, list_response, path_id, ts};
 use crate::auth::Ctx;
 use crate::caller::Call;
@@ -33,12 +33,12 @@ pub(crate) fn routes(api: Api) -> Api {
         .get(
             "/v1.1/instances/{instance}/triggers/{id}/traces/",
             "List a trigger's traces",
-            async |call: Call<String>| job_traces::list(call, Parent::Trigger).await,
+            async |call: Call<String>| traces::list(call, Owner::Trigger).await,
         )
         .get(
             "/v1.1/instances/{instance}/triggers/{id}/traces/{trace_id}/",
             "Get a trigger trace",
-            async |call: Call<(String, String)>| job_traces::get(call, Parent::Trigger).await,
+            async |call: Call<(String, String)>| traces::get(call, Owner::Trigger).await,
         )
 }
 

@@ -32,6 +32,7 @@ mod dashboard;
 mod discovery;
 mod durability;
 mod endpoints_data;
+mod endpoints_data_expand;
 mod endpoints_data_get;
 mod endpoints_scripts;
 mod endpoints_scripts_run;

@@ -2,12 +2,13 @@
 //! spec-scripts) and response templates (rest §7).
 
 mod config;
+mod run;
 mod scripts;
 mod templates;
 mod traces;
 
+pub(crate) use run::merge_config;
 pub(crate) use scripts::script_access;
-pub(crate) use traces::merge_config;
 
 use super::Api;
 use crate::caller::Call;
@@ -26,6 +27,7 @@ pub(crate) fn routes(api: Api) -> Api {
     let api = config::routes(api);
     let api = scripts::routes(api);
     let api = templates::routes(api);
+    let api = run::routes(api);
     traces::routes(api)
 }
 
