@@ -5,7 +5,7 @@
 
 use crate::state::AppState;
 use rivia_store::backup::jobs::Status;
-use rivia_store::backup::{BackupError, NoProgress, RestoreTarget};
+use rivia_store::backup::{Background, BackupError, NoProgress, RestoreTarget};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -105,7 +105,7 @@ impl AppState {
                 let rel = backup_archive_rel(backup.owner_id, id);
                 let path = self.settings.data_dir.join(&rel);
                 let written = store
-                    .write_backup(instance_id, &self.files_dir(), &path, &NoProgress)
+                    .write_backup(instance_id, &self.files_dir(), &path, &Background)
                     .await;
                 match written {
                     Ok(summary) => {

@@ -36,6 +36,34 @@ type Writer = ArchiveWriter<BufWriter<File>>;
 /// The archive under construction, written off the async workers.
 struct Out {
     writer: Option<Writer>,
+    pace: Pace,
+}
+
+/// Pauses a backup so that it works at most `share` of the wall time.
+struct Pace {
+    share: f64,
+    working_since: std::time::Instant,
+}
+
+impl Pace {
+    fn new(share: f64) -> Self {
+        Pace {
+            share: share.clamp(0.05, 1.0),
+            working_since: std::time::Instant::now(),
+        }
+    }
+
+    /// After a piece of work: rests `work × (1/share − 1)` (a second at most).
+    async fn rest(&mut self) {
+        if self.share < 1.0 {
+            let worked = self.working_since.elapsed();
+            let rest = worked
+                .mul_f64(1.0 / self.share - 1.0)
+                .min(std::time::Duration::from_secs(1));
+            tokio::time::sleep(rest).await;
+        }
+        self.working_since = std::time::Instant::now();
+    }
 }
 
 impl Out {
@@ -51,6 +79,7 @@ impl Out {
         .await
         .map_err(|e| BackupError::Io(e.to_string()))??;
         self.writer = Some(w);
+        self.pace.rest().await;
         Ok(())
     }
 }
@@ -85,6 +114,7 @@ impl Out {
         .await
         .map_err(|e| BackupError::Io(e.to_string()))?;
         self.writer = Some(w);
+        self.pace.rest().await;
         copied
     }
 }
@@ -173,6 +203,7 @@ impl Store {
             File::create(path).map_err(|e| BackupError::Io(format!("{}: {e}", path.display())))?;
         let mut out = Out {
             writer: Some(ArchiveWriter::new(BufWriter::with_capacity(1 << 20, file))?),
+            pace: Pace::new(progress.work_share()),
         };
         let snap = self.db.snapshot().await?;
         let created_at = rivia_core::time::now_micros();
