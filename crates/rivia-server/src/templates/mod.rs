@@ -15,6 +15,7 @@ pub(crate) mod engine;
 pub(crate) mod hook;
 mod json;
 pub(crate) mod memo;
+mod python;
 
 use crate::cache::TtlCache;
 use crate::error::ApiResult;
