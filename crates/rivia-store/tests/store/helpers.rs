@@ -71,6 +71,11 @@ impl TestStore {
         })
     }
 
+    /// The store's data directory (SQLite: `rivia.db` is in it).
+    pub fn dir(&self) -> &std::path::Path {
+        &self._dir.0
+    }
+
     /// Closes the store and opens its database again, running the migrations not yet
     /// recorded (as a restarted server does).
     pub async fn reopen(&mut self) {

@@ -9,6 +9,7 @@ mod backup_tables;
 mod constraints;
 mod health;
 mod ids;
+mod inline_reads;
 mod jobs;
 mod reads;
 mod templates;

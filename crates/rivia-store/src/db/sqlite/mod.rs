@@ -4,10 +4,12 @@
 //! life, so the writer connection runs one transaction at a time; consecutive transactions
 //! share one SQLite transaction, each in its own savepoint (group commit, see [`Writer`]).
 
+mod inline;
 mod writer;
 
 use crate::db::stats::{PoolStats, WaitMeter};
 use crate::db::{Constraint, Executor, Row, Statement, StoreError, StoreResult, Val};
+use inline::{InlinePool, WriteEpoch};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use std::path::Path;
@@ -27,8 +29,9 @@ pub(crate) struct SqliteDb {
     /// Read-only connections for point lookups run on the calling (tokio worker) thread:
     /// a lookup by primary key takes a few microseconds, less than the two thread hand-offs
     /// of a reader job. Taken without waiting; when all are in use the lookup goes to a
-    /// reader thread like any other read.
-    inline: std::sync::Mutex<Vec<Connection>>,
+    /// reader thread like any other read. Their read transactions outlive a lookup while
+    /// nothing is committed (see [`inline`]).
+    inline: InlinePool,
     /// Reader threads.
     reader_count: usize,
     /// Waits for a reader thread (from a job's submission to its start).
@@ -238,7 +241,8 @@ impl SqliteDb {
         let writer_conn = Connection::open(&path).map_err(map_err)?;
         configure(&writer_conn, false).map_err(map_err)?;
         let (writer, writer_rx) = flume::unbounded();
-        spawn_writer(writer_conn, writer_rx)?;
+        let epoch = WriteEpoch::default();
+        spawn_writer(writer_conn, writer_rx, epoch.clone())?;
         let (readers, readers_rx) = flume::unbounded();
         let count = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -257,14 +261,12 @@ impl SqliteDb {
             install_deadline_check(&mut conn).map_err(map_err)?;
             spawn_worker(format!("rivia-sqlite-reader-{i}"), conn, readers_rx.clone())?;
         }
-        let inline = (0..count)
-            .map(|_| open_inline(&path))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let inline = InlinePool::open(&path, count, epoch)?;
         Ok(SqliteDb {
             writer,
             readers,
             write_lock: Arc::new(Mutex::new(())),
-            inline: std::sync::Mutex::new(inline),
+            inline,
             reader_count: count,
             read_waits: Arc::default(),
             write_waits: Arc::default(),
@@ -290,7 +292,10 @@ impl SqliteDb {
     /// A point lookup on the calling thread if an inline connection is free, else on a
     /// reader thread (see [`SqliteDb::inline`]).
     pub(crate) async fn query_point(&self, sql: &str, params: Vec<Val>) -> StoreResult<Vec<Row>> {
-        match self.inline(|conn| run_query(conn, sql, &params)) {
+        match self
+            .inline
+            .run(INLINE_DEADLINE, |conn| run_query(conn, sql, &params))
+        {
             Some(rows) => Ok(rows),
             None => self.query(sql, params).await,
         }
@@ -303,52 +308,18 @@ impl SqliteDb {
         &self,
         statements: Vec<Statement>,
     ) -> StoreResult<Vec<Vec<Row>>> {
+        // An inline connection runs them in its read transaction already.
         let run_all = |conn: &mut Connection| {
-            in_read_transaction(conn, |conn| {
-                statements
-                    .iter()
-                    .map(|(sql, params)| run_query(conn, sql, params))
-                    .collect::<StoreResult<Vec<_>>>()
-            })
+            statements
+                .iter()
+                .map(|(sql, params)| run_query(conn, sql, params))
+                .collect::<StoreResult<Vec<_>>>()
         };
-        match self.inline(run_all) {
+        match self.inline.run(INLINE_DEADLINE, run_all) {
             Some(rows) => Ok(rows),
             None => self.query_many(statements).await,
         }
     }
-
-    /// Runs `f` on a free inline connection on this thread, under [`INLINE_DEADLINE`].
-    /// None when every inline connection is in use or `f` failed (SQLite busy, the
-    /// deadline, anything else): the caller then goes to a reader thread, which waits
-    /// where this must not and reports an error that recurs.
-    fn inline<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> Option<T> {
-        let mut conn = self.inline.lock().ok()?.pop()?;
-        DEADLINE.with(|d| d.set(Some(Instant::now() + INLINE_DEADLINE)));
-        let result = f(&mut conn);
-        DEADLINE.with(|d| d.set(None));
-        if let Ok(mut pool) = self.inline.lock() {
-            pool.push(conn);
-        }
-        result.ok()
-    }
-}
-
-/// A read-only connection for [`SqliteDb::query_point`]: it never waits on a lock
-/// (`busy_timeout` 0: a busy database sends the lookup to a reader thread instead) and is
-/// interrupted at its deadline.
-fn open_inline(path: &Path) -> StoreResult<Connection> {
-    let mut conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI,
-    )
-    .map_err(map_err)?;
-    configure(&conn, true).map_err(map_err)?;
-    conn.pragma_update(None, "busy_timeout", 0)
-        .map_err(map_err)?;
-    install_deadline_check(&mut conn).map_err(map_err)?;
-    Ok(conn)
 }
 
 impl SqliteDb {

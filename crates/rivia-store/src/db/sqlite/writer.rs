@@ -1,6 +1,7 @@
 //! The SQLite writer thread and its group commit, and the write transactions that run on
 //! it ([`SqliteTx`]).
 
+use super::inline::WriteEpoch;
 use super::{Job, map_err, run_control, run_exec, run_query};
 use crate::db::stats::WaitMeter;
 use crate::db::{Row, Statement, StoreError, StoreResult, TxExecutor, Val};
@@ -18,7 +19,8 @@ type Ack = oneshot::Sender<StoreResult<()>>;
 
 /// Work for the writer thread.
 pub(super) enum WriteMsg {
-    /// Outside any transaction (checkpoint); an open group is committed first.
+    /// Outside any transaction (checkpoint); an open group is committed first. It must not
+    /// change data: it answers from inside the job, before the write epoch could advance.
     Plain(Job),
     /// A statement (or several) of the transaction holding the write lock; `begin` opens
     /// its savepoint first; `commit` ends the transaction right after a successful step
@@ -54,6 +56,9 @@ struct Writer {
     tx_broken: bool,
     /// Committed savepoints waiting for the group's COMMIT.
     acks: Vec<Ack>,
+    /// Advanced after every COMMIT, before its members hear of it: inline readers holding
+    /// an older read transaction then start a new one (see [`super::inline`]).
+    epoch: WriteEpoch,
 }
 
 impl Writer {
@@ -91,6 +96,7 @@ impl Writer {
                 if self.group_open {
                     self.commit_group();
                 }
+                // Changes no data (a checkpoint), so the write epoch stays.
                 job(&mut self.conn);
             }
             WriteMsg::Step { begin, job, commit } => {
@@ -198,6 +204,7 @@ impl Writer {
     fn commit_group(&mut self) {
         self.group_open = false;
         let result = run_control(&self.conn, "COMMIT");
+        self.epoch.advance();
         if let Err(e) = &result {
             if !self.conn.is_autocommit() {
                 let _ = self.conn.execute_batch("ROLLBACK");
@@ -216,13 +223,18 @@ impl Writer {
     }
 }
 
-pub(super) fn spawn_writer(conn: Connection, jobs: flume::Receiver<WriteMsg>) -> StoreResult<()> {
+pub(super) fn spawn_writer(
+    conn: Connection,
+    jobs: flume::Receiver<WriteMsg>,
+    epoch: WriteEpoch,
+) -> StoreResult<()> {
     let writer = Writer {
         conn,
         group_open: false,
         in_tx: false,
         tx_broken: false,
         acks: Vec::new(),
+        epoch,
     };
     std::thread::Builder::new()
         .name("rivia-sqlite-writer".into())
