@@ -140,4 +140,15 @@ def _rivia_main():
         sys.stdout.flush()
 
 
+# The last preparation, still before the run arrives (off its clock in a pre-started sandbox):
+# compiling once pages the compiler in, and collecting then freezing the wrapper's objects keeps
+# them out of every later collection, the interpreter's exit included. Measured here, hand-over
+# to exit of a hello world: 11 ms without these lines, 3.5 ms with them.
+compile("pass", "<warm-up>", "exec")
+import gc
+
+gc.collect()
+gc.freeze()
+del gc
+
 _rivia_main()
