@@ -224,8 +224,12 @@ impl Engine {
             (SandboxMode::Bubblewrap, Ok(())) => "bubblewrap".to_owned(),
             (SandboxMode::Bubblewrap, Err(e)) => format!("unavailable, scripts will fail: {e}"),
         };
+        let warm = match (&self.config.sandbox, self.config.warm_per_kind) {
+            (SandboxMode::Bubblewrap, n) if n > 0 => format!("{n} pre-started per kind"),
+            _ => "none pre-started".to_owned(),
+        };
         format!(
-            "scripts: sandbox {sandbox}; runtimes: {}",
+            "scripts: sandbox {sandbox} (Python: {warm}); runtimes: {}",
             self.toolchains.summary()
         )
     }
