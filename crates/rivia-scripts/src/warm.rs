@@ -12,7 +12,11 @@
 //! Only Python is pre-started: its wrapper reads everything from stdin (`crate::program`).
 //! An idle process expires after [`EngineConfig::warm_idle`]; [`Pool::shutdown`] (or dropping
 //! the last engine) kills all of them: each child is `kill_on_drop`, and `--die-with-parent`
-//! takes the sandbox down with bubblewrap.
+//! takes the sandbox down with bubblewrap. A process that exits without either (a crash, a
+//! test binary whose engine is never dropped) relies on `--die-with-parent` alone, which
+//! bubblewrap arms only once it runs: a sandbox started in the last moments before the exit can
+//! miss it and stay, stuck in its setup. Seen: one such `bwrap` after a full API test run
+//! (925 tests); the cold path has the same window, but refills make a start at exit likelier.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
