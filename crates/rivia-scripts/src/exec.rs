@@ -1,5 +1,6 @@
-//! One run: resolve the runtime, write the source into a private run directory, start the
-//! sandbox, feed stdin, capture both pipes with caps, enforce the wall clock, decode.
+//! One run: resolve the runtime, write the source into a private run directory (or, for Python,
+//! take a pre-started sandbox or start one), feed stdin, capture both pipes with caps, enforce
+//! the wall clock, decode.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -8,13 +9,15 @@ use std::time::Duration;
 
 use rand::RngExt;
 use tokio::io::AsyncWriteExt;
+use tokio::process::Child;
 use tokio::time::{Instant, timeout_at};
 
 use crate::capture::{Captured, capture};
 use crate::protocol::{Decoded, Exit, Raw, decode};
 use crate::run_dir::RunDir;
-use crate::runtimes::lookup;
+use crate::runtimes::{Installed, lookup};
 use crate::sandbox::{self, CODE_DIR};
+use crate::warm::{self, WarmKey};
 use crate::{Engine, EngineConfig, Limits, RunOutcome, RunRequest, RunStatus, SandboxMode};
 
 /// How long the pipes may stay open after the hard deadline (a grandchild in unsafe mode).
@@ -65,6 +68,9 @@ async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decode
         "--rivia-{}--",
         hex::encode(rand::rng().random::<[u8; 12]>())
     );
+    if let Some(key) = warm::key(config, runtime.toolchain, request) {
+        return run_warmable(engine, key, installed, request, separator).await;
+    }
     // golang runs a binary compiled once per source (its compile is not part of the run).
     let binary = match runtime.toolchain {
         crate::runtimes::Toolchain::Go => {
@@ -86,9 +92,10 @@ async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decode
             };
             let program =
                 crate::program::build(toolchain, &installed, &request, &separator, &seen_dir)?;
-            match &binary {
-                Some(binary) => crate::golang::place(&dir, binary),
-                None => dir.write(program.file_name, &program.file_content),
+            match (&binary, &program.file_content) {
+                (Some(binary), _) => crate::golang::place(&dir, binary),
+                (None, Some(content)) => dir.write(program.file_name, content),
+                (None, None) => Ok(()),
             }
             .map_err(|e| format!("Cannot prepare the run: {e}"))?;
             Ok::<_, String>((dir, program))
@@ -112,6 +119,54 @@ async fn prepare_and_run(engine: &Engine, request: &RunRequest) -> Result<Decode
     )
     .await?;
     Ok(decode(raw))
+}
+
+/// A run whose sandbox can be started ahead (`crate::warm`): it takes a waiting one of its
+/// key or, if there is none, starts one now with the very same command; either way a
+/// replacement is then started in the background.
+async fn run_warmable(
+    engine: &Engine,
+    key: WarmKey,
+    installed: &Installed,
+    request: &RunRequest,
+    separator: String,
+) -> Result<Decoded, String> {
+    let program = crate::program::build(
+        key.toolchain,
+        installed,
+        request,
+        &separator,
+        Path::new(CODE_DIR),
+    )?;
+    let spawn = warm_spawner(engine.config().clone(), key, program.argv);
+    let child = match engine.pool().take(key) {
+        Some(child) => child,
+        None => spawn().map_err(|e| format!("Cannot start the script sandbox: {e}"))?,
+    };
+    engine.pool().refill(key, spawn);
+    let raw = supervise(
+        engine.config(),
+        &request.limits,
+        child,
+        program.stdin,
+        separator,
+    )
+    .await;
+    Ok(decode(raw))
+}
+
+/// Starts one sandbox of `key` running `argv` (a program that sets its own rlimits from stdin).
+fn warm_spawner(
+    config: EngineConfig,
+    key: WarmKey,
+    argv: Vec<OsString>,
+) -> impl Fn() -> std::io::Result<Child> + Send + 'static {
+    // Only the tmpfs size of these limits is used at spawn (`own_limits`: no prlimit).
+    let limits = Limits {
+        scratch_bytes: key.scratch_bytes,
+        ..Limits::default()
+    };
+    move || sandbox::command(&config, &argv, true, &limits, key.network, None).spawn()
 }
 
 /// The process to start.
@@ -138,13 +193,25 @@ pub(crate) async fn execute(
         own_limits,
         stdin,
     } = launch;
-    let mut cmd = sandbox::command(config, &argv, own_limits, limits, network, dir);
+    let mut cmd = sandbox::command(config, &argv, own_limits, limits, network, Some(dir));
     if stdin.is_none() {
         cmd.stdin(Stdio::null());
     }
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .map_err(|e| format!("Cannot start the script sandbox: {e}"))?;
+    Ok(supervise(config, limits, child, stdin, separator).await)
+}
+
+/// Feeds `stdin` to a started process and waits for it under the wall clock, which starts now
+/// (for a pre-started sandbox: when its run is handed over).
+async fn supervise(
+    config: &EngineConfig,
+    limits: &Limits,
+    mut child: Child,
+    stdin: Option<Vec<u8>>,
+    separator: String,
+) -> Raw {
     let hard_deadline = Instant::now() + limits.timeout + config.kill_grace;
     let pipe_deadline = hard_deadline + PIPE_GRACE;
 
@@ -178,14 +245,14 @@ pub(crate) async fn execute(
         capture(out, cap, pipe_deadline),
         capture(err, cap, pipe_deadline)
     );
-    Ok(Raw {
+    Raw {
         stdout,
         stderr,
         cap,
         exit,
         separator,
         timeout_secs: limits.timeout.as_secs_f64(),
-    })
+    }
 }
 
 fn exit_of(status: std::process::ExitStatus) -> Exit {

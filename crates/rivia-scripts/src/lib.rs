@@ -7,7 +7,8 @@
 //!
 //! Layout: [`runtimes`] (the §1.1 table and host toolchains), `program` (wrappers and templates
 //! per language), `sandbox` (the bubblewrap command line and limits), `capture` (capped pipes),
-//! `protocol` (exit status, separator and custom response → outcome), `exec` (one run).
+//! `protocol` (exit status, separator and custom response → outcome), `exec` (one run), `warm`
+//! (sandboxes started ahead of their run).
 
 mod capture;
 mod exec;
@@ -17,6 +18,7 @@ mod protocol;
 mod run_dir;
 pub mod runtimes;
 mod sandbox;
+mod warm;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -107,7 +109,8 @@ pub struct RunOutcome {
     pub stdout: String,
     pub stderr: String,
     pub response: Option<CustomResponse>,
-    /// Wall clock from the call to the end of the run, sandbox start-up included.
+    /// Wall clock from the call to the end of the run, sandbox start-up included unless the run
+    /// was given a pre-started sandbox.
     pub duration_ms: u64,
     pub stdout_truncated: bool,
     pub stderr_truncated: bool,
@@ -137,6 +140,11 @@ pub struct EngineConfig {
     pub run_as: Option<(u32, u32)>,
     /// How long after `timeout` a still-running sandbox is killed.
     pub kill_grace: Duration,
+    /// Sandboxes kept started ahead of their run, per kind (see `warm`; Python only); 0 = none.
+    /// Each is used by one run only. They do not count against any run concurrency limit.
+    pub warm_per_kind: usize,
+    /// How long a pre-started sandbox waits for a run before it is stopped.
+    pub warm_idle: Duration,
 }
 
 impl Default for EngineConfig {
@@ -148,6 +156,8 @@ impl Default for EngineConfig {
             work_dir: std::env::temp_dir().join("rivia-scripts"),
             run_as: root.then_some((65534, 65534)),
             kill_grace: Duration::from_secs(1),
+            warm_per_kind: 2,
+            warm_idle: Duration::from_secs(60),
         }
     }
 }
@@ -165,6 +175,7 @@ pub struct Engine {
     toolchains: Toolchains,
     /// `Err(reason)` when bubblewrap cannot sandbox on this host.
     sandbox_ready: Result<(), String>,
+    pool: warm::Pool,
 }
 
 impl Engine {
@@ -181,10 +192,12 @@ impl Engine {
             SandboxMode::Bubblewrap => sandbox::probe(&config).await,
             SandboxMode::UnsafeNoSandbox => Ok(()),
         };
+        let pool = warm::Pool::new(config.warm_per_kind, config.warm_idle);
         Engine {
             config,
             toolchains,
             sandbox_ready,
+            pool,
         }
     }
 
@@ -211,8 +224,12 @@ impl Engine {
             (SandboxMode::Bubblewrap, Ok(())) => "bubblewrap".to_owned(),
             (SandboxMode::Bubblewrap, Err(e)) => format!("unavailable, scripts will fail: {e}"),
         };
+        let warm = match (&self.config.sandbox, self.config.warm_per_kind) {
+            (SandboxMode::Bubblewrap, n) if n > 0 => format!("{n} pre-started per kind"),
+            _ => "none pre-started".to_owned(),
+        };
         format!(
-            "scripts: sandbox {sandbox}; runtimes: {}",
+            "scripts: sandbox {sandbox} (Python: {warm}); runtimes: {}",
             self.toolchains.summary()
         )
     }
@@ -221,6 +238,25 @@ impl Engine {
     /// `failure` outcome whose stderr says what went wrong. Dropping the future kills the run.
     pub async fn run(&self, request: &RunRequest) -> RunOutcome {
         exec::run(self, request).await
+    }
+
+    /// Stops the pre-started sandboxes and starts no more (runs then start their own).
+    pub fn shutdown(&self) {
+        self.pool.shutdown();
+    }
+
+    /// Pre-started Python sandboxes waiting for a run with `network` and `limits`.
+    pub fn warm_python(&self, network: bool, limits: &Limits) -> usize {
+        let key = warm::WarmKey {
+            toolchain: Toolchain::Python,
+            network,
+            scratch_bytes: limits.scratch_bytes,
+        };
+        self.pool.ready(key)
+    }
+
+    pub(crate) fn pool(&self) -> &warm::Pool {
+        &self.pool
     }
 
     pub(crate) fn sandbox_ready(&self) -> &Result<(), String> {

@@ -1,8 +1,10 @@
 //! What each runtime executes: the wrapper (W) or template (T) of spec-scripts §1.3.
 //!
-//! * W (`python*`, `nodejs*`): the user's source is stored as `/code/main.<ext>`; our wrapper
-//!   (`wrappers/python.py`, `wrappers/node.js`) is passed on the command line and reads one stdin
-//!   line `{"ARGS","CONFIG","META","_OUTPUT_SEPARATOR","_TIMEOUT"}` (this order, JSON spliced).
+//! * W (`python*`, `nodejs*`): our wrapper (`wrappers/python.py`, `wrappers/node.js`) is passed
+//!   on the command line and reads one stdin line `{"ARGS","CONFIG","META","_OUTPUT_SEPARATOR",
+//!   "_TIMEOUT"}` (this order, JSON spliced). Node reads the source from `/code/main.js`. Python
+//!   gets everything over stdin (its rlimits line, that line, then the source), so its command
+//!   line is the same for every run and the process can be started ahead of it (`crate::warm`).
 //! * T (`ruby`, `php`): the source is pasted after a prelude that defines the inputs. Unlike the
 //!   platform (which pasted JSON inside quotes), every input is embedded as base64 — alphabet
 //!   `A-Za-z0-9+/=` only — inside a quoted literal and decoded at run time, so no value can end the
@@ -31,9 +33,10 @@ const PHP_EPILOGUE: &str = include_str!("../wrappers/php_epilogue.php");
 /// A program ready to start: the source file's content, argv and the stdin bytes.
 #[derive(Debug)]
 pub(crate) struct Program {
-    /// Written to `<run dir>/<file_name>` (`/code/<file_name>` in the sandbox).
+    /// Written to `<run dir>/<file_name>` (`/code/<file_name>` in the sandbox); `None`: the
+    /// program needs no file (Python reads its source from stdin).
     pub file_name: &'static str,
-    pub file_content: String,
+    pub file_content: Option<String>,
     pub argv: Vec<OsString>,
     /// `None` → stdin is `/dev/null`.
     pub stdin: Option<Vec<u8>>,
@@ -57,17 +60,9 @@ pub(crate) fn build(
     let program = match toolchain {
         Toolchain::Python => Program {
             file_name,
-            file_content: request.source.clone(),
-            // `-S`: the wrapper loads site itself when an import needs it (see the wrapper).
-            argv: vec![
-                interpreter,
-                "-S".into(),
-                "-u".into(),
-                "-c".into(),
-                python_wrapper(&request.limits).into(),
-                file_path,
-            ],
-            stdin: Some(stdin_line(request, separator)),
+            file_content: None,
+            argv: python_argv(installed),
+            stdin: Some(python_stdin(request, separator)),
             own_limits: true,
         },
         Toolchain::Node => {
@@ -75,7 +70,7 @@ pub(crate) fn build(
             let heap_mb = (request.limits.memory_bytes >> 20) * 3 / 4;
             Program {
                 file_name,
-                file_content: request.source.clone(),
+                file_content: Some(request.source.clone()),
                 argv: vec![
                     interpreter,
                     format!("--max-old-space-size={}", heap_mb.max(16)).into(),
@@ -89,23 +84,23 @@ pub(crate) fn build(
         }
         Toolchain::Ruby => Program {
             file_name,
-            file_content: format!(
+            file_content: Some(format!(
                 "{}\n{}\n",
                 fill(RUBY_PRELUDE, request, separator),
                 request.source
-            ),
+            )),
             argv: vec![interpreter, file_path],
             stdin: None,
             own_limits: false,
         },
         Toolchain::Php => Program {
             file_name,
-            file_content: format!(
+            file_content: Some(format!(
                 "{}\n{}\n{}",
                 fill(PHP_PRELUDE, request, separator),
                 request.source,
                 PHP_EPILOGUE
-            ),
+            )),
             argv: vec![
                 interpreter,
                 "-d".into(),
@@ -118,7 +113,7 @@ pub(crate) fn build(
         // The binary compiled from the source (`crate::golang`) is linked in as `main`.
         Toolchain::Go => Program {
             file_name: crate::golang::BINARY,
-            file_content: String::new(),
+            file_content: None,
             argv: vec![code_dir.join(crate::golang::BINARY).into_os_string()],
             stdin: Some(stdin_line(request, separator)),
             own_limits: false,
@@ -135,13 +130,26 @@ pub(crate) fn build(
     Ok(program)
 }
 
-/// The Python wrapper with the run's rlimits filled in (it sets them before anything else).
-fn python_wrapper(limits: &crate::Limits) -> String {
-    let [data, nproc, fsize, cpu] = crate::sandbox::rlimits(limits);
-    PYTHON_WRAPPER.replace(
-        "@RIVIA_LIMITS@",
-        &format!("({data}, {nproc}, {fsize}, {cpu})"),
-    )
+/// The Python command line: the same for every run (nothing of the run is on it).
+/// `-S`: the wrapper loads site itself when an import needs it (see the wrapper).
+pub(crate) fn python_argv(installed: &Installed) -> Vec<OsString> {
+    vec![
+        installed.path.clone().into_os_string(),
+        "-S".into(),
+        "-u".into(),
+        "-c".into(),
+        PYTHON_WRAPPER.into(),
+    ]
+}
+
+/// The Python wrapper's stdin: the rlimits line (set before anything else is read), the inputs
+/// line, then the source up to EOF.
+fn python_stdin(request: &RunRequest, separator: &str) -> Vec<u8> {
+    let [data, nproc, fsize, cpu] = crate::sandbox::rlimits(&request.limits);
+    let mut bytes = format!("[{data}, {nproc}, {fsize}, {cpu}]\n").into_bytes();
+    bytes.extend(stdin_line(request, separator));
+    bytes.extend_from_slice(request.source.as_bytes());
+    bytes
 }
 
 /// The W wrappers' stdin line, keys in the platform's order, values spliced as JSON.
@@ -196,10 +204,14 @@ mod tests {
     }
 
     #[test]
-    fn the_python_wrapper_carries_the_run_limits() {
-        let wrapper = python_wrapper(&crate::Limits::default());
-        assert!(!wrapper.contains("@RIVIA_LIMITS@"));
-        assert!(wrapper.contains("_rivia_limits = (335544320, 64, 16777216, 32)\n"));
+    fn python_gets_its_limits_inputs_and_source_over_stdin() {
+        let mut req = request(json!([1]));
+        req.source = "print(1)\n".into();
+        let text = String::from_utf8(python_stdin(&req, "--s--")).expect("utf-8");
+        let lines: Vec<&str> = text.split('\n').collect();
+        assert_eq!(lines[0], "[335544320, 64, 16777216, 32]");
+        assert!(lines[1].starts_with("{\"ARGS\":[1],"), "{text}");
+        assert_eq!(&lines[2..], ["print(1)", ""]);
     }
 
     #[test]

@@ -13,14 +13,15 @@
 //!   otherwise the sandbox's pid 1 (a bubblewrap fork) would expose the server's environment at
 //!   `/proc/1/environ` — measured here before this was done.
 //! * Read-only binds of `/usr` (+ the `/bin`, `/lib*` links), a few `/etc` entries interpreters
-//!   need, DNS files only with network on; `/code` (this run's source, read-only); private tmpfs
-//!   `/scratch` (cwd, HOME) and `/tmp` with `--size`, since tmpfs pages escape RLIMIT_DATA.
-//! * Limits are set INSIDE the sandbox, by `prlimit` or, for Python, by the wrapper's first lines
-//!   (saves an exec per run): RLIMIT_NPROC is then counted per user namespace (each run its
-//!   own), not against every process of the host uid. Set before the namespace exists, the
-//!   kernel would also cap the new namespace's parent-level count (all runs of the host uid
-//!   together) at the same value. RLIMIT_DATA, not
-//!   RLIMIT_AS: Node reserves gigabytes of address space at start and dies under RLIMIT_AS=320M
+//!   need, DNS files only with network on; `/code` (this run's source, read-only; not for Python,
+//!   whose source comes over stdin); private tmpfs `/scratch` (cwd, HOME) and `/tmp` with
+//!   `--size`, since tmpfs pages escape RLIMIT_DATA. They are new with each sandbox, so a
+//!   pre-started one (`crate::warm`) has its own too.
+//! * Limits are set INSIDE the sandbox, by `prlimit` or, for Python, by the wrapper as the first
+//!   thing it does with its run (saves an exec per run): RLIMIT_NPROC is then counted per user
+//!   namespace (each run its own), not against every process of the host uid. Set before the
+//!   namespace exists, the kernel would also cap the new namespace's parent-level count (all
+//!   runs of the host uid together) at the same value. RLIMIT_DATA, not RLIMIT_AS: Node reserves gigabytes of address space at start and dies under RLIMIT_AS=320M
 //!   ("Failed to reserve virtual memory for CodeRange"); RLIMIT_DATA counts only writable private
 //!   memory, which is what a hog grows. RLIMIT_CPU backs up the wall clock; RLIMIT_CORE = 0.
 
@@ -62,14 +63,16 @@ const ETC_NETWORK: [&str; 5] = [
 const USR_LINKS: [&str; 6] = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
 /// The command that runs `argv` (interpreter first) for one script. `own_limits`: the program
-/// sets the rlimits itself (see [`rlimits`]); otherwise `prlimit` goes first.
+/// sets the rlimits itself (see [`rlimits`]); otherwise `prlimit` goes first. `code_dir`: the
+/// run's source directory, bound at `/code` (cwd and HOME without a sandbox); `None` for a
+/// program that gets its source over stdin (nothing of the run is then in the command).
 pub(crate) fn command(
     config: &EngineConfig,
     argv: &[OsString],
     own_limits: bool,
     limits: &Limits,
     network: bool,
-    code_dir: &Path,
+    code_dir: Option<&Path>,
 ) -> Command {
     let mut inner: Vec<OsString> = if own_limits {
         Vec::with_capacity(argv.len())
@@ -94,16 +97,20 @@ pub(crate) fn command(
                 |(p, rest)| (p.clone(), rest),
             );
             let mut cmd = Command::new(program);
-            cmd.args(args).current_dir(code_dir);
+            cmd.args(args);
+            if let Some(dir) = code_dir {
+                cmd.current_dir(dir);
+            }
             cmd
         }
     };
     // bubblewrap's own environment is visible at the sandbox's /proc/1/environ: keep it empty.
     cmd.env_clear();
+    if let (SandboxMode::UnsafeNoSandbox, Some(dir)) = (&config.sandbox, code_dir) {
+        cmd.env("HOME", dir);
+    }
     if config.sandbox == SandboxMode::UnsafeNoSandbox {
-        cmd.env("HOME", code_dir)
-            .env("LANG", "C.UTF-8")
-            .env("PATH", PATH);
+        cmd.env("LANG", "C.UTF-8").env("PATH", PATH);
     }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -143,7 +150,7 @@ fn prlimit_args(limits: &Limits) -> Vec<OsString> {
     .collect()
 }
 
-fn bwrap_args(limits: &Limits, network: bool, code_dir: &Path) -> Vec<OsString> {
+fn bwrap_args(limits: &Limits, network: bool, code_dir: Option<&Path>) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::with_capacity(96);
     let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
     push(&[
@@ -190,11 +197,13 @@ fn bwrap_args(limits: &Limits, network: bool, code_dir: &Path) -> Vec<OsString> 
     a.extend(["--proc", "/proc", "--dev", "/dev"].map(OsString::from));
     a.extend(["--size", &size, "--tmpfs", SCRATCH_DIR].map(OsString::from));
     a.extend(["--size", &size, "--tmpfs", "/tmp"].map(OsString::from));
-    a.extend([
-        "--ro-bind".into(),
-        code_dir.as_os_str().to_owned(),
-        CODE_DIR.into(),
-    ]);
+    if let Some(dir) = code_dir {
+        a.extend([
+            "--ro-bind".into(),
+            dir.as_os_str().to_owned(),
+            CODE_DIR.into(),
+        ]);
+    }
     a.extend(["--chdir", SCRATCH_DIR].map(OsString::from));
     a
 }
@@ -212,7 +221,14 @@ pub(crate) async fn probe(config: &EngineConfig) -> Result<(), String> {
     }
     let dir = crate::run_dir::RunDir::create(config).map_err(|e| format!("work dir: {e}"))?;
     let argv = [OsString::from("/usr/bin/true")];
-    let mut cmd = command(config, &argv, false, &Limits::default(), false, dir.path());
+    let mut cmd = command(
+        config,
+        &argv,
+        false,
+        &Limits::default(),
+        false,
+        Some(dir.path()),
+    );
     cmd.stdin(Stdio::null());
     let output = cmd
         .output()

@@ -187,6 +187,10 @@ pub struct ServeArgs {
     /// Run scripts WITHOUT a sandbox (they can read everything the server can).
     #[arg(long, env = "RIVIA_SCRIPTS_UNSAFE_NO_SANDBOX", default_value_t = false)]
     pub scripts_unsafe_no_sandbox: bool,
+    /// Python sandboxes kept started ahead of their run, per kind (network, limits); each
+    /// serves one run. 0 = every run starts its own.
+    #[arg(long, env = "RIVIA_SCRIPT_WARM_SANDBOXES", default_value_t = 2)]
+    pub script_warm_sandboxes: usize,
     /// Seconds shutdown waits for running scripts before killing them.
     #[arg(long, env = "RIVIA_SCRIPT_SHUTDOWN_GRACE", default_value_t = 10)]
     pub script_shutdown_grace: u64,
@@ -243,6 +247,7 @@ impl ServeArgs {
         s.queue_timeout = std::time::Duration::from_secs(self.script_queue_timeout);
         s.shutdown_grace = std::time::Duration::from_secs(self.script_shutdown_grace);
         s.network = !self.script_network.eq_ignore_ascii_case("off");
+        s.engine.warm_per_kind = self.script_warm_sandboxes;
         if self.scripts_unsafe_no_sandbox {
             s.engine.sandbox = rivia_scripts::SandboxMode::UnsafeNoSandbox;
         }

@@ -311,6 +311,10 @@ impl Runner {
     /// Waits up to [`ScriptSettings::shutdown_grace`] for the runs in flight, then kills the
     /// rest (dropping a run kills its sandbox) and ends their traces as `failure`.
     pub async fn shutdown(&self, store: &Store) {
+        // Pre-started sandboxes go first: runs still finishing need none.
+        if let Some(engine) = self.engine.get() {
+            engine.shutdown();
+        }
         let deadline = Instant::now() + self.settings.shutdown_grace;
         while !self.running.lock().is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -74,6 +74,7 @@ mod snippets_scripts;
 mod snippets_stale;
 mod snippets_templates;
 mod snippets_templates_hostile;
+mod snippets_warm;
 mod template_responses;
 mod triggers;
 mod triggers_runs;
