@@ -14,6 +14,7 @@
 pub(crate) mod engine;
 pub(crate) mod hook;
 mod json;
+mod lazy;
 pub(crate) mod memo;
 mod python;
 
