@@ -14,7 +14,6 @@
 pub(crate) mod engine;
 pub(crate) mod hook;
 mod json;
-mod lazy;
 pub(crate) mod memo;
 mod python;
 
