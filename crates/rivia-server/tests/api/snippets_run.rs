@@ -54,10 +54,15 @@ async fn run(app: &TestApp, admin: &str, id: i64, body: Value) -> Value {
 /// Polls a trace until it leaves `pending`/`processing` (at most 30 s).
 async fn finished(app: &TestApp, admin: &str, script: i64, trace: &Value) -> Value {
     let url = format!("{SCRIPTS}{script}/traces/{}/", trace["id"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    final_trace(app, admin, &url, Duration::from_secs(30)).await
+}
+
+/// Polls the trace at `url` until it leaves `pending`/`processing`, failing after `within`.
+pub(crate) async fn final_trace(app: &TestApp, admin: &str, url: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
     loop {
         let t = app
-            .as_key(admin, "GET", &url, None)
+            .as_key(admin, "GET", url, None)
             .await
             .expect_json(StatusCode::OK);
         if !matches!(t["status"].as_str(), Some("pending" | "processing")) {

@@ -5,10 +5,11 @@
 
 use crate::both_backends;
 use crate::helpers::TestApp;
+use crate::snippets_run::final_trace;
 use axum::http::StatusCode;
 use rivia_scripts::runtimes::Toolchain;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 both_backends!(
     each_language_sees_args_config_and_meta,
@@ -117,18 +118,7 @@ async fn run_to_end(app: &TestApp, admin: &str, id: i64) -> Value {
         .expect_json(StatusCode::OK);
     let url = format!("{base}traces/{}/", t["id"]);
     // Go compiles on a first run: allow for it.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let t = app
-            .as_key(admin, "GET", &url, None)
-            .await
-            .expect_json(StatusCode::OK);
-        if !matches!(t["status"].as_str(), Some("pending" | "processing")) {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "trace still {}", t["status"]);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    final_trace(app, admin, &url, Duration::from_secs(90)).await
 }
 
 async fn each_language_sees_args_config_and_meta(app: TestApp) {

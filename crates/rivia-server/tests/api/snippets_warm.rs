@@ -4,6 +4,7 @@
 
 use crate::both_backends;
 use crate::helpers::TestApp;
+use crate::snippets_run::final_trace;
 use axum::http::StatusCode;
 use rivia_scripts::Limits;
 use serde_json::{Value, json};
@@ -36,18 +37,7 @@ async fn run_to_end(app: &TestApp, admin: &str, id: i64) -> Value {
         .await
         .expect_json(StatusCode::OK);
     let url = format!("{SCRIPTS}{id}/traces/{}/", pending["id"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let t = app
-            .as_key(admin, "GET", &url, None)
-            .await
-            .expect_json(StatusCode::OK);
-        if !matches!(t["status"].as_str(), Some("pending" | "processing")) {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "trace still {}", t["status"]);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    final_trace(app, admin, &url, Duration::from_secs(30)).await
 }
 
 /// Pre-started sandboxes waiting for this app's script runs.

@@ -6,6 +6,8 @@
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestStore, key_of, values_with};
+use rivia_store::classes::Class;
+use rivia_store::objects::ObjectRow;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -19,11 +21,10 @@ async fn read_n(t: &TestStore, class_id: i64, id: i64, key: &str) -> Option<i64>
     data[key].as_i64()
 }
 
-async fn a_lookup_after_a_write_sees_it(b: Backend) {
-    let Some(t) = TestStore::new(b).await else {
-        return;
-    };
-    let inst = t.instance("fresh").await;
+/// An instance named `name` with a class `n` (one integer field `n`) and one object in it
+/// whose `n` is `value`: the class, the field's storage key and the object.
+async fn object_with_n(t: &TestStore, name: &str, value: i64) -> (Class, String, ObjectRow) {
+    let inst = t.instance(name).await;
     let class = t
         .class(&inst, "n", json!([{"name": "n", "type": "integer"}]))
         .await;
@@ -33,9 +34,17 @@ async fn a_lookup_after_a_write_sees_it(b: Backend) {
         .begin_write()
         .await
         .expect("begin")
-        .insert_object_and_commit(inst.id, class.id, &values_with(json!({&n: 0})))
+        .insert_object_and_commit(inst.id, class.id, &values_with(json!({&n: value})))
         .await
         .expect("insert");
+    (class, n, created)
+}
+
+async fn a_lookup_after_a_write_sees_it(b: Backend) {
+    let Some(t) = TestStore::new(b).await else {
+        return;
+    };
+    let (class, n, created) = object_with_n(&t, "fresh", 0).await;
     for i in 1..=200 {
         // Lookups from both workers before the write, so every inline connection holds a
         // read transaction from before it.
@@ -56,19 +65,7 @@ async fn a_lookup_after_a_write_sees_it(b: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_another_process_write_shows_up_and_the_wal_is_released() {
     let t = TestStore::new(Backend::Sqlite).await.expect("sqlite");
-    let inst = t.instance("outside").await;
-    let class = t
-        .class(&inst, "n", json!([{"name": "n", "type": "integer"}]))
-        .await;
-    let n = key_of(&class, "n");
-    let created = t
-        .store
-        .begin_write()
-        .await
-        .expect("begin")
-        .insert_object_and_commit(inst.id, class.id, &values_with(json!({&n: 1})))
-        .await
-        .expect("insert");
+    let (class, n, created) = object_with_n(&t, "outside", 1).await;
     assert_eq!(read_n(&t, class.id, created.id, &n).await, Some(1));
 
     // Another process (as `rivia backup restore` beside a live server) writes the row.
