@@ -5,7 +5,7 @@
 
 use crate::api::objects::class_schema;
 use crate::api::objects::render::object_json_with;
-use crate::api::snippets::merge_config;
+use crate::api::snippets::run_request;
 use crate::state::AppState;
 use rivia_scripts::RunRequest;
 use rivia_store::StoreResult;
@@ -168,35 +168,14 @@ fn origin(app: &AppState) -> String {
     }
 }
 
-/// The run request: CONFIG merged as for every run (§2), META completed with the keys
-/// every run has (§3) and the `token` when the config allows full access.
+/// The run as every script run is built ([`run_request`]), ready for the executor.
 async fn build(
     app: &AppState,
     instance: &Instance,
     script: &Script,
     args: Value,
-    mut meta: Value,
+    meta: Value,
 ) -> StoreResult<Prepared> {
-    let instance_config = app.store.instance_config(instance.id).await?;
-    let (config, timeout, run_async, full_access) = merge_config(&instance_config, &script.config);
-    let runner = app.runner();
-    let token = full_access.then(|| runner.issue_token(instance.id));
-    if let Some(m) = meta.as_object_mut() {
-        m.insert("instance".into(), json!(instance.name));
-        m.insert("api_host".into(), json!(runner.settings().api_host));
-        m.insert("async".into(), run_async);
-        if let Some(t) = &token {
-            m.insert("token".into(), json!(t));
-        }
-    }
-    let request = RunRequest {
-        runtime: script.runtime_name.clone(),
-        source: script.source.clone(),
-        args,
-        config,
-        meta,
-        limits: runner.limits(timeout.as_ref()),
-        network: runner.settings().network,
-    };
+    let (request, token) = run_request(app, instance, script, args, meta).await?;
     Ok(Prepared::Run(Box::new(JobRun { request, token })))
 }

@@ -10,9 +10,12 @@ use crate::error::ApiResult;
 use crate::fields::{Fields, Parsed};
 use crate::json::ok;
 use crate::runner::Job;
+use crate::state::AppState;
 use axum::response::Response;
 use rivia_core::perms::Op;
 use rivia_scripts::RunRequest;
+use rivia_store::StoreResult;
+use rivia_store::instances::Instance;
 use rivia_store::scripts::Script;
 use serde_json::{Map, Value, json};
 
@@ -65,6 +68,40 @@ pub(crate) fn merge_config(instance: &str, script: &str) -> (Value, Option<Value
     (Value::Object(config), timeout, run_async, full_access)
 }
 
+/// The run request of `script`: CONFIG merged as for every run (§2), META (`meta`, with the
+/// executor's keys) completed with the keys every run has (§3), and the `token` (issued
+/// here) when the config allows full access.
+pub(crate) async fn run_request(
+    app: &AppState,
+    instance: &Instance,
+    script: &Script,
+    args: Value,
+    mut meta: Value,
+) -> StoreResult<(RunRequest, Option<String>)> {
+    let instance_config = app.store.instance_config(instance.id).await?;
+    let (config, timeout, run_async, full_access) = merge_config(&instance_config, &script.config);
+    let runner = app.runner();
+    let token = full_access.then(|| runner.issue_token(instance.id));
+    if let Some(m) = meta.as_object_mut() {
+        m.insert("instance".into(), json!(instance.name));
+        m.insert("api_host".into(), json!(runner.settings().api_host));
+        m.insert("async".into(), run_async);
+        if let Some(t) = &token {
+            m.insert("token".into(), json!(t));
+        }
+    }
+    let request = RunRequest {
+        runtime: script.runtime_name.clone(),
+        source: script.source.clone(),
+        args,
+        config,
+        meta,
+        limits: runner.limits(timeout.as_ref()),
+        network: runner.settings().network,
+    };
+    Ok((request, token))
+}
+
 async fn run_script(call: Call<String>) -> ApiResult<Response> {
     let (ctx, ()) = call
         .check(async |ctx| script_access(ctx, Op::Update))
@@ -77,34 +114,13 @@ async fn run_script(call: Call<String>) -> ApiResult<Response> {
     let mut f = Fields::new(&body, false);
     let payload = read_payload(&mut f);
     let args = f.finish_with(payload)?;
-    let instance_config = app.store.instance_config(ctx.instance.id).await?;
-    let (config, timeout, run_async, full_access) = merge_config(&instance_config, &script.config);
-    let runner = app.runner.clone();
-    let mut meta = json!({
-        "executed_by": "codebox",
-        "executor": script.id,
-        "instance": ctx.instance.name,
-        "api_host": runner.settings().api_host,
-        "async": run_async,
-    });
-    let token = full_access.then(|| runner.issue_token(ctx.instance.id));
-    if let (Some(t), Some(m)) = (&token, meta.as_object_mut()) {
-        m.insert("token".into(), Value::String(t.clone()));
-    }
-    let request = RunRequest {
-        runtime: script.runtime_name.clone(),
-        source: script.source.clone(),
-        args,
-        config,
-        meta,
-        limits: runner.limits(timeout.as_ref()),
-        network: runner.settings().network,
-    };
+    let meta = json!({"executed_by": "codebox", "executor": script.id});
+    let (request, token) = run_request(&app, &ctx.instance, &script, args, meta).await?;
     let trace = app
         .store
         .create_trace(ctx.instance.id, SCRIPT_KIND, &script.id.to_string())
         .await?;
-    runner.submit(
+    app.runner.submit(
         app.store.clone(),
         Job {
             instance_id: ctx.instance.id,
