@@ -6,6 +6,7 @@
 mod exec;
 mod migrate;
 mod pg;
+mod pg_shared;
 mod sqlite;
 mod stats;
 mod value;
@@ -103,7 +104,8 @@ impl Db {
     }
 
     /// Runs a point lookup (a read by key of at most a few rows): on SQLite on the calling
-    /// thread when an inline connection is free (see `SqliteDb::query_point`).
+    /// thread when an inline connection is free (see `SqliteDb::query_point`), on
+    /// PostgreSQL on a shared connection (see `pg_shared`).
     pub(crate) async fn query_point(
         &self,
         sql: &str,
@@ -111,21 +113,25 @@ impl Db {
     ) -> StoreResult<Option<Row>> {
         let rows = match &self.backend {
             Backend::Sqlite(s) => s.query_point(sql, params).await?,
-            Backend::Postgres(p) => p.query(sql, params).await?,
+            Backend::Postgres(p) => {
+                let mut rows = p.query_shared(vec![(sql.to_string(), params)]).await?;
+                rows.pop().unwrap_or_default()
+            }
         };
         Ok(rows.into_iter().next())
     }
 
-    /// Runs a few read-only statements over a small page in one snapshot: on SQLite on
+    /// Runs a few read-only statements over a small page: on SQLite in one snapshot, on
     /// the calling thread when an inline connection is free (see
-    /// `SqliteDb::query_many_small`), else as [`Db::query_many`].
+    /// `SqliteDb::query_many_small`); on PostgreSQL pipelined on a shared connection (see
+    /// `pg_shared`).
     pub(crate) async fn query_many_small(
         &self,
         statements: Vec<Statement>,
     ) -> StoreResult<Vec<Vec<Row>>> {
         match &self.backend {
             Backend::Sqlite(s) => s.query_many_small(statements).await,
-            Backend::Postgres(p) => p.query_many(statements).await,
+            Backend::Postgres(p) => p.query_shared(statements).await,
         }
     }
 

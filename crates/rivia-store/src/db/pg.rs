@@ -1,6 +1,7 @@
 //! PostgreSQL executor: a deadpool pool of tokio-postgres clients, statements prepared and
 //! cached per connection, and transactions as explicit BEGIN/COMMIT on one pooled client.
 
+use crate::db::pg_shared::{SHARED_READERS, SharedReaders};
 use crate::db::stats::{PoolStats, WaitMeter};
 use crate::db::{Constraint, Executor, Row, Statement, StoreError, StoreResult, TxExecutor, Val};
 use bytes::BytesMut;
@@ -13,6 +14,7 @@ pub(crate) struct PgDb {
     pool: Pool,
     url: String,
     waits: WaitMeter,
+    shared: SharedReaders,
 }
 
 impl ToSql for Val {
@@ -207,7 +209,8 @@ impl PgDb {
             .map(|n| n.get())
             .unwrap_or(2)
             * 4)
-        .max(8);
+        .max(8)
+            + SHARED_READERS;
         let pool = Pool::builder(manager)
             .max_size(size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -222,9 +225,26 @@ impl PgDb {
             pool,
             url: url.to_string(),
             waits: WaitMeter::default(),
+            shared: SharedReaders::new(),
         };
         let _probe = db.client().await?;
         Ok(db)
+    }
+
+    /// Small reads (point lookups, small pages) pipelined on a shared connection (see
+    /// `pg_shared`); each statement is its own implicit transaction, as on a pooled one.
+    pub(crate) async fn query_shared(
+        &self,
+        statements: Vec<Statement>,
+    ) -> StoreResult<Vec<Vec<Row>>> {
+        let client = match self.shared.next() {
+            (_, Some(live)) => live,
+            (slot, None) => self.shared.fill(slot, self.client().await?),
+        };
+        let futures = statements
+            .iter()
+            .map(|(sql, params)| client_query(&client, sql, params));
+        futures_util::future::try_join_all(futures).await
     }
 
     /// The connection URL.
@@ -253,6 +273,7 @@ impl PgDb {
 
     /// Closes the pool.
     fn close_pool(&self) {
+        self.shared.clear();
         self.pool.close();
     }
 }

@@ -71,6 +71,11 @@ impl TestStore {
         })
     }
 
+    /// The test's PostgreSQL database URL (None on SQLite).
+    pub fn database_url(&self) -> Option<&str> {
+        self._database.as_ref().map(|d| d.url())
+    }
+
     /// The store's data directory (SQLite: `rivia.db` is in it).
     pub fn dir(&self) -> &std::path::Path {
         &self._dir.0

@@ -12,5 +12,6 @@ mod ids;
 mod inline_reads;
 mod jobs;
 mod reads;
+mod shared_reads;
 mod templates;
 mod units;
