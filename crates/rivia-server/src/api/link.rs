@@ -1,6 +1,6 @@
 //! URLs in responses (`links`, an object's `owner`/`group`/`channel`), written straight
 //! into the JSON output. Every listed object carries several of them, so they are built
-//! from text pieces and integer ids in a stack buffer: no `core::fmt` machinery and no
+//! from text pieces and integer ids in a per-thread scratch string: no `core::fmt` and no
 //! allocation for a URL of ordinary length (a quarter of a users page's serialisation
 //! went to formatting them, measured with callgrind).
 
@@ -42,20 +42,7 @@ macro_rules! url {
 }
 pub(crate) use url;
 
-/// URLs up to this many bytes are assembled on the stack.
-const STACK_BYTES: usize = 256;
-
 impl Link<'_> {
-    fn len(&self) -> usize {
-        self.0
-            .iter()
-            .map(|seg| match seg {
-                Seg::Text(s) => s.len(),
-                Seg::Id(_) => 20,
-            })
-            .sum()
-    }
-
     /// Hands the URL's pieces to `put` in order.
     fn write_into(&self, mut put: impl FnMut(&str)) {
         let mut digits = itoa::Buffer::new();
@@ -70,46 +57,26 @@ impl Link<'_> {
 
 impl Serialize for Link<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.len() > STACK_BYTES {
-            let mut heap = String::with_capacity(self.len());
-            self.write_into(|piece| heap.push_str(piece));
-            return s.serialize_str(&heap);
-        }
-        let mut stack = StackBuf::default();
-        self.write_into(|piece| stack.push_str(piece));
-        s.serialize_str(stack.as_str())
+        // Assembled in this thread's scratch string, whose capacity stays: no allocation,
+        // zeroing or UTF-8 check per URL. (`serialize_str` is a leaf: nothing inside it can
+        // build another link while the scratch is borrowed.)
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => {
+                scratch.clear();
+                self.write_into(|piece| scratch.push_str(piece));
+                s.serialize_str(&scratch)
+            }
+            Err(_) => {
+                let mut own = String::new();
+                self.write_into(|piece| own.push_str(piece));
+                s.serialize_str(&own)
+            }
+        })
     }
 }
 
-/// A fixed buffer of [`STACK_BYTES`], filled with whole `&str` pieces that fit (the
-/// caller checked the total against [`Link::len`]).
-struct StackBuf {
-    bytes: [u8; STACK_BYTES],
-    len: usize,
-}
-
-impl Default for StackBuf {
-    fn default() -> Self {
-        StackBuf {
-            bytes: [0; STACK_BYTES],
-            len: 0,
-        }
-    }
-}
-
-impl StackBuf {
-    fn push_str(&mut self, piece: &str) {
-        let end = self.len + piece.len();
-        if let Some(dst) = self.bytes.get_mut(self.len..end) {
-            dst.copy_from_slice(piece.as_bytes());
-            self.len = end;
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        // Only whole `&str` pieces are written, so the bytes are valid UTF-8.
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
-    }
+thread_local! {
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// A `links` object of fixed entries.
