@@ -94,7 +94,7 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-/// What the watchdog of one connection knows: requests in flight, and when (milliseconds
+/// What the watchdog of one connection knows: requests in flight, and when (microseconds
 /// after `start`) the connection last moved and the request being read began.
 struct Activity {
     start: Instant,
@@ -105,12 +105,17 @@ struct Activity {
 }
 
 impl Activity {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    /// Microseconds since the connection opened, rounded up: a deadline counted from it is
+    /// never early (whole milliseconds rounded down closed idle connections up to 1 ms
+    /// before their timeout).
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
     }
 
     fn read(&self) {
-        let now = self.now_ms();
+        let now = self.now_us();
         self.last_active.store(now, Ordering::Relaxed);
         if self.in_flight.load(Ordering::Relaxed) == 0
             && self.head_since.load(Ordering::Relaxed) == 0
@@ -120,7 +125,7 @@ impl Activity {
     }
 
     fn wrote(&self) {
-        self.last_active.store(self.now_ms(), Ordering::Relaxed);
+        self.last_active.store(self.now_us(), Ordering::Relaxed);
     }
 
     /// When the connection is due to be closed; `None` while a request is in flight.
@@ -128,10 +133,10 @@ impl Activity {
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return None;
         }
-        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
         Some(match self.head_since.load(Ordering::Relaxed) {
-            0 => self.start + ms(self.last_active.load(Ordering::Relaxed)) + timeouts.idle,
-            since => self.start + ms(since - 1) + timeouts.header,
+            0 => self.start + us(self.last_active.load(Ordering::Relaxed)) + timeouts.idle,
+            since => self.start + us(since - 1) + timeouts.header,
         })
     }
 }
