@@ -6,7 +6,7 @@ mod groups;
 use groups::{GROUP_COLUMNS, group_from};
 pub use groups::{Group, GroupValues, MembershipError};
 
-use crate::db::{Dialect, Row, StoreError, StoreResult};
+use crate::db::{Row, StoreError, StoreResult};
 use crate::objects::{ObjectRow, ObjectValues, insert_object, update_object};
 use crate::table_name;
 use crate::{
@@ -66,43 +66,6 @@ pub struct UserUpdate {
     pub password: Option<String>,
     /// New full profile state and whether its revision bumps.
     pub profile: Option<(ObjectValues, bool)>,
-}
-
-/// The columns of a user joined with its profile row (`USER_COLUMNS`, then
-/// `OBJECT_COLUMNS`).
-const USER_WITH_PROFILE_COLUMNS: usize = 7 + 12;
-
-/// PostgreSQL: a user's groups (alias `u`) as a JSON array of `[id, name, label,
-/// description]` in id order, NULL when it has none.
-const GROUPS_AS_JSON: &str = "(SELECT json_agg(json_build_array(g.id, g.name, g.label, g.description) ORDER BY g.id)::text \
-     FROM memberships m JOIN user_groups g ON g.instance_id = m.instance_id AND g.id = m.group_id \
-     WHERE m.instance_id = u.instance_id AND m.user_id = u.id)";
-
-/// The groups of [`GROUPS_AS_JSON`].
-fn groups_from_json(json: Option<String>) -> StoreResult<Vec<Group>> {
-    let Some(json) = json else {
-        return Ok(Vec::new());
-    };
-    let list: Vec<(i64, Option<String>, String, String)> = serde_json::from_str(&json)
-        .map_err(|e| StoreError::Internal(format!("groups of a user: {e}")))?;
-    Ok(list
-        .into_iter()
-        .map(|(id, name, label, description)| Group {
-            id,
-            name,
-            label,
-            description,
-        })
-        .collect())
-}
-
-/// A user row joined with its profile's columns: the user, and the profile when it has one.
-fn user_and_profile(mut r: Row) -> (User, Option<ObjectRow>) {
-    let profile_part = Row(r.0.split_off(7));
-    let profile = profile_part
-        .opt_i64(0)
-        .map(|_| crate::objects::object_from(profile_part));
-    (user_from(r), profile)
 }
 
 impl Store {
@@ -183,9 +146,8 @@ impl Store {
             .map(user_from))
     }
 
-    /// One page of users with their profile objects and groups, in one round trip (on
-    /// SQLite two statements: users joined with their profiles, and the groups of that
-    /// same page; on PostgreSQL one).
+    /// One page of users with their profile objects and groups, in one round trip (two
+    /// statements: users joined with their profiles, and the groups of that same page).
     pub async fn list_users_full(
         &self,
         instance_id: i64,
@@ -245,33 +207,15 @@ impl Store {
         p: Vec<Val>,
     ) -> StoreResult<Vec<(User, Option<ObjectRow>, Vec<Group>)>> {
         let (user_cols, object_cols) = (&*USER_COLUMNS_U, &*OBJECT_COLUMNS_P);
-        let from = format!(
-            "FROM users u LEFT JOIN {} p ON p.id = u.profile_id WHERE {filter}{page}",
+        let users_sql = format!(
+            "SELECT {user_cols}, {object_cols} FROM users u LEFT JOIN {} p ON p.id = u.profile_id WHERE {filter}{page}",
             table_name(profile_class_id)
         );
-        if self.db.dialect() == Dialect::Postgres {
-            // One statement: each user's groups aggregated beside it. On PostgreSQL a
-            // statement costs the server more than the small join (a second one took the
-            // 3-user page from 46 to 65 µs of PostgreSQL CPU).
-            let sql = format!("SELECT {user_cols}, {object_cols}, {GROUPS_AS_JSON} {from}");
-            let rows = self.db.query_many_small(vec![(sql, p)]).await?;
-            return rows
-                .into_iter()
-                .flatten()
-                .map(|mut r| {
-                    let groups = groups_from_json(r.take_opt_string(USER_WITH_PROFILE_COLUMNS))?;
-                    r.0.truncate(USER_WITH_PROFILE_COLUMNS);
-                    let (user, profile) = user_and_profile(r);
-                    Ok((user, profile, groups))
-                })
-                .collect();
-        }
-        let users_sql = format!("SELECT {user_cols}, {object_cols} {from}");
         // Driven by the page of users: `CROSS JOIN` makes SQLite read the page as a
-        // co-routine in the outer loop. `IN (subquery)` materialised the page into a
-        // temporary b-tree and `ORDER BY g.id` sorted, a third of the SQLite work of a
-        // 3-user page; each user's groups are put in id order below instead. (Two
-        // statements on one inline connection cost SQLite less than the aggregate.)
+        // co-routine in the outer loop (PostgreSQL plans it as an inner join).
+        // `IN (subquery)` materialised the page into a temporary b-tree and `ORDER BY g.id`
+        // sorted, a third of the SQLite work of a 3-user page; each user's groups are put
+        // in id order below instead.
         let groups_sql = format!(
             "SELECT m.user_id, {GROUP_COLUMNS} FROM (SELECT u.id FROM users u WHERE {filter}{page}) pu \
              CROSS JOIN memberships m \
@@ -296,8 +240,12 @@ impl Store {
         }
         Ok(user_rows
             .into_iter()
-            .map(|r| {
-                let (user, profile) = user_and_profile(r);
+            .map(|mut r| {
+                let profile_part = Row(r.0.split_off(7));
+                let profile = profile_part
+                    .opt_i64(0)
+                    .map(|_| crate::objects::object_from(profile_part));
+                let user = user_from(r);
                 let g = groups.remove(&user.id).unwrap_or_default();
                 (user, profile, g)
             })
