@@ -138,8 +138,9 @@ macro_rules! skipped_fields {
 /// columns a row shows (its keys not in `fields_to_skip`) are worked out again only when a
 /// row's keys differ from the previous row's (a page's objects share theirs), instead of a
 /// membership test per cell. `row.keys()`, not `row|list`: the response's rows share one
-/// key set when their keys are the same, so comparing it with the last row's is one pointer
-/// comparison instead of a new list per row compared key by key.
+/// key set when their keys are the same, so `sameas` the last row's is one pointer
+/// comparison instead of a new list per row compared key by key (`!=` settles the rest:
+/// minijinja's `!=` of two objects first tries them as numbers, which costs an error).
 const HTML_TABLE: &str = r#"
 {% set rows = response.objects if action == 'list' else [response] if action == 'retrieve' else [] %}
 {% if rows %}
@@ -157,7 +158,7 @@ const HTML_TABLE: &str = r#"
         <tr{{ tr_row }}>
 {% if row is mapping %}
 {% set keys = row.keys() %}
-{% if keys != shape.keys %}
+{% if keys is not sameas shape.keys and keys != shape.keys %}
 {% set shape.keys = keys %}
 {% set shape.names = keys|reject('in', fields_to_skip)|list %}
 {% endif %}

@@ -235,7 +235,7 @@ impl Pending {
             Ok(text) => return self.rendered(parts, text),
             Err(key) => key,
         };
-        let Ok(data) = super::json::parse(&bytes) else {
+        let Some(data) = super::json::parse(&bytes) else {
             // Not JSON (a file's content): nothing a template could take.
             return Response::from_parts(parts, Body::from(bytes));
         };

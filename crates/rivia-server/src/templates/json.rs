@@ -12,10 +12,16 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use std::borrow::Cow;
 use std::fmt;
 
-/// Parses JSON text into a template value.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+/// Parses JSON text into a template value: `None` when it is not JSON.
+pub(crate) fn parse(bytes: &[u8]) -> Option<Value> {
+    // The text checked as UTF-8 once: from bytes, serde_json checks every string again.
+    let text = std::str::from_utf8(bytes).ok()?;
+    parse_str(text).ok()
+}
+
+fn parse_str(text: &str) -> Result<Value, serde_json::Error> {
     let mut state = State::default();
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let value = Seed(&mut state).deserialize(&mut de)?;
     de.end()?;
     Ok(value)
@@ -144,7 +150,8 @@ mod tests {
         let theirs: Value = serde_json::from_slice(text).expect("parses");
         assert_eq!(ours, theirs);
         assert_eq!(ours.to_string(), theirs.to_string());
-        assert!(parse(b"{\"a\": 1} x").is_err());
-        assert!(parse(b"[1,").is_err());
+        assert!(parse(b"{\"a\": 1} x").is_none());
+        assert!(parse(b"[1,").is_none());
+        assert!(parse(b"\"\xff\"").is_none());
     }
 }
