@@ -16,11 +16,16 @@ use std::fmt;
 pub(crate) fn parse(bytes: &[u8]) -> Option<Value> {
     // The text checked as UTF-8 once: from bytes, serde_json checks every string again.
     let text = std::str::from_utf8(bytes).ok()?;
-    parse_str(text).ok()
+    parse_with(&mut Rows::default(), text).ok()
 }
 
-fn parse_str(text: &str) -> Result<Value, serde_json::Error> {
-    let mut state = State::default();
+/// Parses JSON text into a template value, sharing key sets with `rows` (the values
+/// built around it: [`super::values`]).
+pub(super) fn parse_with(rows: &mut Rows, text: &str) -> Result<Value, serde_json::Error> {
+    let mut state = State {
+        entries: Vec::new(),
+        rows,
+    };
     let mut de = serde_json::Deserializer::from_str(text);
     let value = Seed(&mut state).deserialize(&mut de)?;
     de.end()?;
@@ -30,16 +35,15 @@ fn parse_str(text: &str) -> Result<Value, serde_json::Error> {
 /// What a parse carries along: the entries of the maps still being gathered (keys as
 /// they appear in the text, unescaped only when they hold an escape) and the key sets
 /// seen so far.
-#[derive(Default)]
-struct State<'de> {
+struct State<'de, 'r> {
     entries: Vec<(Cow<'de, str>, Value)>,
-    rows: Rows,
+    rows: &'r mut Rows,
 }
 
 /// One value, with the parse's state.
-struct Seed<'s, 'de>(&'s mut State<'de>);
+struct Seed<'s, 'de, 'r>(&'s mut State<'de, 'r>);
 
-impl<'de> DeserializeSeed<'de> for Seed<'_, 'de> {
+impl<'de> DeserializeSeed<'de> for Seed<'_, 'de, '_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
@@ -76,7 +80,7 @@ impl<'de> Visitor<'de> for Key {
     }
 }
 
-impl<'de> Visitor<'de> for Seed<'_, 'de> {
+impl<'de> Visitor<'de> for Seed<'_, 'de, '_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {

@@ -19,6 +19,7 @@ mod python;
 mod row;
 #[cfg(test)]
 mod row_tests;
+pub(crate) mod values;
 
 use crate::cache::TtlCache;
 use crate::error::ApiResult;

@@ -27,22 +27,23 @@ const RECENT_KEY_SETS: usize = 8;
 #[derive(Debug)]
 pub(super) struct KeySet {
     names: Box<[Value]>,
+    /// The names one after another (compared as a whole when rows are built, and name by
+    /// name on lookups, without going through their values).
+    text: Box<str>,
+    /// Where each name ends in `text`.
+    ends: Box<[usize]>,
 }
 
 impl KeySet {
     fn position(&self, key: &str) -> Option<usize> {
-        self.names
-            .iter()
-            .position(|k| k.as_str().is_some_and(|k| k == key))
-    }
-
-    fn matches<'k>(&self, keys: impl ExactSizeIterator<Item = &'k str>) -> bool {
-        self.names.len() == keys.len()
-            && self
-                .names
-                .iter()
-                .zip(keys)
-                .all(|(name, key)| name.as_str() == Some(key))
+        let mut start = 0;
+        for (i, &end) in self.ends.iter().enumerate() {
+            if end - start == key.len() && self.text.get(start..end) == Some(key) {
+                return Some(i);
+            }
+            start = end;
+        }
+        None
     }
 }
 
@@ -119,46 +120,75 @@ impl Object for Row {
     }
 }
 
-/// Builds rows during one parse, sharing the key sets it has seen.
+/// Builds rows during one parse or build, sharing the key sets it has seen.
 #[derive(Default)]
 pub(super) struct Rows {
     recent: Vec<Arc<KeySet>>,
+    /// The keys being looked up, as a [`KeySet`] holds them (reused from map to map).
+    text: String,
+    ends: Vec<usize>,
 }
 
 impl Rows {
     /// The key set of an object with these keys (in order) when it can be a [`Row`]: a
     /// remembered one, else a new one. `None` when the keys are too many or one repeats
     /// (the caller builds minijinja's map, which also settles repeated keys).
-    pub(super) fn key_set<'k, I>(&mut self, keys: I) -> Option<Arc<KeySet>>
-    where
-        I: ExactSizeIterator<Item = &'k str> + Clone,
-    {
+    pub(super) fn key_set<'k>(
+        &mut self,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+    ) -> Option<Arc<KeySet>> {
         if keys.len() > MAX_ROW_KEYS {
             return None;
         }
-        if let Some(at) = self.recent.iter().position(|s| s.matches(keys.clone())) {
+        self.text.clear();
+        self.ends.clear();
+        for key in keys {
+            self.text.push_str(key);
+            self.ends.push(self.text.len());
+        }
+        let (text, ends) = (self.text.as_str(), self.ends.as_slice());
+        if let Some(at) = self
+            .recent
+            .iter()
+            .position(|s| *s.ends == *ends && *s.text == *text)
+        {
             let set = self.recent[at].clone();
             // Most recently used first: the next row most likely has the same keys.
             self.recent[..=at].rotate_right(1);
             return Some(set);
         }
-        // Checked once per distinct key set, not per row.
-        let names: Vec<&str> = keys.collect();
-        let repeats = names
-            .iter()
-            .enumerate()
-            .any(|(i, k)| names[..i].contains(k));
-        if repeats {
-            return None;
-        }
-        let set = Arc::new(KeySet {
-            names: names.iter().map(|k| Value::from(*k)).collect(),
-        });
+        let set = Arc::new(self.new_set()?);
         if self.recent.len() == RECENT_KEY_SETS {
             self.recent.pop();
         }
         self.recent.insert(0, set.clone());
         Some(set)
+    }
+
+    /// The key set of the keys looked up, unless one repeats (checked once per distinct
+    /// key set, not per row).
+    fn new_set(&self) -> Option<KeySet> {
+        let names: Vec<&str> = self
+            .ends
+            .iter()
+            .scan(0, |start, &end| {
+                let name = self.text.get(*start..end);
+                *start = end;
+                name
+            })
+            .collect();
+        let repeats = names
+            .iter()
+            .enumerate()
+            .any(|(i, k)| names[..i].contains(k));
+        if repeats || names.len() != self.ends.len() {
+            return None;
+        }
+        Some(KeySet {
+            names: names.iter().map(|k| Value::from(*k)).collect(),
+            text: self.text.as_str().into(),
+            ends: self.ends.as_slice().into(),
+        })
     }
 }
 
