@@ -17,6 +17,7 @@ use minijinja::value::Value;
 use serde::ser::{self, Impossible, Serialize, Serializer};
 use std::fmt;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod leaf;
 
@@ -46,19 +47,27 @@ pub(crate) struct Built {
 
 /// Builds the values of `body`, or `None` when it uses a form not mirrored here.
 pub(crate) fn build<T: Serialize + ?Sized>(body: &T) -> Option<Built> {
+    // Room for a fingerprint a little longer than the last one: growing it to a page's
+    // size copied it over and over (as many instructions as building a row's values).
+    let last = LAST_PRINT_BYTES.load(Ordering::Relaxed);
+    let room = (last + last / 4).clamp(4096, 1 << 20);
     let mut state = State {
         rows: Rows::default(),
-        print: Vec::with_capacity(4096),
+        print: Vec::with_capacity(room),
         keys: String::new(),
         entries: Vec::new(),
     };
     state.print.push(0xff);
     let value = body.serialize(Ser(&mut state)).ok()?;
+    LAST_PRINT_BYTES.store(state.print.len(), Ordering::Relaxed);
     Some(Built {
         value,
         fingerprint: Bytes::from(state.print),
     })
 }
+
+/// The length of the last fingerprint built.
+static LAST_PRINT_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// The build's state: key sets seen, the fingerprint so far, and the entries of the maps
 /// still open (their keys as ranges of one shared string).
