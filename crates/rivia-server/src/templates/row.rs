@@ -140,13 +140,27 @@ impl Rows {
         if keys.len() > MAX_ROW_KEYS {
             return None;
         }
-        self.text.clear();
-        self.ends.clear();
+        let (mut text, mut ends) = (
+            std::mem::take(&mut self.text),
+            std::mem::take(&mut self.ends),
+        );
+        text.clear();
+        ends.clear();
         for key in keys {
-            self.text.push_str(key);
-            self.ends.push(self.text.len());
+            text.push_str(key);
+            ends.push(text.len());
         }
-        let (text, ends) = (self.text.as_str(), self.ends.as_slice());
+        let set = self.key_set_of(&text, &ends);
+        (self.text, self.ends) = (text, ends);
+        set
+    }
+
+    /// [`Rows::key_set`] of keys given as their text one after another and where each ends
+    /// in it (as a build already holds them: no copy).
+    pub(super) fn key_set_of(&mut self, text: &str, ends: &[usize]) -> Option<Arc<KeySet>> {
+        if ends.len() > MAX_ROW_KEYS {
+            return None;
+        }
         if let Some(at) = self
             .recent
             .iter()
@@ -157,39 +171,38 @@ impl Rows {
             self.recent[..=at].rotate_right(1);
             return Some(set);
         }
-        let set = Arc::new(self.new_set()?);
+        let set = Arc::new(new_set(text, ends)?);
         if self.recent.len() == RECENT_KEY_SETS {
             self.recent.pop();
         }
         self.recent.insert(0, set.clone());
         Some(set)
     }
+}
 
-    /// The key set of the keys looked up, unless one repeats (checked once per distinct
-    /// key set, not per row).
-    fn new_set(&self) -> Option<KeySet> {
-        let names: Vec<&str> = self
-            .ends
-            .iter()
-            .scan(0, |start, &end| {
-                let name = self.text.get(*start..end);
-                *start = end;
-                name
-            })
-            .collect();
-        let repeats = names
-            .iter()
-            .enumerate()
-            .any(|(i, k)| names[..i].contains(k));
-        if repeats || names.len() != self.ends.len() {
-            return None;
-        }
-        Some(KeySet {
-            names: names.iter().map(|k| Value::from(*k)).collect(),
-            text: self.text.as_str().into(),
-            ends: self.ends.as_slice().into(),
+/// The key set of these keys, unless one repeats (checked once per distinct key set, not
+/// per row).
+fn new_set(text: &str, ends: &[usize]) -> Option<KeySet> {
+    let names: Vec<&str> = ends
+        .iter()
+        .scan(0, |start, &end| {
+            let name = text.get(*start..end);
+            *start = end;
+            name
         })
+        .collect();
+    let repeats = names
+        .iter()
+        .enumerate()
+        .any(|(i, k)| names[..i].contains(k));
+    if repeats || names.len() != ends.len() {
+        return None;
     }
+    Some(KeySet {
+        names: names.iter().map(|k| Value::from(*k)).collect(),
+        text: text.into(),
+        ends: ends.into(),
+    })
 }
 
 /// The row of `values` under `keys` (as many values as keys).

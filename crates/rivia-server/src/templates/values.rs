@@ -56,6 +56,7 @@ pub(crate) fn build<T: Serialize + ?Sized>(body: &T) -> Option<Built> {
         print: Vec::with_capacity(room),
         keys: String::new(),
         entries: Vec::new(),
+        ends: Vec::new(),
     };
     state.print.push(0xff);
     let value = body.serialize(Ser(&mut state)).ok()?;
@@ -76,6 +77,8 @@ struct State {
     print: Vec<u8>,
     keys: String,
     entries: Vec<(Range<usize>, Value)>,
+    /// Where a closing map's keys end in its part of `keys` (reused from map to map).
+    ends: Vec<usize>,
 }
 
 impl State {
@@ -363,11 +366,14 @@ impl<'a> Map<'a> {
         }
         let state = self.state;
         state.print.push(b'}');
+        // This map's keys are the end of the key text, one after another.
+        let base = self.key_start;
+        state.ends.clear();
+        let entries = &state.entries[self.start..];
+        state.ends.extend(entries.iter().map(|(k, _)| k.end - base));
+        let text = state.keys.get(base..).unwrap_or_default();
+        let set = state.rows.key_set_of(text, &state.ends);
         let keys = &state.keys;
-        let names = state.entries[self.start..]
-            .iter()
-            .map(|(k, _)| keys.get(k.clone()).unwrap_or_default());
-        let set = state.rows.key_set(names);
         let entries = state.entries.drain(self.start..);
         let value = match set {
             Some(set) => row::row(set, entries.map(|(_, v)| v)),
