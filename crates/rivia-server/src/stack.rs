@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::middleware::{FieldFilter, accepts_json, options_metadata, select_fields};
 use crate::observe::Observer;
 use crate::req::{X_API_KEY, X_USER_KEY};
+use crate::templates;
 use crate::templates::hook::{Hook, Negotiated};
 use axum::Router;
 use axum::body::Body;
@@ -170,7 +171,14 @@ async fn handle(
     } else {
         Ok(req)
     };
+    // A view whose success is rendered hands the template its values, not JSON text
+    // (unless `fields` filtering reads that JSON first).
+    let direct = wanted.is_none() && template.as_ref().is_some_and(|(_, p)| p.renders());
     let mut resp = match prepared {
+        Ok(req) if direct => match templates::values::scope(router.call(req)).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        },
         Ok(req) => match router.call(req).await {
             Ok(resp) => resp,
             Err(never) => match never {},

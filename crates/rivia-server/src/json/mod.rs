@@ -1,5 +1,6 @@
 //! JSON responses: UTF-8 `application/json`, non-ASCII unescaped, serialised once.
 
+use crate::templates;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -13,6 +14,15 @@ const INITIAL_BODY_BYTES: usize = 2048;
 /// A JSON response with a status, serialised straight from `body` by [`writer`] (the
 /// bytes serde_json would write, faster).
 pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    // A success rendered through a template: its values, without JSON text in between.
+    if status.is_success()
+        && templates::values::wanted()
+        && let Some(built) = templates::values::build(body)
+    {
+        let mut resp = raw_json_response(status, Vec::new());
+        resp.extensions_mut().insert(built);
+        return resp;
+    }
     // Room for a typical object or short page up front: a 2 KB page grown from a small
     // buffer would be copied five times.
     let mut bytes = Vec::with_capacity(INITIAL_BODY_BYTES);

@@ -16,6 +16,7 @@
 //! rendered text.
 
 use super::memo::Inputs;
+use super::values::Built;
 use super::{Defaults, Loaded};
 use crate::api::RouteDoc;
 use crate::auth::{Principal, authenticate, resolve_instance};
@@ -206,6 +207,11 @@ impl Hook {
 }
 
 impl Pending {
+    /// Whether a success of the view is rendered (not answered as it is).
+    pub(crate) fn renders(&self) -> bool {
+        !self.batching && matches!(self.action, Action::Named(_))
+    }
+
     /// The view's answer through the template: a success rendered, anything else as it is.
     async fn apply(self, app: &AppState, resp: Response) -> Response {
         if !resp.status().is_success() || self.batching {
@@ -219,9 +225,17 @@ impl Pending {
             }
             Action::Named(action) => action,
         };
-        let (parts, body) = resp.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-            return ApiError::Internal("response body unreadable".into()).into_response();
+        let (mut parts, body) = resp.into_parts();
+        // The view's values (see `values::scope`), their fingerprint standing for the JSON.
+        let built = parts.extensions.remove::<Built>();
+        let bytes = match &built {
+            Some(built) => built.fingerprint.clone(),
+            None => match axum::body::to_bytes(body, usize::MAX).await {
+                Ok(bytes) => bytes,
+                Err(_) => {
+                    return ApiError::Internal("response body unreadable".into()).into_response();
+                }
+            },
         };
         let user = self.username(app).await;
         let inputs = Inputs {
@@ -235,7 +249,10 @@ impl Pending {
             Ok(text) => return self.rendered(parts, text),
             Err(key) => key,
         };
-        let Ok(data) = super::json::parse(&bytes) else {
+        let Some(data) = built
+            .map(|b| b.value)
+            .or_else(|| super::json::parse(&bytes))
+        else {
             // Not JSON (a file's content): nothing a template could take.
             return Response::from_parts(parts, Body::from(bytes));
         };

@@ -16,6 +16,10 @@ pub(crate) mod hook;
 mod json;
 pub(crate) mod memo;
 mod python;
+mod row;
+#[cfg(test)]
+mod row_tests;
+pub(crate) mod values;
 
 use crate::cache::TtlCache;
 use crate::error::ApiResult;
