@@ -7,6 +7,7 @@ mod exec;
 mod migrate;
 mod pg;
 mod pg_shared;
+mod pg_wire;
 mod sqlite;
 mod stats;
 mod value;
