@@ -7,7 +7,7 @@ mod scripts;
 mod templates;
 mod traces;
 
-pub(crate) use run::{merge_config, run_request};
+pub(crate) use run::run_request;
 pub(crate) use scripts::script_access;
 
 use super::Api;

@@ -50,7 +50,7 @@ fn read_payload(f: &mut Fields) -> Parsed<Value> {
 /// CONFIG and the run's `timeout` (spec-scripts §2): the instance config under the
 /// script's, without `timeout`, `async`, `mcpu` (taken from the script's config only) and
 /// `allow_full_access`.
-pub(crate) fn merge_config(instance: &str, script: &str) -> (Value, Option<Value>, Value, bool) {
+fn merge_config(instance: &str, script: &str) -> (Value, Option<Value>, Value, bool) {
     let mut config = match stored_json(instance) {
         Value::Object(o) => o,
         _ => Map::new(),

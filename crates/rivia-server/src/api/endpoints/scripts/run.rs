@@ -9,8 +9,8 @@
 //! instead of after 300 s; a custom status of 100–199 is a 500 like any other unusable one.
 
 use super::load;
-use super::request::{RunInput, run_input};
-use crate::api::snippets::{merge_config, script_access};
+use super::request::run_input;
+use crate::api::snippets::{run_request, script_access};
 use crate::api::{Api, ts};
 use crate::auth::resolve_instance;
 use crate::caller::Call;
@@ -24,7 +24,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use base64::Engine as _;
 use rivia_core::perms::Op;
-use rivia_scripts::{CustomResponse, RunRequest};
+use rivia_scripts::CustomResponse;
 use rivia_store::instances::Instance;
 use rivia_store::script_endpoints::{ScriptEndpoint, TRACE_KIND};
 use serde_json::{Map, Value, json};
@@ -135,11 +135,15 @@ async fn run_endpoint(
         .script(instance.id, endpoint.script_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let instance_config = app.store.instance_config(instance.id).await?;
-    let (config, timeout, run_async, full_access) = merge_config(&instance_config, &script.config);
-    let runner = app.runner.clone();
-    let token = full_access.then(|| runner.issue_token(instance.id));
-    let meta = endpoint_meta(app, instance, endpoint, &input, admin, run_async, &token);
+    // The config merge, the token and META's common keys as for every script run.
+    let (request, token) = run_request(
+        app,
+        instance,
+        &script,
+        input.args,
+        endpoint_meta(endpoint, &input.request_meta, admin),
+    )
+    .await?;
     let trace = app
         .store
         .create_endpoint_trace(
@@ -150,15 +154,6 @@ async fn run_endpoint(
             py_str_len(&input.trace_args),
         )
         .await?;
-    let request = RunRequest {
-        runtime: script.runtime_name.clone(),
-        source: script.source,
-        args: input.args,
-        config,
-        meta,
-        limits: runner.limits(timeout.as_ref()),
-        network: runner.settings().network,
-    };
     let job = Job {
         instance_id: instance.id,
         token,
@@ -166,6 +161,7 @@ async fn run_endpoint(
         trace_id: trace.id,
         request,
     };
+    let runner = app.runner.clone();
     let wait = runner.settings().max_timeout;
     let end = tokio::time::timeout(wait, runner.run_and_wait(app.store.clone(), job))
         .await
@@ -173,33 +169,17 @@ async fn run_endpoint(
     answer(&end, trace.id)
 }
 
-/// META of an endpoint run (spec-scripts §3), keys in the platform's order.
-fn endpoint_meta(
-    app: &AppState,
-    instance: &Instance,
-    endpoint: &ScriptEndpoint,
-    input: &RunInput,
-    admin: Option<Value>,
-    run_async: Value,
-    token: &Option<String>,
-) -> Value {
+/// META of an endpoint run (spec-scripts §3), keys in the platform's order: these, then
+/// the ones [`run_request`] adds (`instance`, `api_host`, `async`, `token`).
+fn endpoint_meta(endpoint: &ScriptEndpoint, request_meta: &Value, admin: Option<Value>) -> Value {
     let mut meta = Map::new();
-    meta.insert("request".into(), input.request_meta.clone());
+    meta.insert("request".into(), request_meta.clone());
     meta.insert("metadata".into(), json!({}));
     if let Some(admin) = admin {
         meta.insert("admin".into(), admin);
     }
     meta.insert("executed_by".into(), json!("webhook"));
     meta.insert("executor".into(), json!(endpoint.name));
-    meta.insert("instance".into(), json!(instance.name));
-    meta.insert(
-        "api_host".into(),
-        json!(app.runner.settings().api_host.clone()),
-    );
-    meta.insert("async".into(), run_async);
-    if let Some(t) = token {
-        meta.insert("token".into(), json!(t));
-    }
     Value::Object(meta)
 }
 
