@@ -26,25 +26,10 @@ impl MapKey<'_> {
     }
 }
 
-/// Methods that only fail.
-macro_rules! not_a_key {
-    ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(self, $(_: $arg),*) -> Result<$ret> {
-            Err(not_a_string())
-        })*
-    };
-}
-
 impl ser::Serializer for MapKey<'_> {
     type Ok = ();
     type Error = Error;
-    type SerializeSeq = Impossible<(), Error>;
-    type SerializeTuple = Impossible<(), Error>;
-    type SerializeTupleStruct = Impossible<(), Error>;
-    type SerializeTupleVariant = Impossible<(), Error>;
-    type SerializeMap = Impossible<(), Error>;
-    type SerializeStruct = Impossible<(), Error>;
-    type SerializeStructVariant = Impossible<(), Error>;
+    no_compounds!();
 
     fn serialize_str(self, v: &str) -> Result {
         write_str(self.0, v);
@@ -120,7 +105,8 @@ impl ser::Serializer for MapKey<'_> {
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result {
         value.serialize(self)
     }
-    not_a_key! {
+    refuse! {
+        not_a_string();
         serialize_bytes(&[u8]) -> ();
         serialize_none() -> ();
         serialize_unit() -> ();

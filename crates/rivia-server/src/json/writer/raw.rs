@@ -9,31 +9,17 @@ fn not_raw() -> Error {
     Error("invalid RawValue".to_string())
 }
 
-/// Methods that only fail.
-macro_rules! not_raw_text {
-    ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(self, $(_: $arg),*) -> Result<$ret> {
-            Err(not_raw())
-        })*
-    };
-}
-
 impl ser::Serializer for RawText<'_> {
     type Ok = ();
     type Error = Error;
-    type SerializeSeq = Impossible<(), Error>;
-    type SerializeTuple = Impossible<(), Error>;
-    type SerializeTupleStruct = Impossible<(), Error>;
-    type SerializeTupleVariant = Impossible<(), Error>;
-    type SerializeMap = Impossible<(), Error>;
-    type SerializeStruct = Impossible<(), Error>;
-    type SerializeStructVariant = Impossible<(), Error>;
+    no_compounds!();
 
     fn serialize_str(self, v: &str) -> Result {
         self.0.extend_from_slice(v.as_bytes());
         Ok(())
     }
-    not_raw_text! {
+    refuse! {
+        not_raw();
         serialize_bool(bool) -> ();
         serialize_i8(i8) -> ();
         serialize_i16(i16) -> ();
