@@ -4,8 +4,8 @@
 //! and the unmerged arguments (`args`).
 
 use crate::db::{Row, StoreResult};
-use crate::traces::{Retention, Trace};
-use crate::{Store, finish_keyset, next_instance_id, params, push_keyset};
+use crate::traces::{Retention, Trace, retained_page};
+use crate::{Store, finish_keyset, next_instance_id, params};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
 
@@ -270,24 +270,15 @@ impl Store {
         (max_result_len, max_args_len): (i64, i64),
         keyset: &Keyset,
     ) -> StoreResult<Vec<EndpointTrace>> {
-        let since = now_micros() - retention.ttl_micros;
-        let mut sql = String::from(
-            "SELECT id, status, executed_at, duration, CASE WHEN result_len > $6 THEN NULL ELSE result END, \
-             meta, CASE WHEN args_len > $7 THEN NULL ELSE args END \
-             FROM traces WHERE instance_id = $1 AND kind = $2 AND parent = $3 AND updated_at >= $4 \
-             AND id >= COALESCE((SELECT t.id FROM traces t WHERE t.instance_id = $1 AND t.kind = $2 \
-             AND t.parent = $3 ORDER BY t.id DESC LIMIT 1 OFFSET $5), 0)",
+        let parent = endpoint_id.to_string();
+        let (sql, p) = retained_page(
+            "id, status, executed_at, duration, CASE WHEN result_len > $6 THEN NULL ELSE result END, \
+             meta, CASE WHEN args_len > $7 THEN NULL ELSE args END",
+            (instance_id, TRACE_KIND, &parent),
+            retention,
+            params![max_result_len, max_args_len],
+            keyset,
         );
-        let mut p = params![
-            instance_id,
-            TRACE_KIND,
-            endpoint_id.to_string(),
-            since,
-            (retention.keep - 1).max(0),
-            max_result_len,
-            max_args_len
-        ];
-        push_keyset(&mut sql, &mut p, "id", keyset);
         Ok(finish_keyset(
             self.db
                 .query(&sql, p)

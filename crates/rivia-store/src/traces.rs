@@ -5,7 +5,7 @@
 //! [`Retention::ttl_micros`] is gone; a trace pushed out of its list stays readable by id
 //! for [`EVICTED_GRACE_MICROS`], then [`Store::prune_traces`] deletes it.
 
-use crate::db::{Row, StoreResult};
+use crate::db::{Row, StoreResult, Val};
 use crate::{Store, finish_keyset, next_instance_id, params, push_keyset};
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
@@ -163,22 +163,13 @@ impl Store {
         max_result_len: i64,
         keyset: &Keyset,
     ) -> StoreResult<Vec<Trace>> {
-        let since = now_micros() - retention.ttl_micros;
-        let mut sql = String::from(
-            "SELECT id, status, executed_at, duration, CASE WHEN result_len > $6 THEN NULL ELSE result END \
-             FROM traces WHERE instance_id = $1 AND kind = $2 AND parent = $3 AND updated_at >= $4 \
-             AND id >= COALESCE((SELECT t.id FROM traces t WHERE t.instance_id = $1 AND t.kind = $2 \
-             AND t.parent = $3 ORDER BY t.id DESC LIMIT 1 OFFSET $5), 0)",
+        let (sql, p) = retained_page(
+            "id, status, executed_at, duration, CASE WHEN result_len > $6 THEN NULL ELSE result END",
+            (instance_id, kind, parent),
+            retention,
+            params![max_result_len],
+            keyset,
         );
-        let mut p = params![
-            instance_id,
-            kind,
-            parent,
-            since,
-            (retention.keep - 1).max(0),
-            max_result_len
-        ];
-        push_keyset(&mut sql, &mut p, "id", keyset);
         Ok(finish_keyset(
             self.db
                 .query(&sql, p)
@@ -236,4 +227,32 @@ impl Store {
         tx.commit().await?;
         Ok(n)
     }
+}
+
+/// The statement of one page of a parent's traces, `(instance, kind, parent)`, among its
+/// newest `retention.keep` live ones: `columns` selected, `$1`–`$5` taken by the window,
+/// `extra` parameters following as `$6`, `$7`….
+pub(crate) fn retained_page(
+    columns: &str,
+    (instance_id, kind, parent): (i64, &str, &str),
+    retention: Retention,
+    extra: Vec<Val>,
+    keyset: &Keyset,
+) -> (String, Vec<Val>) {
+    let since = now_micros() - retention.ttl_micros;
+    let mut sql = format!(
+        "SELECT {columns} FROM traces WHERE instance_id = $1 AND kind = $2 AND parent = $3 AND updated_at >= $4 \
+         AND id >= COALESCE((SELECT t.id FROM traces t WHERE t.instance_id = $1 AND t.kind = $2 \
+         AND t.parent = $3 ORDER BY t.id DESC LIMIT 1 OFFSET $5), 0)"
+    );
+    let mut p = params![
+        instance_id,
+        kind,
+        parent,
+        since,
+        (retention.keep - 1).max(0)
+    ];
+    p.extend(extra);
+    push_keyset(&mut sql, &mut p, "id", keyset);
+    (sql, p)
 }
