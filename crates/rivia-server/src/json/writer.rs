@@ -68,7 +68,7 @@ pub(crate) fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Resu
 
 /// The name serde_json gives its `RawValue` (a struct of one field of that name holding
 /// the JSON text); part of how serde_json serialises it, stable since 1.0.29.
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+pub(crate) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
@@ -180,6 +180,17 @@ fn write_float<F: Serialize>(out: &mut Vec<u8>, value: F) -> Result {
 
 fn write_int(out: &mut Vec<u8>, value: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+impl Writer<'_> {
+    /// `{"variant":`, then `bracket` if any: the start of an enum variant with data, as
+    /// serde_json writes it.
+    fn open_variant(&mut self, variant: &str, bracket: Option<u8>) {
+        self.out.push(b'{');
+        write_str(self.out, variant);
+        self.out.push(b':');
+        self.out.extend(bracket);
+    }
 }
 
 impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
@@ -294,9 +305,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
         variant: &'static str,
         value: &T,
     ) -> Result {
-        self.out.push(b'{');
-        write_str(self.out, variant);
-        self.out.push(b':');
+        self.open_variant(variant, None);
         value.serialize(&mut *self)?;
         self.out.push(b'}');
         Ok(())
@@ -318,9 +327,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
         variant: &'static str,
         _len: usize,
     ) -> Result<Compound<'a, 'b>> {
-        self.out.push(b'{');
-        write_str(self.out, variant);
-        self.out.extend_from_slice(b":[");
+        self.open_variant(variant, Some(b'['));
         Ok(Compound::new(self, b"]}"))
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, 'b>> {
@@ -343,9 +350,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
         variant: &'static str,
         _len: usize,
     ) -> Result<Compound<'a, 'b>> {
-        self.out.push(b'{');
-        write_str(self.out, variant);
-        self.out.extend_from_slice(b":{");
+        self.open_variant(variant, Some(b'{'));
         Ok(Compound::new(self, b"}}"))
     }
 }

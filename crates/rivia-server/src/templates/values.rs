@@ -250,7 +250,7 @@ impl<'a> Serializer for Ser<'a> {
     }
     fn serialize_struct(self, name: &'static str, _: usize) -> Result<Map<'a>, Unsupported> {
         // serde_json's `RawValue` is a struct of this name holding the JSON text.
-        let raw = name == RAW_VALUE;
+        let raw = name == crate::json::writer::RAW_VALUE_TOKEN;
         if !raw {
             self.0.print.push(b'{');
         }
@@ -266,9 +266,6 @@ impl<'a> Serializer for Ser<'a> {
         Err(Unsupported)
     }
 }
-
-/// The name serde_json's `RawValue` serialises under (`serde_json::raw::TOKEN`).
-const RAW_VALUE: &str = "$serde_json::private::RawValue";
 
 struct Seq<'a> {
     state: &'a mut State,
@@ -288,38 +285,27 @@ impl Seq<'_> {
     }
 }
 
-impl ser::SerializeSeq for Seq<'_> {
-    type Ok = Value;
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, Unsupported> {
-        self.close()
-    }
+/// The array-like compounds: each element pushed in turn.
+macro_rules! seq_elements {
+    ($($trait:ident :: $method:ident),*) => {
+        $(impl ser::$trait for Seq<'_> {
+            type Ok = Value;
+            type Error = Unsupported;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+                self.push(v)
+            }
+            fn end(self) -> Result<Value, Unsupported> {
+                self.close()
+            }
+        })*
+    };
 }
 
-impl ser::SerializeTuple for Seq<'_> {
-    type Ok = Value;
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, Unsupported> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq<'_> {
-    type Ok = Value;
-    type Error = Unsupported;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, Unsupported> {
-        self.close()
-    }
-}
+seq_elements!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 /// A map or struct being built (or a `RawValue`: its one field is JSON text).
 struct Map<'a> {

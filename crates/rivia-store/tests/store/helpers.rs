@@ -76,6 +76,41 @@ impl TestStore {
         self._database.as_ref().map(|d| d.url())
     }
 
+    /// A new instance `name` with a class `n` (one integer field `n`) holding one object
+    /// per value of `values`, in order: the class, the field's storage key and the objects.
+    pub async fn numbered_objects(
+        &self,
+        name: &str,
+        values: impl IntoIterator<Item = i64>,
+    ) -> (Class, String, Vec<rivia_store::objects::ObjectRow>) {
+        let inst = self.instance(name).await;
+        let class = self
+            .class(
+                &inst,
+                "n",
+                serde_json::json!([{"name": "n", "type": "integer"}]),
+            )
+            .await;
+        let n = key_of(&class, "n");
+        let mut rows = Vec::new();
+        for value in values {
+            let row = self
+                .store
+                .begin_write()
+                .await
+                .expect("begin")
+                .insert_object_and_commit(
+                    inst.id,
+                    class.id,
+                    &values_with(serde_json::json!({&n: value})),
+                )
+                .await
+                .expect("insert");
+            rows.push(row);
+        }
+        (class, n, rows)
+    }
+
     /// The store's data directory (SQLite: `rivia.db` is in it).
     pub fn dir(&self) -> &std::path::Path {
         &self._dir.0

@@ -5,7 +5,7 @@
 //! checkpointed away.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestStore, key_of, values_with};
+use crate::helpers::{Backend, TestStore, values_with};
 use rivia_store::classes::Class;
 use rivia_store::objects::ObjectRow;
 use rusqlite::Connection;
@@ -24,20 +24,9 @@ async fn read_n(t: &TestStore, class_id: i64, id: i64, key: &str) -> Option<i64>
 /// An instance named `name` with a class `n` (one integer field `n`) and one object in it
 /// whose `n` is `value`: the class, the field's storage key and the object.
 async fn object_with_n(t: &TestStore, name: &str, value: i64) -> (Class, String, ObjectRow) {
-    let inst = t.instance(name).await;
-    let class = t
-        .class(&inst, "n", json!([{"name": "n", "type": "integer"}]))
-        .await;
-    let n = key_of(&class, "n");
-    let created = t
-        .store
-        .begin_write()
-        .await
-        .expect("begin")
-        .insert_object_and_commit(inst.id, class.id, &values_with(json!({&n: value})))
-        .await
-        .expect("insert");
-    (class, n, created)
+    let (class, n, mut rows) = t.numbered_objects(name, [value]).await;
+    let row = rows.pop().expect("one object");
+    (class, n, row)
 }
 
 async fn a_lookup_after_a_write_sees_it(b: Backend) {

@@ -3,7 +3,7 @@
 //! prepare; none of them leaves a connection inside a transaction.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestStore, key_of, plain_values, values_with};
+use crate::helpers::{Backend, TestStore, key_of, plain_values};
 use rivia_store::testing::{Row, Val, field_expr, field_index_name, object_table};
 use rivia_store::{Dialect, StoreError};
 use serde_json::json;
@@ -42,20 +42,7 @@ async fn batched_reads_come_back_in_order(b: Backend) {
     let Some(t) = TestStore::new(b).await else {
         return;
     };
-    let inst = t.instance("batch").await;
-    let class = t
-        .class(&inst, "n", json!([{"name": "n", "type": "integer"}]))
-        .await;
-    let n = key_of(&class, "n");
-    for i in 0..5 {
-        t.store
-            .begin_write()
-            .await
-            .expect("begin")
-            .insert_object_and_commit(inst.id, class.id, &values_with(json!({&n: i})))
-            .await
-            .expect("insert");
-    }
+    let (class, _, _) = t.numbered_objects("batch", 0..5).await;
     let table = object_table(class.id);
     let raw = t.store.raw();
     // Many statements in one trip (pipelined on one PostgreSQL connection, one reader job

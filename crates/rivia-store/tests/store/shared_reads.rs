@@ -3,9 +3,9 @@
 //! server drops those connections (a restart, a failover, an administrator's kill).
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestStore, key_of, values_with};
+use crate::helpers::{Backend, TestStore};
 use futures_util::future::join_all;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 both_backends!(concurrent_lookups_each_get_their_own_object);
@@ -13,24 +13,8 @@ both_backends!(concurrent_lookups_each_get_their_own_object);
 /// A class `n` in a new instance with `count` objects whose `n` is 0, 1, …: the class id,
 /// the field's storage key and the object ids in that order.
 async fn numbered_objects(t: &TestStore, count: i64) -> (i64, String, Vec<i64>) {
-    let inst = t.instance("shared").await;
-    let class = t
-        .class(&inst, "n", json!([{"name": "n", "type": "integer"}]))
-        .await;
-    let n = key_of(&class, "n");
-    let mut ids = Vec::new();
-    for i in 0..count {
-        let row = t
-            .store
-            .begin_write()
-            .await
-            .expect("begin")
-            .insert_object_and_commit(inst.id, class.id, &values_with(json!({&n: i})))
-            .await
-            .expect("insert");
-        ids.push(row.id);
-    }
-    (class.id, n, ids)
+    let (class, n, rows) = t.numbered_objects("shared", 0..count).await;
+    (class.id, n, rows.iter().map(|r| r.id).collect())
 }
 
 /// The `n` of object `id`, or the error's text.
