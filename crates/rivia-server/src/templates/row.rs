@@ -32,19 +32,33 @@ pub(super) struct KeySet {
     text: Box<str>,
     /// Where each name ends in `text`.
     ends: Box<[usize]>,
+    /// Each name's [`head`]: a lookup compares whole names only when length and head
+    /// match, which for a short name (most are) settles it.
+    heads: Box<[u64]>,
 }
 
 impl KeySet {
     fn position(&self, key: &str) -> Option<usize> {
+        let want = head(key);
         let mut start = 0;
-        for (i, &end) in self.ends.iter().enumerate() {
-            if end - start == key.len() && self.text.get(start..end) == Some(key) {
+        for (i, (&end, &h)) in self.ends.iter().zip(self.heads.iter()).enumerate() {
+            if h == want && end - start == key.len() && self.text.get(start..end) == Some(key) {
                 return Some(i);
             }
             start = end;
         }
         None
     }
+}
+
+/// A name's first eight bytes as one number: comparing two is one instruction, where
+/// comparing the strings is a call (a row lookup used to compare every name of the
+/// same length as the one asked for).
+fn head(name: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = name.len().min(8);
+    bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
+    u64::from_le_bytes(bytes)
 }
 
 impl Object for KeySet {
@@ -202,6 +216,7 @@ fn new_set(text: &str, ends: &[usize]) -> Option<KeySet> {
         names: names.iter().map(|k| Value::from(*k)).collect(),
         text: text.into(),
         ends: ends.into(),
+        heads: names.iter().map(|k| head(k)).collect(),
     })
 }
 

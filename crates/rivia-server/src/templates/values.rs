@@ -10,13 +10,14 @@
 //! data, 128-bit integers, unusual map keys) fails the build, and the view answers JSON
 //! as usual ([`crate::json`]).
 
-use super::row::{self, Rows};
+use super::row::{self, KeySet, Rows};
 use bytes::Bytes;
 use leaf::{KeySer, RawSer};
 use minijinja::value::Value;
 use serde::ser::{self, Impossible, Serialize, Serializer};
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod leaf;
@@ -53,6 +54,7 @@ pub(crate) fn build<T: Serialize + ?Sized>(body: &T) -> Option<Built> {
     let room = (last + last / 4).clamp(4096, 1 << 20);
     let mut state = State {
         rows: Rows::default(),
+        printed_sets: Vec::new(),
         print: Vec::with_capacity(room),
         keys: String::new(),
         entries: Vec::new(),
@@ -74,6 +76,8 @@ static LAST_PRINT_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// still open (their keys as ranges of one shared string).
 struct State {
     rows: Rows,
+    /// The key sets the fingerprint has spelt out so far, by number (see [`Map::close`]).
+    printed_sets: Vec<Arc<KeySet>>,
     print: Vec<u8>,
     keys: String,
     entries: Vec<(Range<usize>, Value)>,
@@ -83,10 +87,39 @@ struct State {
 
 impl State {
     fn mark(&mut self, tag: u8, bytes: &[u8]) {
-        self.print.push(tag);
-        self.print
-            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        self.print.extend_from_slice(bytes);
+        mark(&mut self.print, tag, bytes);
+    }
+}
+
+fn mark(print: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    print.push(tag);
+    print.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    print.extend_from_slice(bytes);
+}
+
+/// A closed map's keys in the fingerprint, after its values: a key set met before in this
+/// build by its number, else spelt out (its text and where each key ends). Spelling a
+/// page's row keys once instead of once per entry halves the fingerprint; the numbers
+/// follow from the data alone, so equal data still gives equal fingerprints.
+fn mark_keys(
+    print: &mut Vec<u8>,
+    printed: &mut Vec<Arc<KeySet>>,
+    set: Option<&Arc<KeySet>>,
+    text: &str,
+    ends: &[usize],
+) {
+    if let Some(set) = set {
+        if let Some(n) = printed.iter().position(|p| Arc::ptr_eq(p, set)) {
+            print.push(b'#');
+            print.extend_from_slice(&(n as u32).to_le_bytes());
+            return;
+        }
+        printed.push(set.clone());
+    }
+    mark(print, b'K', text.as_bytes());
+    print.extend_from_slice(&(ends.len() as u64).to_le_bytes());
+    for &end in ends {
+        print.extend_from_slice(&(end as u64).to_le_bytes());
     }
 }
 
@@ -336,11 +369,7 @@ impl<'a> Map<'a> {
         key: Range<usize>,
         v: &T,
     ) -> Result<(), Unsupported> {
-        let text = self.state.keys.get(key.clone()).ok_or(Unsupported)?;
-        let print = &mut self.state.print;
-        print.push(b'k');
-        print.extend_from_slice(&(text.len() as u64).to_le_bytes());
-        print.extend_from_slice(text.as_bytes());
+        // The keys go into the fingerprint when the map closes.
         let value = v.serialize(Ser(&mut *self.state))?;
         self.state.entries.push((key, value));
         Ok(())
@@ -351,7 +380,6 @@ impl<'a> Map<'a> {
             return self.raw.ok_or(Unsupported);
         }
         let state = self.state;
-        state.print.push(b'}');
         // This map's keys are the end of the key text, one after another.
         let base = self.key_start;
         state.ends.clear();
@@ -359,6 +387,14 @@ impl<'a> Map<'a> {
         state.ends.extend(entries.iter().map(|(k, _)| k.end - base));
         let text = state.keys.get(base..).unwrap_or_default();
         let set = state.rows.key_set_of(text, &state.ends);
+        state.print.push(b'}');
+        mark_keys(
+            &mut state.print,
+            &mut state.printed_sets,
+            set.as_ref(),
+            text,
+            &state.ends,
+        );
         let keys = &state.keys;
         let entries = state.entries.drain(self.start..);
         let value = match set {
