@@ -293,6 +293,9 @@ def main():
     ap.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="comma-separated wrk -c values")
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "1")),
                     help="alternating case/baseline runs per figure; the median run is reported")
+    ap.add_argument("--pair-rounds", type=int, default=0,
+                    help="objects suite: also this many back-to-back rounds of the fresh-page JSON list "
+                         "and HTML page, with each round's share")
     args = ap.parse_args()
     pg_base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
     print(f"# bench {args.suite}: wrk -d{args.duration}s on loopback, median of {args.rounds} alternating "
@@ -345,9 +348,33 @@ def run_backends(args, pg_base, bare):
                           f"{brps:,.0f} | {rps / brps:.2f} | {xrps:,.0f} | {x99:.2f} | {xcpu:.1f} | "
                           f"{rps / xrps:.2f} |", flush=True)
             print(f"<!-- {backend}: server RSS after the run {server.rss_mib():.0f} MiB -->", flush=True)
+            if args.pair_rounds:
+                pair_template_share(args, backend, server, key, cases)
         finally:
             server.stop()
     print_template_shares(shares)
+
+
+def pair_template_share(args, backend, server, key, cases):
+    """The fresh-page HTML case against the fresh-page JSON list, back to back in each
+    round: the machine's slow and fast spells (the bare baseline's req/s can halve for a
+    minute) then hit both sides of a round alike. Prints each round's share and the median."""
+    by_label = {c[0]: c for c in cases}
+    html = by_label.get("list 100 objects as HTML (template, fresh pages)")
+    plain = by_label.get("list 100 objects, fresh pages")
+    if not html or not plain:
+        return
+    pid = server.proc.pid
+    for c in map(int, args.concurrency.split(",")):
+        shares = []
+        for _ in range(args.pair_rounds):
+            json_rps = wrk(server.url + plain[1], c, args.duration, {"X-API-KEY": key}, None, pid)[0]
+            html_rps = wrk(server.url + html[1], c, args.duration, html[3], None, pid)[0]
+            shares.append((html_rps / json_rps, html_rps, json_rps))
+        listed = ", ".join(f"{s:.0%} ({h:,.0f}/{j:,.0f})" for s, h, j in shares)
+        median = sorted(shares)[len(shares) // 2][0]
+        print(f"<!-- {backend}, c={c}: HTML fresh pages against the JSON list, back to back, "
+              f"{args.pair_rounds} rounds: {listed}; median {median:.0%} -->", flush=True)
 
 
 def print_template_shares(results):

@@ -135,8 +135,8 @@ macro_rules! skipped_fields {
 /// carried; `trim_blocks`/`lstrip_blocks` remove the rest). The body rows, where a page's
 /// time goes, are cheaper to run than the platform's source and print the same:
 ///
-/// * a cell's opening tag (indentation and `class` included) is one string built once:
-///   fewer engine steps per cell;
+/// * a row's and a cell's opening tags (indentation and `class` included) are strings built
+///   once: fewer engine steps per row and per cell;
 /// * the columns a row shows (its keys not in `fields_to_skip`) are worked out once, from
 ///   the first row, and reused for every row whose keys are `sameas` the first row's (a
 ///   page's objects share theirs); any other row works out its own, so every row prints
@@ -155,12 +155,12 @@ const HTML_TABLE: &str = r#"
 {{ '            ' }}<th{{ ' class="' ~ th_header_classes ~ '"' if th_header_classes }}>{{ name }}</th>
 {% endfor %}
 {{ '    ' }}</tr>
-{% set tr_row = ' class="' ~ tr_row_classes ~ '"' if tr_row_classes else '' %}
+{% set tr_open = '        <tr' ~ (' class="' ~ tr_row_classes ~ '"' if tr_row_classes else '') ~ '>' %}
 {% set td_open = '            <td' ~ (' class="' ~ td_row_classes ~ '"' if td_row_classes else '') ~ '>' %}
 {% set first_keys = rows[0].keys() %}
 {% set first_names = first_keys|reject('in', fields_to_skip)|list %}
 {% for row in rows %}
-        <tr{{ tr_row }}>
+{{ tr_open }}
 {% for name in (first_names if row.keys() is sameas first_keys else row.keys()|reject('in', fields_to_skip)) %}
 {{ td_open }}{{ row[name] }}</td>
 {% endfor %}
