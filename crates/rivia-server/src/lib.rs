@@ -23,6 +23,7 @@ pub mod observe;
 pub mod openapi;
 pub(crate) mod req;
 pub mod runner;
+mod serde_refuse;
 pub mod server;
 pub mod stack;
 pub mod state;

@@ -13,29 +13,6 @@
 use serde::ser::{self, Serialize};
 use std::fmt::Display;
 
-/// Serializer methods that only fail, with `$error` (for the serializers that accept a
-/// few kinds of value: map keys, a `RawValue`'s text).
-macro_rules! refuse {
-    ($error:expr; $($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(self, $(_: $arg),*) -> Result<$ret> {
-            Err($error)
-        })*
-    };
-}
-
-/// The compound serializers of a serializer that accepts no compound value.
-macro_rules! no_compounds {
-    () => {
-        type SerializeSeq = serde::ser::Impossible<(), Error>;
-        type SerializeTuple = serde::ser::Impossible<(), Error>;
-        type SerializeTupleStruct = serde::ser::Impossible<(), Error>;
-        type SerializeTupleVariant = serde::ser::Impossible<(), Error>;
-        type SerializeMap = serde::ser::Impossible<(), Error>;
-        type SerializeStruct = serde::ser::Impossible<(), Error>;
-        type SerializeStructVariant = serde::ser::Impossible<(), Error>;
-    };
-}
-
 mod keys;
 mod raw;
 use keys::MapKey;

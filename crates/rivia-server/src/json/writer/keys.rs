@@ -2,6 +2,7 @@
 //! floats and chars in quotes; anything else is an error ("key must be a string").
 
 use super::{Error, Result, write_float, write_int, write_str};
+use crate::serde_refuse::{no_compounds, refuse};
 use serde::ser::{self, Impossible, Serialize};
 
 pub(super) struct MapKey<'a>(pub(super) &'a mut Vec<u8>);
@@ -29,7 +30,7 @@ impl MapKey<'_> {
 impl ser::Serializer for MapKey<'_> {
     type Ok = ();
     type Error = Error;
-    no_compounds!();
+    no_compounds!((), Error);
 
     fn serialize_str(self, v: &str) -> Result {
         write_str(self.0, v);

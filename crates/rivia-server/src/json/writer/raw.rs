@@ -1,6 +1,7 @@
 //! A `RawValue`'s text, written as it is (serde_json checked it when the value was made).
 
 use super::{Error, Result};
+use crate::serde_refuse::{no_compounds, refuse};
 use serde::ser::{self, Impossible, Serialize};
 
 pub(super) struct RawText<'a>(pub(super) &'a mut Vec<u8>);
@@ -12,7 +13,7 @@ fn not_raw() -> Error {
 impl ser::Serializer for RawText<'_> {
     type Ok = ();
     type Error = Error;
-    no_compounds!();
+    no_compounds!((), Error);
 
     fn serialize_str(self, v: &str) -> Result {
         self.0.extend_from_slice(v.as_bytes());

@@ -2,71 +2,10 @@
 //! takes the few forms it mirrors and refuses the rest.
 
 use super::{State, Unsupported};
+use crate::serde_refuse::{no_compounds, refuse, refuse_generic};
 use crate::templates::json;
 use minijinja::value::Value;
-use serde::ser::{Impossible, Serialize, Serializer};
-
-/// The methods of a leaf serialiser that refuse: every compound form and what is left.
-macro_rules! refuse {
-    ($ok:ty; $($name:ident($($arg:ty),*)),* $(,)?) => {
-        $(fn $name(self, $(_: $arg),*) -> Result<$ok, Unsupported> {
-            Err(Unsupported)
-        })*
-        fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<$ok, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_newtype_variant<T: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: &T,
-        ) -> Result<$ok, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_tuple_struct(
-            self,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleStruct, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_tuple_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleVariant, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_struct(
-            self,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeStruct, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_struct_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeStructVariant, Unsupported> {
-            Err(Unsupported)
-        }
-    };
-}
+use serde::ser::{Serialize, Serializer};
 
 /// A map key, as serde_json writes keys: strings, and integers as their digits.
 pub(super) struct KeySer<'a>(pub(super) &'a mut String);
@@ -81,13 +20,7 @@ impl KeySer<'_> {
 impl Serializer for KeySer<'_> {
     type Ok = ();
     type Error = Unsupported;
-    type SerializeSeq = Impossible<(), Unsupported>;
-    type SerializeTuple = Impossible<(), Unsupported>;
-    type SerializeTupleStruct = Impossible<(), Unsupported>;
-    type SerializeTupleVariant = Impossible<(), Unsupported>;
-    type SerializeMap = Impossible<(), Unsupported>;
-    type SerializeStruct = Impossible<(), Unsupported>;
-    type SerializeStructVariant = Impossible<(), Unsupported>;
+    no_compounds!((), Unsupported);
 
     fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
         self.0.push_str(v);
@@ -136,9 +69,24 @@ impl Serializer for KeySer<'_> {
     ) -> Result<(), Unsupported> {
         v.serialize(self)
     }
-    refuse!((); serialize_bool(bool), serialize_f32(f32), serialize_f64(f64),
-        serialize_bytes(&[u8]), serialize_none(), serialize_unit(),
-        serialize_unit_struct(&'static str));
+    refuse! {
+        Unsupported;
+        serialize_bool(bool) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+    refuse_generic!(Unsupported; ());
 }
 
 /// `RawValue`'s JSON text, parsed where it stands (with the build's key sets).
@@ -147,13 +95,7 @@ pub(super) struct RawSer<'a>(pub(super) &'a mut State);
 impl Serializer for RawSer<'_> {
     type Ok = Value;
     type Error = Unsupported;
-    type SerializeSeq = Impossible<Value, Unsupported>;
-    type SerializeTuple = Impossible<Value, Unsupported>;
-    type SerializeTupleStruct = Impossible<Value, Unsupported>;
-    type SerializeTupleVariant = Impossible<Value, Unsupported>;
-    type SerializeMap = Impossible<Value, Unsupported>;
-    type SerializeStruct = Impossible<Value, Unsupported>;
-    type SerializeStructVariant = Impossible<Value, Unsupported>;
+    no_compounds!(Value, Unsupported);
 
     fn serialize_str(self, text: &str) -> Result<Value, Unsupported> {
         // The text itself stands for the value in the fingerprint.
@@ -167,17 +109,32 @@ impl Serializer for RawSer<'_> {
     ) -> Result<Value, Unsupported> {
         v.serialize(self)
     }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> Result<Value, Unsupported> {
-        Err(Unsupported)
+    refuse! {
+        Unsupported;
+        serialize_bool(bool) -> Value;
+        serialize_i8(i8) -> Value;
+        serialize_i16(i16) -> Value;
+        serialize_i32(i32) -> Value;
+        serialize_i64(i64) -> Value;
+        serialize_u8(u8) -> Value;
+        serialize_u16(u16) -> Value;
+        serialize_u32(u32) -> Value;
+        serialize_u64(u64) -> Value;
+        serialize_f32(f32) -> Value;
+        serialize_f64(f64) -> Value;
+        serialize_char(char) -> Value;
+        serialize_bytes(&[u8]) -> Value;
+        serialize_none() -> Value;
+        serialize_unit() -> Value;
+        serialize_unit_struct(&'static str) -> Value;
+        serialize_unit_variant(&'static str, u32, &'static str) -> Value;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
-    refuse!(Value; serialize_bool(bool), serialize_i8(i8), serialize_i16(i16),
-        serialize_i32(i32), serialize_i64(i64), serialize_u8(u8), serialize_u16(u16),
-        serialize_u32(u32), serialize_u64(u64), serialize_f32(f32), serialize_f64(f64),
-        serialize_char(char), serialize_bytes(&[u8]), serialize_none(), serialize_unit(),
-        serialize_unit_struct(&'static str));
+    refuse_generic!(Unsupported; Value);
 }
