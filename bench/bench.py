@@ -8,12 +8,16 @@ returning the same fixed body; it is built on first use.
 
 Usage: bench/bench.py SUITE [--binary target/release/rivia] [--duration 10] [--backends sqlite,postgres]
        [--cases create,list] [--concurrency 1,16,64] [--rounds 3] [--bare target/release/axum-baseline]
-Suites: users, objects (--objects N). The objects suite lists 100 objects as JSON and as HTML through
-the predefined objects_html_table template twice: "fresh pages" cases ask for a different page every
-request (`direction=1&last_pk=N`, N rotating over ROTATE values, each wrk thread from its own start), so every HTML
-request is rendered anew; "same page" cases ask for one page again and again, which the response path
-answers from its memo of rendered pages. Lines after the table give each HTML case's req/s as a share
-of the JSON case of the same kind, per backend and concurrency. Needs wrk (apt-get install wrk) and,
+Suites: users, objects (--objects N), dataendpoints (--objects N). The objects suite lists 100
+objects as JSON and as HTML through the predefined objects_html_table template twice: "fresh
+pages" cases ask for a different page every request (`direction=1&last_pk=N`, N rotating over
+ROTATE values, each wrk thread from its own start), so every HTML request is rendered anew; "same
+page" cases ask for one page again and again, which the response path answers from its memo of
+rendered pages. Lines after the table give each HTML case's req/s as a share
+of the JSON case of the same kind, per backend and concurrency. The dataendpoints suite reads
+100 objects through a data endpoint's get/, with and without expand on a reference field, and
+the same 100 objects through the direct list. --pair-rounds N runs each paired case and its
+baseline back to back N times and prints each round's share (PAIRS). Needs wrk (apt-get install wrk) and,
 for PostgreSQL, BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; a fresh database
 is created per run).
 """
@@ -278,7 +282,52 @@ def seed_objects(server, count):
     ]
 
 
-SUITES = {"users": lambda server, _count: seed_users(server), "objects": seed_objects}
+def seed_data_endpoints(server, count):
+    """A class `tags` and a class `items` (integer `score`, string `title`, a reference `tag`
+    to a tags object, each item its own tag), `count` items, and two data endpoints over
+    items: `page` (100 a page) and `expanded` (the same with `expand=tag`). The direct list
+    of the same 100 items is the baseline of both (rest §5)."""
+    reg = call(server, "POST", "/v1.1/account/register/", body={"email": "bench@example.com", "password": "bench"})
+    key = reg["account_key"]
+    call(server, "POST", "/v1.1/instances/", key, {"name": "bench"})
+    call(server, "POST", "/v1.1/instances/bench/classes/", key,
+         {"name": "tags", "schema": [{"name": "label", "type": "string"}]})
+    schema = [{"name": "score", "type": "integer", "filter_index": True, "order_index": True},
+              {"name": "title", "type": "string"},
+              {"name": "tag", "type": "reference", "target": "tags"}]
+    call(server, "POST", "/v1.1/instances/bench/classes/", key, {"name": "items", "schema": schema})
+    path = "/v1.1/instances/bench/classes/items/objects/"
+
+    def batch(start):
+        tags = [{"method": "POST", "path": "/v1.1/instances/bench/classes/tags/objects/",
+                 "body": {"label": f"tag {start + i}"}} for i in range(50)]
+        made = call(server, "POST", "/v1.1/instances/bench/batch/", key, {"requests": tags})
+        items = [{"method": "POST", "path": path,
+                  "body": {"score": (start + i) * 7919 % 10000, "title": f"item {start + i}",
+                           "tag": r["content"]["id"]}} for i, r in enumerate(made)]
+        call(server, "POST", "/v1.1/instances/bench/batch/", key, {"requests": items})
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(batch, range(0, count, 50)))
+    endpoints = "/v1.1/instances/bench/endpoints/data/"
+    call(server, "POST", endpoints, key, {"name": "page", "class": "items", "page_size": 100})
+    call(server, "POST", endpoints, key, {"name": "expanded", "class": "items", "page_size": 100, "expand": "tag"})
+    return key, [
+        ("list 100 objects (direct)", path + "?page_size=100"),
+        ("data endpoint get/, 100 objects", endpoints + "page/get/"),
+        ("data endpoint get/, 100 objects, expand=tag", endpoints + "expanded/get/"),
+    ]
+
+
+SUITES = {"users": lambda server, _count: seed_users(server), "objects": seed_objects,
+          "dataendpoints": seed_data_endpoints}
+
+# Per suite, the cases measured as shares of another case (`--pair-rounds`): (case, baseline).
+PAIRS = {
+    "objects": [("list 100 objects as HTML (template, fresh pages)", "list 100 objects, fresh pages")],
+    "dataendpoints": [("data endpoint get/, 100 objects", "list 100 objects (direct)"),
+                      ("data endpoint get/, 100 objects, expand=tag", "list 100 objects (direct)")],
+}
 
 
 def main():
@@ -294,8 +343,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "1")),
                     help="alternating case/baseline runs per figure; the median run is reported")
     ap.add_argument("--pair-rounds", type=int, default=0,
-                    help="objects suite: also this many back-to-back rounds of the fresh-page JSON list "
-                         "and HTML page, with each round's share")
+                    help="also this many back-to-back rounds of each paired case and its baseline, with "
+                         "each round's share (objects: the fresh-page HTML page against the JSON list; "
+                         "dataendpoints: get/ and get/ with expand against the direct list)")
     args = ap.parse_args()
     pg_base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
     print(f"# bench {args.suite}: wrk -d{args.duration}s on loopback, median of {args.rounds} alternating "
@@ -349,32 +399,32 @@ def run_backends(args, pg_base, bare):
                           f"{rps / xrps:.2f} |", flush=True)
             print(f"<!-- {backend}: server RSS after the run {server.rss_mib():.0f} MiB -->", flush=True)
             if args.pair_rounds:
-                pair_template_share(args, backend, server, key, cases)
+                pair_shares(args, backend, server, key, cases)
         finally:
             server.stop()
     print_template_shares(shares)
 
 
-def pair_template_share(args, backend, server, key, cases):
-    """The fresh-page HTML case against the fresh-page JSON list, back to back in each
-    round: the machine's slow and fast spells (the bare baseline's req/s can halve for a
-    minute) then hit both sides of a round alike. Prints each round's share and the median."""
-    by_label = {c[0]: c for c in cases}
-    html = by_label.get("list 100 objects as HTML (template, fresh pages)")
-    plain = by_label.get("list 100 objects, fresh pages")
-    if not html or not plain:
-        return
+def pair_shares(args, backend, server, key, cases):
+    """Each of the suite's paired cases (PAIRS) against its baseline case, back to back in
+    each round: the machine's slow and fast spells (the bare baseline's req/s can halve for
+    a minute) then hit both sides of a round alike. Prints each round's share and the median."""
+    by_label = {c[0]: (c + (None, None))[:4] for c in cases}
     pid = server.proc.pid
-    for c in map(int, args.concurrency.split(",")):
-        shares = []
-        for _ in range(args.pair_rounds):
-            json_rps = wrk(server.url + plain[1], c, args.duration, {"X-API-KEY": key}, None, pid)[0]
-            html_rps = wrk(server.url + html[1], c, args.duration, html[3], None, pid)[0]
-            shares.append((html_rps / json_rps, html_rps, json_rps))
-        listed = ", ".join(f"{s:.0%} ({h:,.0f}/{j:,.0f})" for s, h, j in shares)
-        median = sorted(shares)[len(shares) // 2][0]
-        print(f"<!-- {backend}, c={c}: HTML fresh pages against the JSON list, back to back, "
-              f"{args.pair_rounds} rounds: {listed}; median {median:.0%} -->", flush=True)
+    for label, base_label in PAIRS.get(args.suite, []):
+        case, base = by_label.get(label), by_label.get(base_label)
+        if not case or not base:
+            continue
+        for c in map(int, args.concurrency.split(",")):
+            shares = []
+            for _ in range(args.pair_rounds):
+                base_rps = wrk(server.url + base[1], c, args.duration, base[3] or {"X-API-KEY": key}, None, pid)[0]
+                case_rps = wrk(server.url + case[1], c, args.duration, case[3] or {"X-API-KEY": key}, None, pid)[0]
+                shares.append((case_rps / base_rps, case_rps, base_rps))
+            listed = ", ".join(f"{s:.0%} ({h:,.0f}/{j:,.0f})" for s, h, j in shares)
+            median = sorted(shares)[len(shares) // 2][0]
+            print(f"<!-- {backend}, c={c}: {label} against {base_label}, back to back, "
+                  f"{args.pair_rounds} rounds: {listed}; median {median:.0%} -->", flush=True)
 
 
 def print_template_shares(results):

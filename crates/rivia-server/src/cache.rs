@@ -1,5 +1,6 @@
 //! Short-lived caches of the lookups every request makes before its real work (instance by
-//! name, key → account/API key/user, admin role, profile class, a polled channel). An entry is valid while
+//! name, key → account/API key/user, admin role, profile class, a polled channel, a data
+//! endpoint). An entry is valid while
 //! the store's auth generation is unchanged (any local write to those rows invalidates all
 //! entries) and for at most [`TTL`], which bounds staleness when another node made the
 //! change.
@@ -10,6 +11,7 @@ use rivia_store::admins::Admin;
 use rivia_store::api_keys::ApiKey;
 use rivia_store::channels::Channel;
 use rivia_store::classes::Class;
+use rivia_store::data_endpoints::DataEndpoint;
 use rivia_store::instances::Instance;
 use rivia_store::users::User;
 use std::collections::HashMap;
@@ -93,6 +95,9 @@ pub(crate) struct AuthCache {
     /// Channels by (instance id, lowercase name), for polls: 1,000 pollers re-polling
     /// after every message would otherwise read the channel 1,000 times.
     pub(crate) channels: TtlCache<(i64, String), Channel>,
+    /// Data endpoints with their classes by (instance id, lowercase name): every `get/` and
+    /// `post/` needs one before its real work.
+    pub(crate) data_endpoints: TtlCache<(i64, String), (DataEndpoint, Class)>,
 }
 
 #[cfg(test)]

@@ -130,6 +130,7 @@ impl Store {
         let id = row.i64(0);
         let saved = tx.query_one(&select_sql("e.id = $1"), params![id]).await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(endpoint_from(saved))
     }
 
@@ -207,6 +208,7 @@ impl Store {
             .await?;
         let saved = read_back(&mut tx, n, id).await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(saved)
     }
 
@@ -227,6 +229,7 @@ impl Store {
             .await?;
         let saved = read_back(&mut tx, n, id).await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(saved)
     }
 
@@ -240,6 +243,7 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        self.auth_changed();
         Ok(n > 0)
     }
 }

@@ -16,6 +16,7 @@ both_backends!(
     get_applies_the_callers_object_permissions,
     post_creates_an_object_as_the_objects_endpoint_does,
     schema_changes_under_an_endpoint_answer_the_lists_errors,
+    get_follows_every_change_to_the_definition_at_once,
     get_and_post_work_inside_a_batch,
 );
 
@@ -486,6 +487,70 @@ async fn schema_changes_under_an_endpoint_answer_the_lists_errors(app: TestApp) 
         r,
         json!({"detail": "Cannot use specified order_by field. Set required index on schema first."})
     );
+}
+
+/// `get/` reads its definition through a cache: each write to the endpoint or its class
+/// shows in the very next `get/`.
+async fn get_follows_every_change_to_the_definition_at_once(app: TestApp) {
+    let key = five_books(&app).await;
+    create_endpoint(
+        &app,
+        &key,
+        json!({"name": "e", "class": "books", "order_by": "pages", "page_size": 2}),
+    )
+    .await;
+    let titles = |name: &'static str| {
+        let (app, key) = (&app, &key);
+        async move {
+            let r = app
+                .as_key(key, "GET", &get_url(name), None)
+                .await
+                .expect_json(StatusCode::OK);
+            column(&r, "title")
+        }
+    };
+    assert_eq!(titles("e").await, [json!("a"), json!("b")]);
+    app.as_key(
+        &key,
+        "PATCH",
+        &item_url("e"),
+        Some(json!({"order_by": "-pages", "page_size": 3})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(titles("e").await, [json!("e"), json!("d"), json!("c")]);
+    app.as_key(
+        &key,
+        "POST",
+        &format!("{}rename/", item_url("e")),
+        Some(json!({"new_name": "f"})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.as_key(&key, "GET", &get_url("e"), None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert_eq!(titles("f").await, [json!("e"), json!("d"), json!("c")]);
+    let class = format!("/v1.1/instances/{INST}/classes/books/");
+    app.as_key(
+        &key,
+        "PATCH",
+        &class,
+        Some(json!({"schema": [
+        {"name": "title", "type": "string"},
+        {"name": "pages", "type": "integer"}]})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.as_key(&key, "GET", &get_url("f"), None)
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    app.as_key(&key, "DELETE", &item_url("f"), None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    app.as_key(&key, "GET", &get_url("f"), None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
 }
 
 async fn get_and_post_work_inside_a_batch(app: TestApp) {

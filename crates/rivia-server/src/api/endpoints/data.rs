@@ -129,10 +129,18 @@ async fn load_with_class(
     ctx: &Ctx,
     name: &str,
 ) -> ApiResult<(DataEndpoint, rivia_store::classes::Class)> {
-    app.store
-        .data_endpoint_with_class(ctx.instance.id, &name.to_lowercase())
+    let generation = app.store.auth_generation();
+    let key = (ctx.instance.id, name.to_lowercase());
+    if let Some(hit) = app.cache.data_endpoints.get(&key, generation) {
+        return Ok(hit);
+    }
+    let found = app
+        .store
+        .data_endpoint_with_class(key.0, &key.1)
         .await?
-        .ok_or_else(ApiError::not_found)
+        .ok_or_else(ApiError::not_found)?;
+    app.cache.data_endpoints.put(key, found.clone(), generation);
+    Ok(found)
 }
 
 /// A store conflict on the endpoint's name as `field`'s uniqueness error.

@@ -10,7 +10,9 @@ use rivia_core::time::Timestamp;
 use rivia_store::objects::ObjectRow;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// DataObjectJSON (spec-core §9.2) of a row of a class whose schema is already parsed, as
 /// a value tree for callers that edit or nest it. `base` is the instance prefix
@@ -63,9 +65,19 @@ impl ObjectView<'_> {
         s: S,
         shape: impl Fn(&str) -> Shown<R>,
     ) -> Result<S::Ok, S::Error> {
+        self.serialize_parsed(s, &stored_fields(&self.row.data), shape)
+    }
+
+    /// [`ObjectView::serialize_shaped`] of a row whose `data` the caller has already read
+    /// into its fields ([`stored_fields`]).
+    pub(crate) fn serialize_parsed<S: Serializer, R: Serialize>(
+        &self,
+        s: S,
+        data: &BTreeMap<&str, &RawValue>,
+        shape: impl Fn(&str) -> Shown<R>,
+    ) -> Result<S::Ok, S::Error> {
         let row = self.row;
         let perm = |p: i64| ObjectPerm::from_i64(p).name();
-        let data = stored_fields(&row.data);
         let mut m = s.serialize_map(Some(12 + self.schema.fields.len()))?;
         macro_rules! entry {
             ($key:expr, $value:expr) => {

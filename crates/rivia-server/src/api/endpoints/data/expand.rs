@@ -14,7 +14,6 @@ use crate::api::users::{ExpandedUsers, users_for_expand};
 use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use rivia_core::object::stored_fields;
 use rivia_core::page::Keyset;
 use rivia_core::perms::Op;
 use rivia_core::query::{Col, Cond, FieldRef, Query, Scalar};
@@ -22,7 +21,8 @@ use rivia_core::schema::{FieldType, Schema};
 use rivia_store::classes::Class;
 use rivia_store::objects::{ObjectListQuery, ObjectRow, OrderField};
 use serde::{Serialize, Serializer};
-use std::collections::{BTreeSet, HashMap};
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Most names read from an `expand` value (the platform splits it at most 64 times).
@@ -48,7 +48,8 @@ enum Targets {
     Objects {
         class: Class,
         schema: Arc<Schema>,
-        rows: HashMap<i64, ObjectRow>,
+        /// By id (a binary search finds a reference: no hashing per row).
+        rows: Vec<ObjectRow>,
     },
     Users(ExpandedUsers),
 }
@@ -77,32 +78,33 @@ impl Serialize for Expanded<'_> {
 }
 
 impl Expansions {
-    /// Reads what the `fields` of the page's `rows` reference: one list per field.
+    /// Reads what the `fields` of the page's rows reference: one list per field. `data` is
+    /// each row's stored fields, in page order.
     pub(super) async fn load(
         app: &AppState,
         ctx: &Ctx,
         class: &Class,
         schema: &Schema,
         fields: &[&str],
-        rows: &[ObjectRow],
+        data: &[BTreeMap<&str, &RawValue>],
     ) -> ApiResult<Expansions> {
         let keys: Vec<&str> = fields
             .iter()
             .filter_map(|name| schema.field(name).map(|f| f.key.as_str()))
             .collect();
-        let refs: Vec<Vec<Option<i64>>> = rows
+        let refs: Vec<Vec<Option<i64>>> = data
             .iter()
             .map(|row| {
-                let data = stored_fields(&row.data);
                 keys.iter()
-                    .map(|k| data.get(k).and_then(|raw| raw.get().trim().parse().ok()))
+                    .map(|k| row.get(k).and_then(|raw| raw.get().trim().parse().ok()))
                     .collect()
             })
             .collect();
         let mut loaded = Vec::with_capacity(fields.len());
         for (i, name) in fields.iter().enumerate() {
-            let ids: BTreeSet<i64> = refs.iter().filter_map(|r| r[i]).collect();
-            let ids: Vec<i64> = ids.into_iter().collect();
+            let mut ids: Vec<i64> = refs.iter().filter_map(|r| r[i]).collect();
+            ids.sort_unstable();
+            ids.dedup();
             let target = schema
                 .field(name)
                 .and_then(|f| f.target.clone())
@@ -127,20 +129,39 @@ impl Expansions {
 
     /// What replaces field `key` of row number `row`, if it is expanded and its target was
     /// read.
+    #[inline]
     pub(super) fn replacement<'a>(
         &'a self,
         row: usize,
         key: &str,
         (base, origin): (&'a str, &'a str),
     ) -> Option<Expanded<'a>> {
-        let i = self.fields.iter().position(|(name, _)| name == key)?;
+        // Asked for every key of every row, and most keys are not expanded: that answer
+        // is the inlined name check alone.
+        let i = self.field_index(key)?;
+        self.replacement_of(row, i, (base, origin))
+    }
+
+    /// The number of the expanded field `key`, if it is one.
+    #[inline]
+    fn field_index(&self, key: &str) -> Option<usize> {
+        self.fields.iter().position(|(name, _)| name == key)
+    }
+
+    /// What replaces expanded field number `i` of row number `row`, if its target was read.
+    fn replacement_of<'a>(
+        &'a self,
+        row: usize,
+        i: usize,
+        (base, origin): (&'a str, &'a str),
+    ) -> Option<Expanded<'a>> {
         let id = self.refs.get(row)?.get(i).copied().flatten()?;
         match &self.fields[i].1 {
             Targets::Objects {
                 class,
                 schema,
                 rows,
-            } => rows.get(&id).map(|row| {
+            } => by_id(rows, id).map(|row| {
                 Expanded::Object(ObjectView {
                     base,
                     origin,
@@ -154,13 +175,20 @@ impl Expansions {
     }
 }
 
+/// The row of `id` among `rows` sorted by id.
+fn by_id(rows: &[ObjectRow], id: i64) -> Option<&ObjectRow> {
+    rows.binary_search_by_key(&id, |r| r.id)
+        .ok()
+        .map(|at| &rows[at])
+}
+
 /// The objects of `target` among `ids` the caller may see (the target's own class gate
 /// first: its 403 is the answer).
 async fn objects_of(app: &AppState, ctx: &Ctx, target: Class, ids: &[i64]) -> ApiResult<Targets> {
     let granted = access(app, ctx, &target, Op::Read).await?;
     let schema = class_schema(app, &target);
     let rows = if ids.is_empty() {
-        HashMap::new()
+        Vec::new()
     } else {
         let query = Query {
             conds: vec![Cond::In(
@@ -186,8 +214,10 @@ async fn objects_of(app: &AppState, ctx: &Ctx, target: Class, ids: &[i64]) -> Ap
             count: false,
             timeout: LIST_TIMEOUT,
         };
-        let (rows, _) = app.store.list_objects(&list).await?;
-        rows.into_iter().map(|r| (r.id, r)).collect()
+        let (mut rows, _) = app.store.list_objects(&list).await?;
+        // Listed by id already; sorting keeps the search right whatever the list's order.
+        rows.sort_unstable_by_key(|r| r.id);
+        rows
     };
     Ok(Targets::Objects {
         class: target,

@@ -15,9 +15,12 @@ use crate::error::ApiResult;
 use crate::json::ok;
 use crate::req::Req;
 use axum::response::Response;
+use rivia_core::object::stored_fields;
 use rivia_core::perms::Op;
 use rivia_store::data_endpoints::DataEndpoint;
 use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 
 /// Most names read from an `excluded_fields` value (as the response's field selection).
 const MAX_EXCLUDED: usize = 65;
@@ -55,13 +58,17 @@ pub(super) async fn get_objects(call: Call<String>) -> ApiResult<Response> {
             objects_count: list.count,
         }));
     }
-    let expansions = Expansions::load(&app, &ctx, &class, &schema, &fields, &list.rows).await?;
+    // Each row's data is read once, for its references and for its rendering.
+    let data: Vec<_> = list.rows.iter().map(|r| stored_fields(&r.data)).collect();
+    let expansions = Expansions::load(&app, &ctx, &class, &schema, &fields, &data).await?;
     let objects = list
         .rows
         .iter()
+        .zip(&data)
         .enumerate()
-        .map(|(index, row)| Shaped {
+        .map(|(index, (row, data))| Shaped {
             view: view(row),
+            data,
             index,
             hidden: &hidden,
             expansions: &expansions,
@@ -132,6 +139,8 @@ fn stored_exclusions<'a>(req: &Req, endpoint: &'a DataEndpoint) -> Vec<&'a str> 
 /// replaced.
 struct Shaped<'a> {
     view: ObjectView<'a>,
+    /// The row's stored fields.
+    data: &'a BTreeMap<&'a str, &'a RawValue>,
     index: usize,
     hidden: &'a [&'a str],
     expansions: &'a Expansions,
@@ -140,7 +149,7 @@ struct Shaped<'a> {
 impl Serialize for Shaped<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let origin = (self.view.base, self.view.origin);
-        self.view.serialize_shaped(s, |key| {
+        self.view.serialize_parsed(s, self.data, |key| {
             if self.hidden.contains(&key) {
                 return Shown::Hidden;
             }
