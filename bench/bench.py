@@ -284,9 +284,11 @@ def seed_objects(server, count):
 
 def seed_data_endpoints(server, count):
     """A class `tags` and a class `items` (integer `score`, string `title`, a reference `tag`
-    to a tags object, each item its own tag), `count` items, and two data endpoints over
-    items: `page` (100 a page) and `expanded` (the same with `expand=tag`). The direct list
-    of the same 100 items is the baseline of both (rest §5)."""
+    to a tags object of its own, a reference `kind` to one of the first 10 tags), `count`
+    items, and three data endpoints over items, 100 a page: `page`, `expanded`
+    (`expand=tag`: 100 distinct objects to read and nest, the worst case) and `kinds`
+    (`expand=kind`: 10 distinct, each nested 10 times). The direct list of the same 100
+    items is the baseline of all three (rest §5)."""
     reg = call(server, "POST", "/v1.1/account/register/", body={"email": "bench@example.com", "password": "bench"})
     key = reg["account_key"]
     call(server, "POST", "/v1.1/instances/", key, {"name": "bench"})
@@ -294,7 +296,8 @@ def seed_data_endpoints(server, count):
          {"name": "tags", "schema": [{"name": "label", "type": "string"}]})
     schema = [{"name": "score", "type": "integer", "filter_index": True, "order_index": True},
               {"name": "title", "type": "string"},
-              {"name": "tag", "type": "reference", "target": "tags"}]
+              {"name": "tag", "type": "reference", "target": "tags"},
+              {"name": "kind", "type": "reference", "target": "tags"}]
     call(server, "POST", "/v1.1/instances/bench/classes/", key, {"name": "items", "schema": schema})
     path = "/v1.1/instances/bench/classes/items/objects/"
 
@@ -304,18 +307,23 @@ def seed_data_endpoints(server, count):
         made = call(server, "POST", "/v1.1/instances/bench/batch/", key, {"requests": tags})
         items = [{"method": "POST", "path": path,
                   "body": {"score": (start + i) * 7919 % 10000, "title": f"item {start + i}",
-                           "tag": r["content"]["id"]}} for i, r in enumerate(made)]
+                           "tag": r["content"]["id"], "kind": first_tags[(start + i) % 10]}}
+                 for i, r in enumerate(made)]
         call(server, "POST", "/v1.1/instances/bench/batch/", key, {"requests": items})
 
+    first_tags = [call(server, "POST", "/v1.1/instances/bench/classes/tags/objects/", key,
+                       {"label": f"kind {i}"})["id"] for i in range(10)]
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(batch, range(0, count, 50)))
     endpoints = "/v1.1/instances/bench/endpoints/data/"
     call(server, "POST", endpoints, key, {"name": "page", "class": "items", "page_size": 100})
     call(server, "POST", endpoints, key, {"name": "expanded", "class": "items", "page_size": 100, "expand": "tag"})
+    call(server, "POST", endpoints, key, {"name": "kinds", "class": "items", "page_size": 100, "expand": "kind"})
     return key, [
         ("list 100 objects (direct)", path + "?page_size=100"),
         ("data endpoint get/, 100 objects", endpoints + "page/get/"),
-        ("data endpoint get/, 100 objects, expand=tag", endpoints + "expanded/get/"),
+        ("data endpoint get/, 100 objects, expand=tag (100 distinct)", endpoints + "expanded/get/"),
+        ("data endpoint get/, 100 objects, expand=kind (10 distinct)", endpoints + "kinds/get/"),
     ]
 
 
@@ -326,7 +334,8 @@ SUITES = {"users": lambda server, _count: seed_users(server), "objects": seed_ob
 PAIRS = {
     "objects": [("list 100 objects as HTML (template, fresh pages)", "list 100 objects, fresh pages")],
     "dataendpoints": [("data endpoint get/, 100 objects", "list 100 objects (direct)"),
-                      ("data endpoint get/, 100 objects, expand=tag", "list 100 objects (direct)")],
+                      ("data endpoint get/, 100 objects, expand=tag (100 distinct)", "list 100 objects (direct)"),
+                      ("data endpoint get/, 100 objects, expand=kind (10 distinct)", "list 100 objects (direct)")],
 }
 
 
