@@ -9,17 +9,15 @@
 //! stays a plain reference.
 
 use crate::api::classes::find_class_cached;
-use crate::api::objects::{LIST_TIMEOUT, ObjectView, access, class_schema};
+use crate::api::objects::{ObjectView, access, class_schema};
 use crate::api::users::{ExpandedUsers, users_for_expand};
 use crate::auth::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use rivia_core::page::Keyset;
 use rivia_core::perms::Op;
-use rivia_core::query::{Col, Cond, FieldRef, Query, Scalar};
 use rivia_core::schema::{FieldType, Schema};
 use rivia_store::classes::Class;
-use rivia_store::objects::{ObjectListQuery, ObjectRow, OrderField};
+use rivia_store::objects::ObjectRow;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet};
@@ -183,42 +181,15 @@ fn by_id(rows: &[ObjectRow], id: i64) -> Option<&ObjectRow> {
 }
 
 /// The objects of `target` among `ids` the caller may see (the target's own class gate
-/// first: its 403 is the answer).
+/// first: its 403 is the answer), in one read by key.
 async fn objects_of(app: &AppState, ctx: &Ctx, target: Class, ids: &[i64]) -> ApiResult<Targets> {
     let granted = access(app, ctx, &target, Op::Read).await?;
     let schema = class_schema(app, &target);
-    let rows = if ids.is_empty() {
-        Vec::new()
-    } else {
-        let query = Query {
-            conds: vec![Cond::In(
-                FieldRef::Builtin(Col::Id),
-                ids.iter().map(|id| Scalar::Int(*id)).collect(),
-                false,
-            )],
-        };
-        let visibility = granted.visibility();
-        let list = ObjectListQuery {
-            instance_id: ctx.instance.id,
-            class_id: target.id,
-            query: &query,
-            visibility: &visibility,
-            order: OrderField::Id,
-            keyset: Keyset {
-                sql_descending: false,
-                bound: None,
-                reverse_after: false,
-                limit: ids.len() as i64,
-            },
-            boundary: None,
-            count: false,
-            timeout: LIST_TIMEOUT,
-        };
-        let (mut rows, _) = app.store.list_objects(&list).await?;
-        // Listed by id already; sorting keeps the search right whatever the list's order.
-        rows.sort_unstable_by_key(|r| r.id);
-        rows
-    };
+    let mut rows = app
+        .store
+        .visible_objects(target.id, ids, &granted.visibility())
+        .await?;
+    rows.sort_unstable_by_key(|r| r.id);
     Ok(Targets::Objects {
         class: target,
         schema,
