@@ -2,9 +2,10 @@
 //! map keys and `RawValue` text, in the JSON writer ([`crate::json`]) and in the template
 //! values ([`crate::templates`]).
 
-/// The compound serializers of a serializer that takes no compound value.
+/// A serializer that takes no compound value: its compound serializers are `Impossible`
+/// and each method that would start one fails with `$refusal`.
 macro_rules! no_compounds {
-    ($ok:ty, $error:ty) => {
+    ($ok:ty, $error:ty, $refusal:expr) => {
         type SerializeSeq = serde::ser::Impossible<$ok, $error>;
         type SerializeTuple = serde::ser::Impossible<$ok, $error>;
         type SerializeTupleStruct = serde::ser::Impossible<$ok, $error>;
@@ -12,6 +13,16 @@ macro_rules! no_compounds {
         type SerializeMap = serde::ser::Impossible<$ok, $error>;
         type SerializeStruct = serde::ser::Impossible<$ok, $error>;
         type SerializeStructVariant = serde::ser::Impossible<$ok, $error>;
+        $crate::serde_refuse::refuse! {
+            $refusal;
+            serialize_seq(Option<usize>) -> Self::SerializeSeq;
+            serialize_tuple(usize) -> Self::SerializeTuple;
+            serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+            serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+            serialize_map(Option<usize>) -> Self::SerializeMap;
+            serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+            serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+        }
     };
 }
 

@@ -3,7 +3,7 @@
 
 use super::{Error, Result, write_float, write_int, write_str};
 use crate::serde_refuse::{no_compounds, refuse};
-use serde::ser::{self, Impossible, Serialize};
+use serde::ser::{self, Serialize};
 
 pub(super) struct MapKey<'a>(pub(super) &'a mut Vec<u8>);
 
@@ -30,7 +30,7 @@ impl MapKey<'_> {
 impl ser::Serializer for MapKey<'_> {
     type Ok = ();
     type Error = Error;
-    no_compounds!((), Error);
+    no_compounds!((), Error, not_a_string());
 
     fn serialize_str(self, v: &str) -> Result {
         write_str(self.0, v);
@@ -112,13 +112,6 @@ impl ser::Serializer for MapKey<'_> {
         serialize_none() -> ();
         serialize_unit() -> ();
         serialize_unit_struct(&'static str) -> ();
-        serialize_seq(Option<usize>) -> Impossible<(), Error>;
-        serialize_tuple(usize) -> Impossible<(), Error>;
-        serialize_tuple_struct(&'static str, usize) -> Impossible<(), Error>;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Impossible<(), Error>;
-        serialize_map(Option<usize>) -> Impossible<(), Error>;
-        serialize_struct(&'static str, usize) -> Impossible<(), Error>;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Impossible<(), Error>;
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,

@@ -2,7 +2,7 @@
 
 use super::{Error, Result};
 use crate::serde_refuse::{no_compounds, refuse};
-use serde::ser::{self, Impossible, Serialize};
+use serde::ser::{self, Serialize};
 
 pub(super) struct RawText<'a>(pub(super) &'a mut Vec<u8>);
 
@@ -13,7 +13,7 @@ fn not_raw() -> Error {
 impl ser::Serializer for RawText<'_> {
     type Ok = ();
     type Error = Error;
-    no_compounds!((), Error);
+    no_compounds!((), Error, not_raw());
 
     fn serialize_str(self, v: &str) -> Result {
         self.0.extend_from_slice(v.as_bytes());
@@ -38,13 +38,6 @@ impl ser::Serializer for RawText<'_> {
         serialize_unit() -> ();
         serialize_unit_struct(&'static str) -> ();
         serialize_unit_variant(&'static str, u32, &'static str) -> ();
-        serialize_seq(Option<usize>) -> Impossible<(), Error>;
-        serialize_tuple(usize) -> Impossible<(), Error>;
-        serialize_tuple_struct(&'static str, usize) -> Impossible<(), Error>;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Impossible<(), Error>;
-        serialize_map(Option<usize>) -> Impossible<(), Error>;
-        serialize_struct(&'static str, usize) -> Impossible<(), Error>;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Impossible<(), Error>;
     }
     fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result {
         Err(not_raw())

@@ -20,7 +20,7 @@ impl KeySer<'_> {
 impl Serializer for KeySer<'_> {
     type Ok = ();
     type Error = Unsupported;
-    no_compounds!((), Unsupported);
+    no_compounds!((), Unsupported, Unsupported);
 
     fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
         self.0.push_str(v);
@@ -78,13 +78,6 @@ impl Serializer for KeySer<'_> {
         serialize_none() -> ();
         serialize_unit() -> ();
         serialize_unit_struct(&'static str) -> ();
-        serialize_seq(Option<usize>) -> Self::SerializeSeq;
-        serialize_tuple(usize) -> Self::SerializeTuple;
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-        serialize_map(Option<usize>) -> Self::SerializeMap;
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
     refuse_generic!(Unsupported; ());
 }
@@ -95,7 +88,7 @@ pub(super) struct RawSer<'a>(pub(super) &'a mut State);
 impl Serializer for RawSer<'_> {
     type Ok = Value;
     type Error = Unsupported;
-    no_compounds!(Value, Unsupported);
+    no_compounds!(Value, Unsupported, Unsupported);
 
     fn serialize_str(self, text: &str) -> Result<Value, Unsupported> {
         // The text itself stands for the value in the fingerprint.
@@ -128,13 +121,6 @@ impl Serializer for RawSer<'_> {
         serialize_unit() -> Value;
         serialize_unit_struct(&'static str) -> Value;
         serialize_unit_variant(&'static str, u32, &'static str) -> Value;
-        serialize_seq(Option<usize>) -> Self::SerializeSeq;
-        serialize_tuple(usize) -> Self::SerializeTuple;
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-        serialize_map(Option<usize>) -> Self::SerializeMap;
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
     refuse_generic!(Unsupported; Value);
 }
