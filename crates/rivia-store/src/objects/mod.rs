@@ -116,30 +116,6 @@ impl crate::Store {
             .map(object_from))
     }
 
-    /// Reads several objects by id (one query).
-    pub(crate) async fn get_objects(
-        &self,
-        class_id: i64,
-        ids: &[i64],
-    ) -> StoreResult<Vec<ObjectRow>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut p = Vec::new();
-        let list = crate::push_in_list(&mut p, ids.iter().map(|i| crate::Val::Int(*i)));
-        let sql = format!(
-            "SELECT {OBJECT_COLUMNS} FROM {} WHERE id IN ({list})",
-            table_name(class_id)
-        );
-        Ok(self
-            .db
-            .query(&sql, p)
-            .await?
-            .into_iter()
-            .map(object_from)
-            .collect())
-    }
-
     /// The objects among `ids` (at most a page's worth) the caller may see, in no
     /// particular order: one read by key, run as a small page is (on SQLite on the calling
     /// thread when an inline connection is free, on PostgreSQL on a shared connection)

@@ -370,12 +370,17 @@ impl Store {
         Ok(true)
     }
 
-    /// The profile objects of several users (one query).
+    /// The profile objects of several users (a page's worth; one read by key).
     pub async fn profiles(
         &self,
         profile_class_id: i64,
         profile_ids: &[i64],
     ) -> StoreResult<Vec<ObjectRow>> {
-        self.get_objects(profile_class_id, profile_ids).await
+        self.visible_objects(
+            profile_class_id,
+            profile_ids,
+            &crate::objects::Visibility::All,
+        )
+        .await
     }
 }
