@@ -1,12 +1,13 @@
 //! `expand` (rest §5): a page's reference values replaced by the objects they name (users
 //! for target `user`), read as the caller's own list of the target would show them — one
-//! list query per expanded field, whatever the page size, never one per object.
+//! query per expanded field, whatever the page size, never one per object.
 //!
-//! As on the platform, each expanded field is the target's list filtered by
-//! `{"id": {"_in": [the page's ids]}}` under the caller's permissions: a caller who may not
-//! list the target gets that list's error (403, or 404 `Class was not found.` for a target
-//! class that is gone) instead of the page, and a referenced object the caller may not see
-//! stays a plain reference.
+//! As on the platform, each expanded field shows what the target's list filtered by
+//! `{"id": {"_in": [the page's ids]}}` would under the caller's permissions: a caller who
+//! may not list the target gets that list's error (403, or 404 `Class was not found.` for
+//! a target class that is gone) instead of the page, and a referenced object the caller
+//! may not see stays a plain reference. The objects are read by key with the caller's
+//! visibility (`Store::visible_objects`), not through the list's paging and timeout.
 
 use crate::api::classes::find_class_cached;
 use crate::api::objects::{ObjectView, access, class_schema};
@@ -76,7 +77,7 @@ impl Serialize for Expanded<'_> {
 }
 
 impl Expansions {
-    /// Reads what the `fields` of the page's rows reference: one list per field. `data` is
+    /// Reads what the `fields` of the page's rows reference: one query per field. `data` is
     /// each row's stored fields, in page order.
     pub(super) async fn load(
         app: &AppState,
@@ -136,14 +137,8 @@ impl Expansions {
     ) -> Option<Expanded<'a>> {
         // Asked for every key of every row, and most keys are not expanded: that answer
         // is the inlined name check alone.
-        let i = self.field_index(key)?;
+        let i = self.fields.iter().position(|(name, _)| name == key)?;
         self.replacement_of(row, i, (base, origin))
-    }
-
-    /// The number of the expanded field `key`, if it is one.
-    #[inline]
-    fn field_index(&self, key: &str) -> Option<usize> {
-        self.fields.iter().position(|(name, _)| name == key)
     }
 
     /// What replaces expanded field number `i` of row number `row`, if its target was read.
