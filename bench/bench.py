@@ -8,6 +8,7 @@ returning the same fixed body; it is built on first use.
 
 Usage: bench/bench.py SUITE [--binary target/release/rivia] [--duration 10] [--backends sqlite,postgres]
        [--cases create,list] [--concurrency 1,16,64] [--rounds 3] [--bare target/release/axum-baseline]
+       [--wrk-threads N]
 Suites: users, objects (--objects N), dataendpoints (--objects N). The objects suite lists 100
 objects as JSON and as HTML through the predefined objects_html_table template twice: "fresh
 pages" cases ask for a different page every request (`direction=1&last_pk=N`, N rotating over
@@ -162,9 +163,15 @@ def sample_response(url, headers, post_body):
         return f"{e.code} {e.read()[:300]!r}"
 
 
+# wrk threads per run (--wrk-threads); 0: one per connection up to two, so on two cores the
+# client is not what limits the bare baseline.
+WRK_THREADS = 0
+
+
 def wrk(url, concurrency, duration, headers, post_body=None, pid=None):
     """(req/s, p50 ms, p99 ms, server CPU µs per request)."""
-    cmd = ["wrk", "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{duration}s", "--latency"]
+    threads = min(concurrency, WRK_THREADS or 2)
+    cmd = ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{duration}s", "--latency"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     script = None
@@ -355,9 +362,15 @@ def main():
                     help="also this many back-to-back rounds of each paired case and its baseline, with "
                          "each round's share (objects: the fresh-page HTML page against the JSON list; "
                          "dataendpoints: get/ and get/ with expand against the direct list)")
+    ap.add_argument("--wrk-threads", type=int, default=0,
+                    help="wrk -t for every run (default 0: min(c, 2)); 1 is the client setting of issue #14's "
+                         "table, under which one wrk thread limits the bare baseline on two cores")
     args = ap.parse_args()
+    global WRK_THREADS
+    WRK_THREADS = args.wrk_threads
     pg_base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-    print(f"# bench {args.suite}: wrk -d{args.duration}s on loopback, median of {args.rounds} alternating "
+    threads = f"-t{args.wrk_threads}" if args.wrk_threads else "-t min(c, 2)"
+    print(f"# bench {args.suite}: wrk {threads} -d{args.duration}s on loopback, median of {args.rounds} alternating "
           f"case/baseline round(s); server and wrk share {os.cpu_count()} cores")
     print("Columns: Rivia's figures; `in-binary` is Rivia's own `/_bench/fixed/{bytes}/`, `bare` a bare axum "
           "server returning the same body; ratios are req/s against each; CPU is the server's user+system "
