@@ -7,7 +7,10 @@ use crate::db::{StoreResult, Tx, params};
 
 /// The object table of a class; the name comes from the integer id only.
 pub(crate) fn table_name(class_id: i64) -> String {
-    format!("c{class_id}")
+    let mut name = String::with_capacity(12);
+    name.push('c');
+    crate::fragments::push_int(&mut name, class_id);
+    name
 }
 
 /// The PostgreSQL sequence handing out an instance's object ids; the name comes from the

@@ -38,7 +38,8 @@ pub(crate) use db::params;
 pub use db::{Constraint, Db, Dialect, StoreError, StoreResult};
 pub(crate) use db::{Row, Val};
 pub(crate) use fragments::{
-    finish_keyset, like_prefix, push_in_list, push_keyset, push_keyset_by, qualify,
+    finish_keyset, like_prefix, push_in_list, push_keyset, push_keyset_by, push_placeholder,
+    qualify,
 };
 pub(crate) use ids::{next_instance_id, table_name};
 use std::sync::Arc;

@@ -105,10 +105,7 @@ impl ObjectValues {
 impl crate::Store {
     /// Reads one object.
     pub async fn get_object(&self, class_id: i64, id: i64) -> StoreResult<Option<ObjectRow>> {
-        let sql = format!(
-            "SELECT {OBJECT_COLUMNS} FROM {} WHERE id = $1",
-            table_name(class_id)
-        );
+        let sql = select_by_id(class_id);
         Ok(self
             .db
             .query_point(&sql, params![id])
@@ -147,14 +144,24 @@ impl crate::Store {
         id: i64,
         visibility: &Visibility,
     ) -> StoreResult<Option<ObjectRow>> {
-        let mut sql = format!(
-            "SELECT {OBJECT_COLUMNS} FROM {} WHERE id = $1",
-            table_name(class_id)
-        );
+        let mut sql = select_by_id(class_id);
         let mut p = params![id];
         push_visibility(&mut sql, &mut p, visibility);
         Ok(self.db.query_point(&sql, p).await?.map(object_from))
     }
+}
+
+/// `SELECT` of an object's columns by `id = $1` from a class's table.
+fn select_by_id(class_id: i64) -> String {
+    let table = table_name(class_id);
+    [
+        "SELECT ",
+        OBJECT_COLUMNS,
+        " FROM ",
+        &table,
+        " WHERE id = $1",
+    ]
+    .concat()
 }
 
 /// Which objects a caller may see (spec-core §9.9), compiled into every read's `WHERE`.

@@ -10,7 +10,8 @@ use crate::db::{Row, StoreError, StoreResult};
 use crate::objects::{ObjectRow, ObjectValues, insert_object, update_object};
 use crate::table_name;
 use crate::{
-    Store, Val, finish_keyset, next_instance_id, params, push_in_list, push_keyset, qualify,
+    Store, Val, finish_keyset, next_instance_id, params, push_in_list, push_keyset,
+    push_placeholder, qualify,
 };
 use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
@@ -156,15 +157,18 @@ impl Store {
         only: Option<i64>,
         keyset: &Keyset,
     ) -> StoreResult<Vec<(User, Option<ObjectRow>, Vec<Group>)>> {
-        let mut filter = "u.instance_id = $1".to_string();
+        let mut filter = String::from("u.instance_id = $1");
         let mut p = params![instance_id];
         if let Some(prefix) = username_prefix {
             p.push(crate::like_prefix(&prefix.to_lowercase()).into());
-            filter.push_str(&format!(" AND u.username LIKE ${} ESCAPE '\\'", p.len()));
+            filter.push_str(" AND u.username LIKE ");
+            push_placeholder(&mut filter, p.len());
+            filter.push_str(" ESCAPE '\\'");
         }
         if let Some(id) = only {
             p.push(id.into());
-            filter.push_str(&format!(" AND u.id = ${}", p.len()));
+            filter.push_str(" AND u.id = ");
+            push_placeholder(&mut filter, p.len());
         }
         let mut page = String::new();
         push_keyset(&mut page, &mut p, "u.id", keyset);
@@ -206,22 +210,34 @@ impl Store {
         page: &str,
         p: Vec<Val>,
     ) -> StoreResult<Vec<(User, Option<ObjectRow>, Vec<Group>)>> {
-        let (user_cols, object_cols) = (&*USER_COLUMNS_U, &*OBJECT_COLUMNS_P);
-        let users_sql = format!(
-            "SELECT {user_cols}, {object_cols} FROM users u LEFT JOIN {} p ON p.id = u.profile_id WHERE {filter}{page}",
-            table_name(profile_class_id)
-        );
+        let users_sql = [
+            "SELECT ",
+            &USER_COLUMNS_U,
+            ", ",
+            &OBJECT_COLUMNS_P,
+            " FROM users u LEFT JOIN ",
+            &table_name(profile_class_id),
+            " p ON p.id = u.profile_id WHERE ",
+            filter,
+            page,
+        ]
+        .concat();
         // Driven by the page of users: `CROSS JOIN` makes SQLite read the page as a
         // co-routine in the outer loop (PostgreSQL plans it as an inner join).
         // `IN (subquery)` materialised the page into a temporary b-tree and `ORDER BY g.id`
         // sorted, a third of the SQLite work of a 3-user page; each user's groups are put
         // in id order below instead.
-        let groups_sql = format!(
-            "SELECT m.user_id, {GROUP_COLUMNS} FROM (SELECT u.id FROM users u WHERE {filter}{page}) pu \
-             CROSS JOIN memberships m \
+        let groups_sql = [
+            "SELECT m.user_id, ",
+            GROUP_COLUMNS,
+            " FROM (SELECT u.id FROM users u WHERE ",
+            filter,
+            page,
+            ") pu CROSS JOIN memberships m \
              JOIN user_groups g ON g.instance_id = m.instance_id AND g.id = m.group_id \
-             WHERE m.instance_id = $1 AND m.user_id = pu.id"
-        );
+             WHERE m.instance_id = $1 AND m.user_id = pu.id",
+        ]
+        .concat();
         let mut results = self
             .db
             .query_many_small(vec![(users_sql, p.clone()), (groups_sql, p)])
