@@ -11,6 +11,7 @@ both_backends!(
     users_list_matches_the_reference_page,
     users_list_errors_match_the_reference_page,
     users_list_pages_and_filters_by_username,
+    user_groups_keep_names_and_texts_as_written,
     user_create_echoes_the_username_and_owns_its_profile,
     user_reads_return_the_lowercase_username,
     username_must_be_unique_whatever_its_case,
@@ -130,6 +131,73 @@ async fn users_list_pages_and_filters_by_username(app: TestApp) {
     let r = app.as_key(&admin, "GET", &url, None).await;
     assert_eq!(r.body["objects"].as_array().expect("objects").len(), 1);
     assert_eq!(r.body["objects"][0]["username"], "triss");
+}
+
+/// A user's groups on the list and on the user's own page carry each group's name, label
+/// and description as written, texts that need JSON escapes included (the store reads
+/// them as one JSON array per user); a user in no group has an empty list.
+async fn user_groups_keep_names_and_texts_as_written(app: TestApp) {
+    let admin = reference_instance(&app).await;
+    let base = "/v1.1/instances/rivia";
+    let made = [
+        json!({"label": "Lodge of \"Sorceresses\"", "name": "lodge", "description": "Montecalvo\n\u{1F9D9} \\ żmija"}),
+        json!({"label": "school of the wolf", "description": ""}),
+    ];
+    for body in made {
+        app.as_key(&admin, "POST", &format!("{base}/groups/"), Some(body))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    // ciri (user 2) joins group 3, then 2; geralt (user 1) stays in group 1 only.
+    for group in [3, 2] {
+        let path = format!("{base}/users/2/groups/");
+        app.as_key(&admin, "POST", &path, Some(json!({"group": group})))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    let page = app
+        .as_key(&admin, "GET", &format!("{base}/users/"), None)
+        .await
+        .expect_json(StatusCode::OK);
+    let groups_of = |user: &Value| -> Vec<(Value, Value, Value, Value)> {
+        user["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| {
+                (
+                    g["id"].clone(),
+                    g["name"].clone(),
+                    g["label"].clone(),
+                    g["description"].clone(),
+                )
+            })
+            .collect()
+    };
+    let ciri = &page["objects"][1];
+    assert_eq!(ciri["username"], "ciri");
+    let expected = vec![
+        (
+            json!(2),
+            json!("lodge"),
+            json!("Lodge of \"Sorceresses\""),
+            json!("Montecalvo\n\u{1F9D9} \\ żmija"),
+        ),
+        (
+            json!(3),
+            json!(null),
+            json!("school of the wolf"),
+            json!(""),
+        ),
+    ];
+    assert_eq!(groups_of(ciri), expected);
+    assert_eq!(groups_of(&page["objects"][0]).len(), 1);
+    assert_eq!(groups_of(&page["objects"][2]), vec![]);
+    let one = app
+        .as_key(&admin, "GET", &format!("{base}/users/2/"), None)
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(groups_of(&one), expected);
 }
 
 const CRUD: &str = "/v1.1/instances/crud-users/users/";
