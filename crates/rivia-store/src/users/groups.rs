@@ -7,7 +7,7 @@ use rivia_core::page::Keyset;
 use rivia_core::time::now_micros;
 
 /// A group of users.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Group {
     /// Id (per instance).
     pub id: i64,

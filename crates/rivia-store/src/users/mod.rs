@@ -80,18 +80,29 @@ fn groups_of_page_sql(filter: &str, page: &str) -> String {
     .concat()
 }
 
-/// Rows of [`groups_of_page_sql`] as each user's groups in id order.
-fn groups_by_user(rows: Vec<Row>) -> std::collections::HashMap<i64, Vec<Group>> {
-    let mut groups: std::collections::HashMap<i64, Vec<Group>> = std::collections::HashMap::new();
-    for mut r in rows {
-        let uid = r.i64(0);
-        r.0.remove(0);
-        groups.entry(uid).or_default().push(group_from(r));
-    }
-    for list in groups.values_mut() {
-        list.sort_unstable_by_key(|g| g.id);
-    }
+/// Rows of [`groups_of_page_sql`] as (user id, group), ordered by user and then group id:
+/// a page holds a few memberships, so a sorted list (no hashing) finds a user's.
+fn groups_by_user(rows: Vec<Row>) -> Vec<(i64, Group)> {
+    let mut groups: Vec<(i64, Group)> = rows
+        .into_iter()
+        .map(|mut r| {
+            let uid = r.i64(0);
+            r.0.remove(0);
+            (uid, group_from(r))
+        })
+        .collect();
+    groups.sort_unstable_by_key(|(uid, g)| (*uid, g.id));
     groups
+}
+
+/// The groups of `user` out of [`groups_by_user`]'s list, in id order (moved out).
+fn take_groups(groups: &mut [(i64, Group)], user: i64) -> Vec<Group> {
+    let start = groups.partition_point(|(uid, _)| *uid < user);
+    let end = groups.partition_point(|(uid, _)| *uid <= user);
+    groups[start..end]
+        .iter_mut()
+        .map(|(_, g)| std::mem::take(g))
+        .collect()
 }
 
 /// A user and its profile object from a row of [`USER_COLUMNS_U`] then
@@ -328,7 +339,7 @@ impl Store {
                     .into_iter()
                     .map(|r| {
                         let (user, profile) = user_and_profile(r);
-                        let g = groups.remove(&user.id).unwrap_or_default();
+                        let g = take_groups(&mut groups, user.id);
                         (user, profile, g)
                     })
                     .collect())
