@@ -12,6 +12,7 @@ both_backends!(
     users_list_errors_match_the_reference_page,
     users_list_pages_and_filters_by_username,
     user_groups_keep_names_and_texts_as_written,
+    users_list_reads_backwards_with_each_users_groups,
     user_create_echoes_the_username_and_owns_its_profile,
     user_reads_return_the_lowercase_username,
     username_must_be_unique_whatever_its_case,
@@ -198,6 +199,68 @@ async fn user_groups_keep_names_and_texts_as_written(app: TestApp) {
         .await
         .expect_json(StatusCode::OK);
     assert_eq!(groups_of(&one), expected);
+}
+
+/// Newest first (`ordering=desc`) and a page before a given user (`direction=0`): the
+/// users in the order asked for, each with its own groups.
+async fn users_list_reads_backwards_with_each_users_groups(app: TestApp) {
+    let admin = reference_instance(&app).await;
+    let users = "/v1.1/instances/rivia/users/";
+    app.as_key(
+        &admin,
+        "POST",
+        "/v1.1/instances/rivia/groups/",
+        Some(json!({"label": "lodge"})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    for (user, group) in [(3, 2), (1, 2)] {
+        let path = format!("{users}{user}/groups/");
+        app.as_key(&admin, "POST", &path, Some(json!({"group": group})))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    let summary = |page: &Value| -> Vec<(String, Vec<i64>)> {
+        page["objects"]
+            .as_array()
+            .expect("objects")
+            .iter()
+            .map(|u| {
+                let groups = u["groups"].as_array().expect("groups");
+                let ids = groups
+                    .iter()
+                    .map(|g| g["id"].as_i64().expect("id"))
+                    .collect();
+                (u["username"].as_str().expect("name").to_string(), ids)
+            })
+            .collect()
+    };
+    let owned = |list: &[(&str, &[i64])]| -> Vec<(String, Vec<i64>)> {
+        list.iter()
+            .map(|(n, g)| (n.to_string(), g.to_vec()))
+            .collect()
+    };
+    let desc = app
+        .as_key(&admin, "GET", &format!("{users}?ordering=desc"), None)
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(
+        summary(&desc),
+        owned(&[("triss", &[2]), ("ciri", &[]), ("geralt", &[1, 2])])
+    );
+    let before = app
+        .as_key(
+            &admin,
+            "GET",
+            &format!("{users}?page_size=2&direction=0&last_pk=3"),
+            None,
+        )
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(
+        summary(&before),
+        owned(&[("geralt", &[1, 2]), ("ciri", &[])])
+    );
 }
 
 const CRUD: &str = "/v1.1/instances/crud-users/users/";
