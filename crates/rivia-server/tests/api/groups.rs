@@ -21,6 +21,8 @@ both_backends!(
     user_group_count_is_limited_to_32,
     group_list_filters_by_label_prefix,
     users_list_shows_each_users_groups_in_id_order,
+    user_groups_keep_names_and_texts_as_written,
+    users_list_reads_backwards_with_each_users_groups,
 );
 
 const BASE: &str = "/v1.1/instances/groups";
@@ -297,5 +299,119 @@ async fn users_list_shows_each_users_groups_in_id_order(app: TestApp) {
             ("anna".to_string(), vec![1, 3]),
             ("anton".to_string(), vec![1, 2, 3])
         ]
+    );
+}
+
+/// A user's groups on the list and on the user's own page carry each group's name, label
+/// and description as written, texts that need JSON escapes included (on PostgreSQL
+/// the store reads them as one JSON array per user); a user in no group has an empty list.
+async fn user_groups_keep_names_and_texts_as_written(app: TestApp) {
+    let admin = crate::users::reference_instance(&app).await;
+    let base = "/v1.1/instances/rivia";
+    let made = [
+        json!({"label": "Lodge of \"Sorceresses\"", "name": "lodge", "description": "Montecalvo\n\u{1F9D9} \\ żmija"}),
+        json!({"label": "school of the wolf", "description": ""}),
+    ];
+    for body in made {
+        app.as_key(&admin, "POST", &format!("{base}/groups/"), Some(body))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    // ciri (user 2) joins group 3, then 2; geralt (user 1) stays in group 1 only.
+    for group in [3, 2] {
+        let path = format!("{base}/users/2/groups/");
+        app.as_key(&admin, "POST", &path, Some(json!({"group": group})))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    let page = app
+        .as_key(&admin, "GET", &format!("{base}/users/"), None)
+        .await
+        .expect_json(StatusCode::OK);
+    let groups_of = |user: &Value| -> Vec<(Value, Value, Value, Value)> {
+        user["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|g| {
+                (
+                    g["id"].clone(),
+                    g["name"].clone(),
+                    g["label"].clone(),
+                    g["description"].clone(),
+                )
+            })
+            .collect()
+    };
+    let ciri = &page["objects"][1];
+    assert_eq!(ciri["username"], "ciri");
+    let expected = vec![
+        (
+            json!(2),
+            json!("lodge"),
+            json!("Lodge of \"Sorceresses\""),
+            json!("Montecalvo\n\u{1F9D9} \\ żmija"),
+        ),
+        (
+            json!(3),
+            json!(null),
+            json!("school of the wolf"),
+            json!(""),
+        ),
+    ];
+    assert_eq!(groups_of(ciri), expected);
+    assert_eq!(groups_of(&page["objects"][0]).len(), 1);
+    assert_eq!(groups_of(&page["objects"][2]), vec![]);
+    let one = app
+        .as_key(&admin, "GET", &format!("{base}/users/2/"), None)
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(groups_of(&one), expected);
+}
+
+/// Newest first (`ordering=desc`) and a page before a given user (`direction=0`): the
+/// users in the order asked for, each with its own groups.
+async fn users_list_reads_backwards_with_each_users_groups(app: TestApp) {
+    let admin = crate::users::reference_instance(&app).await;
+    let users = "/v1.1/instances/rivia/users/";
+    app.as_key(
+        &admin,
+        "POST",
+        "/v1.1/instances/rivia/groups/",
+        Some(json!({"label": "lodge"})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    for (user, group) in [(3, 2), (1, 2)] {
+        let path = format!("{users}{user}/groups/");
+        app.as_key(&admin, "POST", &path, Some(json!({"group": group})))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    let owned = |list: &[(&str, &[i64])]| -> Vec<(String, Vec<i64>)> {
+        list.iter()
+            .map(|(n, g)| (n.to_string(), g.to_vec()))
+            .collect()
+    };
+    let desc = app
+        .as_key(&admin, "GET", &format!("{users}?ordering=desc"), None)
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(
+        group_ids(&desc),
+        owned(&[("triss", &[2]), ("ciri", &[]), ("geralt", &[1, 2])])
+    );
+    let before = app
+        .as_key(
+            &admin,
+            "GET",
+            &format!("{users}?page_size=2&direction=0&last_pk=3"),
+            None,
+        )
+        .await
+        .expect_json(StatusCode::OK);
+    assert_eq!(
+        group_ids(&before),
+        owned(&[("geralt", &[1, 2]), ("ciri", &[])])
     );
 }

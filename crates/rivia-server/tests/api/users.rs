@@ -11,8 +11,6 @@ both_backends!(
     users_list_matches_the_reference_page,
     users_list_errors_match_the_reference_page,
     users_list_pages_and_filters_by_username,
-    user_groups_keep_names_and_texts_as_written,
-    users_list_reads_backwards_with_each_users_groups,
     user_create_echoes_the_username_and_owns_its_profile,
     user_reads_return_the_lowercase_username,
     username_must_be_unique_whatever_its_case,
@@ -45,7 +43,7 @@ fn reference_page() -> Value {
 }
 
 /// Creates the reference example: instance `rivia`, geralt (in group witchers), ciri, triss.
-async fn reference_instance(app: &TestApp) -> String {
+pub(crate) async fn reference_instance(app: &TestApp) -> String {
     let admin = app.admin_with_instance("rivia").await;
     for name in ["geralt", "ciri", "triss"] {
         app.as_key(
@@ -132,135 +130,6 @@ async fn users_list_pages_and_filters_by_username(app: TestApp) {
     let r = app.as_key(&admin, "GET", &url, None).await;
     assert_eq!(r.body["objects"].as_array().expect("objects").len(), 1);
     assert_eq!(r.body["objects"][0]["username"], "triss");
-}
-
-/// A user's groups on the list and on the user's own page carry each group's name, label
-/// and description as written, texts that need JSON escapes included (the store reads
-/// them as one JSON array per user); a user in no group has an empty list.
-async fn user_groups_keep_names_and_texts_as_written(app: TestApp) {
-    let admin = reference_instance(&app).await;
-    let base = "/v1.1/instances/rivia";
-    let made = [
-        json!({"label": "Lodge of \"Sorceresses\"", "name": "lodge", "description": "Montecalvo\n\u{1F9D9} \\ żmija"}),
-        json!({"label": "school of the wolf", "description": ""}),
-    ];
-    for body in made {
-        app.as_key(&admin, "POST", &format!("{base}/groups/"), Some(body))
-            .await
-            .expect(StatusCode::CREATED);
-    }
-    // ciri (user 2) joins group 3, then 2; geralt (user 1) stays in group 1 only.
-    for group in [3, 2] {
-        let path = format!("{base}/users/2/groups/");
-        app.as_key(&admin, "POST", &path, Some(json!({"group": group})))
-            .await
-            .expect(StatusCode::CREATED);
-    }
-    let page = app
-        .as_key(&admin, "GET", &format!("{base}/users/"), None)
-        .await
-        .expect_json(StatusCode::OK);
-    let groups_of = |user: &Value| -> Vec<(Value, Value, Value, Value)> {
-        user["groups"]
-            .as_array()
-            .expect("groups")
-            .iter()
-            .map(|g| {
-                (
-                    g["id"].clone(),
-                    g["name"].clone(),
-                    g["label"].clone(),
-                    g["description"].clone(),
-                )
-            })
-            .collect()
-    };
-    let ciri = &page["objects"][1];
-    assert_eq!(ciri["username"], "ciri");
-    let expected = vec![
-        (
-            json!(2),
-            json!("lodge"),
-            json!("Lodge of \"Sorceresses\""),
-            json!("Montecalvo\n\u{1F9D9} \\ żmija"),
-        ),
-        (
-            json!(3),
-            json!(null),
-            json!("school of the wolf"),
-            json!(""),
-        ),
-    ];
-    assert_eq!(groups_of(ciri), expected);
-    assert_eq!(groups_of(&page["objects"][0]).len(), 1);
-    assert_eq!(groups_of(&page["objects"][2]), vec![]);
-    let one = app
-        .as_key(&admin, "GET", &format!("{base}/users/2/"), None)
-        .await
-        .expect_json(StatusCode::OK);
-    assert_eq!(groups_of(&one), expected);
-}
-
-/// Newest first (`ordering=desc`) and a page before a given user (`direction=0`): the
-/// users in the order asked for, each with its own groups.
-async fn users_list_reads_backwards_with_each_users_groups(app: TestApp) {
-    let admin = reference_instance(&app).await;
-    let users = "/v1.1/instances/rivia/users/";
-    app.as_key(
-        &admin,
-        "POST",
-        "/v1.1/instances/rivia/groups/",
-        Some(json!({"label": "lodge"})),
-    )
-    .await
-    .expect(StatusCode::CREATED);
-    for (user, group) in [(3, 2), (1, 2)] {
-        let path = format!("{users}{user}/groups/");
-        app.as_key(&admin, "POST", &path, Some(json!({"group": group})))
-            .await
-            .expect(StatusCode::CREATED);
-    }
-    let summary = |page: &Value| -> Vec<(String, Vec<i64>)> {
-        page["objects"]
-            .as_array()
-            .expect("objects")
-            .iter()
-            .map(|u| {
-                let groups = u["groups"].as_array().expect("groups");
-                let ids = groups
-                    .iter()
-                    .map(|g| g["id"].as_i64().expect("id"))
-                    .collect();
-                (u["username"].as_str().expect("name").to_string(), ids)
-            })
-            .collect()
-    };
-    let owned = |list: &[(&str, &[i64])]| -> Vec<(String, Vec<i64>)> {
-        list.iter()
-            .map(|(n, g)| (n.to_string(), g.to_vec()))
-            .collect()
-    };
-    let desc = app
-        .as_key(&admin, "GET", &format!("{users}?ordering=desc"), None)
-        .await
-        .expect_json(StatusCode::OK);
-    assert_eq!(
-        summary(&desc),
-        owned(&[("triss", &[2]), ("ciri", &[]), ("geralt", &[1, 2])])
-    );
-    let before = app
-        .as_key(
-            &admin,
-            "GET",
-            &format!("{users}?page_size=2&direction=0&last_pk=3"),
-            None,
-        )
-        .await
-        .expect_json(StatusCode::OK);
-    assert_eq!(
-        summary(&before),
-        owned(&[("geralt", &[1, 2]), ("ciri", &[])])
-    );
 }
 
 const CRUD: &str = "/v1.1/instances/crud-users/users/";

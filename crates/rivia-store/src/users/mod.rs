@@ -229,8 +229,8 @@ impl Store {
             .map(user_from))
     }
 
-    /// One page of users with their profile objects and groups, in one round trip (two
-    /// statements: users joined with their profiles, and the groups of that same page).
+    /// One page of users with their profile objects and groups, in one round trip (see
+    /// `users_full_where` for the statements on each backend).
     pub async fn list_users_full(
         &self,
         instance_id: i64,
@@ -261,7 +261,7 @@ impl Store {
     }
 
     /// Users with their profiles and groups, given as several ids (the users the caller
-    /// may see among them: `only`), in id order: two statements in one round trip.
+    /// may see among them: `only`), in id order, in one round trip.
     pub async fn users_full_by_ids(
         &self,
         instance_id: i64,
